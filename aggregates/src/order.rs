@@ -1,0 +1,11 @@
+//! Order: a customer buys one partner's products and pays with a wallet.
+
+mod aggregate;
+mod catalog;
+mod commands;
+mod error;
+
+pub use aggregate::{Order, OrderState, OrderStatus};
+pub use catalog::{CatalogEntry, CatalogError, OrderServices, ProductCatalog};
+pub use commands::{LineRequest, OrderCommand, ReturnRequest};
+pub use error::OrderError;

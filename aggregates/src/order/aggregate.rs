@@ -1,0 +1,340 @@
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use eventmall_events::order::{
+    OrderCancelled, OrderDelivered, OrderEvent, OrderLine, OrderLinesReturned, OrderPaid,
+    OrderPlaced, OrderPurchaseConfirmed, OrderShipped, ReturnedLine,
+};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId};
+use serde::{Deserialize, Serialize};
+
+use super::catalog::OrderServices;
+use super::commands::{LineRequest, OrderCommand, ReturnRequest};
+use super::error::OrderError;
+
+const MAX_LINES: usize = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Paid,
+    Shipped,
+    Delivered,
+    PurchaseConfirmed,
+    Cancelled,
+    Returned,
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Placed => "placed",
+            Self::Paid => "paid",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::PurchaseConfirmed => "purchase_confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Returned => "returned",
+        })
+    }
+}
+
+/// An order; `None` until placed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub state: Option<OrderState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderState {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub partner_id: PartnerId,
+    pub lines: Vec<OrderLine>,
+    pub total: Money,
+    pub status: OrderStatus,
+    pub payment_id: Option<PaymentId>,
+    /// Units returned so far, by line number.
+    pub returned: BTreeMap<u32, u32>,
+    pub refunded: Money,
+}
+
+impl OrderState {
+    fn remaining(&self, line: &OrderLine) -> u32 {
+        line.quantity - self.returned.get(&line.line_no).copied().unwrap_or(0)
+    }
+}
+
+impl Aggregate for Order {
+    const TYPE: &'static str = "order";
+    type Command = OrderCommand;
+    type Event = OrderEvent;
+    type Error = OrderError;
+    type Services = OrderServices;
+
+    async fn handle(
+        &mut self,
+        command: OrderCommand,
+        services: &OrderServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), OrderError> {
+        let event: OrderEvent = match command {
+            OrderCommand::Place {
+                order_id,
+                customer_id,
+                lines,
+            } => {
+                if self.state.is_some() {
+                    return Err(OrderError::AlreadyPlaced);
+                }
+                place(order_id, customer_id, lines, services).await?.into()
+            }
+            OrderCommand::MarkPaid { payment_id, amount } => {
+                let state = self.expect_status("pay", &[OrderStatus::Placed])?;
+                if amount != state.total {
+                    return Err(OrderError::AmountMismatch {
+                        paid: amount,
+                        total: state.total,
+                    });
+                }
+                OrderPaid { payment_id, amount }.into()
+            }
+            OrderCommand::Ship {
+                carrier,
+                tracking_number,
+            } => {
+                self.expect_status("ship", &[OrderStatus::Paid])?;
+                non_blank("carrier", &carrier)?;
+                non_blank("tracking_number", &tracking_number)?;
+                OrderShipped {
+                    carrier,
+                    tracking_number,
+                }
+                .into()
+            }
+            OrderCommand::Deliver => {
+                self.expect_status("deliver", &[OrderStatus::Shipped])?;
+                OrderDelivered {}.into()
+            }
+            OrderCommand::ConfirmPurchase => {
+                self.expect_status("confirm the purchase of", &[OrderStatus::Delivered])?;
+                OrderPurchaseConfirmed {}.into()
+            }
+            OrderCommand::Cancel { reason } => {
+                let state =
+                    self.expect_status("cancel", &[OrderStatus::Placed, OrderStatus::Paid])?;
+                non_blank("reason", &reason)?;
+                OrderCancelled {
+                    reason,
+                    refund_due: state.status == OrderStatus::Paid,
+                }
+                .into()
+            }
+            OrderCommand::Return { lines, reason } => {
+                let state = self.expect_status("return", &[OrderStatus::Delivered])?;
+                non_blank("reason", &reason)?;
+                returned_lines(state, &lines, reason)?.into()
+            }
+        };
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: OrderEvent) {
+        if let OrderEvent::OrderPlaced(placed) = event {
+            self.state = Some(OrderState {
+                order_id: placed.order_id,
+                customer_id: placed.customer_id,
+                partner_id: placed.partner_id,
+                lines: placed.lines,
+                total: placed.total,
+                status: OrderStatus::Placed,
+                payment_id: None,
+                returned: BTreeMap::new(),
+                refunded: Money::zero(placed.total.currency),
+            });
+            return;
+        }
+        let Some(state) = self.state.as_mut() else {
+            debug_assert!(false, "order event before placement");
+            return;
+        };
+        match event {
+            OrderEvent::OrderPlaced(_) => {}
+            OrderEvent::OrderPaid(e) => {
+                state.status = OrderStatus::Paid;
+                state.payment_id = Some(e.payment_id);
+            }
+            OrderEvent::OrderShipped(_) => state.status = OrderStatus::Shipped,
+            OrderEvent::OrderDelivered(_) => state.status = OrderStatus::Delivered,
+            OrderEvent::OrderPurchaseConfirmed(_) => {
+                state.status = OrderStatus::PurchaseConfirmed;
+            }
+            OrderEvent::OrderCancelled(_) => state.status = OrderStatus::Cancelled,
+            OrderEvent::OrderLinesReturned(e) => {
+                for line in &e.lines {
+                    *state.returned.entry(line.line_no).or_default() += line.quantity;
+                }
+                state.refunded.amount += e.refund.amount;
+                if state.lines.iter().all(|line| state.remaining(line) == 0) {
+                    state.status = OrderStatus::Returned;
+                }
+            }
+        }
+    }
+}
+
+impl Order {
+    /// The state, if the order is in one of `allowed`; otherwise the refusal naming its status.
+    fn expect_status(
+        &self,
+        action: &'static str,
+        allowed: &[OrderStatus],
+    ) -> Result<&OrderState, OrderError> {
+        let state = self.state.as_ref().ok_or(OrderError::NotPlaced)?;
+        if !allowed.contains(&state.status) {
+            return Err(OrderError::IllegalTransition {
+                action,
+                status: state.status,
+            });
+        }
+        Ok(state)
+    }
+}
+
+async fn place(
+    order_id: OrderId,
+    customer_id: CustomerId,
+    requests: Vec<LineRequest>,
+    services: &OrderServices,
+) -> Result<OrderPlaced, OrderError> {
+    if requests.is_empty() || requests.len() > MAX_LINES {
+        return Err(OrderError::LineCount {
+            count: requests.len(),
+        });
+    }
+    let mut seen = HashSet::new();
+    let mut partner: Option<PartnerId> = None;
+    let mut lines = Vec::with_capacity(requests.len());
+    let mut total: Option<Money> = None;
+    for (line_no, request) in (1..).zip(requests) {
+        if request.quantity == 0 {
+            return Err(OrderError::InvalidQuantity { line_no });
+        }
+        let product_id = request.product_id;
+        if !seen.insert(product_id) {
+            return Err(OrderError::DuplicateProduct { product_id });
+        }
+        let entry = services
+            .catalog
+            .entry(product_id)
+            .await
+            .map_err(|e| OrderError::Catalog(e.to_string()))?
+            .ok_or(OrderError::UnknownProduct { product_id })?;
+        if !entry.listed {
+            return Err(OrderError::ProductDelisted { product_id });
+        }
+        match &partner {
+            None => partner = Some(entry.partner_id.clone()),
+            Some(first) if *first != entry.partner_id => {
+                return Err(OrderError::MixedPartners {
+                    product_id,
+                    partner_id: entry.partner_id,
+                });
+            }
+            Some(_) => {}
+        }
+        let line_total = entry
+            .price
+            .checked_mul(request.quantity)
+            .ok_or(OrderError::TotalOverflow)?;
+        total = Some(match total {
+            None => line_total,
+            Some(sum) => sum
+                .checked_add(line_total)
+                .ok_or(OrderError::TotalOverflow)?,
+        });
+        lines.push(OrderLine {
+            line_no,
+            product_id,
+            title: entry.title,
+            category: entry.category,
+            unit_price: entry.price,
+            quantity: request.quantity,
+        });
+    }
+    let (Some(partner_id), Some(total)) = (partner, total) else {
+        return Err(OrderError::LineCount { count: 0 });
+    };
+    Ok(OrderPlaced {
+        order_id,
+        customer_id,
+        partner_id,
+        lines,
+        total,
+    })
+}
+
+fn returned_lines(
+    state: &OrderState,
+    requests: &[ReturnRequest],
+    reason: String,
+) -> Result<OrderLinesReturned, OrderError> {
+    if requests.is_empty() {
+        return Err(OrderError::LineCount { count: 0 });
+    }
+    let mut asked: BTreeMap<u32, u32> = BTreeMap::new();
+    for request in requests {
+        if request.quantity == 0 {
+            return Err(OrderError::InvalidQuantity {
+                line_no: request.line_no,
+            });
+        }
+        let sum = asked.entry(request.line_no).or_default();
+        *sum = sum.saturating_add(request.quantity);
+    }
+    let mut lines = Vec::with_capacity(asked.len());
+    let mut refund = Money::zero(state.total.currency);
+    for (line_no, quantity) in asked {
+        let line = state
+            .lines
+            .iter()
+            .find(|line| line.line_no == line_no)
+            .ok_or(OrderError::UnknownLine { line_no })?;
+        let remaining = state.remaining(line);
+        if quantity > remaining {
+            return Err(OrderError::ReturnExceedsLine {
+                line_no,
+                remaining,
+                requested: quantity,
+            });
+        }
+        let amount = line
+            .unit_price
+            .checked_mul(quantity)
+            .ok_or(OrderError::TotalOverflow)?;
+        refund = refund
+            .checked_add(amount)
+            .ok_or(OrderError::TotalOverflow)?;
+        lines.push(ReturnedLine {
+            line_no,
+            quantity,
+            amount,
+        });
+    }
+    Ok(OrderLinesReturned {
+        lines,
+        refund,
+        reason,
+    })
+}
+
+fn non_blank(field: &'static str, value: &str) -> Result<(), OrderError> {
+    if value.trim().is_empty() {
+        return Err(OrderError::Blank { field });
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+use eventmall_events::{Money, PartnerId, ProductId};
+
+use super::aggregate::OrderStatus;
+use crate::rejection::{Rejection, RejectionKind};
+
+/// Why an order command was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("order does not exist")]
+    NotPlaced,
+    #[error("order is already placed")]
+    AlreadyPlaced,
+    #[error("cannot {action} an order that is {status}")]
+    IllegalTransition {
+        action: &'static str,
+        status: OrderStatus,
+    },
+    #[error("an order has 1 to 100 lines, got {count}")]
+    LineCount { count: usize },
+    #[error("quantity must be at least 1 on line {line_no}")]
+    InvalidQuantity { line_no: u32 },
+    #[error("product {product_id} appears on more than one line")]
+    DuplicateProduct { product_id: ProductId },
+    #[error("product {product_id} is unknown")]
+    UnknownProduct { product_id: ProductId },
+    #[error("product {product_id} is delisted")]
+    ProductDelisted { product_id: ProductId },
+    #[error("an order buys from one partner; {product_id} belongs to {partner_id}")]
+    MixedPartners {
+        product_id: ProductId,
+        partner_id: PartnerId,
+    },
+    #[error("order total overflows")]
+    TotalOverflow,
+    #[error("payment of {paid} does not match the order total {total}")]
+    AmountMismatch { paid: Money, total: Money },
+    #[error("{field} must not be empty")]
+    Blank { field: &'static str },
+    #[error("order has no line {line_no}")]
+    UnknownLine { line_no: u32 },
+    #[error("line {line_no} has {remaining} units left to return, asked for {requested}")]
+    ReturnExceedsLine {
+        line_no: u32,
+        remaining: u32,
+        requested: u32,
+    },
+    #[error("{0}")]
+    Catalog(String),
+}
+
+impl Rejection for OrderError {
+    fn kind(&self) -> RejectionKind {
+        match self {
+            Self::NotPlaced => RejectionKind::NotFound,
+            Self::Catalog(_) => RejectionKind::Unavailable,
+            _ => RejectionKind::Invariant,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotPlaced => "order-not-found",
+            Self::AlreadyPlaced => "order-already-placed",
+            Self::IllegalTransition { .. } => "illegal-transition",
+            Self::LineCount { .. } => "invalid-line-count",
+            Self::InvalidQuantity { .. } => "invalid-quantity",
+            Self::DuplicateProduct { .. } => "duplicate-product",
+            Self::UnknownProduct { .. } => "unknown-product",
+            Self::ProductDelisted { .. } => "product-delisted",
+            Self::MixedPartners { .. } => "mixed-partners",
+            Self::TotalOverflow => "total-overflow",
+            Self::AmountMismatch { .. } => "amount-mismatch",
+            Self::Blank { .. } => "blank-field",
+            Self::UnknownLine { .. } => "unknown-line",
+            Self::ReturnExceedsLine { .. } => "return-exceeds-line",
+            Self::Catalog(_) => "catalog-unavailable",
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Payment: a wallet payment for an order.
+
+mod aggregate;
+mod commands;
+mod error;
+mod wallet;
+
+pub use aggregate::{Payment, PaymentState, PaymentStatus};
+pub use commands::PaymentCommand;
+pub use error::PaymentError;
+pub use wallet::{AuthorizationOutcome, PaymentServices, WalletError, WalletGateway};

@@ -1,0 +1,44 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use eventmall_events::{Money, PaymentId, WalletId};
+
+/// The wallet's answer to an authorization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorizationOutcome {
+    Approved { authorization_code: String },
+    Declined { reason: String },
+}
+
+/// The wallet could not be reached or failed; the command may be retried.
+#[derive(Debug, thiserror::Error)]
+#[error("wallet unavailable: {0}")]
+pub struct WalletError(pub String);
+
+/// Service port: the easy-payment wallet. Every call is keyed by the payment id and must be
+/// idempotent, because a command whose events lose an optimistic-concurrency race is retried
+/// after the wallet already answered.
+#[async_trait]
+pub trait WalletGateway: Send + Sync {
+    async fn authorize(
+        &self,
+        payment_id: PaymentId,
+        wallet_id: &WalletId,
+        amount: Money,
+    ) -> Result<AuthorizationOutcome, WalletError>;
+    async fn capture(&self, payment_id: PaymentId, amount: Money) -> Result<(), WalletError>;
+    /// Gives back `amount`; `refunded_total` (this refund included) makes the call idempotent.
+    async fn refund(
+        &self,
+        payment_id: PaymentId,
+        amount: Money,
+        refunded_total: Money,
+    ) -> Result<(), WalletError>;
+    async fn void(&self, payment_id: PaymentId) -> Result<(), WalletError>;
+}
+
+/// The services the Payment aggregate uses.
+#[derive(Clone)]
+pub struct PaymentServices {
+    pub wallet: Arc<dyn WalletGateway>,
+}

@@ -1,0 +1,9 @@
+//! Product: a partner's catalog item.
+
+mod aggregate;
+mod commands;
+mod error;
+
+pub use aggregate::{Product, ProductState};
+pub use commands::ProductCommand;
+pub use error::ProductError;

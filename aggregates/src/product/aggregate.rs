@@ -1,0 +1,182 @@
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use eventmall_events::product::{
+    ProductDelisted, ProductDetails, ProductDetailsUpdated, ProductEvent, ProductPriceChanged,
+    ProductRegistered, ProductRelisted, ProductStockChanged,
+};
+use eventmall_events::{Money, PartnerId, ProductId};
+use serde::{Deserialize, Serialize};
+
+use super::commands::ProductCommand;
+use super::error::ProductError;
+
+const MAX_TITLE_CHARS: usize = 100;
+const MAX_SKU_CHARS: usize = 50;
+const MAX_CATEGORY_LEVELS: usize = 4;
+
+/// A product; `None` until registered.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub state: Option<ProductState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductState {
+    pub product_id: ProductId,
+    pub partner_id: PartnerId,
+    pub sku: String,
+    pub details: ProductDetails,
+    pub price: Money,
+    pub stock: u32,
+    pub listed: bool,
+}
+
+impl Aggregate for Product {
+    const TYPE: &'static str = "product";
+    type Command = ProductCommand;
+    type Event = ProductEvent;
+    type Error = ProductError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: ProductCommand,
+        _services: &(),
+        sink: &EventSink<Self>,
+    ) -> Result<(), ProductError> {
+        let event = match command {
+            ProductCommand::Register {
+                product_id,
+                partner_id,
+                sku,
+                details,
+                price,
+                stock,
+            } => {
+                if self.state.is_some() {
+                    return Err(ProductError::AlreadyRegistered);
+                }
+                check_sku(&sku)?;
+                if ProductId::for_partner_sku(&partner_id, &sku) != product_id {
+                    return Err(ProductError::IdMismatch);
+                }
+                check_details(&details)?;
+                check_price(price)?;
+                Some(ProductEvent::from(ProductRegistered {
+                    product_id,
+                    partner_id,
+                    sku,
+                    details,
+                    price,
+                    stock,
+                }))
+            }
+            ProductCommand::UpdateDetails {
+                partner_id,
+                details,
+            } => {
+                let state = self.owned_by(&partner_id)?;
+                check_details(&details)?;
+                (state.details != details).then(|| ProductDetailsUpdated { details }.into())
+            }
+            ProductCommand::ChangePrice { partner_id, price } => {
+                let state = self.owned_by(&partner_id)?;
+                check_price(price)?;
+                (state.price != price).then(|| {
+                    ProductPriceChanged {
+                        previous: state.price,
+                        price,
+                    }
+                    .into()
+                })
+            }
+            ProductCommand::ChangeStock { partner_id, stock } => {
+                let state = self.owned_by(&partner_id)?;
+                (state.stock != stock).then(|| ProductStockChanged { stock }.into())
+            }
+            ProductCommand::Delist { partner_id, reason } => {
+                let state = self.owned_by(&partner_id)?;
+                state.listed.then(|| ProductDelisted { reason }.into())
+            }
+            ProductCommand::Relist { partner_id } => {
+                let state = self.owned_by(&partner_id)?;
+                (!state.listed).then(|| ProductRelisted {}.into())
+            }
+        };
+        if let Some(event) = event {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: ProductEvent) {
+        if let ProductEvent::ProductRegistered(registered) = event {
+            self.state = Some(ProductState {
+                product_id: registered.product_id,
+                partner_id: registered.partner_id,
+                sku: registered.sku,
+                details: registered.details,
+                price: registered.price,
+                stock: registered.stock,
+                listed: true,
+            });
+            return;
+        }
+        let Some(state) = self.state.as_mut() else {
+            debug_assert!(false, "product event before registration");
+            return;
+        };
+        match event {
+            ProductEvent::ProductRegistered(_) => {}
+            ProductEvent::ProductDetailsUpdated(e) => state.details = e.details,
+            ProductEvent::ProductPriceChanged(e) => state.price = e.price,
+            ProductEvent::ProductStockChanged(e) => state.stock = e.stock,
+            ProductEvent::ProductDelisted(_) => state.listed = false,
+            ProductEvent::ProductRelisted(_) => state.listed = true,
+        }
+    }
+}
+
+impl Product {
+    fn owned_by(&self, partner_id: &PartnerId) -> Result<&ProductState, ProductError> {
+        let state = self.state.as_ref().ok_or(ProductError::NotRegistered)?;
+        if &state.partner_id != partner_id {
+            return Err(ProductError::NotOwner {
+                owner: state.partner_id.clone(),
+            });
+        }
+        Ok(state)
+    }
+}
+
+fn check_price(price: Money) -> Result<(), ProductError> {
+    if price.amount < 1 {
+        return Err(ProductError::InvalidPrice {
+            amount: price.amount,
+        });
+    }
+    Ok(())
+}
+
+fn check_sku(sku: &str) -> Result<(), ProductError> {
+    let length = sku.chars().count();
+    if length == 0 || length > MAX_SKU_CHARS {
+        return Err(ProductError::InvalidSku { length });
+    }
+    Ok(())
+}
+
+fn check_details(details: &ProductDetails) -> Result<(), ProductError> {
+    let length = details.title.trim().chars().count();
+    if length == 0 || length > MAX_TITLE_CHARS {
+        return Err(ProductError::InvalidTitle { length });
+    }
+    let levels = &details.category;
+    if levels.is_empty()
+        || levels.len() > MAX_CATEGORY_LEVELS
+        || levels.iter().any(|level| level.trim().is_empty())
+    {
+        return Err(ProductError::InvalidCategory);
+    }
+    Ok(())
+}

@@ -1,0 +1,36 @@
+use eventmall_events::product::ProductDetails;
+use eventmall_events::{Money, PartnerId, ProductId};
+use serde::{Deserialize, Serialize};
+
+/// What a partner (or its feed) asks of a product. Every command names the partner acting, so
+/// the aggregate can refuse a partner that does not own the product.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ProductCommand {
+    Register {
+        product_id: ProductId,
+        partner_id: PartnerId,
+        sku: String,
+        details: ProductDetails,
+        price: Money,
+        stock: u32,
+    },
+    UpdateDetails {
+        partner_id: PartnerId,
+        details: ProductDetails,
+    },
+    ChangePrice {
+        partner_id: PartnerId,
+        price: Money,
+    },
+    ChangeStock {
+        partner_id: PartnerId,
+        stock: u32,
+    },
+    Delist {
+        partner_id: PartnerId,
+        reason: Option<String>,
+    },
+    Relist {
+        partner_id: PartnerId,
+    },
+}

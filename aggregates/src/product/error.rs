@@ -1,0 +1,47 @@
+use eventmall_events::PartnerId;
+
+use crate::rejection::{Rejection, RejectionKind};
+
+/// Why a product command was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProductError {
+    #[error("product is not registered")]
+    NotRegistered,
+    #[error("product is already registered")]
+    AlreadyRegistered,
+    #[error("product id does not match the partner and sku")]
+    IdMismatch,
+    #[error("product belongs to partner {owner}")]
+    NotOwner { owner: PartnerId },
+    #[error("price must be at least 1, got {amount}")]
+    InvalidPrice { amount: i64 },
+    #[error("title must have 1 to 100 characters, got {length}")]
+    InvalidTitle { length: usize },
+    #[error("sku must have 1 to 50 characters, got {length}")]
+    InvalidSku { length: usize },
+    #[error("category must have 1 to 4 non-empty levels")]
+    InvalidCategory,
+}
+
+impl Rejection for ProductError {
+    fn kind(&self) -> RejectionKind {
+        match self {
+            Self::NotRegistered => RejectionKind::NotFound,
+            Self::NotOwner { .. } => RejectionKind::Forbidden,
+            _ => RejectionKind::Invariant,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotRegistered => "product-not-registered",
+            Self::AlreadyRegistered => "product-already-registered",
+            Self::IdMismatch => "product-id-mismatch",
+            Self::NotOwner { .. } => "not-product-owner",
+            Self::InvalidPrice { .. } => "invalid-price",
+            Self::InvalidTitle { .. } => "invalid-title",
+            Self::InvalidSku { .. } => "invalid-sku",
+            Self::InvalidCategory => "invalid-category",
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Given/when/then tests of the aggregates, with no I/O.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod invariants;
+mod order;
+mod payment;
+mod product;
+mod support;

@@ -1,0 +1,121 @@
+//! Port implementations for domain tests: a fixed catalog and a scripted wallet.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use eventmall_aggregates::order::{CatalogEntry, CatalogError, ProductCatalog};
+use eventmall_aggregates::payment::{AuthorizationOutcome, WalletError, WalletGateway};
+use eventmall_aggregates::{OrderServices, PaymentServices};
+use eventmall_events::product::ProductDetails;
+use eventmall_events::{Money, PartnerId, PaymentId, ProductId, WalletId};
+
+pub fn details(title: &str) -> ProductDetails {
+    ProductDetails {
+        title: title.into(),
+        brand: Some("삼성".into()),
+        category: vec!["가전".into(), "청소기".into()],
+        model_number: Some("VS20A956A".into()),
+    }
+}
+
+pub fn partner() -> PartnerId {
+    PartnerId::from("shop-1")
+}
+
+pub fn entry(sku: &str, partner: &str, price: i64, listed: bool) -> CatalogEntry {
+    let partner_id = PartnerId::from(partner);
+    CatalogEntry {
+        product_id: ProductId::for_partner_sku(&partner_id, sku),
+        partner_id,
+        title: format!("상품 {sku}"),
+        category: vec!["가전".into()],
+        price: Money::krw(price),
+        listed,
+    }
+}
+
+#[derive(Default)]
+pub struct FixedCatalog(pub HashMap<ProductId, CatalogEntry>);
+
+#[async_trait]
+impl ProductCatalog for FixedCatalog {
+    async fn entry(&self, product_id: ProductId) -> Result<Option<CatalogEntry>, CatalogError> {
+        Ok(self.0.get(&product_id).cloned())
+    }
+}
+
+pub struct DownCatalog;
+
+#[async_trait]
+impl ProductCatalog for DownCatalog {
+    async fn entry(&self, _: ProductId) -> Result<Option<CatalogEntry>, CatalogError> {
+        Err(CatalogError("connection refused".into()))
+    }
+}
+
+pub fn order_services(entries: &[CatalogEntry]) -> OrderServices {
+    let catalog = entries
+        .iter()
+        .map(|entry| (entry.product_id, entry.clone()))
+        .collect();
+    OrderServices {
+        catalog: Arc::new(FixedCatalog(catalog)),
+    }
+}
+
+/// Answers authorizations as scripted and records every call.
+#[derive(Default)]
+pub struct ScriptedWallet {
+    pub decline_with: Option<String>,
+    pub down: bool,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl ScriptedWallet {
+    fn call(&self, what: String) -> Result<(), WalletError> {
+        if self.down {
+            return Err(WalletError("timeout".into()));
+        }
+        self.calls.lock().unwrap().push(what);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WalletGateway for ScriptedWallet {
+    async fn authorize(
+        &self,
+        _: PaymentId,
+        wallet_id: &WalletId,
+        amount: Money,
+    ) -> Result<AuthorizationOutcome, WalletError> {
+        self.call(format!("authorize {wallet_id} {}", amount.amount))?;
+        Ok(match &self.decline_with {
+            Some(reason) => AuthorizationOutcome::Declined {
+                reason: reason.clone(),
+            },
+            None => AuthorizationOutcome::Approved {
+                authorization_code: "AUTH-1".into(),
+            },
+        })
+    }
+
+    async fn capture(&self, _: PaymentId, amount: Money) -> Result<(), WalletError> {
+        self.call(format!("capture {}", amount.amount))
+    }
+
+    async fn refund(&self, _: PaymentId, amount: Money, _: Money) -> Result<(), WalletError> {
+        self.call(format!("refund {}", amount.amount))
+    }
+
+    async fn void(&self, _: PaymentId) -> Result<(), WalletError> {
+        self.call("void".into())
+    }
+}
+
+pub fn payment_services(wallet: ScriptedWallet) -> PaymentServices {
+    PaymentServices {
+        wallet: Arc::new(wallet),
+    }
+}

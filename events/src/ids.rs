@@ -1,0 +1,145 @@
+//! Identifiers of the domain.
+//!
+//! Orders and payments get UUID v7 (time ordered); products get UUID v5 of the partner and the
+//! partner's SKU, so that ingesting the same feed twice targets the same aggregate.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Namespace of product ids: `ProductId = UUIDv5(PRODUCT_NAMESPACE, "<partner>/<sku>")`.
+pub const PRODUCT_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b4d_4e8a_a7c5_1d2e_3f40_5b61);
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+macro_rules! text_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A product: UUID v5 of (partner, SKU).
+    ProductId
+);
+uuid_id!(
+    /// An order: UUID v7.
+    OrderId
+);
+uuid_id!(
+    /// A wallet payment: UUID v7.
+    PaymentId
+);
+text_id!(
+    /// A partner shop, as the channel knows it.
+    PartnerId
+);
+text_id!(
+    /// A customer of the channel.
+    CustomerId
+);
+text_id!(
+    /// A customer's wallet (easy-payment) id.
+    WalletId
+);
+
+impl ProductId {
+    /// The id of the product a partner sells under `sku`.
+    pub fn for_partner_sku(partner: &PartnerId, sku: &str) -> Self {
+        let name = format!("{}/{}", partner.0, sku);
+        Self(Uuid::new_v5(&PRODUCT_NAMESPACE, name.as_bytes()))
+    }
+}
+
+impl OrderId {
+    /// A new, time-ordered order id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for OrderId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PaymentId {
+    /// A new, time-ordered payment id.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for PaymentId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_id_is_stable_per_partner_and_sku() {
+        let partner = PartnerId::from("shop-1");
+        assert_eq!(
+            ProductId::for_partner_sku(&partner, "A-1"),
+            ProductId::for_partner_sku(&partner, "A-1")
+        );
+        assert_ne!(
+            ProductId::for_partner_sku(&partner, "A-1"),
+            ProductId::for_partner_sku(&PartnerId::from("shop-2"), "A-1")
+        );
+        assert_eq!(
+            ProductId::for_partner_sku(&partner, "A-1")
+                .0
+                .get_version_num(),
+            5
+        );
+    }
+
+    #[test]
+    fn order_and_payment_ids_are_v7() {
+        assert_eq!(OrderId::new().0.get_version_num(), 7);
+        assert_eq!(PaymentId::new().0.get_version_num(), 7);
+    }
+}

@@ -1,0 +1,80 @@
+//! Events of the Payment aggregate: a wallet payment for an order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CustomerId, OrderId, PaymentId, WalletId};
+use crate::money::Money;
+
+/// A payment was requested for an order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequested {
+    /// UUID v7 of the payment.
+    pub payment_id: PaymentId,
+    /// The order it pays.
+    pub order_id: OrderId,
+    /// Who pays.
+    pub customer_id: CustomerId,
+    /// The wallet charged.
+    pub wallet_id: WalletId,
+    /// Amount requested.
+    pub amount: Money,
+}
+
+/// The wallet holds the amount for this payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAuthorized {
+    /// The wallet's authorization code.
+    pub authorization_code: String,
+    /// Amount held.
+    pub amount: Money,
+}
+
+/// The wallet refused the payment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentDeclined {
+    /// The wallet's reason (`insufficient_funds`, `limit_exceeded`, …).
+    pub reason: String,
+}
+
+/// Held money was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCaptured {
+    /// Amount captured; at most the amount authorized.
+    pub amount: Money,
+}
+
+/// Captured money was given back, wholly or partly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRefunded {
+    /// Amount of this refund.
+    pub amount: Money,
+    /// Sum of all refunds so far, at most the amount captured.
+    pub refunded_total: Money,
+    /// Why.
+    pub reason: String,
+}
+
+/// The authorization was released before capture.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentVoided {
+    /// Why.
+    pub reason: String,
+}
+
+domain_events!(
+    /// Everything that happens to a payment.
+    PaymentEvent {
+        /// See [`PaymentRequested`].
+        PaymentRequested,
+        /// See [`PaymentAuthorized`].
+        PaymentAuthorized,
+        /// See [`PaymentDeclined`].
+        PaymentDeclined,
+        /// See [`PaymentCaptured`].
+        PaymentCaptured,
+        /// See [`PaymentRefunded`].
+        PaymentRefunded,
+        /// See [`PaymentVoided`].
+        PaymentVoided,
+    }
+);

@@ -1,0 +1,88 @@
+//! Events of the Product aggregate: a partner's catalog item.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PartnerId, ProductId};
+use crate::money::Money;
+
+/// Descriptive fields of a product, as shown to customers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDetails {
+    /// Title, 1–100 characters (`삼성 비스포크 무선청소기 VS20A956A`).
+    pub title: String,
+    /// Brand, if the partner names one.
+    pub brand: Option<String>,
+    /// Category path from the top level down, at most four levels (`가전 > 청소기 > 무선청소기`).
+    pub category: Vec<String>,
+    /// Maker's model number, kept whole for search.
+    pub model_number: Option<String>,
+}
+
+/// A partner registered a product under its SKU.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRegistered {
+    /// UUID v5 of (partner, SKU).
+    pub product_id: ProductId,
+    /// Owning partner.
+    pub partner_id: PartnerId,
+    /// The partner's own id of the product.
+    pub sku: String,
+    /// Title, brand, category and model number.
+    pub details: ProductDetails,
+    /// Selling price, at least 1.
+    pub price: Money,
+    /// Units in stock.
+    pub stock: u32,
+}
+
+/// Title, brand, category or model number changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDetailsUpdated {
+    /// The new details, whole.
+    pub details: ProductDetails,
+}
+
+/// The selling price changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductPriceChanged {
+    /// Price before the change.
+    pub previous: Money,
+    /// Price from now on.
+    pub price: Money,
+}
+
+/// The stock level changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductStockChanged {
+    /// Units in stock from now on.
+    pub stock: u32,
+}
+
+/// The product is no longer sold; orders for it are refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDelisted {
+    /// Why, in the partner's words.
+    pub reason: Option<String>,
+}
+
+/// A delisted product is sold again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRelisted {}
+
+domain_events!(
+    /// Everything that happens to a product.
+    ProductEvent {
+        /// See [`ProductRegistered`].
+        ProductRegistered,
+        /// See [`ProductDetailsUpdated`].
+        ProductDetailsUpdated,
+        /// See [`ProductPriceChanged`].
+        ProductPriceChanged,
+        /// See [`ProductStockChanged`].
+        ProductStockChanged,
+        /// See [`ProductDelisted`].
+        ProductDelisted,
+        /// See [`ProductRelisted`].
+        ProductRelisted,
+    }
+);
