@@ -1,0 +1,213 @@
+//! The command path every caller takes (HTTP, CLI, demo): load the aggregate, check the expected
+//! version, let the aggregate decide, append what it decided, all in one place.
+
+use std::sync::Arc;
+
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use eventmall_aggregates::{
+    Order, OrderCommand, OrderServices, Payment, PaymentCommand, PaymentServices, Product,
+    ProductCommand, Rejection,
+};
+use eventmall_events::CommandMetadata;
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::catalog::StoreCatalog;
+use crate::store::{
+    Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, SqlEventStore, StoreError,
+};
+
+/// A command with everything around it.
+#[derive(Clone, Debug)]
+pub struct CommandRequest<C> {
+    pub aggregate_id: String,
+    pub command: C,
+    /// The version the caller saw (`If-Match`); a different current version is a conflict.
+    pub expected_version: Option<i64>,
+    pub metadata: CommandMetadata,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+impl<C> CommandRequest<C> {
+    pub fn new(aggregate_id: impl ToString, command: C, metadata: CommandMetadata) -> Self {
+        Self {
+            aggregate_id: aggregate_id.to_string(),
+            command,
+            expected_version: None,
+            metadata,
+            idempotency: None,
+        }
+    }
+}
+
+/// What an accepted command did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// The aggregate's version after the command.
+    pub version: i64,
+    /// Position of the command's last event; the consistency token for reads.
+    pub global_position: Option<i64>,
+    /// Types of the events appended, in order; empty when nothing changed.
+    pub events: Vec<String>,
+    /// True when this is the recorded answer to an earlier request with the same key.
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Rejected(Box<dyn Rejection + Send + Sync>),
+    #[error("expected version {expected}, but the aggregate changed{}", actual.map(|v| format!(" (now {v})")).unwrap_or_default())]
+    VersionConflict { expected: i64, actual: Option<i64> },
+    #[error("idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Executes commands against the three aggregates.
+#[derive(Clone)]
+pub struct CommandGateway {
+    pub products: SqlEventStore<Product>,
+    pub orders: SqlEventStore<Order>,
+    pub payments: SqlEventStore<Payment>,
+    order_services: OrderServices,
+    payment_services: PaymentServices,
+}
+
+impl CommandGateway {
+    pub fn new(
+        backend: Arc<dyn EventBackend>,
+        snapshot_every: u32,
+        payment_services: PaymentServices,
+    ) -> Self {
+        let products = SqlEventStore::new(backend.clone(), snapshot_every);
+        let order_services = OrderServices {
+            catalog: Arc::new(StoreCatalog::new(products.clone())),
+        };
+        Self {
+            orders: SqlEventStore::new(backend.clone(), snapshot_every),
+            payments: SqlEventStore::new(backend, snapshot_every),
+            products,
+            order_services,
+            payment_services,
+        }
+    }
+
+    pub fn backend(&self) -> &Arc<dyn EventBackend> {
+        self.products.backend()
+    }
+}
+
+/// Executes commands of type `C`; the gateway implements it once per aggregate.
+pub trait Dispatch<C> {
+    fn dispatch(
+        &self,
+        request: CommandRequest<C>,
+    ) -> impl Future<Output = Result<Receipt, CommandError>> + Send;
+}
+
+impl Dispatch<ProductCommand> for CommandGateway {
+    async fn dispatch(
+        &self,
+        request: CommandRequest<ProductCommand>,
+    ) -> Result<Receipt, CommandError> {
+        execute(&self.products, &(), request).await
+    }
+}
+
+impl Dispatch<OrderCommand> for CommandGateway {
+    async fn dispatch(
+        &self,
+        request: CommandRequest<OrderCommand>,
+    ) -> Result<Receipt, CommandError> {
+        execute(&self.orders, &self.order_services, request).await
+    }
+}
+
+impl Dispatch<PaymentCommand> for CommandGateway {
+    async fn dispatch(
+        &self,
+        request: CommandRequest<PaymentCommand>,
+    ) -> Result<Receipt, CommandError> {
+        execute(&self.payments, &self.payment_services, request).await
+    }
+}
+
+#[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %request.aggregate_id))]
+async fn execute<A>(
+    store: &SqlEventStore<A>,
+    services: &A::Services,
+    request: CommandRequest<A::Command>,
+) -> Result<Receipt, CommandError>
+where
+    A: Aggregate,
+    A::Error: Rejection + Send + Sync + 'static,
+{
+    if let Some(claim) = &request.idempotency {
+        if let Some(record) = store.backend().idempotency(&claim.key).await? {
+            return replay(record, claim);
+        }
+    }
+    let mut context = store.load(&request.aggregate_id).await?;
+    if let Some(expected) = request.expected_version {
+        if expected != context.version {
+            return Err(CommandError::VersionConflict {
+                expected,
+                actual: Some(context.version),
+            });
+        }
+    }
+    let sink = EventSink::default();
+    context
+        .aggregate
+        .handle(request.command, services, &sink)
+        .await
+        .map_err(|rejection| CommandError::Rejected(Box::new(rejection)))?;
+    let events = sink.collect().await;
+    let claim = request.idempotency;
+    match store
+        .append(&events, &context, &request.metadata, claim.clone())
+        .await
+    {
+        Ok((committed, _)) => Ok(receipt::<A>(committed)),
+        Err(StoreError::Conflict { .. }) => Err(CommandError::VersionConflict {
+            expected: context.version,
+            actual: None,
+        }),
+        Err(StoreError::IdempotencyKeyUsed(record)) => match &claim {
+            Some(claim) => replay(*record, claim),
+            None => Err(CommandError::IdempotencyKeyReused),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn receipt<A: Aggregate>(committed: Committed) -> Receipt {
+    Receipt {
+        aggregate_type: A::TYPE.to_owned(),
+        aggregate_id: committed.aggregate_id,
+        version: committed.version,
+        global_position: committed.global_position,
+        events: committed.event_types,
+        replayed: false,
+    }
+}
+
+/// The recorded answer for a key used before, if this is the same request.
+fn replay(record: IdempotencyRecord, claim: &IdempotencyClaim) -> Result<Receipt, CommandError> {
+    if record.fingerprint != claim.fingerprint {
+        return Err(CommandError::IdempotencyKeyReused);
+    }
+    Ok(Receipt {
+        aggregate_type: record.aggregate_type,
+        aggregate_id: record.aggregate_id,
+        version: record.version,
+        global_position: record.global_position,
+        events: record.event_types,
+        replayed: true,
+    })
+}

@@ -1,0 +1,405 @@
+//! `eventmall demo`: a synthetic channeling world built through the real command path.
+//!
+//! Partners sell products of one or two themes (vacuum cleaners and their accessories, laptops
+//! and peripherals, …) with Korean titles in the "brand name model" pattern; customers have a
+//! favourite theme and buy bundles of related items from one partner, pay with their wallet,
+//! and some cancel or return. Everything is drawn from one seeded generator, ids included, and
+//! every command carries an idempotency key derived from the seed: the same seed gives the same
+//! world, and running it twice appends nothing the second time.
+
+mod catalog;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use eventmall_aggregates::order::{LineRequest, ReturnRequest};
+use eventmall_aggregates::{OrderCommand, PaymentCommand, ProductCommand};
+use eventmall_events::{
+    CommandMetadata, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId,
+};
+use futures::{StreamExt, TryStreamExt};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch, Receipt};
+use crate::store::IdempotencyClaim;
+use catalog::{THEMES, Theme};
+
+/// How big a world to make.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoPlan {
+    pub partners: usize,
+    pub products_per_partner: usize,
+    pub customers: usize,
+    pub orders: usize,
+    pub seed: u64,
+    /// Commands in flight at once.
+    pub concurrency: usize,
+}
+
+/// What a demo run did.
+#[derive(Debug, Default, Serialize)]
+pub struct DemoReport {
+    pub products: u64,
+    pub orders: u64,
+    pub paid: u64,
+    pub declined: u64,
+    pub cancelled: u64,
+    pub delivered: u64,
+    pub returned: u64,
+    pub commands: u64,
+    pub events_appended: u64,
+    pub seconds: f64,
+}
+
+#[derive(Default)]
+struct Counters {
+    paid: AtomicU64,
+    declined: AtomicU64,
+    cancelled: AtomicU64,
+    delivered: AtomicU64,
+    returned: AtomicU64,
+    commands: AtomicU64,
+    events: AtomicU64,
+}
+
+struct ProductPlan {
+    product_id: ProductId,
+    partner_id: PartnerId,
+    theme: usize,
+    price: i64,
+    register: ProductCommand,
+}
+
+struct OrderPlan {
+    index: usize,
+    order_id: OrderId,
+    payment_id: PaymentId,
+    customer_id: CustomerId,
+    wallet_id: WalletId,
+    lines: Vec<(ProductId, u32, i64)>,
+    fate: Fate,
+}
+
+#[derive(Clone, Copy)]
+enum Fate {
+    LeftPlaced,
+    Paid,
+    CancelledAfterPayment,
+    Delivered,
+    Confirmed,
+    PartlyReturned,
+}
+
+/// Builds the world described by `plan` through `commands`.
+pub async fn run(commands: &CommandGateway, plan: DemoPlan) -> Result<DemoReport, CommandError> {
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
+    let products = plan_products(&mut rng, &plan);
+    let orders = plan_orders(&mut rng, &plan, &products);
+    let driver = Driver {
+        commands,
+        seed: plan.seed,
+        counters: Counters::default(),
+    };
+    let concurrency = plan.concurrency.max(1);
+    futures::stream::iter(products.iter().enumerate())
+        .map(|(i, product)| {
+            driver.send(
+                format!("product-{i}"),
+                product.product_id,
+                product.register.clone(),
+            )
+        })
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    info!(products = products.len(), "demo catalog registered");
+    futures::stream::iter(orders.iter())
+        .map(|order| driver.order(order))
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let c = &driver.counters;
+    let report = DemoReport {
+        products: products.len() as u64,
+        orders: orders.len() as u64,
+        paid: c.paid.load(Ordering::Relaxed),
+        declined: c.declined.load(Ordering::Relaxed),
+        cancelled: c.cancelled.load(Ordering::Relaxed),
+        delivered: c.delivered.load(Ordering::Relaxed),
+        returned: c.returned.load(Ordering::Relaxed),
+        commands: c.commands.load(Ordering::Relaxed),
+        events_appended: c.events.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    info!(?report, "demo done");
+    Ok(report)
+}
+
+fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
+    let mut products = Vec::with_capacity(plan.partners * plan.products_per_partner);
+    for p in 0..plan.partners {
+        let partner_id = PartnerId(format!("partner-{:03}", p + 1));
+        // Each partner sells one or two themes; partner p always has theme p mod N, so every
+        // theme has sellers.
+        let mut themes = vec![p % THEMES.len()];
+        if rng.random_bool(0.5) {
+            themes.push(rng.random_range(0..THEMES.len()));
+        }
+        themes.dedup();
+        for k in 0..plan.products_per_partner {
+            let theme_index = themes[k % themes.len()];
+            let theme: &Theme = &THEMES[theme_index];
+            let (details, price) = theme.product(rng, k);
+            let sku = format!("{}-{:05}", theme.code, k + 1);
+            let product_id = ProductId::for_partner_sku(&partner_id, &sku);
+            let stock = rng.random_range(0..500);
+            products.push(ProductPlan {
+                product_id,
+                partner_id: partner_id.clone(),
+                theme: theme_index,
+                price,
+                register: ProductCommand::Register {
+                    product_id,
+                    partner_id: partner_id.clone(),
+                    sku,
+                    details,
+                    price: Money::krw(price),
+                    stock,
+                },
+            });
+        }
+    }
+    products
+}
+
+fn plan_orders(rng: &mut ChaCha8Rng, plan: &DemoPlan, products: &[ProductPlan]) -> Vec<OrderPlan> {
+    let customers: Vec<(CustomerId, WalletId, usize)> = (0..plan.customers.max(1))
+        .map(|c| {
+            let customer = CustomerId(format!("customer-{:04}", c + 1));
+            // One customer in 25 has a blocked wallet, so some payments are declined.
+            let wallet = if c % 25 == 24 {
+                WalletId(format!("blocked-wallet-{:04}", c + 1))
+            } else {
+                WalletId(format!("wallet-{:04}", c + 1))
+            };
+            (customer, wallet, rng.random_range(0..THEMES.len()))
+        })
+        .collect();
+    let mut orders = Vec::with_capacity(plan.orders);
+    for index in 0..plan.orders {
+        let (customer_id, wallet_id, favourite) =
+            customers[rng.random_range(0..customers.len())].clone();
+        // Mostly the favourite theme, sometimes something else.
+        let theme = if rng.random_bool(0.8) {
+            favourite
+        } else {
+            rng.random_range(0..THEMES.len())
+        };
+        let sellers: Vec<&PartnerId> = products
+            .iter()
+            .filter(|p| p.theme == theme)
+            .map(|p| &p.partner_id)
+            .collect();
+        let Some(&partner) = sellers.choose(rng) else {
+            continue;
+        };
+        let mut shelf: Vec<&ProductPlan> = products
+            .iter()
+            .filter(|p| p.theme == theme && &p.partner_id == partner)
+            .collect();
+        shelf.shuffle(rng);
+        let size = rng.random_range(1..=shelf.len().min(4));
+        let lines = shelf[..size]
+            .iter()
+            .map(|p| (p.product_id, rng.random_range(1..=2), p.price))
+            .collect();
+        let fate = match rng.random_range(0..100) {
+            0..5 => Fate::LeftPlaced,
+            5..15 => Fate::Paid,
+            15..25 => Fate::CancelledAfterPayment,
+            25..45 => Fate::Delivered,
+            45..90 => Fate::Confirmed,
+            _ => Fate::PartlyReturned,
+        };
+        orders.push(OrderPlan {
+            index,
+            order_id: OrderId(seeded_v7(rng, index)),
+            payment_id: PaymentId(seeded_v7(rng, index)),
+            customer_id,
+            wallet_id,
+            lines,
+            fate,
+        });
+    }
+    orders
+}
+
+/// A UUID v7 whose time and random bits come from the seeded generator.
+fn seeded_v7(rng: &mut ChaCha8Rng, index: usize) -> Uuid {
+    const BASE_MILLIS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let random: [u8; 10] = rng.random();
+    uuid::Builder::from_unix_timestamp_millis(BASE_MILLIS + index as u64 * 60_000, &random)
+        .into_uuid()
+}
+
+struct Driver<'a> {
+    commands: &'a CommandGateway,
+    seed: u64,
+    counters: Counters,
+}
+
+impl Driver<'_> {
+    /// Sends one command with an idempotency key unique to this seed and step.
+    async fn send<C>(
+        &self,
+        step: String,
+        aggregate_id: impl ToString,
+        command: C,
+    ) -> Result<Receipt, CommandError>
+    where
+        C: Serialize,
+        CommandGateway: Dispatch<C>,
+    {
+        let fingerprint = format!(
+            "{:x}",
+            Sha256::digest(serde_json::to_vec(&command).unwrap_or_default())
+        );
+        let mut request = CommandRequest::new(
+            aggregate_id,
+            command,
+            CommandMetadata::new_root(Some("demo".into())),
+        );
+        request.idempotency = Some(IdempotencyClaim {
+            key: format!("demo-{}-{step}", self.seed),
+            fingerprint,
+        });
+        let receipt = self.commands.dispatch(request).await?;
+        self.counters.commands.fetch_add(1, Ordering::Relaxed);
+        if !receipt.replayed {
+            self.counters
+                .events
+                .fetch_add(receipt.events.len() as u64, Ordering::Relaxed);
+        }
+        Ok(receipt)
+    }
+
+    async fn order(&self, order: &OrderPlan) -> Result<(), CommandError> {
+        let step = |name: &str| format!("order-{}-{name}", order.index);
+        let place = OrderCommand::Place {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            lines: order
+                .lines
+                .iter()
+                .map(|&(product_id, quantity, _)| LineRequest {
+                    product_id,
+                    quantity,
+                })
+                .collect(),
+        };
+        self.send(step("place"), order.order_id, place).await?;
+        if let Fate::LeftPlaced = order.fate {
+            return Ok(());
+        }
+        let total: i64 = order
+            .lines
+            .iter()
+            .map(|&(_, quantity, price)| price * i64::from(quantity))
+            .sum();
+        let request = PaymentCommand::Request {
+            payment_id: order.payment_id,
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            wallet_id: order.wallet_id.clone(),
+            amount: Money::krw(total),
+        };
+        self.send(step("pay-request"), order.payment_id, request)
+            .await?;
+        let authorized = self
+            .send(
+                step("authorize"),
+                order.payment_id,
+                PaymentCommand::Authorize,
+            )
+            .await?;
+        if authorized.events.iter().any(|e| e == "PaymentDeclined") {
+            self.counters.declined.fetch_add(1, Ordering::Relaxed);
+            let cancel = OrderCommand::Cancel {
+                reason: "결제 거절".into(),
+            };
+            self.send(step("cancel"), order.order_id, cancel).await?;
+            self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let capture = PaymentCommand::Capture { amount: None };
+        self.send(step("capture"), order.payment_id, capture)
+            .await?;
+        let paid = OrderCommand::MarkPaid {
+            payment_id: order.payment_id,
+            amount: Money::krw(total),
+        };
+        self.send(step("mark-paid"), order.order_id, paid).await?;
+        self.counters.paid.fetch_add(1, Ordering::Relaxed);
+        match order.fate {
+            Fate::LeftPlaced | Fate::Paid => return Ok(()),
+            Fate::CancelledAfterPayment => {
+                let cancel = OrderCommand::Cancel {
+                    reason: "단순 변심".into(),
+                };
+                self.send(step("cancel"), order.order_id, cancel).await?;
+                let refund = PaymentCommand::Refund {
+                    amount: Money::krw(total),
+                    reason: "주문 취소".into(),
+                };
+                self.send(step("refund"), order.payment_id, refund).await?;
+                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Fate::Delivered | Fate::Confirmed | Fate::PartlyReturned => {}
+        }
+        let ship = OrderCommand::Ship {
+            carrier: "CJ대한통운".into(),
+            tracking_number: format!("{:012}", order.index * 7919 + 100_000),
+        };
+        self.send(step("ship"), order.order_id, ship).await?;
+        self.send(step("deliver"), order.order_id, OrderCommand::Deliver)
+            .await?;
+        self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+        match order.fate {
+            Fate::Confirmed => {
+                self.send(
+                    step("confirm"),
+                    order.order_id,
+                    OrderCommand::ConfirmPurchase,
+                )
+                .await?;
+            }
+            Fate::PartlyReturned => {
+                let (_, _, price) = order.lines[0];
+                let give_back = OrderCommand::Return {
+                    lines: vec![ReturnRequest {
+                        line_no: 1,
+                        quantity: 1,
+                    }],
+                    reason: "상품 불량".into(),
+                };
+                self.send(step("return"), order.order_id, give_back).await?;
+                let refund = PaymentCommand::Refund {
+                    amount: Money::krw(price),
+                    reason: "반품".into(),
+                };
+                self.send(step("refund"), order.payment_id, refund).await?;
+                self.counters.returned.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,307 @@
+//! SQLite backend: one writer task that commits appends in groups, and a pool of readers.
+//!
+//! SQLite allows one writer at a time. Instead of letting connections fight over the write lock,
+//! every append goes to a single writer task, which takes whatever appends are queued, runs each
+//! inside its own savepoint of one transaction (a conflict rolls back only that append) and
+//! commits them with one fsync (group commit). `synchronous = FULL`: an event is on disk before
+//! its command is answered.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventmall_events::StoredEvent;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{instrument, warn};
+
+use super::backend::{Append, Appended, EventBackend, IdempotencyRecord, LoadedRows, now};
+use super::error::{StoreError, StoreResult};
+use super::rows::{
+    EventRow, IdempotencyRow, SnapshotRow, event_types, into_events, is_unique_violation,
+};
+
+/// Most appends committed in one transaction.
+const MAX_GROUP: usize = 512;
+
+const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
+     event_version, payload, event_id, correlation_id, causation_id, traceparent, actor, recorded_at";
+
+type Reply = oneshot::Sender<StoreResult<Appended>>;
+
+pub struct SqliteBackend {
+    readers: SqlitePool,
+    writer: mpsc::Sender<(Append, Reply)>,
+}
+
+impl SqliteBackend {
+    /// Opens (creating if missing) the database at `url`, migrates it and starts the writer.
+    pub async fn connect(url: &str, max_readers: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536");
+        let mut writer = SqliteConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run_direct(&mut writer)
+            .await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(max_readers.max(1))
+            .connect_with(options.read_only(true))
+            .await?;
+        let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
+        tokio::spawn(write_loop(writer, receiver));
+        Ok(Self {
+            readers,
+            writer: sender,
+        })
+    }
+}
+
+async fn write_loop(mut connection: SqliteConnection, mut queue: mpsc::Receiver<(Append, Reply)>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let results = write_group(&mut connection, &group).await;
+        for ((_, reply), result) in group.drain(..).zip(results) {
+            // The caller may have gone away (request cancelled); its events are committed anyway.
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Commits a group of appends in one transaction, each in its own savepoint.
+#[instrument(skip_all, fields(appends = group.len()))]
+async fn write_group(
+    connection: &mut SqliteConnection,
+    group: &[(Append, Reply)],
+) -> Vec<StoreResult<Appended>> {
+    if let Err(error) = sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *connection)
+        .await
+    {
+        return group.iter().map(|_| Err(copy_error(&error))).collect();
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for (append, _) in group {
+        let result = async {
+            sqlx::query("SAVEPOINT append")
+                .execute(&mut *connection)
+                .await?;
+            let result = append_one(connection, append).await;
+            if result.is_err() {
+                sqlx::query("ROLLBACK TO append")
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            sqlx::query("RELEASE append")
+                .execute(&mut *connection)
+                .await?;
+            result
+        }
+        .await;
+        results.push(result);
+    }
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
+        warn!(%error, "group commit failed");
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+        return group.iter().map(|_| Err(copy_error(&error))).collect();
+    }
+    results
+}
+
+/// sqlx errors cannot be cloned; every append of a failed group gets the same message.
+fn copy_error(error: &sqlx::Error) -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(error.to_string()))
+}
+
+async fn append_one(connection: &mut SqliteConnection, append: &Append) -> StoreResult<Appended> {
+    if let Some(claim) = &append.idempotency {
+        if let Some(record) = find_idempotency(&mut *connection, &claim.key).await? {
+            return Err(StoreError::IdempotencyKeyUsed(Box::new(record)));
+        }
+    }
+    let mut positions = Vec::with_capacity(append.events.len());
+    if !append.events.is_empty() {
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, event_id, correlation_id, causation_id, traceparent, actor, \
+             recorded_at) ",
+        );
+        insert.push_values(
+            (append.expected_version + 1..).zip(&append.events),
+            |mut row, (sequence, event)| {
+                let metadata = &event.metadata;
+                row.push_bind(&append.aggregate_type)
+                    .push_bind(&append.aggregate_id)
+                    .push_bind(sequence)
+                    .push_bind(&event.event_type)
+                    .push_bind(&event.event_version)
+                    .push_bind(sqlx::types::Json(&event.payload))
+                    .push_bind(metadata.event_id.to_string())
+                    .push_bind(&metadata.correlation_id)
+                    .push_bind(&metadata.causation_id)
+                    .push_bind(&metadata.traceparent)
+                    .push_bind(&metadata.actor)
+                    .push_bind(metadata.recorded_at);
+            },
+        );
+        insert.push(" RETURNING global_position");
+        positions = insert
+            .build_query_scalar::<i64>()
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(|error| {
+                if is_unique_violation(&error) {
+                    StoreError::Conflict {
+                        aggregate_type: append.aggregate_type.clone(),
+                        aggregate_id: append.aggregate_id.clone(),
+                    }
+                } else {
+                    error.into()
+                }
+            })?;
+    }
+    if let Some((version, state)) = &append.snapshot {
+        sqlx::query(
+            "INSERT INTO snapshots (aggregate_type, aggregate_id, version, payload, taken_at) \
+             VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET \
+             version = excluded.version, payload = excluded.payload, taken_at = excluded.taken_at",
+        )
+        .bind(&append.aggregate_type)
+        .bind(&append.aggregate_id)
+        .bind(version)
+        .bind(sqlx::types::Json(state))
+        .bind(now())
+        .execute(&mut *connection)
+        .await?;
+    }
+    if let Some(claim) = &append.idempotency {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (key, fingerprint, aggregate_type, aggregate_id, \
+             version, global_position, event_types, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&claim.key)
+        .bind(&claim.fingerprint)
+        .bind(&append.aggregate_type)
+        .bind(&append.aggregate_id)
+        .bind(append.expected_version + positions.len() as i64)
+        .bind(positions.last())
+        .bind(event_types(&append.events))
+        .bind(now())
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(Appended { positions })
+}
+
+async fn find_idempotency(
+    executor: impl sqlx::SqliteExecutor<'_>,
+    key: &str,
+) -> StoreResult<Option<IdempotencyRecord>> {
+    let row: Option<IdempotencyRow> = sqlx::query_as(
+        "SELECT key, fingerprint, aggregate_type, aggregate_id, version, global_position, \
+         event_types FROM idempotency_keys WHERE key = ?",
+    )
+    .bind(key)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(IdempotencyRecord::from))
+}
+
+#[async_trait]
+impl EventBackend for SqliteBackend {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> StoreResult<LoadedRows> {
+        let mut connection = self.readers.acquire().await?;
+        // One read transaction, so the snapshot and the events after it are from one instant.
+        let mut tx = connection.begin().await?;
+        let snapshot: Option<SnapshotRow> = sqlx::query_as(
+            "SELECT version, payload FROM snapshots WHERE aggregate_type = ? AND aggregate_id = ?",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let after = snapshot.as_ref().map_or(0, |s| s.version);
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
+             AND sequence > ? ORDER BY sequence"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LoadedRows {
+            snapshot: snapshot.map(|s| (s.version, s.payload.0)),
+            events: into_events(rows)?,
+        })
+    }
+
+    async fn stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? \
+             AND sequence > ? ORDER BY sequence LIMIT ?"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        into_events(rows)
+    }
+
+    async fn append(&self, append: Append) -> StoreResult<Appended> {
+        if append.events.len() > 65_536 {
+            return Err(StoreError::AppendTooLarge(append.events.len()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send((append, reply))
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        answer.await.map_err(|_| StoreError::WriterStopped)?
+    }
+
+    async fn read_after(&self, position: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
+        // One writer commits in position order, so every committed position is final.
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ? \
+             ORDER BY global_position LIMIT ?"
+        ))
+        .bind(position)
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        into_events(rows)
+    }
+
+    async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        find_idempotency(&self.readers, key).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        if self.writer.is_closed() {
+            return Err(StoreError::WriterStopped);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! A deterministic simulated wallet, the default behind the Payment aggregate's wallet port.
+//!
+//! Every wallet starts with the same balance; an authorization holds money, a capture takes it,
+//! a refund gives it back, a void releases the hold. Rules, in order:
+//! - a wallet id starting with `blocked` is declined with `wallet_blocked`;
+//! - an amount over the per-payment limit is declined with `limit_exceeded`;
+//! - an amount over the available balance is declined with `insufficient_funds`.
+//!
+//! Calls are idempotent by payment id, as the port requires. State lives in memory: a restart
+//! gives every wallet its starting balance back.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use eventmall_aggregates::payment::{AuthorizationOutcome, WalletError, WalletGateway};
+use eventmall_events::{Money, PaymentId, WalletId};
+
+#[derive(Clone, Copy, Debug)]
+pub struct WalletLimits {
+    pub starting_balance: i64,
+    pub per_payment_limit: i64,
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Money available to spend, by wallet.
+    available: HashMap<WalletId, i64>,
+    payments: HashMap<PaymentId, Hold>,
+}
+
+struct Hold {
+    wallet_id: WalletId,
+    authorization_code: String,
+    held: i64,
+    captured: i64,
+    refunded: i64,
+}
+
+pub struct SimulatedWallet {
+    limits: WalletLimits,
+    ledger: Mutex<Ledger>,
+}
+
+impl SimulatedWallet {
+    pub fn new(limits: WalletLimits) -> Self {
+        Self {
+            limits,
+            ledger: Mutex::new(Ledger::default()),
+        }
+    }
+
+    /// Money the wallet can still spend.
+    pub fn available(&self, wallet_id: &WalletId) -> Result<i64, WalletError> {
+        let ledger = self.ledger()?;
+        Ok(ledger
+            .available
+            .get(wallet_id)
+            .copied()
+            .unwrap_or(self.limits.starting_balance))
+    }
+
+    fn ledger(&self) -> Result<std::sync::MutexGuard<'_, Ledger>, WalletError> {
+        self.ledger
+            .lock()
+            .map_err(|_| WalletError("wallet ledger poisoned".into()))
+    }
+
+    fn with_hold<T>(
+        &self,
+        payment_id: PaymentId,
+        change: impl FnOnce(&mut Hold) -> Result<(T, i64), WalletError>,
+    ) -> Result<T, WalletError> {
+        let mut ledger = self.ledger()?;
+        let ledger = &mut *ledger;
+        let hold = ledger
+            .payments
+            .get_mut(&payment_id)
+            .ok_or_else(|| WalletError(format!("no authorization for payment {payment_id}")))?;
+        let (value, released) = change(hold)?;
+        *ledger
+            .available
+            .entry(hold.wallet_id.clone())
+            .or_insert(self.limits.starting_balance) += released;
+        Ok(value)
+    }
+}
+
+#[async_trait]
+impl WalletGateway for SimulatedWallet {
+    async fn authorize(
+        &self,
+        payment_id: PaymentId,
+        wallet_id: &WalletId,
+        amount: Money,
+    ) -> Result<AuthorizationOutcome, WalletError> {
+        let mut ledger = self.ledger()?;
+        if let Some(hold) = ledger.payments.get(&payment_id) {
+            return Ok(AuthorizationOutcome::Approved {
+                authorization_code: hold.authorization_code.clone(),
+            });
+        }
+        let declined = |reason: &str| {
+            Ok(AuthorizationOutcome::Declined {
+                reason: reason.to_owned(),
+            })
+        };
+        if wallet_id.0.starts_with("blocked") {
+            return declined("wallet_blocked");
+        }
+        if amount.amount > self.limits.per_payment_limit {
+            return declined("limit_exceeded");
+        }
+        let available = ledger
+            .available
+            .entry(wallet_id.clone())
+            .or_insert(self.limits.starting_balance);
+        if amount.amount > *available {
+            return declined("insufficient_funds");
+        }
+        *available -= amount.amount;
+        let authorization_code = format!("SIM-{}", payment_id.0.simple());
+        ledger.payments.insert(
+            payment_id,
+            Hold {
+                wallet_id: wallet_id.clone(),
+                authorization_code: authorization_code.clone(),
+                held: amount.amount,
+                captured: 0,
+                refunded: 0,
+            },
+        );
+        Ok(AuthorizationOutcome::Approved { authorization_code })
+    }
+
+    async fn capture(&self, payment_id: PaymentId, amount: Money) -> Result<(), WalletError> {
+        self.with_hold(payment_id, |hold| {
+            if hold.captured > 0 {
+                return Ok(((), 0));
+            }
+            if amount.amount > hold.held {
+                return Err(WalletError("capture above the hold".into()));
+            }
+            hold.captured = amount.amount;
+            // The part of the hold not captured goes back to the wallet.
+            let released = hold.held - amount.amount;
+            hold.held = 0;
+            Ok(((), released))
+        })
+    }
+
+    async fn refund(
+        &self,
+        payment_id: PaymentId,
+        amount: Money,
+        refunded_total: Money,
+    ) -> Result<(), WalletError> {
+        self.with_hold(payment_id, |hold| {
+            if hold.refunded >= refunded_total.amount {
+                return Ok(((), 0));
+            }
+            if refunded_total.amount > hold.captured {
+                return Err(WalletError("refund above the capture".into()));
+            }
+            hold.refunded = refunded_total.amount;
+            Ok(((), amount.amount))
+        })
+    }
+
+    async fn void(&self, payment_id: PaymentId) -> Result<(), WalletError> {
+        self.with_hold(payment_id, |hold| {
+            let released = hold.held;
+            hold.held = 0;
+            Ok(((), released))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn wallet() -> SimulatedWallet {
+        SimulatedWallet::new(WalletLimits {
+            starting_balance: 100_000,
+            per_payment_limit: 80_000,
+        })
+    }
+
+    fn approved(outcome: AuthorizationOutcome) -> bool {
+        matches!(outcome, AuthorizationOutcome::Approved { .. })
+    }
+
+    #[tokio::test]
+    async fn holds_captures_refunds_and_releases() {
+        let wallet = wallet();
+        let kim = WalletId::from("kim");
+        let payment = PaymentId::new();
+        assert!(approved(
+            wallet
+                .authorize(payment, &kim, Money::krw(60_000))
+                .await
+                .unwrap()
+        ));
+        assert_eq!(wallet.available(&kim).unwrap(), 40_000);
+        // idempotent: the same payment does not hold twice
+        assert!(approved(
+            wallet
+                .authorize(payment, &kim, Money::krw(60_000))
+                .await
+                .unwrap()
+        ));
+        assert_eq!(wallet.available(&kim).unwrap(), 40_000);
+        wallet.capture(payment, Money::krw(50_000)).await.unwrap();
+        assert_eq!(wallet.available(&kim).unwrap(), 50_000);
+        wallet
+            .refund(payment, Money::krw(20_000), Money::krw(20_000))
+            .await
+            .unwrap();
+        wallet
+            .refund(payment, Money::krw(20_000), Money::krw(20_000))
+            .await
+            .unwrap();
+        assert_eq!(wallet.available(&kim).unwrap(), 70_000);
+        let second = PaymentId::new();
+        assert!(approved(
+            wallet
+                .authorize(second, &kim, Money::krw(70_000))
+                .await
+                .unwrap()
+        ));
+        wallet.void(second).await.unwrap();
+        assert_eq!(wallet.available(&kim).unwrap(), 70_000);
+    }
+
+    #[tokio::test]
+    async fn declines_by_rule() {
+        let wallet = wallet();
+        let declined = |outcome| match outcome {
+            AuthorizationOutcome::Declined { reason } => reason,
+            AuthorizationOutcome::Approved { .. } => panic!("approved"),
+        };
+        let blocked = WalletId::from("blocked-lee");
+        let outcome = wallet
+            .authorize(PaymentId::new(), &blocked, Money::krw(1))
+            .await;
+        assert_eq!(declined(outcome.unwrap()), "wallet_blocked");
+        let kim = WalletId::from("kim");
+        let outcome = wallet
+            .authorize(PaymentId::new(), &kim, Money::krw(80_001))
+            .await;
+        assert_eq!(declined(outcome.unwrap()), "limit_exceeded");
+        wallet
+            .authorize(PaymentId::new(), &kim, Money::krw(80_000))
+            .await
+            .unwrap();
+        let outcome = wallet
+            .authorize(PaymentId::new(), &kim, Money::krw(20_001))
+            .await;
+        assert_eq!(declined(outcome.unwrap()), "insufficient_funds");
+    }
+}
