@@ -34,6 +34,6 @@ CREATE TABLE idempotency_keys (
     aggregate_id    TEXT        NOT NULL,
     version         BIGINT      NOT NULL,
     global_position BIGINT,
-    event_types     TEXT        NOT NULL,
+    event_types     JSONB       NOT NULL,
     created_at      TIMESTAMPTZ NOT NULL
 );

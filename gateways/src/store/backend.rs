@@ -88,6 +88,10 @@ pub trait EventBackend: Send + Sync + 'static {
     /// lower position than one returned can become visible later.
     async fn read_after(&self, position: i64, limit: i64) -> StoreResult<Vec<StoredEvent>>;
 
+    /// How many committed events have a position above `position`, whether or not a reader
+    /// may return them yet: the lag of a reader at `position`.
+    async fn count_after(&self, position: i64) -> StoreResult<i64>;
+
     /// The recorded outcome of an idempotency key, if it was used.
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
 

@@ -50,70 +50,18 @@ impl PostgresBackend {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
 
-#[async_trait]
-impl EventBackend for PostgresBackend {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> StoreResult<LoadedRows> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
-        let snapshot: Option<SnapshotRow> = sqlx::query_as(
-            "SELECT version, payload FROM snapshots \
-             WHERE aggregate_type = $1 AND aggregate_id = $2",
-        )
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let after = snapshot.as_ref().map_or(0, |s| s.version);
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events \
-             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
-        ))
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(after)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(LoadedRows {
-            snapshot: snapshot.map(|s| (s.version, s.payload.0)),
-            events: into_events(rows)?,
-        })
-    }
-
-    async fn stream(
+    /// The append inside a transaction the caller owns (and commits); `None` when the
+    /// idempotency key is taken. Tests use it to hold a transaction open while others commit.
+    pub async fn append_in(
         &self,
-        aggregate_type: &str,
-        aggregate_id: &str,
-        after_sequence: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<StoredEvent>> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-             AND sequence > $3 ORDER BY sequence LIMIT $4"
-        ))
-        .bind(aggregate_type)
-        .bind(aggregate_id)
-        .bind(after_sequence)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        into_events(rows)
-    }
-
-    async fn append(&self, append: Append) -> StoreResult<Appended> {
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        append: &Append,
+    ) -> StoreResult<Option<Appended>> {
         let count = append.events.len();
         if count > 65_536 {
             return Err(StoreError::AppendTooLarge(count));
         }
-        let mut tx = self.pool.begin().await?;
         if let Some(claim) = &append.idempotency {
             // Taking the key first makes a concurrent request with the same key wait here for
             // this transaction, then find the key taken.
@@ -129,17 +77,12 @@ impl EventBackend for PostgresBackend {
             .bind(append.expected_version + count as i64)
             .bind(event_types(&append.events))
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?
             .rows_affected()
                 == 0;
             if taken {
-                tx.rollback().await?;
-                let record = self
-                    .idempotency(&claim.key)
-                    .await?
-                    .ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()))?;
-                return Err(StoreError::IdempotencyKeyUsed(Box::new(record)));
+                return Ok(None);
             }
         }
         let mut positions = Vec::new();
@@ -209,7 +152,7 @@ impl EventBackend for PostgresBackend {
                     .collect::<Vec<_>>(),
             )
             .bind(metadata.map(|m| m.recorded_at).collect::<Vec<_>>())
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await
             .map_err(|error| {
                 if is_unique_violation(&error) {
@@ -236,18 +179,89 @@ impl EventBackend for PostgresBackend {
             .bind(version)
             .bind(Json(state))
             .bind(now())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         if let Some(claim) = &append.idempotency {
             sqlx::query("UPDATE idempotency_keys SET global_position = $2 WHERE key = $1")
                 .bind(&claim.key)
                 .bind(positions.last())
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
+        Ok(Some(Appended { positions }))
+    }
+}
+
+#[async_trait]
+impl EventBackend for PostgresBackend {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> StoreResult<LoadedRows> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let snapshot: Option<SnapshotRow> = sqlx::query_as(
+            "SELECT version, payload FROM snapshots \
+             WHERE aggregate_type = $1 AND aggregate_id = $2",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let after = snapshot.as_ref().map_or(0, |s| s.version);
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 ORDER BY sequence"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(Appended { positions })
+        Ok(LoadedRows {
+            snapshot: snapshot.map(|s| (s.version, s.payload.0)),
+            events: into_events(rows)?,
+        })
+    }
+
+    async fn stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND sequence > $3 ORDER BY sequence LIMIT $4"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        into_events(rows)
+    }
+
+    async fn append(&self, append: Append) -> StoreResult<Appended> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(appended) = self.append_in(&mut tx, &append).await? {
+            tx.commit().await?;
+            return Ok(appended);
+        }
+        tx.rollback().await?;
+        let key = append.idempotency.as_ref().map(|c| c.key.as_str());
+        let record = self
+            .idempotency(key.unwrap_or_default())
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("idempotency key vanished".into()))?;
+        Err(StoreError::IdempotencyKeyUsed(Box::new(record)))
     }
 
     async fn read_after(&self, position: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
@@ -262,6 +276,14 @@ impl EventBackend for PostgresBackend {
         .fetch_all(&self.pool)
         .await?;
         into_events(rows)
+    }
+
+    async fn count_after(&self, position: i64) -> StoreResult<i64> {
+        let count = sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position > $1")
+            .bind(position)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
     }
 
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {

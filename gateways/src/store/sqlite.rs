@@ -293,6 +293,14 @@ impl EventBackend for SqliteBackend {
         into_events(rows)
     }
 
+    async fn count_after(&self, position: i64) -> StoreResult<i64> {
+        let count = sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position > ?")
+            .bind(position)
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(count)
+    }
+
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         find_idempotency(&self.readers, key).await
     }

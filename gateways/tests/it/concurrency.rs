@@ -1,0 +1,56 @@
+//! 50 concurrent commands on one order: contiguous versions, no lost update, 409 for losers.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, postgres_backend, spawn_app, sqlite_backend};
+
+async fn concurrent_commands_on_one_order(app: TestApp) {
+    const CONCURRENT: usize = 50;
+    let product = app.register_product("shop-1", "A", 1000).await;
+    let order = app.delivered_order(&product, 100, 1000).await;
+    let path = format!("/v1/orders/{order}/return");
+    let body = json!({"lines": [{"line_no": 1, "quantity": 1}], "reason": "불량"});
+    let replies =
+        futures::future::join_all((0..CONCURRENT).map(|_| app.post(&path, body.clone()))).await;
+    let mut won = Vec::new();
+    let mut lost = 0;
+    for reply in &replies {
+        match reply.status {
+            200 => won.push(reply.body["version"].as_i64().unwrap()),
+            409 => {
+                reply.assert_problem(409, "version-conflict");
+                lost += 1;
+            }
+            other => panic!("unexpected {other}: {}", reply.body),
+        }
+    }
+    assert!(!won.is_empty());
+    assert_eq!(won.len() + lost, CONCURRENT);
+    won.sort_unstable();
+    // delivered_order left the order at version 4; each winner took the next version
+    let expected: Vec<i64> = (5..5 + won.len() as i64).collect();
+    assert_eq!(won, expected, "versions are contiguous and unique");
+
+    let history = app.get(&format!("/v1/orders/{order}/events?limit=1000")).await;
+    let sequences: Vec<i64> = history.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert_eq!(sequences, (1..=4 + won.len() as i64).collect::<Vec<_>>());
+    // no lost update: every accepted return is in the state
+    let view = app.get(&format!("/v1/orders/{order}")).await;
+    assert_eq!(view.body["state"]["returned"]["1"], won.len());
+    assert_eq!(view.body["state"]["refunded"]["amount"], 1000 * won.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_commands_on_one_order() {
+    concurrent_commands_on_one_order(spawn_app(sqlite_backend().await).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_commands_on_one_order() {
+    concurrent_commands_on_one_order(spawn_app(postgres_backend().await).await).await;
+}
