@@ -147,19 +147,19 @@ where
     A: Aggregate,
     A::Error: Rejection + Send + Sync + 'static,
 {
-    if let Some(claim) = &request.idempotency {
-        if let Some(record) = store.backend().idempotency(&claim.key).await? {
-            return replay(record, claim);
-        }
+    if let Some(claim) = &request.idempotency
+        && let Some(record) = store.backend().idempotency(&claim.key).await?
+    {
+        return replay(record, claim);
     }
     let mut context = store.load(&request.aggregate_id).await?;
-    if let Some(expected) = request.expected_version {
-        if expected != context.version {
-            return Err(CommandError::VersionConflict {
-                expected,
-                actual: Some(context.version),
-            });
-        }
+    if let Some(expected) = request.expected_version
+        && expected != context.version
+    {
+        return Err(CommandError::VersionConflict {
+            expected,
+            actual: Some(context.version),
+        });
     }
     let sink = EventSink::default();
     context

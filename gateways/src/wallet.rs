@@ -178,7 +178,6 @@ impl WalletGateway for SimulatedWallet {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn wallet() -> SimulatedWallet {

@@ -101,12 +101,12 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             .map(|value| parse_version(&value))
             .transpose()?;
         let idempotency_key = text(headers, IDEMPOTENCY_KEY)?;
-        if let Some(key) = &idempotency_key {
-            if key.is_empty() || key.len() > 255 {
-                return Err(ApiError::BadRequest(
-                    "Idempotency-Key must have 1 to 255 characters".into(),
-                ));
-            }
+        if let Some(key) = &idempotency_key
+            && (key.is_empty() || key.len() > 255)
+        {
+            return Err(ApiError::BadRequest(
+                "Idempotency-Key must have 1 to 255 characters".into(),
+            ));
         }
         let request_id = text(headers, REQUEST_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
         let correlation_id = text(headers, CORRELATION_ID)?.unwrap_or_else(|| request_id.clone());

@@ -120,10 +120,10 @@ fn copy_error(error: &sqlx::Error) -> StoreError {
 }
 
 async fn append_one(connection: &mut SqliteConnection, append: &Append) -> StoreResult<Appended> {
-    if let Some(claim) = &append.idempotency {
-        if let Some(record) = find_idempotency(&mut *connection, &claim.key).await? {
-            return Err(StoreError::IdempotencyKeyUsed(Box::new(record)));
-        }
+    if let Some(claim) = &append.idempotency
+        && let Some(record) = find_idempotency(&mut *connection, &claim.key).await?
+    {
+        return Err(StoreError::IdempotencyKeyUsed(Box::new(record)));
     }
     let mut positions = Vec::with_capacity(append.events.len());
     if !append.events.is_empty() {

@@ -26,11 +26,31 @@ async fn product_commands_change_the_product() {
     });
     for (route, body, events) in [
         ("details", details, vec!["ProductDetailsUpdated"]),
-        ("price", json!({"partner_id": "shop-1", "price": {"amount": 890000}}), vec!["ProductPriceChanged"]),
-        ("price", json!({"partner_id": "shop-1", "price": {"amount": 890000}}), vec![]),
-        ("stock", json!({"partner_id": "shop-1", "stock": 0}), vec!["ProductStockChanged"]),
-        ("delist", json!({"partner_id": "shop-1", "reason": "품절"}), vec!["ProductDelisted"]),
-        ("relist", json!({"partner_id": "shop-1"}), vec!["ProductRelisted"]),
+        (
+            "price",
+            json!({"partner_id": "shop-1", "price": {"amount": 890000}}),
+            vec!["ProductPriceChanged"],
+        ),
+        (
+            "price",
+            json!({"partner_id": "shop-1", "price": {"amount": 890000}}),
+            vec![],
+        ),
+        (
+            "stock",
+            json!({"partner_id": "shop-1", "stock": 0}),
+            vec!["ProductStockChanged"],
+        ),
+        (
+            "delist",
+            json!({"partner_id": "shop-1", "reason": "품절"}),
+            vec!["ProductDelisted"],
+        ),
+        (
+            "relist",
+            json!({"partner_id": "shop-1"}),
+            vec!["ProductRelisted"],
+        ),
     ] {
         let reply = app.post(&path(route), body).await;
         assert_eq!(reply.status, 200, "{route}: {}", reply.body);
@@ -76,7 +96,10 @@ async fn an_order_goes_from_placed_to_returned_and_its_payment_is_refunded() {
 
     // price changes after placing do not touch the snapshot taken
     let reply = app
-        .post(&format!("/v1/products/{bags}/price"), json!({"partner_id": "shop-1", "price": {"amount": 99_000}}))
+        .post(
+            &format!("/v1/products/{bags}/price"),
+            json!({"partner_id": "shop-1", "price": {"amount": 99_000}}),
+        )
         .await;
     assert_eq!(reply.status, 200);
 
@@ -92,22 +115,39 @@ async fn an_order_goes_from_placed_to_returned_and_its_payment_is_refunded() {
         ("authorize", json!({}), "PaymentAuthorized"),
         ("capture", json!({}), "PaymentCaptured"),
     ] {
-        let reply = app.post(&format!("/v1/payments/{payment}/{route}"), body).await;
+        let reply = app
+            .post(&format!("/v1/payments/{payment}/{route}"), body)
+            .await;
         assert_eq!(reply.status, 200, "{route}: {}", reply.body);
         assert_eq!(reply.body["events"], json!([event]));
     }
     for (route, body, event) in [
-        ("pay", json!({"payment_id": payment, "amount": {"amount": 330_000}}), "OrderPaid"),
-        ("ship", json!({"carrier": "CJ대한통운", "tracking_number": "6543210987"}), "OrderShipped"),
+        (
+            "pay",
+            json!({"payment_id": payment, "amount": {"amount": 330_000}}),
+            "OrderPaid",
+        ),
+        (
+            "ship",
+            json!({"carrier": "CJ대한통운", "tracking_number": "6543210987"}),
+            "OrderShipped",
+        ),
         ("deliver", json!({}), "OrderDelivered"),
-        ("return", json!({"lines": [{"line_no": 2, "quantity": 1}], "reason": "불량"}), "OrderLinesReturned"),
+        (
+            "return",
+            json!({"lines": [{"line_no": 2, "quantity": 1}], "reason": "불량"}),
+            "OrderLinesReturned",
+        ),
     ] {
         let reply = app.post(&format!("/v1/orders/{order}/{route}"), body).await;
         assert_eq!(reply.status, 200, "{route}: {}", reply.body);
         assert_eq!(reply.body["events"], json!([event]));
     }
     let refund = app
-        .post(&format!("/v1/payments/{payment}/refund"), json!({"amount": {"amount": 10_000}, "reason": "반품"}))
+        .post(
+            &format!("/v1/payments/{payment}/refund"),
+            json!({"amount": {"amount": 10_000}, "reason": "반품"}),
+        )
         .await;
     assert_eq!(refund.status, 200, "{}", refund.body);
 
@@ -117,8 +157,13 @@ async fn an_order_goes_from_placed_to_returned_and_its_payment_is_refunded() {
     assert_eq!(view.body["state"]["status"], "delivered");
     assert_eq!(view.body["state"]["total"]["amount"], 330_000);
     assert_eq!(view.body["state"]["refunded"]["amount"], 10_000);
-    assert_eq!(view.body["state"]["lines"][1]["unit_price"]["amount"], 10_000);
-    let confirm = app.post(&format!("/v1/orders/{order}/confirm"), json!({})).await;
+    assert_eq!(
+        view.body["state"]["lines"][1]["unit_price"]["amount"],
+        10_000
+    );
+    let confirm = app
+        .post(&format!("/v1/orders/{order}/confirm"), json!({}))
+        .await;
     assert_eq!(confirm.body["events"], json!(["OrderPurchaseConfirmed"]));
 
     let payment_view = app.get(&format!("/v1/payments/{payment}")).await;
@@ -128,9 +173,16 @@ async fn an_order_goes_from_placed_to_returned_and_its_payment_is_refunded() {
     let history = app.get(&format!("/v1/orders/{order}/events")).await;
     let events = history.body["events"].as_array().unwrap();
     assert_eq!(events.len(), 6);
-    let positions: Vec<i64> = events.iter().map(|e| e["global_position"].as_i64().unwrap()).collect();
+    let positions: Vec<i64> = events
+        .iter()
+        .map(|e| e["global_position"].as_i64().unwrap())
+        .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]));
-    assert!(events.iter().all(|e| e["metadata"]["traceparent"].is_string()));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["metadata"]["traceparent"].is_string())
+    );
 }
 
 #[tokio::test]
@@ -138,7 +190,10 @@ async fn cancellations_declines_and_voids() {
     let app = spawn_sqlite_app().await;
     let product = app.register_product("shop-1", "VAC-1", 50_000).await;
     let placed = app
-        .post("/v1/orders", json!({"customer_id": "lee", "lines": [{"product_id": product, "quantity": 1}]}))
+        .post(
+            "/v1/orders",
+            json!({"customer_id": "lee", "lines": [{"product_id": product, "quantity": 1}]}),
+        )
         .await;
     let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
 
@@ -150,7 +205,9 @@ async fn cancellations_declines_and_voids() {
         )
         .await;
     let declined = declined.body["aggregate_id"].as_str().unwrap().to_owned();
-    let reply = app.post(&format!("/v1/payments/{declined}/authorize"), json!({})).await;
+    let reply = app
+        .post(&format!("/v1/payments/{declined}/authorize"), json!({}))
+        .await;
     assert_eq!(reply.body["events"], json!(["PaymentDeclined"]));
 
     let payment_id = Uuid::now_v7();
@@ -161,10 +218,15 @@ async fn cancellations_declines_and_voids() {
         )
         .await;
     assert_eq!(requested.body["aggregate_id"], payment_id.to_string());
-    let reply = app.post(&format!("/v1/payments/{payment_id}/authorize"), json!({})).await;
+    let reply = app
+        .post(&format!("/v1/payments/{payment_id}/authorize"), json!({}))
+        .await;
     assert_eq!(reply.body["events"], json!(["PaymentAuthorized"]));
     let reply = app
-        .post(&format!("/v1/payments/{payment_id}/void"), json!({"reason": "주문 취소"}))
+        .post(
+            &format!("/v1/payments/{payment_id}/void"),
+            json!({"reason": "주문 취소"}),
+        )
         .await;
     assert_eq!(reply.body["events"], json!(["PaymentVoided"]));
 
@@ -175,11 +237,19 @@ async fn cancellations_declines_and_voids() {
     )
     .await;
     let reply = app
-        .post(&format!("/v1/payments/{other}/decline"), json!({"reason": "fraud suspected"}))
+        .post(
+            &format!("/v1/payments/{other}/decline"),
+            json!({"reason": "fraud suspected"}),
+        )
         .await;
     assert_eq!(reply.body["events"], json!(["PaymentDeclined"]));
 
-    let reply = app.post(&format!("/v1/orders/{order}/cancel"), json!({"reason": "결제 실패"})).await;
+    let reply = app
+        .post(
+            &format!("/v1/orders/{order}/cancel"),
+            json!({"reason": "결제 실패"}),
+        )
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["events"], json!(["OrderCancelled"]));
 }

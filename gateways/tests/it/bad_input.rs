@@ -13,7 +13,9 @@ async fn malformed_json_is_400() {
         .post(format!("{}/v1/products", app.address))
         .header("content-type", "application/json")
         .body("{\"partner_id\": \"shop-1\", ");
-    app.send(request).await.assert_problem(400, "malformed-json");
+    app.send(request)
+        .await
+        .assert_problem(400, "malformed-json");
 }
 
 #[tokio::test]
@@ -40,10 +42,15 @@ async fn wrong_types_missing_and_unknown_fields_are_400() {
         json!({"partner_id": "s", "sku": "a", "title": "t", "category": ["c"], "price": {"amount": 1}, "stock": -1}),
         json!([1, 2, 3]),
     ] {
-        app.post("/v1/products", body).await.assert_problem(400, "invalid-body");
+        app.post("/v1/products", body)
+            .await
+            .assert_problem(400, "invalid-body");
     }
     let order = app
-        .post("/v1/orders", json!({"customer_id": "kim", "lines": [{"product_id": "not-a-uuid", "quantity": 1}]}))
+        .post(
+            "/v1/orders",
+            json!({"customer_id": "kim", "lines": [{"product_id": "not-a-uuid", "quantity": 1}]}),
+        )
         .await;
     order.assert_problem(400, "invalid-body");
 }
@@ -65,31 +72,44 @@ async fn a_body_that_is_not_json_is_415() {
         .post(format!("{}/v1/products", app.address))
         .header("content-type", "text/plain")
         .body("partner_id=shop-1");
-    app.send(request).await.assert_problem(415, "unsupported-media-type");
+    app.send(request)
+        .await
+        .assert_problem(415, "unsupported-media-type");
 }
 
 #[tokio::test]
 async fn unknown_aggregates_and_routes_are_404() {
     let app = spawn_sqlite_app().await;
     let missing = Uuid::now_v7();
-    app.get(&format!("/v1/orders/{missing}")).await.assert_problem(404, "not-found");
-    app.get(&format!("/v1/payments/{missing}/events")).await.assert_problem(404, "not-found");
+    app.get(&format!("/v1/orders/{missing}"))
+        .await
+        .assert_problem(404, "not-found");
+    app.get(&format!("/v1/payments/{missing}/events"))
+        .await
+        .assert_problem(404, "not-found");
     app.post(&format!("/v1/orders/{missing}/deliver"), json!({}))
         .await
         .assert_problem(404, "order-not-found");
     app.post(&format!("/v1/payments/{missing}/capture"), json!({}))
         .await
         .assert_problem(404, "payment-not-found");
-    app.post(&format!("/v1/products/{missing}/relist"), json!({"partner_id": "x"}))
+    app.post(
+        &format!("/v1/products/{missing}/relist"),
+        json!({"partner_id": "x"}),
+    )
+    .await
+    .assert_problem(404, "product-not-registered");
+    app.get("/v1/nothing-here")
         .await
-        .assert_problem(404, "product-not-registered");
-    app.get("/v1/nothing-here").await.assert_problem(404, "not-found");
+        .assert_problem(404, "not-found");
 }
 
 #[tokio::test]
 async fn bad_ids_and_headers_are_400() {
     let app = spawn_sqlite_app().await;
-    app.get("/v1/orders/12345").await.assert_problem(400, "bad-request");
+    app.get("/v1/orders/12345")
+        .await
+        .assert_problem(400, "bad-request");
     app.get(&format!("/v1/orders/{}/events?limit=0", Uuid::now_v7()))
         .await
         .assert_problem(400, "bad-request");
@@ -121,15 +141,23 @@ async fn broken_invariants_and_illegal_transitions_are_422() {
         .await;
     again.assert_problem(422, "product-already-registered");
     let placed = app
-        .post("/v1/orders", json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": 1}]}))
+        .post(
+            "/v1/orders",
+            json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": 1}]}),
+        )
         .await;
     let order = placed.body["aggregate_id"].as_str().unwrap();
     let ship = app
-        .post(&format!("/v1/orders/{order}/ship"), json!({"carrier": "CJ", "tracking_number": "1"}))
+        .post(
+            &format!("/v1/orders/{order}/ship"),
+            json!({"carrier": "CJ", "tracking_number": "1"}),
+        )
         .await;
     ship.assert_problem(422, "illegal-transition");
     assert_eq!(ship.body["detail"], "cannot ship an order that is placed");
-    let empty = app.post("/v1/orders", json!({"customer_id": "kim", "lines": []})).await;
+    let empty = app
+        .post("/v1/orders", json!({"customer_id": "kim", "lines": []}))
+        .await;
     empty.assert_problem(422, "invalid-line-count");
 }
 
@@ -137,9 +165,12 @@ async fn broken_invariants_and_illegal_transitions_are_422() {
 async fn changing_another_partners_product_is_403() {
     let app = spawn_sqlite_app().await;
     let product = app.register_product("shop-1", "A", 1000).await;
-    app.post(&format!("/v1/products/{product}/price"), json!({"partner_id": "shop-2", "price": {"amount": 1}}))
-        .await
-        .assert_problem(403, "not-product-owner");
+    app.post(
+        &format!("/v1/products/{product}/price"),
+        json!({"partner_id": "shop-2", "price": {"amount": 1}}),
+    )
+    .await
+    .assert_problem(403, "not-product-owner");
 }
 
 #[tokio::test]
@@ -152,7 +183,9 @@ async fn if_match_with_a_stale_version_is_409() {
             .header("if-match", version.to_owned())
             .json(&json!({"partner_id": "shop-1", "stock": 7}))
     };
-    app.send(stock("\"0\"")).await.assert_problem(409, "version-conflict");
+    app.send(stock("\"0\""))
+        .await
+        .assert_problem(409, "version-conflict");
     let reply = app.send(stock("\"1\"")).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.headers["etag"], "\"2\"");

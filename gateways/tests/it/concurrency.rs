@@ -31,7 +31,9 @@ async fn concurrent_commands_on_one_order(app: TestApp) {
     let expected: Vec<i64> = (5..5 + won.len() as i64).collect();
     assert_eq!(won, expected, "versions are contiguous and unique");
 
-    let history = app.get(&format!("/v1/orders/{order}/events?limit=1000")).await;
+    let history = app
+        .get(&format!("/v1/orders/{order}/events?limit=1000"))
+        .await;
     let sequences: Vec<i64> = history.body["events"]
         .as_array()
         .unwrap()

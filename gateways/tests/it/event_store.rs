@@ -3,9 +3,7 @@
 use std::sync::Arc;
 
 use eventmall_events::{CommandMetadata, EventMetadata, StoredEvent};
-use eventmall_gateways::store::{
-    Append, EventBackend, IdempotencyClaim, NewEvent, StoreError,
-};
+use eventmall_gateways::store::{Append, EventBackend, IdempotencyClaim, NewEvent, StoreError};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -43,15 +41,25 @@ fn metadata_of(events: &[StoredEvent]) -> Vec<&EventMetadata> {
 
 pub async fn appends_and_reads_back(backend: Arc<dyn EventBackend>) {
     let written = vec![event(1), event(2), event(3)];
-    let appended = backend.append(append("p1", 0, written.clone())).await.unwrap();
+    let appended = backend
+        .append(append("p1", 0, written.clone()))
+        .await
+        .unwrap();
     assert_eq!(appended.positions.len(), 3);
     assert!(appended.positions.windows(2).all(|w| w[0] < w[1]));
 
     let loaded = backend.load("product", "p1").await.unwrap();
     assert!(loaded.snapshot.is_none());
-    assert_eq!(loaded.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3]);
     assert_eq!(
-        loaded.events.iter().map(|e| e.global_position).collect::<Vec<_>>(),
+        loaded.events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        loaded
+            .events
+            .iter()
+            .map(|e| e.global_position)
+            .collect::<Vec<_>>(),
         appended.positions
     );
     let expected: Vec<&EventMetadata> = written.iter().map(|e| &e.metadata).collect();
@@ -79,7 +87,10 @@ pub async fn appends_and_reads_back(backend: Arc<dyn EventBackend>) {
 }
 
 pub async fn a_lost_race_is_a_typed_conflict_and_appends_nothing(backend: Arc<dyn EventBackend>) {
-    backend.append(append("p1", 0, vec![event(1)])).await.unwrap();
+    backend
+        .append(append("p1", 0, vec![event(1)]))
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(
         backend.append(append("p1", 1, vec![event(2), event(3)])),
         backend.append(append("p1", 1, vec![event(4), event(5)])),
@@ -91,7 +102,10 @@ pub async fn a_lost_race_is_a_typed_conflict_and_appends_nothing(backend: Arc<dy
     assert_eq!(won.positions.len(), 2);
     assert!(matches!(lost, StoreError::Conflict { .. }), "{lost:?}");
     let events = backend.stream("product", "p1", 0, 100).await.unwrap();
-    assert_eq!(events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
     // a stale expected version also conflicts
     let stale = backend.append(append("p1", 0, vec![event(9)])).await;
     assert!(matches!(stale, Err(StoreError::Conflict { .. })));
@@ -108,7 +122,10 @@ pub async fn an_idempotency_key_is_recorded_with_the_events(backend: Arc<dyn Eve
     let record = backend.idempotency("key-1").await.unwrap().unwrap();
     assert_eq!(record.version, 2);
     assert_eq!(record.global_position, appended.positions.last().copied());
-    assert_eq!(record.event_types, ["ProductStockChanged", "ProductStockChanged"]);
+    assert_eq!(
+        record.event_types,
+        ["ProductStockChanged", "ProductStockChanged"]
+    );
     assert_eq!(record.fingerprint, "fp");
 
     // the same key on another append rejects it whole
@@ -118,19 +135,34 @@ pub async fn an_idempotency_key_is_recorded_with_the_events(backend: Arc<dyn Eve
         Err(StoreError::IdempotencyKeyUsed(used)) => assert_eq!(*used, record),
         other => panic!("expected the key to be used, got {other:?}"),
     }
-    assert!(backend.stream("product", "p2", 0, 10).await.unwrap().is_empty());
+    assert!(
+        backend
+            .stream("product", "p2", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(backend.idempotency("nope").await.unwrap().is_none());
 }
 
 pub async fn snapshots_are_loaded_with_the_events_after_them(backend: Arc<dyn EventBackend>) {
-    backend.append(append("p1", 0, vec![event(1), event(2)])).await.unwrap();
+    backend
+        .append(append("p1", 0, vec![event(1), event(2)]))
+        .await
+        .unwrap();
     let mut with_snapshot = append("p1", 2, vec![event(3)]);
     with_snapshot.snapshot = Some((3, json!({"state": "at 3"})));
     backend.append(with_snapshot).await.unwrap();
-    backend.append(append("p1", 3, vec![event(4)])).await.unwrap();
+    backend
+        .append(append("p1", 3, vec![event(4)]))
+        .await
+        .unwrap();
     let loaded = backend.load("product", "p1").await.unwrap();
     assert_eq!(loaded.snapshot, Some((3, json!({"state": "at 3"}))));
-    assert_eq!(loaded.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [4]);
+    assert_eq!(
+        loaded.events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [4]
+    );
 }
 
 pub async fn read_after_pages_through_every_aggregate_in_order(backend: Arc<dyn EventBackend>) {
@@ -155,7 +187,10 @@ pub async fn read_after_pages_through_every_aggregate_in_order(backend: Arc<dyn 
         seen.extend(page);
     }
     assert_eq!(seen, all);
-    assert!(seen.windows(2).all(|w| w[0].global_position < w[1].global_position));
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].global_position < w[1].global_position)
+    );
     for id in ["a", "b", "c"] {
         let sequences: Vec<i64> = seen
             .iter()
@@ -209,8 +244,12 @@ pub async fn a_tailing_reader_never_skips_concurrent_appends(backend: Arc<dyn Ev
     let seen = reader.await.unwrap();
     let all = read_until(&*backend, 0, WRITERS * APPENDS as usize * 2).await;
     assert_eq!(
-        seen.iter().map(|e| e.metadata.event_id).collect::<Vec<Uuid>>(),
-        all.iter().map(|e| e.metadata.event_id).collect::<Vec<Uuid>>(),
+        seen.iter()
+            .map(|e| e.metadata.event_id)
+            .collect::<Vec<Uuid>>(),
+        all.iter()
+            .map(|e| e.metadata.event_id)
+            .collect::<Vec<Uuid>>(),
         "the tailing reader skipped or repeated events"
     );
 }
@@ -220,7 +259,10 @@ pub async fn appended_events_survive_a_reopen(
     backend: Arc<dyn EventBackend>,
     reopened: impl Future<Output = Arc<dyn EventBackend>>,
 ) {
-    let appended = backend.append(append("p1", 0, vec![event(1)])).await.unwrap();
+    let appended = backend
+        .append(append("p1", 0, vec![event(1)]))
+        .await
+        .unwrap();
     drop(backend);
     let backend = reopened.await;
     let events = read_until(&*backend, 0, 1).await;
@@ -261,8 +303,15 @@ pub async fn cqrs_framework_executes_on_the_store(backend: Arc<dyn EventBackend>
         framework.execute(&id.to_string(), change).await.unwrap();
     }
     let envelopes = store.load_events(&id.to_string()).await.unwrap();
-    assert_eq!(envelopes.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2, 3, 4]);
-    assert!(envelopes.iter().all(|e| e.metadata.contains_key("global_position")));
+    assert_eq!(
+        envelopes.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert!(
+        envelopes
+            .iter()
+            .all(|e| e.metadata.contains_key("global_position"))
+    );
     // snapshot every 2 events: the latest is at version 4, and the state is still right
     let loaded = backend.load("product", &id.to_string()).await.unwrap();
     assert_eq!(loaded.snapshot.map(|(version, _)| version), Some(4));

@@ -40,12 +40,14 @@ pub async fn sqlite_db() -> TestDb {
 /// A fresh PostgreSQL database. Panics, never skips, when PostgreSQL is not there.
 pub async fn postgres_db() -> TestDb {
     let admin = postgres_admin_url();
-    let mut connection = sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is not reachable at {admin}: {e}. \
+    let mut connection = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin}: {e}. \
              Run the tests with scripts/test, which starts it."
-        )
-    });
+            )
+        });
     let name = format!("eventmall_test_{}", Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut connection)
@@ -76,7 +78,9 @@ pub async fn postgres_backend_typed() -> (Arc<PostgresBackend>, TestDb) {
 
 /// Opens the same database again, as a restarted process would.
 pub async fn reopen(db: &TestDb) -> Arc<dyn EventBackend> {
-    eventmall_gateways::store::connect(&db.url(), 4).await.unwrap()
+    eventmall_gateways::store::connect(&db.url(), 4)
+        .await
+        .unwrap()
 }
 
 /// The application serving on a free port.
@@ -159,8 +163,12 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        self.send(self.client.post(format!("{}{path}", self.address)).json(&body))
-            .await
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.address))
+                .json(&body),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -202,8 +210,14 @@ impl TestApp {
         let total = price * i64::from(quantity);
         let payment = Uuid::now_v7();
         for (path, body) in [
-            ("pay", json!({"payment_id": payment, "amount": {"amount": total}})),
-            ("ship", json!({"carrier": "CJ대한통운", "tracking_number": "1234"})),
+            (
+                "pay",
+                json!({"payment_id": payment, "amount": {"amount": total}}),
+            ),
+            (
+                "ship",
+                json!({"carrier": "CJ대한통운", "tracking_number": "1234"}),
+            ),
             ("deliver", json!({})),
         ] {
             let reply = self.post(&format!("/v1/orders/{order}/{path}"), body).await;
