@@ -1,0 +1,14 @@
+# Builds the single `eventmall` binary used by every role in docker-compose.yml.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p eventmall-gateways --bin eventmall
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=build /src/target/release/eventmall /usr/local/bin/eventmall
+ENV EVENTMALL__HTTP__ADDR=0.0.0.0:8080 EVENTMALL__LOG__FORMAT=json
+EXPOSE 8080
+ENTRYPOINT ["eventmall"]
+CMD ["serve"]
