@@ -22,7 +22,10 @@ use serde_json::json;
 use sqlx::Connection;
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Run {
@@ -52,7 +55,9 @@ async fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for backend in backends {
         let (url, _dir) = database(&backend).await;
-        let store = store::connect(&url, 16).await.unwrap();
+        let store = store::connect(&url, env("BENCH_CONNECTIONS", 16) as u32)
+            .await
+            .unwrap();
         let run = commands_over_http(store.clone(), clients, products, seconds).await;
         let rows = run.commands as usize;
         let single = raw_insert(&url, clients, rows, 1).await;
@@ -203,7 +208,11 @@ async fn register(gateway: &CommandGateway, products: usize) -> Vec<ProductId> {
                 price: Money::krw(990_000),
                 stock: 0,
             };
-            gateway.dispatch(CommandRequest::new(id, command, CommandMetadata::new_root(None)))
+            gateway.dispatch(CommandRequest::new(
+                id,
+                command,
+                CommandMetadata::new_root(None),
+            ))
         });
         for result in futures::future::join_all(requests).await {
             result.unwrap();
@@ -265,7 +274,7 @@ async fn raw_insert(url: &str, writers: usize, rows: usize, per_tx: usize) -> f6
                     for n in first..(first + per_tx).min(rows) {
                         let mut query = sqlx::query(&insert)
                             .bind("product")
-                            .bind(format!("raw-{n}"))
+                            .bind(format!("raw-{per_tx}-{n}"))
                             .bind(1i64)
                             .bind("ProductStockChanged")
                             .bind("1")

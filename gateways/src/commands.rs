@@ -82,15 +82,16 @@ impl CommandGateway {
     pub fn new(
         backend: Arc<dyn EventBackend>,
         snapshot_every: u32,
+        cache_size: usize,
         payment_services: PaymentServices,
     ) -> Self {
-        let products = SqlEventStore::new(backend.clone(), snapshot_every);
+        let products = SqlEventStore::new(backend.clone(), snapshot_every, cache_size);
         let order_services = OrderServices {
             catalog: Arc::new(StoreCatalog::new(products.clone())),
         };
         Self {
-            orders: SqlEventStore::new(backend.clone(), snapshot_every),
-            payments: SqlEventStore::new(backend, snapshot_every),
+            orders: SqlEventStore::new(backend.clone(), snapshot_every, cache_size),
+            payments: SqlEventStore::new(backend, snapshot_every, cache_size),
             products,
             order_services,
             payment_services,
@@ -144,7 +145,7 @@ async fn execute<A>(
     request: CommandRequest<A::Command>,
 ) -> Result<Receipt, CommandError>
 where
-    A: Aggregate,
+    A: Aggregate + Clone,
     A::Error: Rejection + Send + Sync + 'static,
 {
     if let Some(claim) = &request.idempotency

@@ -36,6 +36,8 @@ pub struct StoreSettings {
     pub max_connections: u32,
     /// Snapshot an aggregate every this many events; 0 turns snapshots off.
     pub snapshot_every: u32,
+    /// Aggregates kept in memory per aggregate type; 0 turns the cache off.
+    pub aggregate_cache: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -89,6 +91,7 @@ impl Default for StoreSettings {
             url: String::new(),
             max_connections: 16,
             snapshot_every: 100,
+            aggregate_cache: 100_000,
         }
     }
 }

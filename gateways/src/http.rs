@@ -109,7 +109,7 @@ async fn current_state<A, T: Serialize>(
     state: impl FnOnce(A) -> Option<T>,
 ) -> Result<Response, ApiError>
 where
-    A: Aggregate,
+    A: Aggregate + Clone,
 {
     let loaded = store.load(&id).await?;
     let version = loaded.version;
@@ -141,7 +141,7 @@ struct History {
 }
 
 /// `GET /{id}/events`: the aggregate's events after a sequence, oldest first.
-async fn history<A: Aggregate>(
+async fn history<A: Aggregate + Clone>(
     store: &SqlEventStore<A>,
     id: String,
     Query(query): Query<HistoryQuery>,

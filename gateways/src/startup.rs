@@ -32,7 +32,12 @@ pub fn gateway_over(backend: Arc<dyn EventBackend>, settings: &Settings) -> Comm
     let services = PaymentServices {
         wallet: Arc::new(wallet),
     };
-    CommandGateway::new(backend, settings.store.snapshot_every, services)
+    CommandGateway::new(
+        backend,
+        settings.store.snapshot_every,
+        settings.store.aggregate_cache,
+        services,
+    )
 }
 
 pub struct Application {

@@ -67,6 +67,12 @@ pub trait EventBackend: Send + Sync + 'static {
     /// Which database this is (`sqlite`, `postgres`).
     fn name(&self) -> &'static str;
 
+    /// The aggregate's current version when the backend knows it without asking the database:
+    /// only a backend that is the database's sole writer can. `None` means "ask".
+    fn known_version(&self, _aggregate_type: &str, _aggregate_id: &str) -> Option<i64> {
+        None
+    }
+
     /// The latest snapshot of an aggregate and every event after it.
     async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> StoreResult<LoadedRows>;
 

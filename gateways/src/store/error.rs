@@ -15,6 +15,8 @@ pub enum StoreError {
     IdempotencyKeyUsed(Box<IdempotencyRecord>),
     #[error("unsupported database url {0}: use sqlite:// or postgres://")]
     UnsupportedUrl(String),
+    #[error("{0} is in use by another eventmall process (SQLite has one writer)")]
+    Locked(String),
     #[error("event store writer stopped")]
     WriterStopped,
     #[error("an append holds at most 65536 events, got {0}")]

@@ -2,7 +2,10 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
 
 use cqrs_es::{
     Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore,
@@ -43,11 +46,17 @@ pub struct Committed {
     pub event_types: Vec<String>,
 }
 
+/// Recently used aggregates with their versions. Never stale: a cached state is brought up to
+/// date with the events stored after its version, so another process writing the same
+/// aggregate costs one more event to apply, not a wrong answer.
+type AggregateCache<A> = Mutex<LruCache<String, (i64, A)>>;
+
 /// The event store of one aggregate type.
 pub struct SqlEventStore<A> {
     backend: Arc<dyn EventBackend>,
     /// Take a snapshot whenever the version crosses a multiple of this; 0 never snapshots.
     snapshot_every: i64,
+    cache: Option<Arc<AggregateCache<A>>>,
     aggregate: PhantomData<fn() -> A>,
 }
 
@@ -56,16 +65,21 @@ impl<A> Clone for SqlEventStore<A> {
         Self {
             backend: self.backend.clone(),
             snapshot_every: self.snapshot_every,
+            cache: self.cache.clone(),
             aggregate: PhantomData,
         }
     }
 }
 
-impl<A: Aggregate> SqlEventStore<A> {
-    pub fn new(backend: Arc<dyn EventBackend>, snapshot_every: u32) -> Self {
+impl<A: Aggregate + Clone> SqlEventStore<A> {
+    /// A store that snapshots every `snapshot_every` events (0: never) and caches up to
+    /// `cache_size` aggregates (0: no cache).
+    pub fn new(backend: Arc<dyn EventBackend>, snapshot_every: u32, cache_size: usize) -> Self {
         Self {
             backend,
             snapshot_every: i64::from(snapshot_every),
+            cache: NonZeroUsize::new(cache_size)
+                .map(|size| Arc::new(Mutex::new(LruCache::new(size)))),
             aggregate: PhantomData,
         }
     }
@@ -77,6 +91,28 @@ impl<A: Aggregate> SqlEventStore<A> {
     /// The aggregate's current state: its snapshot plus the events after it.
     #[instrument(skip(self), fields(aggregate_type = A::TYPE))]
     pub async fn load(&self, aggregate_id: &str) -> StoreResult<LoadedAggregate<A>> {
+        if let Some((mut version, mut aggregate)) = self.cached(aggregate_id) {
+            if self.backend.known_version(A::TYPE, aggregate_id) == Some(version) {
+                return Ok(LoadedAggregate {
+                    aggregate_id: aggregate_id.to_owned(),
+                    aggregate,
+                    version,
+                });
+            }
+            let newer = self
+                .backend
+                .stream(A::TYPE, aggregate_id, version, i64::MAX)
+                .await?;
+            for stored in newer {
+                version = stored.sequence;
+                aggregate.apply(deserialize::<A>(&stored)?);
+            }
+            return Ok(LoadedAggregate {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate,
+                version,
+            });
+        }
         let rows = self.backend.load(A::TYPE, aggregate_id).await?;
         let (mut version, mut aggregate) = match rows.snapshot {
             Some((version, state)) => (version, serde_json::from_value::<A>(state)?),
@@ -124,7 +160,14 @@ impl<A: Aggregate> SqlEventStore<A> {
             snapshot: snapshot.transpose()?,
             idempotency,
         };
-        let appended = self.backend.append(append).await?;
+        let appended = match self.backend.append(append).await {
+            Ok(appended) => appended,
+            Err(error) => {
+                self.forget(&context.aggregate_id);
+                return Err(error);
+            }
+        };
+        self.remember(&context.aggregate_id, version, &context.aggregate);
         let stored: Vec<StoredEvent> = new_events
             .into_iter()
             .zip(appended.positions.iter())
@@ -147,6 +190,30 @@ impl<A: Aggregate> SqlEventStore<A> {
             &stored,
         );
         Ok((committed, stored))
+    }
+
+    fn cached(&self, aggregate_id: &str) -> Option<(i64, A)> {
+        let cache = self.cache.as_ref()?;
+        let mut cache = cache.lock().ok()?;
+        cache.get(aggregate_id).cloned()
+    }
+
+    fn remember(&self, aggregate_id: &str, version: i64, aggregate: &A) {
+        if let Some(Ok(mut cache)) = self.cache.as_ref().map(|c| c.lock()) {
+            // Concurrent commits may finish out of order; never move an entry backwards.
+            if cache
+                .peek(aggregate_id)
+                .is_none_or(|(cached, _)| *cached < version)
+            {
+                cache.put(aggregate_id.to_owned(), (version, aggregate.clone()));
+            }
+        }
+    }
+
+    fn forget(&self, aggregate_id: &str) {
+        if let Some(Ok(mut cache)) = self.cache.as_ref().map(|c| c.lock()) {
+            cache.pop(aggregate_id);
+        }
     }
 
     fn committed(
@@ -216,7 +283,7 @@ fn envelope<A: Aggregate>(stored: &StoredEvent) -> StoreResult<EventEnvelope<A>>
 
 impl<A> EventStore<A> for SqlEventStore<A>
 where
-    A: Aggregate + 'static,
+    A: Aggregate + Clone + 'static,
     A::Error: 'static,
 {
     type AC = LoadedAggregate<A>;
@@ -230,11 +297,7 @@ where
             .stream(A::TYPE, aggregate_id, 0, i64::MAX)
             .await
             .map_err(to_aggregate_error::<A>)?;
-        stored
-            .iter()
-            .map(envelope::<A>)
-            .collect::<StoreResult<_>>()
-            .map_err(to_aggregate_error::<A>)
+        envelopes(&stored)
     }
 
     async fn load_aggregate(
@@ -257,12 +320,19 @@ where
             .append(&events, &context, &metadata, None)
             .await
             .map_err(to_aggregate_error::<A>)?;
-        stored
-            .iter()
-            .map(envelope::<A>)
-            .collect::<StoreResult<_>>()
-            .map_err(to_aggregate_error::<A>)
+        envelopes(&stored)
     }
+}
+
+/// cqrs-es envelopes of stored events, with the position and event id in their metadata.
+fn envelopes<A: Aggregate>(
+    stored: &[StoredEvent],
+) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+    stored
+        .iter()
+        .map(envelope::<A>)
+        .collect::<StoreResult<_>>()
+        .map_err(to_aggregate_error::<A>)
 }
 
 fn to_aggregate_error<A: Aggregate>(error: StoreError) -> AggregateError<A::Error> {

@@ -6,11 +6,15 @@
 //! commits them with one fsync (group commit). `synchronous = FULL`: an event is on disk before
 //! its command is answered.
 
+use std::num::NonZeroUsize;
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use eventmall_events::StoredEvent;
+use lru::LruCache;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -35,12 +39,24 @@ type Reply = oneshot::Sender<StoreResult<Appended>>;
 pub struct SqliteBackend {
     readers: SqlitePool,
     writer: mpsc::Sender<(Append, Reply)>,
+    /// Latest version of recently appended aggregates, kept by the writer after each commit.
+    /// Trustworthy because of `_writer_lock`: no other process appends to this file.
+    versions: Arc<Versions>,
+    /// Held for the backend's life: the one writer of the database file.
+    _writer_lock: Option<std::fs::File>,
 }
+
+type Versions = Mutex<LruCache<(String, String), i64>>;
+
+/// Aggregates whose latest version the backend remembers.
+const KNOWN_VERSIONS: usize = 262_144;
 
 impl SqliteBackend {
     /// Opens (creating if missing) the database at `url`, migrates it and starts the writer.
     pub async fn connect(url: &str, max_readers: u32) -> StoreResult<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        let writer_lock = lock_writer(options.get_filename())?;
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
@@ -55,18 +71,65 @@ impl SqliteBackend {
             .connect_with(options.read_only(true))
             .await?;
         let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
-        tokio::spawn(write_loop(writer, receiver));
+        // Without the file lock (an in-memory database) nothing is known for sure.
+        let capacity = NonZeroUsize::new(if writer_lock.is_some() {
+            KNOWN_VERSIONS
+        } else {
+            1
+        });
+        let versions = Arc::new(Mutex::new(LruCache::new(
+            capacity.unwrap_or(NonZeroUsize::MIN),
+        )));
+        let remember = writer_lock.is_some().then(|| versions.clone());
+        tokio::spawn(write_loop(writer, receiver, remember));
         Ok(Self {
             readers,
             writer: sender,
+            versions,
+            _writer_lock: writer_lock,
         })
     }
 }
 
-async fn write_loop(mut connection: SqliteConnection, mut queue: mpsc::Receiver<(Append, Reply)>) {
+/// Takes the exclusive lock that makes this process the database's only writer.
+fn lock_writer(database: &Path) -> StoreResult<Option<std::fs::File>> {
+    if database.as_os_str().is_empty() || database == Path::new(":memory:") {
+        return Ok(None);
+    }
+    let mut path = database.as_os_str().to_owned();
+    path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Locked(database.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Database(sqlx::Error::Io(e))),
+    }
+}
+
+async fn write_loop(
+    mut connection: SqliteConnection,
+    mut queue: mpsc::Receiver<(Append, Reply)>,
+    versions: Option<Arc<Versions>>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
         let results = write_group(&mut connection, &group).await;
+        if let Some(Ok(mut versions)) = versions.as_ref().map(|v| v.lock()) {
+            for ((append, _), result) in group.iter().zip(&results) {
+                if result.is_ok() && !append.events.is_empty() {
+                    let key = (append.aggregate_type.clone(), append.aggregate_id.clone());
+                    let version = append.expected_version + append.events.len() as i64;
+                    versions.put(key, version);
+                }
+            }
+        }
         for ((_, reply), result) in group.drain(..).zip(results) {
             // The caller may have gone away (request cancelled); its events are committed anyway.
             let _ = reply.send(result);
@@ -88,6 +151,12 @@ async fn write_group(
     }
     let mut results = Vec::with_capacity(group.len());
     for (append, _) in group {
+        // A lone INSERT is atomic by itself: on a constraint failure SQLite backs out that
+        // statement and keeps the transaction. Several statements need a savepoint.
+        if append.snapshot.is_none() && append.idempotency.is_none() {
+            results.push(append_one(connection, append).await);
+            continue;
+        }
         let result = async {
             sqlx::query("SAVEPOINT append")
                 .execute(&mut *connection)
@@ -218,6 +287,11 @@ async fn find_idempotency(
 impl EventBackend for SqliteBackend {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn known_version(&self, aggregate_type: &str, aggregate_id: &str) -> Option<i64> {
+        let key = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        self.versions.lock().ok()?.get(&key).copied()
     }
 
     async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> StoreResult<LoadedRows> {

@@ -277,7 +277,7 @@ pub async fn cqrs_framework_executes_on_the_store(backend: Arc<dyn EventBackend>
     use eventmall_events::{Money, PartnerId, ProductId};
     use eventmall_gateways::store::SqlEventStore;
 
-    let store = SqlEventStore::<Product>::new(backend.clone(), 2);
+    let store = SqlEventStore::<Product>::new(backend.clone(), 2, 0);
     let framework = CqrsFramework::new(store.clone(), vec![], ());
     let partner = PartnerId::from("shop-1");
     let id = ProductId::for_partner_sku(&partner, "SKU-1");
@@ -318,6 +318,58 @@ pub async fn cqrs_framework_executes_on_the_store(backend: Arc<dyn EventBackend>
     let product = store.load(&id.to_string()).await.unwrap();
     assert_eq!(product.version, 4);
     assert_eq!(product.aggregate.state.unwrap().stock, 0);
+}
+
+/// Two processes, each with its own aggregate cache, over one database.
+pub async fn a_cached_aggregate_sees_events_written_elsewhere(backend: Arc<dyn EventBackend>) {
+    use eventmall_aggregates::{Product, ProductCommand};
+    use eventmall_events::product::ProductDetails;
+    use eventmall_events::{Money, PartnerId, ProductId};
+    use eventmall_gateways::store::SqlEventStore;
+
+    let here = SqlEventStore::<Product>::new(backend.clone(), 0, 16);
+    let elsewhere = SqlEventStore::<Product>::new(backend.clone(), 0, 16);
+    let partner = PartnerId::from("shop-1");
+    let id = ProductId::for_partner_sku(&partner, "A").to_string();
+    let metadata = CommandMetadata::new_root(None);
+    let decide = async |store: &SqlEventStore<Product>, command: ProductCommand| {
+        let mut context = store.load(&id).await.unwrap();
+        let sink = cqrs_es::event_sink::EventSink::default();
+        cqrs_es::Aggregate::handle(&mut context.aggregate, command, &(), &sink)
+            .await
+            .unwrap();
+        let events = sink.collect().await;
+        store
+            .append(&events, &context, &metadata, None)
+            .await
+            .unwrap()
+            .0
+    };
+    let register = ProductCommand::Register {
+        product_id: ProductId::for_partner_sku(&partner, "A"),
+        partner_id: partner.clone(),
+        sku: "A".into(),
+        details: ProductDetails {
+            title: "다이슨 V15".into(),
+            brand: None,
+            category: vec!["가전".into()],
+            model_number: None,
+        },
+        price: Money::krw(1_000_000),
+        stock: 1,
+    };
+    decide(&here, register).await;
+    let stock = |stock| ProductCommand::ChangeStock {
+        partner_id: partner.clone(),
+        stock,
+    };
+    decide(&elsewhere, stock(5)).await;
+    decide(&elsewhere, stock(6)).await;
+    let loaded = here.load(&id).await.unwrap();
+    assert_eq!(loaded.version, 3, "the cached state was brought up to date");
+    assert_eq!(loaded.aggregate.state.unwrap().stock, 6);
+    // deciding on the cached state appends at the right version
+    assert_eq!(decide(&here, stock(7)).await.version, 4);
 }
 
 macro_rules! event_store_suite {
@@ -363,6 +415,12 @@ macro_rules! event_store_suite {
             async fn appended_events_survive_a_reopen() {
                 let (backend, db) = $open().await;
                 super::appended_events_survive_a_reopen(backend, crate::helpers::reopen(&db)).await;
+            }
+
+            #[tokio::test]
+            async fn a_cached_aggregate_sees_events_written_elsewhere() {
+                let (backend, _db) = $open().await;
+                super::a_cached_aggregate_sees_events_written_elsewhere(backend).await;
             }
 
             #[tokio::test]

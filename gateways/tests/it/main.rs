@@ -8,3 +8,4 @@ mod event_store;
 mod helpers;
 mod idempotency;
 mod postgres_gaps;
+mod sqlite_writer;
