@@ -6,6 +6,7 @@
 //! commits them with one fsync (group commit). `synchronous = FULL`: an event is on disk before
 //! its command is answered.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::str::FromStr;
@@ -137,7 +138,15 @@ async fn write_loop(
     }
 }
 
-/// Commits a group of appends in one transaction, each in its own savepoint.
+/// Rows in one multi-row INSERT: 12 parameters a row stays under SQLite's 32766.
+const ROWS_PER_INSERT: usize = 2048;
+
+/// Commits a group of appends in one transaction.
+///
+/// Plain appends (events only) go in as few multi-row INSERTs as possible. SQLite backs out a
+/// failed statement and keeps the transaction, so when one of them lost a race the chunk is
+/// retried append by append, which tells winners from losers. Appends that also write a
+/// snapshot or an idempotency key run in their own savepoint.
 #[instrument(skip_all, fields(appends = group.len()))]
 async fn write_group(
     connection: &mut SqliteConnection,
@@ -149,31 +158,27 @@ async fn write_group(
     {
         return group.iter().map(|_| Err(copy_error(&error))).collect();
     }
-    let mut results = Vec::with_capacity(group.len());
-    for (append, _) in group {
-        // A lone INSERT is atomic by itself: on a constraint failure SQLite backs out that
-        // statement and keeps the transaction. Several statements need a savepoint.
-        if append.snapshot.is_none() && append.idempotency.is_none() {
-            results.push(append_one(connection, append).await);
-            continue;
-        }
-        let result = async {
-            sqlx::query("SAVEPOINT append")
-                .execute(&mut *connection)
-                .await?;
-            let result = append_one(connection, append).await;
-            if result.is_err() {
-                sqlx::query("ROLLBACK TO append")
-                    .execute(&mut *connection)
-                    .await?;
+    let mut results: Vec<Option<StoreResult<Appended>>> = group.iter().map(|_| None).collect();
+    for chunk in plain_chunks(group) {
+        let appends: Vec<&Append> = chunk.iter().map(|&i| &group[i].0).collect();
+        match insert_events(connection, &appends).await {
+            Ok(mut appended) => {
+                for (&i, positions) in chunk.iter().zip(appended.drain(..)) {
+                    results[i] = Some(Ok(positions));
+                }
             }
-            sqlx::query("RELEASE append")
-                .execute(&mut *connection)
-                .await?;
-            result
+            Err(error) if is_unique_violation(&error) => {} // decided one by one below
+            Err(error) => {
+                for &i in &chunk {
+                    results[i] = Some(Err(copy_error(&error)));
+                }
+            }
         }
-        .await;
-        results.push(result);
+    }
+    for ((append, _), result) in group.iter().zip(results.iter_mut()) {
+        if result.is_none() {
+            *result = Some(append_alone(connection, append).await);
+        }
     }
     if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
         warn!(%error, "group commit failed");
@@ -181,11 +186,114 @@ async fn write_group(
         return group.iter().map(|_| Err(copy_error(&error))).collect();
     }
     results
+        .into_iter()
+        .map(|result| result.unwrap_or(Err(StoreError::WriterStopped)))
+        .collect()
+}
+
+/// Indices of the plain appends of a group, in chunks of at most [`ROWS_PER_INSERT`] rows.
+fn plain_chunks(group: &[(Append, Reply)]) -> Vec<Vec<usize>> {
+    let mut chunks: Vec<Vec<usize>> = Vec::new();
+    let mut rows = 0;
+    for (i, (append, _)) in group.iter().enumerate() {
+        let plain = append.snapshot.is_none() && append.idempotency.is_none();
+        if !plain || append.events.is_empty() {
+            continue;
+        }
+        if chunks.is_empty() || rows + append.events.len() > ROWS_PER_INSERT {
+            chunks.push(Vec::new());
+            rows = 0;
+        }
+        rows += append.events.len();
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(i);
+        }
+    }
+    chunks
+}
+
+/// One append, atomically: a lone INSERT is atomic by itself; more statements need a savepoint.
+async fn append_alone(connection: &mut SqliteConnection, append: &Append) -> StoreResult<Appended> {
+    if append.snapshot.is_none() && append.idempotency.is_none() {
+        return append_one(connection, append).await;
+    }
+    sqlx::query("SAVEPOINT append")
+        .execute(&mut *connection)
+        .await?;
+    let result = append_one(connection, append).await;
+    if result.is_err() {
+        sqlx::query("ROLLBACK TO append")
+            .execute(&mut *connection)
+            .await?;
+    }
+    sqlx::query("RELEASE append")
+        .execute(&mut *connection)
+        .await?;
+    result
 }
 
 /// sqlx errors cannot be cloned; every append of a failed group gets the same message.
 fn copy_error(error: &sqlx::Error) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(error.to_string()))
+}
+
+/// Inserts the events of `appends` in one statement; the positions of each append, in order.
+async fn insert_events(
+    connection: &mut SqliteConnection,
+    appends: &[&Append],
+) -> Result<Vec<Appended>, sqlx::Error> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, event_id, correlation_id, causation_id, traceparent, actor, recorded_at) ",
+    );
+    let rows = appends.iter().flat_map(|append| {
+        (append.expected_version + 1..)
+            .zip(&append.events)
+            .map(move |(sequence, event)| (*append, sequence, event))
+    });
+    insert.push_values(rows, |mut row, (append, sequence, event)| {
+        let metadata = &event.metadata;
+        row.push_bind(&append.aggregate_type)
+            .push_bind(&append.aggregate_id)
+            .push_bind(sequence)
+            .push_bind(&event.event_type)
+            .push_bind(&event.event_version)
+            .push_bind(sqlx::types::Json(&event.payload))
+            .push_bind(metadata.event_id.to_string())
+            .push_bind(&metadata.correlation_id)
+            .push_bind(&metadata.causation_id)
+            .push_bind(&metadata.traceparent)
+            .push_bind(&metadata.actor)
+            .push_bind(metadata.recorded_at);
+    });
+    // RETURNING comes back in no promised order: match rows to appends by their key.
+    insert.push(" RETURNING global_position, aggregate_type, aggregate_id, sequence");
+    let returned: Vec<(i64, String, String, i64)> =
+        insert.build_query_as().fetch_all(&mut *connection).await?;
+    let positions: HashMap<(&str, &str, i64), i64> = returned
+        .iter()
+        .map(|(position, kind, id, sequence)| ((kind.as_str(), id.as_str(), *sequence), *position))
+        .collect();
+    appends
+        .iter()
+        .map(|append| {
+            let sequences =
+                append.expected_version + 1..=append.expected_version + append.events.len() as i64;
+            sequences
+                .map(|sequence| {
+                    positions
+                        .get(&(
+                            append.aggregate_type.as_str(),
+                            append.aggregate_id.as_str(),
+                            sequence,
+                        ))
+                        .copied()
+                        .ok_or_else(|| sqlx::Error::Protocol("insert returned no position".into()))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(|positions| Appended { positions })
+        })
+        .collect()
 }
 
 async fn append_one(connection: &mut SqliteConnection, append: &Append) -> StoreResult<Appended> {
@@ -194,35 +302,9 @@ async fn append_one(connection: &mut SqliteConnection, append: &Append) -> Store
     {
         return Err(StoreError::IdempotencyKeyUsed(Box::new(record)));
     }
-    let mut positions = Vec::with_capacity(append.events.len());
+    let mut positions = Vec::new();
     if !append.events.is_empty() {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-             event_version, payload, event_id, correlation_id, causation_id, traceparent, actor, \
-             recorded_at) ",
-        );
-        insert.push_values(
-            (append.expected_version + 1..).zip(&append.events),
-            |mut row, (sequence, event)| {
-                let metadata = &event.metadata;
-                row.push_bind(&append.aggregate_type)
-                    .push_bind(&append.aggregate_id)
-                    .push_bind(sequence)
-                    .push_bind(&event.event_type)
-                    .push_bind(&event.event_version)
-                    .push_bind(sqlx::types::Json(&event.payload))
-                    .push_bind(metadata.event_id.to_string())
-                    .push_bind(&metadata.correlation_id)
-                    .push_bind(&metadata.causation_id)
-                    .push_bind(&metadata.traceparent)
-                    .push_bind(&metadata.actor)
-                    .push_bind(metadata.recorded_at);
-            },
-        );
-        insert.push(" RETURNING global_position");
-        positions = insert
-            .build_query_scalar::<i64>()
-            .fetch_all(&mut *connection)
+        let mut appended = insert_events(connection, &[append])
             .await
             .map_err(|error| {
                 if is_unique_violation(&error) {
@@ -234,6 +316,7 @@ async fn append_one(connection: &mut SqliteConnection, append: &Append) -> Store
                     error.into()
                 }
             })?;
+        positions = appended.pop().map(|a| a.positions).unwrap_or_default();
     }
     if let Some((version, state)) = &append.snapshot {
         sqlx::query(
