@@ -87,84 +87,7 @@ impl PostgresBackend {
         }
         let mut positions = Vec::new();
         if count > 0 {
-            let metadata = append.events.iter().map(|e| &e.metadata);
-            positions = sqlx::query_scalar(
-                "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, \
-                 event_type, event_version, payload, event_id, correlation_id, causation_id, \
-                 traceparent, actor, recorded_at) \
-                 SELECT pg_current_xact_id()::text::bigint * 65536 + e.ordinal - 1, $1, $2, \
-                        $3 + e.ordinal, e.event_type, e.event_version, e.payload, e.event_id, \
-                        e.correlation_id, e.causation_id, e.traceparent, e.actor, e.recorded_at \
-                 FROM UNNEST($4::text[], $5::text[], $6::jsonb[], $7::uuid[], $8::text[], \
-                             $9::text[], $10::text[], $11::text[], $12::timestamptz[]) \
-                      WITH ORDINALITY AS e(event_type, event_version, payload, event_id, \
-                      correlation_id, causation_id, traceparent, actor, recorded_at, ordinal) \
-                 ORDER BY e.ordinal \
-                 RETURNING global_position",
-            )
-            .bind(&append.aggregate_type)
-            .bind(&append.aggregate_id)
-            .bind(append.expected_version)
-            .bind(
-                append
-                    .events
-                    .iter()
-                    .map(|e| &e.event_type)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                append
-                    .events
-                    .iter()
-                    .map(|e| &e.event_version)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                append
-                    .events
-                    .iter()
-                    .map(|e| Json(&e.payload))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(metadata.clone().map(|m| m.event_id).collect::<Vec<_>>())
-            .bind(
-                metadata
-                    .clone()
-                    .map(|m| &m.correlation_id)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                metadata
-                    .clone()
-                    .map(|m| &m.causation_id)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                metadata
-                    .clone()
-                    .map(|m| m.traceparent.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                metadata
-                    .clone()
-                    .map(|m| m.actor.as_deref())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(metadata.map(|m| m.recorded_at).collect::<Vec<_>>())
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(|error| {
-                if is_unique_violation(&error) {
-                    StoreError::Conflict {
-                        aggregate_type: append.aggregate_type.clone(),
-                        aggregate_id: append.aggregate_id.clone(),
-                    }
-                } else {
-                    error.into()
-                }
-            })?;
-            positions.sort_unstable();
+            positions = insert_events(&mut **tx, append).await?;
         }
         if let Some((version, state)) = &append.snapshot {
             sqlx::query(
@@ -191,6 +114,60 @@ impl PostgresBackend {
         }
         Ok(Some(Appended { positions }))
     }
+}
+
+/// Inserts an append's events in one statement; their positions, in order. A lost race on the
+/// aggregate's sequence is a conflict.
+async fn insert_events(
+    executor: impl sqlx::PgExecutor<'_>,
+    append: &Append,
+) -> StoreResult<Vec<i64>> {
+    let events = &append.events;
+    let metadata = || events.iter().map(|e| &e.metadata);
+    let mut positions: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, \
+         event_type, event_version, payload, event_id, correlation_id, causation_id, \
+         traceparent, actor, recorded_at) \
+         SELECT pg_current_xact_id()::text::bigint * 65536 + e.ordinal - 1, $1, $2, \
+                $3 + e.ordinal, e.event_type, e.event_version, e.payload, e.event_id, \
+                e.correlation_id, e.causation_id, e.traceparent, e.actor, e.recorded_at \
+         FROM UNNEST($4::text[], $5::text[], $6::jsonb[], $7::uuid[], $8::text[], \
+                     $9::text[], $10::text[], $11::text[], $12::timestamptz[]) \
+              WITH ORDINALITY AS e(event_type, event_version, payload, event_id, \
+              correlation_id, causation_id, traceparent, actor, recorded_at, ordinal) \
+         ORDER BY e.ordinal \
+         RETURNING global_position",
+    )
+    .bind(&append.aggregate_type)
+    .bind(&append.aggregate_id)
+    .bind(append.expected_version)
+    .bind(events.iter().map(|e| &e.event_type).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| &e.event_version).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| Json(&e.payload)).collect::<Vec<_>>())
+    .bind(metadata().map(|m| m.event_id).collect::<Vec<_>>())
+    .bind(metadata().map(|m| &m.correlation_id).collect::<Vec<_>>())
+    .bind(metadata().map(|m| &m.causation_id).collect::<Vec<_>>())
+    .bind(
+        metadata()
+            .map(|m| m.traceparent.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(metadata().map(|m| m.actor.as_deref()).collect::<Vec<_>>())
+    .bind(metadata().map(|m| m.recorded_at).collect::<Vec<_>>())
+    .fetch_all(executor)
+    .await
+    .map_err(|error| {
+        if is_unique_violation(&error) {
+            StoreError::Conflict {
+                aggregate_type: append.aggregate_type.clone(),
+                aggregate_id: append.aggregate_id.clone(),
+            }
+        } else {
+            error.into()
+        }
+    })?;
+    positions.sort_unstable();
+    Ok(positions)
 }
 
 #[async_trait]
@@ -250,6 +227,14 @@ impl EventBackend for PostgresBackend {
     }
 
     async fn append(&self, append: Append) -> StoreResult<Appended> {
+        if append.events.len() > 65_536 {
+            return Err(StoreError::AppendTooLarge(append.events.len()));
+        }
+        // Events alone are one statement, atomic by itself: one round trip, no BEGIN/COMMIT.
+        if append.snapshot.is_none() && append.idempotency.is_none() && !append.events.is_empty() {
+            let positions = insert_events(&self.pool, &append).await?;
+            return Ok(Appended { positions });
+        }
         let mut tx = self.pool.begin().await?;
         if let Some(appended) = self.append_in(&mut tx, &append).await? {
             tx.commit().await?;
