@@ -180,6 +180,13 @@ fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
 }
 
 fn plan_orders(rng: &mut ChaCha8Rng, plan: &DemoPlan, products: &[ProductPlan]) -> Vec<OrderPlan> {
+    // Customers only care for themes some partner sells.
+    let mut sold: Vec<usize> = products.iter().map(|p| p.theme).collect();
+    sold.sort_unstable();
+    sold.dedup();
+    if sold.is_empty() {
+        return Vec::new();
+    }
     let customers: Vec<(CustomerId, WalletId, usize)> = (0..plan.customers.max(1))
         .map(|c| {
             let customer = CustomerId(format!("customer-{:04}", c + 1));
@@ -189,7 +196,7 @@ fn plan_orders(rng: &mut ChaCha8Rng, plan: &DemoPlan, products: &[ProductPlan]) 
             } else {
                 WalletId(format!("wallet-{:04}", c + 1))
             };
-            (customer, wallet, rng.random_range(0..THEMES.len()))
+            (customer, wallet, sold[rng.random_range(0..sold.len())])
         })
         .collect();
     let mut orders = Vec::with_capacity(plan.orders);
@@ -200,7 +207,7 @@ fn plan_orders(rng: &mut ChaCha8Rng, plan: &DemoPlan, products: &[ProductPlan]) 
         let theme = if rng.random_bool(0.8) {
             favourite
         } else {
-            rng.random_range(0..THEMES.len())
+            sold[rng.random_range(0..sold.len())]
         };
         let sellers: Vec<&PartnerId> = products
             .iter()

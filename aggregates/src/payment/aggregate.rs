@@ -117,7 +117,6 @@ impl Aggregate for Payment {
                 let state = self.expect_status("capture", &[PaymentStatus::Authorized])?;
                 let amount = amount.unwrap_or(state.authorized);
                 positive(amount)?;
-                same_currency(state, amount)?;
                 if amount.amount > state.authorized.amount {
                     return Err(PaymentError::CaptureExceedsAuthorization {
                         requested: amount,
@@ -134,7 +133,6 @@ impl Aggregate for Payment {
             PaymentCommand::Refund { amount, reason } => {
                 let state = self.expect_status("refund", &[PaymentStatus::Captured])?;
                 positive(amount)?;
-                same_currency(state, amount)?;
                 non_blank("reason", &reason)?;
                 let refundable = Money {
                     amount: state.captured.amount - state.refunded.amount,
@@ -248,13 +246,6 @@ fn positive(amount: Money) -> Result<(), PaymentError> {
         return Err(PaymentError::InvalidAmount {
             amount: amount.amount,
         });
-    }
-    Ok(())
-}
-
-fn same_currency(state: &PaymentState, amount: Money) -> Result<(), PaymentError> {
-    if amount.currency != state.amount.currency {
-        return Err(PaymentError::CurrencyMismatch { amount });
     }
     Ok(())
 }

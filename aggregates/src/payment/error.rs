@@ -17,8 +17,6 @@ pub enum PaymentError {
     },
     #[error("amount must be at least 1, got {amount}")]
     InvalidAmount { amount: i64 },
-    #[error("currency of {amount} differs from the payment's")]
-    CurrencyMismatch { amount: Money },
     #[error("cannot capture {requested}: only {authorized} is authorized")]
     CaptureExceedsAuthorization { requested: Money, authorized: Money },
     #[error("cannot refund {requested}: only {refundable} of the capture is left")]
@@ -44,7 +42,6 @@ impl Rejection for PaymentError {
             Self::AlreadyRequested => "payment-already-requested",
             Self::IllegalTransition { .. } => "illegal-transition",
             Self::InvalidAmount { .. } => "invalid-amount",
-            Self::CurrencyMismatch { .. } => "currency-mismatch",
             Self::CaptureExceedsAuthorization { .. } => "capture-exceeds-authorization",
             Self::RefundExceedsCapture { .. } => "refund-exceeds-capture",
             Self::Blank { .. } => "blank-field",

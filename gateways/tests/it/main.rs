@@ -4,6 +4,7 @@
 mod api;
 mod bad_input;
 mod concurrency;
+mod demo;
 mod event_store;
 mod helpers;
 mod idempotency;
