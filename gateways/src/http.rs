@@ -35,9 +35,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .nest("/v1/orders", orders::router())
         .nest("/v1/payments", payments::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("method not allowed on this route".into())
-        })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(Extension(BodyLimit(body_limit)))
         .layer(TraceLayer::new_for_http())

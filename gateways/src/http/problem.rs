@@ -33,6 +33,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
     #[error("{0}")]
     NotFound(String),
     #[error(transparent)]
@@ -61,6 +63,11 @@ impl ApiError {
                 "unsupported-media-type".into(),
             ),
             Self::NotFound(_) => (S::NOT_FOUND, "Not found", "not-found".into()),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "method-not-allowed".into(),
+            ),
             Self::Command(CommandError::VersionConflict { .. }) => {
                 (S::CONFLICT, "Version conflict", "version-conflict".into())
             }

@@ -6,6 +6,30 @@ use uuid::Uuid;
 use crate::helpers::spawn_sqlite_app;
 
 #[tokio::test]
+async fn the_default_configuration_keeps_sqlite_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = eventmall_gateways::config::Settings {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    settings.http.addr = "127.0.0.1:0".into();
+    let app = eventmall_gateways::startup::Application::build(&settings)
+        .await
+        .unwrap();
+    let address = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let ready = reqwest::get(format!("{address}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(dir.path().join("data/eventmall.db").exists());
+    // graceful shutdown: the server returns once told to stop
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_sqlite_app().await;
     let health = app.get("/healthz").await;
