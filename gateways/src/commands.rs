@@ -174,7 +174,7 @@ where
         .append(&events, &context, &request.metadata, claim.clone())
         .await
     {
-        Ok((committed, _)) => Ok(receipt::<A>(committed)),
+        Ok(committed) => Ok(receipt::<A>(committed)),
         Err(StoreError::Conflict { .. }) => Err(CommandError::VersionConflict {
             expected: context.version,
             actual: None,
@@ -190,9 +190,9 @@ where
 fn receipt<A: Aggregate>(committed: Committed) -> Receipt {
     Receipt {
         aggregate_type: A::TYPE.to_owned(),
+        global_position: committed.global_position(),
         aggregate_id: committed.aggregate_id,
         version: committed.version,
-        global_position: committed.global_position,
         events: committed.event_types,
         replayed: false,
     }

@@ -5,14 +5,14 @@ use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
-use lru::LruCache;
-
 use cqrs_es::{
     Aggregate, AggregateContext, AggregateError, DomainEvent, EventEnvelope, EventStore,
 };
 use eventmall_events::{CommandMetadata, StoredEvent};
+use lru::LruCache;
 use serde_json::json;
 use tracing::instrument;
+use uuid::Uuid;
 
 use super::backend::{Append, EventBackend, IdempotencyClaim, NewEvent, now};
 use super::error::{StoreError, StoreResult};
@@ -41,14 +41,22 @@ pub struct Committed {
     pub aggregate_id: String,
     /// The aggregate's version after the commit.
     pub version: i64,
-    /// Position of the last event appended; `None` when the command changed nothing.
-    pub global_position: Option<i64>,
+    /// Positions of the events appended, in order; empty when the command changed nothing.
+    pub positions: Vec<i64>,
+    pub event_ids: Vec<Uuid>,
     pub event_types: Vec<String>,
 }
 
-/// Recently used aggregates with their versions. Never stale: a cached state is brought up to
-/// date with the events stored after its version, so another process writing the same
-/// aggregate costs one more event to apply, not a wrong answer.
+impl Committed {
+    /// Position of the last event appended: the consistency token of the command.
+    pub fn global_position(&self) -> Option<i64> {
+        self.positions.last().copied()
+    }
+}
+
+/// Recently used aggregates with their versions. Never trusted blindly: a cached state is used
+/// as is only when the backend knows it is current (a sole writer), and is otherwise brought up
+/// to date with the events stored after its version.
 type AggregateCache<A> = Mutex<LruCache<String, (i64, A)>>;
 
 /// The event store of one aggregate type.
@@ -88,45 +96,42 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
         &self.backend
     }
 
-    /// The aggregate's current state: its snapshot plus the events after it.
+    /// The aggregate's current state: from the cache when the backend vouches for the cached
+    /// version, else the cached state (or the latest snapshot) plus the events after it.
     #[instrument(skip(self), fields(aggregate_type = A::TYPE))]
     pub async fn load(&self, aggregate_id: &str) -> StoreResult<LoadedAggregate<A>> {
-        if let Some((mut version, mut aggregate)) = self.cached(aggregate_id) {
-            if self.backend.known_version(A::TYPE, aggregate_id) == Some(version) {
-                return Ok(LoadedAggregate {
-                    aggregate_id: aggregate_id.to_owned(),
-                    aggregate,
-                    version,
-                });
+        let (version, aggregate, newer) = match self.cached(aggregate_id) {
+            Some((version, aggregate))
+                if self.backend.known_version(A::TYPE, aggregate_id) == Some(version) =>
+            {
+                (version, aggregate, Vec::new())
             }
-            let newer = self
-                .backend
-                .stream(A::TYPE, aggregate_id, version, i64::MAX)
-                .await?;
-            for stored in newer {
-                version = stored.sequence;
-                aggregate.apply(deserialize::<A>(&stored)?);
+            Some((version, aggregate)) => {
+                let newer = self
+                    .backend
+                    .stream(A::TYPE, aggregate_id, version, i64::MAX)
+                    .await?;
+                (version, aggregate, newer)
             }
-            return Ok(LoadedAggregate {
-                aggregate_id: aggregate_id.to_owned(),
-                aggregate,
-                version,
-            });
-        }
-        let rows = self.backend.load(A::TYPE, aggregate_id).await?;
-        let (mut version, mut aggregate) = match rows.snapshot {
-            Some((version, state)) => (version, serde_json::from_value::<A>(state)?),
-            None => (0, A::default()),
+            None => {
+                let rows = self.backend.load(A::TYPE, aggregate_id).await?;
+                let (version, aggregate) = match rows.snapshot {
+                    Some((version, state)) => (version, serde_json::from_value::<A>(state)?),
+                    None => (0, A::default()),
+                };
+                (version, aggregate, rows.events)
+            }
         };
-        for stored in rows.events {
-            version = stored.sequence;
-            aggregate.apply(deserialize::<A>(&stored)?);
-        }
-        Ok(LoadedAggregate {
+        let mut loaded = LoadedAggregate {
             aggregate_id: aggregate_id.to_owned(),
             aggregate,
             version,
-        })
+        };
+        for stored in newer {
+            loaded.version = stored.sequence;
+            loaded.aggregate.apply(deserialize::<A>(&stored)?);
+        }
+        Ok(loaded)
     }
 
     /// Appends `events`, decided on `context`, in one transaction with the snapshot they make
@@ -138,16 +143,25 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
         context: &LoadedAggregate<A>,
         metadata: &CommandMetadata,
         idempotency: Option<IdempotencyClaim>,
-    ) -> StoreResult<(Committed, Vec<StoredEvent>)> {
+    ) -> StoreResult<Committed> {
         let version = context.version + events.len() as i64;
+        let mut committed = Committed {
+            aggregate_id: context.aggregate_id.clone(),
+            version,
+            positions: Vec::new(),
+            event_ids: Vec::new(),
+            event_types: Vec::new(),
+        };
         if events.is_empty() && idempotency.is_none() {
-            return Ok((self.committed(context, version, None, &[]), Vec::new()));
+            return Ok(committed);
         }
         let recorded_at = now();
         let new_events = events
             .iter()
             .map(|event| serialize::<A>(event, metadata.for_event(recorded_at)))
             .collect::<StoreResult<Vec<_>>>()?;
+        committed.event_ids = new_events.iter().map(|e| e.metadata.event_id).collect();
+        committed.event_types = new_events.iter().map(|e| e.event_type.clone()).collect();
         // `context.aggregate` has the new events applied already (cqrs-es's EventSink applies).
         let snapshot = self
             .snapshot_due(context.version, version)
@@ -156,40 +170,21 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
             aggregate_type: A::TYPE.to_owned(),
             aggregate_id: context.aggregate_id.clone(),
             expected_version: context.version,
-            events: new_events.clone(),
+            events: new_events,
             snapshot: snapshot.transpose()?,
             idempotency,
         };
-        let appended = match self.backend.append(append).await {
-            Ok(appended) => appended,
+        match self.backend.append(append).await {
+            Ok(appended) => {
+                self.remember(&context.aggregate_id, version, &context.aggregate);
+                committed.positions = appended.positions;
+                Ok(committed)
+            }
             Err(error) => {
                 self.forget(&context.aggregate_id);
-                return Err(error);
+                Err(error)
             }
-        };
-        self.remember(&context.aggregate_id, version, &context.aggregate);
-        let stored: Vec<StoredEvent> = new_events
-            .into_iter()
-            .zip(appended.positions.iter())
-            .zip(context.version + 1..)
-            .map(|((event, &global_position), sequence)| StoredEvent {
-                global_position,
-                aggregate_type: A::TYPE.to_owned(),
-                aggregate_id: context.aggregate_id.clone(),
-                sequence,
-                event_type: event.event_type,
-                event_version: event.event_version,
-                payload: event.payload,
-                metadata: event.metadata,
-            })
-            .collect();
-        let committed = self.committed(
-            context,
-            version,
-            appended.positions.last().copied(),
-            &stored,
-        );
-        Ok((committed, stored))
+        }
     }
 
     fn cached(&self, aggregate_id: &str) -> Option<(i64, A)> {
@@ -213,21 +208,6 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
     fn forget(&self, aggregate_id: &str) {
         if let Some(Ok(mut cache)) = self.cache.as_ref().map(|c| c.lock()) {
             cache.pop(aggregate_id);
-        }
-    }
-
-    fn committed(
-        &self,
-        context: &LoadedAggregate<A>,
-        version: i64,
-        global_position: Option<i64>,
-        stored: &[StoredEvent],
-    ) -> Committed {
-        Committed {
-            aggregate_id: context.aggregate_id.clone(),
-            version,
-            global_position,
-            event_types: stored.iter().map(|e| e.event_type.clone()).collect(),
         }
     }
 
@@ -271,14 +251,15 @@ fn envelope<A: Aggregate>(stored: &StoredEvent) -> StoreResult<EventEnvelope<A>>
         sequence: usize::try_from(stored.sequence)
             .map_err(|_| StoreError::Corrupt(format!("sequence {}", stored.sequence)))?,
         payload: deserialize::<A>(stored)?,
-        metadata: HashMap::from([
-            (
-                GLOBAL_POSITION.to_owned(),
-                stored.global_position.to_string(),
-            ),
-            (EVENT_ID.to_owned(), stored.metadata.event_id.to_string()),
-        ]),
+        metadata: envelope_metadata(stored.global_position, stored.metadata.event_id),
     })
+}
+
+fn envelope_metadata(global_position: i64, event_id: Uuid) -> HashMap<String, String> {
+    HashMap::from([
+        (GLOBAL_POSITION.to_owned(), global_position.to_string()),
+        (EVENT_ID.to_owned(), event_id.to_string()),
+    ])
 }
 
 impl<A> EventStore<A> for SqlEventStore<A>
@@ -316,11 +297,24 @@ where
         metadata: HashMap<String, String>,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
         let metadata = CommandMetadata::from_map(&metadata);
-        let (_, stored) = self
+        let committed = self
             .append(&events, &context, &metadata, None)
             .await
             .map_err(to_aggregate_error::<A>)?;
-        envelopes(&stored)
+        let sequences = context.version + 1..;
+        Ok(events
+            .into_iter()
+            .zip(sequences)
+            .zip(committed.positions.iter().zip(&committed.event_ids))
+            .map(
+                |((payload, sequence), (position, event_id))| EventEnvelope {
+                    aggregate_id: context.aggregate_id.clone(),
+                    sequence: usize::try_from(sequence).unwrap_or_default(),
+                    payload,
+                    metadata: envelope_metadata(*position, *event_id),
+                },
+            )
+            .collect())
     }
 }
 

@@ -343,7 +343,6 @@ pub async fn a_cached_aggregate_sees_events_written_elsewhere(backend: Arc<dyn E
             .append(&events, &context, &metadata, None)
             .await
             .unwrap()
-            .0
     };
     let register = ProductCommand::Register {
         product_id: ProductId::for_partner_sku(&partner, "A"),
