@@ -1,10 +1,12 @@
 //! SQLite backend: one writer task that commits appends in groups, and a pool of readers.
 //!
 //! SQLite allows one writer at a time. Instead of letting connections fight over the write lock,
-//! every append goes to a single writer task, which takes whatever appends are queued, runs each
-//! inside its own savepoint of one transaction (a conflict rolls back only that append) and
-//! commits them with one fsync (group commit). `synchronous = FULL`: an event is on disk before
-//! its command is answered.
+//! every append goes to a single writer task, which takes whatever appends are queued and
+//! commits them in one transaction, with one fsync (group commit); a lost race fails only its
+//! own append. `synchronous = FULL`: an event is on disk before its command is answered.
+//!
+//! An exclusive lock on `<database>.lock` keeps other processes from writing the file, so the
+//! writer knows every aggregate's latest version and the event store can trust its cache.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -41,8 +43,8 @@ pub struct SqliteBackend {
     readers: SqlitePool,
     writer: mpsc::Sender<(Append, Reply)>,
     /// Latest version of recently appended aggregates, kept by the writer after each commit.
-    /// Trustworthy because of `_writer_lock`: no other process appends to this file.
-    versions: Arc<Versions>,
+    /// Only with `_writer_lock`, which keeps other processes from appending to the file.
+    versions: Option<Arc<Versions>>,
     /// Held for the backend's life: the one writer of the database file.
     _writer_lock: Option<std::fs::File>,
 }
@@ -73,16 +75,11 @@ impl SqliteBackend {
             .await?;
         let (sender, receiver) = mpsc::channel(MAX_GROUP * 4);
         // Without the file lock (an in-memory database) nothing is known for sure.
-        let capacity = NonZeroUsize::new(if writer_lock.is_some() {
-            KNOWN_VERSIONS
-        } else {
-            1
+        let versions = writer_lock.as_ref().map(|_| {
+            let capacity = NonZeroUsize::new(KNOWN_VERSIONS).unwrap_or(NonZeroUsize::MIN);
+            Arc::new(Mutex::new(LruCache::new(capacity)))
         });
-        let versions = Arc::new(Mutex::new(LruCache::new(
-            capacity.unwrap_or(NonZeroUsize::MIN),
-        )));
-        let remember = writer_lock.is_some().then(|| versions.clone());
-        tokio::spawn(write_loop(writer, receiver, remember));
+        tokio::spawn(write_loop(writer, receiver, versions.clone()));
         Ok(Self {
             readers,
             writer: sender,
@@ -374,7 +371,7 @@ impl EventBackend for SqliteBackend {
 
     fn known_version(&self, aggregate_type: &str, aggregate_id: &str) -> Option<i64> {
         let key = (aggregate_type.to_owned(), aggregate_id.to_owned());
-        self.versions.lock().ok()?.get(&key).copied()
+        self.versions.as_ref()?.lock().ok()?.get(&key).copied()
     }
 
     async fn load(&self, aggregate_type: &str, aggregate_id: &str) -> StoreResult<LoadedRows> {
