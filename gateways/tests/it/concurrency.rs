@@ -47,6 +47,42 @@ async fn concurrent_commands_on_one_order(app: TestApp) {
     assert_eq!(view.body["state"]["refunded"]["amount"], 1000 * won.len());
 }
 
+/// All 50 decided on the same version: exactly one may append it, the 49 others get 409.
+async fn concurrent_commands_expecting_one_version(app: TestApp) {
+    let product = app.register_product("shop-1", "A", 1000).await;
+    let order = app.delivered_order(&product, 100, 1000).await;
+    let url = format!("{}/v1/orders/{order}/return", app.address);
+    let body = json!({"lines": [{"line_no": 1, "quantity": 1}], "reason": "불량"});
+    let replies = futures::future::join_all((0..50).map(|_| {
+        app.send(
+            app.client
+                .post(&url)
+                .header("if-match", "\"4\"")
+                .json(&body),
+        )
+    }))
+    .await;
+    let won: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(won.len(), 1, "exactly one command wins version 5");
+    assert_eq!(won[0].body["version"], 5);
+    for reply in replies.iter().filter(|r| r.status != 200) {
+        reply.assert_problem(409, "version-conflict");
+    }
+    let view = app.get(&format!("/v1/orders/{order}")).await;
+    assert_eq!(view.body["version"], 5);
+    assert_eq!(view.body["state"]["returned"]["1"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_commands_expecting_one_version() {
+    concurrent_commands_expecting_one_version(spawn_app(sqlite_backend().await).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_commands_expecting_one_version() {
+    concurrent_commands_expecting_one_version(spawn_app(postgres_backend().await).await).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_concurrent_commands_on_one_order() {
     concurrent_commands_on_one_order(spawn_app(sqlite_backend().await).await).await;

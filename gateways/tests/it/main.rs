@@ -8,5 +8,5 @@ mod demo;
 mod event_store;
 mod helpers;
 mod idempotency;
-mod postgres_gaps;
+mod out_of_order;
 mod sqlite_writer;

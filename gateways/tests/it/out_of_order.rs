@@ -1,10 +1,13 @@
-//! PostgreSQL commits transactions in any order; readers must not pass one still in flight.
+//! A reader must never pass a transaction still in flight. PostgreSQL commits transactions in
+//! any order; SQLite has one writer, so a later append waits for the held one.
 
 use eventmall_events::CommandMetadata;
 use eventmall_gateways::store::{Append, EventBackend, NewEvent};
 use serde_json::json;
 
-use crate::helpers::{postgres_backend_typed, read_until};
+use sqlx::Connection;
+
+use crate::helpers::{postgres_backend_typed, read_until, sqlite_db};
 
 fn append(id: &str) -> Append {
     Append {
@@ -23,7 +26,7 @@ fn append(id: &str) -> Append {
 }
 
 #[tokio::test]
-async fn an_out_of_order_commit_is_never_skipped() {
+async fn postgres_an_out_of_order_commit_is_never_skipped() {
     let (backend, _db) = postgres_backend_typed().await;
     let first = backend.append(append("first")).await.unwrap();
     let after_first = first.positions[0];
@@ -56,7 +59,7 @@ async fn an_out_of_order_commit_is_never_skipped() {
 }
 
 #[tokio::test]
-async fn a_rolled_back_transaction_leaves_no_gap_that_blocks_readers() {
+async fn postgres_a_rolled_back_transaction_leaves_no_gap_that_blocks_readers() {
     let (backend, _db) = postgres_backend_typed().await;
     let mut abandoned = backend.pool().begin().await.unwrap();
     backend
@@ -68,4 +71,46 @@ async fn a_rolled_back_transaction_leaves_no_gap_that_blocks_readers() {
     let read = read_until(&*backend, 0, 1).await;
     let ids: Vec<&str> = read.iter().map(|e| e.aggregate_id.as_str()).collect();
     assert_eq!(ids, ["kept"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_held_write_transaction_is_never_passed() {
+    let db = sqlite_db().await;
+    let backend = std::sync::Arc::new(
+        eventmall_gateways::store::SqliteBackend::connect(&db.url(), 2)
+            .await
+            .unwrap(),
+    );
+    let first = backend.append(append("first")).await.unwrap();
+
+    // Another connection holds a write transaction that took the next position.
+    let mut held = sqlx::SqliteConnection::connect(&db.url()).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut held)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, event_id, correlation_id, causation_id, recorded_at) \
+         VALUES ('order', 'held', 1, 'OrderDelivered', '1', '{}', ?, 'c', 'c', ?)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(chrono::Utc::now())
+    .execute(&mut held)
+    .await
+    .unwrap();
+
+    // A later append is issued while it is open; it cannot commit first.
+    let later = tokio::spawn({
+        let backend = backend.clone();
+        async move { backend.append(append("later")).await }
+    });
+    let read = backend.read_after(first.positions[0], 100).await.unwrap();
+    assert!(read.is_empty(), "read past an open transaction: {read:?}");
+
+    sqlx::query("COMMIT").execute(&mut held).await.unwrap();
+    later.await.unwrap().unwrap();
+    let read = read_until(&*backend, first.positions[0], 2).await;
+    let ids: Vec<&str> = read.iter().map(|e| e.aggregate_id.as_str()).collect();
+    assert_eq!(ids, ["held", "later"]);
 }
