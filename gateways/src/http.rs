@@ -50,7 +50,7 @@ impl CommandHeaders {
         self,
         aggregate_id: impl ToString,
         command: C,
-        fingerprint: &str,
+        fingerprint: Option<&str>,
     ) -> CommandRequest<C> {
         CommandRequest {
             aggregate_id: aggregate_id.to_string(),
@@ -67,7 +67,7 @@ async fn execute<C>(
     state: &AppState,
     aggregate_id: impl ToString,
     headers: CommandHeaders,
-    fingerprint: &str,
+    fingerprint: Option<&str>,
     command: C,
     status: StatusCode,
 ) -> Result<Response, ApiError>

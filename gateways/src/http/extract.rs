@@ -19,10 +19,11 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const ACTOR: &str = "x-actor";
 pub const TRACEPARENT: &str = "traceparent";
 
-/// A JSON command body and the fingerprint of the request, for idempotency keys.
+/// A JSON command body and, when the request carries an `Idempotency-Key`, the fingerprint
+/// that tells a retry from a different request reusing the key.
 pub struct CommandBody<T> {
     pub value: T,
-    pub fingerprint: String,
+    pub fingerprint: Option<String>,
 }
 
 impl<S, T> FromRequest<S> for CommandBody<T>
@@ -42,6 +43,7 @@ where
             .extensions()
             .get::<BodyLimit>()
             .map_or(0, |limit| limit.0);
+        let keyed = request.headers().contains_key(IDEMPOTENCY_KEY);
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let bytes = Bytes::from_request(request, state)
@@ -56,16 +58,16 @@ where
             serde_json::error::Category::Data => ApiError::InvalidBody(error.to_string()),
             _ => ApiError::MalformedJson(error.to_string()),
         })?;
-        let mut digest = Sha256::new();
-        digest.update(method.as_str());
-        digest.update(b" ");
-        digest.update(path.as_bytes());
-        digest.update(b"\n");
-        digest.update(body);
-        Ok(Self {
-            value,
-            fingerprint: format!("{:x}", digest.finalize()),
-        })
+        let fingerprint = keyed.then(|| {
+            let mut digest = Sha256::new();
+            digest.update(method.as_str());
+            digest.update(b" ");
+            digest.update(path.as_bytes());
+            digest.update(b"\n");
+            digest.update(body);
+            format!("{:x}", digest.finalize())
+        });
+        Ok(Self { value, fingerprint })
     }
 }
 
@@ -84,8 +86,9 @@ pub struct CommandHeaders {
 }
 
 impl CommandHeaders {
-    pub fn claim(&self, fingerprint: &str) -> Option<IdempotencyClaim> {
-        self.idempotency_key.as_ref().map(|key| IdempotencyClaim {
+    pub fn claim(&self, fingerprint: Option<&str>) -> Option<IdempotencyClaim> {
+        let (key, fingerprint) = self.idempotency_key.as_ref().zip(fingerprint)?;
+        Some(IdempotencyClaim {
             key: key.clone(),
             fingerprint: fingerprint.to_owned(),
         })

@@ -81,7 +81,7 @@ async fn place(
         &state,
         order_id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::CREATED,
     )
@@ -103,7 +103,7 @@ async fn mark_paid(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -125,7 +125,7 @@ async fn ship(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -142,7 +142,7 @@ async fn deliver(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         OrderCommand::Deliver,
         StatusCode::OK,
     )
@@ -160,7 +160,7 @@ async fn confirm_purchase(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -180,7 +180,7 @@ async fn cancel(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -202,7 +202,7 @@ async fn return_lines(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )

@@ -75,7 +75,7 @@ async fn request(
         &state,
         payment_id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::CREATED,
     )
@@ -92,7 +92,7 @@ async fn authorize(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         PaymentCommand::Authorize,
         StatusCode::OK,
     )
@@ -112,7 +112,7 @@ async fn decline(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -132,7 +132,7 @@ async fn capture(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -154,7 +154,7 @@ async fn refund(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -174,7 +174,7 @@ async fn void(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )

@@ -99,7 +99,7 @@ async fn register(
         &state,
         product_id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::CREATED,
     )
@@ -126,7 +126,7 @@ async fn update_details(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -148,7 +148,7 @@ async fn change_price(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -170,7 +170,7 @@ async fn change_stock(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -192,7 +192,7 @@ async fn delist(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
@@ -212,7 +212,7 @@ async fn relist(
         &state,
         id,
         headers,
-        &body.fingerprint,
+        body.fingerprint.as_deref(),
         command,
         StatusCode::OK,
     )
