@@ -23,6 +23,11 @@ pub use extract::BodyLimit;
 use extract::{CommandHeaders, Query};
 pub use problem::ApiError;
 
+/// The body of a command without fields: `{}` or nothing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
 #[derive(Clone)]
 pub struct AppState {
     pub commands: CommandGateway,

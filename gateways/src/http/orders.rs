@@ -9,7 +9,7 @@ use eventmall_events::{CustomerId, Money, OrderId, PaymentId};
 use serde::Deserialize;
 
 use super::extract::{CommandBody, CommandHeaders, IdPath, Query};
-use super::{AppState, HistoryQuery, current_state, execute, history};
+use super::{AppState, HistoryQuery, NoFields, current_state, execute, history};
 use crate::http::ApiError;
 
 pub fn router() -> Router<AppState> {
@@ -47,10 +47,6 @@ struct Ship {
     carrier: String,
     tracking_number: String,
 }
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use eventmall_events::{CustomerId, Money, OrderId, PaymentId, WalletId};
 use serde::Deserialize;
 
 use super::extract::{CommandBody, CommandHeaders, IdPath, Query};
-use super::{AppState, HistoryQuery, current_state, execute, history};
+use super::{AppState, HistoryQuery, NoFields, current_state, execute, history};
 use crate::http::ApiError;
 
 pub fn router() -> Router<AppState> {
@@ -33,10 +33,6 @@ struct Request {
     wallet_id: WalletId,
     amount: Money,
 }
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoFields {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -19,8 +19,8 @@ pub enum StoreError {
     Locked(String),
     #[error("event store writer stopped")]
     WriterStopped,
-    #[error("an append holds at most 65536 events, got {0}")]
-    AppendTooLarge(usize),
+    #[error("an append holds at most {max} events, got {count}")]
+    AppendTooLarge { count: usize, max: usize },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration: {0}")]

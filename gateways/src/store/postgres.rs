@@ -26,6 +26,9 @@ const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequ
      event_version, payload, event_id::text AS event_id, correlation_id, causation_id, \
      traceparent, actor, recorded_at";
 
+/// Positions a transaction can take: `txid * 65536 + ordinal`.
+const POSITIONS_PER_TRANSACTION: usize = 65_536;
+
 const IDEMPOTENCY_COLUMNS: &str =
     "key, fingerprint, aggregate_type, aggregate_id, version, global_position, event_types";
 
@@ -59,9 +62,6 @@ impl PostgresBackend {
         append: &Append,
     ) -> StoreResult<Option<Appended>> {
         let count = append.events.len();
-        if count > 65_536 {
-            return Err(StoreError::AppendTooLarge(count));
-        }
         if let Some(claim) = &append.idempotency {
             // Taking the key first makes a concurrent request with the same key wait here for
             // this transaction, then find the key taken.
@@ -123,6 +123,13 @@ async fn insert_events(
     append: &Append,
 ) -> StoreResult<Vec<i64>> {
     let events = &append.events;
+    // The ordinal is the low 16 bits of a position.
+    if events.len() > POSITIONS_PER_TRANSACTION {
+        return Err(StoreError::AppendTooLarge {
+            count: events.len(),
+            max: POSITIONS_PER_TRANSACTION,
+        });
+    }
     let metadata = || events.iter().map(|e| &e.metadata);
     let mut positions: Vec<i64> = sqlx::query_scalar(
         "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, \
@@ -227,9 +234,6 @@ impl EventBackend for PostgresBackend {
     }
 
     async fn append(&self, append: Append) -> StoreResult<Appended> {
-        if append.events.len() > 65_536 {
-            return Err(StoreError::AppendTooLarge(append.events.len()));
-        }
         // Events alone are one statement, atomic by itself: one round trip, no BEGIN/COMMIT.
         if append.snapshot.is_none() && append.idempotency.is_none() && !append.events.is_empty() {
             let positions = insert_events(&self.pool, &append).await?;

@@ -423,8 +423,12 @@ impl EventBackend for SqliteBackend {
     }
 
     async fn append(&self, append: Append) -> StoreResult<Appended> {
-        if append.events.len() > 65_536 {
-            return Err(StoreError::AppendTooLarge(append.events.len()));
+        // One append is one INSERT, bound by SQLite's limit on parameters.
+        if append.events.len() > ROWS_PER_INSERT {
+            return Err(StoreError::AppendTooLarge {
+                count: append.events.len(),
+                max: ROWS_PER_INSERT,
+            });
         }
         let (reply, answer) = oneshot::channel();
         self.writer

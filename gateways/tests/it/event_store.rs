@@ -145,6 +145,18 @@ pub async fn an_idempotency_key_is_recorded_with_the_events(backend: Arc<dyn Eve
     assert!(backend.idempotency("nope").await.unwrap().is_none());
 }
 
+pub async fn an_append_over_the_backends_limit_is_refused_whole(backend: Arc<dyn EventBackend>) {
+    let events = (0..70_000).map(event).collect();
+    match backend.append(append("p1", 0, events)).await {
+        Err(StoreError::AppendTooLarge { count, max }) => {
+            assert_eq!(count, 70_000);
+            assert!(max < count);
+        }
+        other => panic!("expected the append to be refused, got {other:?}"),
+    }
+    assert_eq!(backend.count_after(0).await.unwrap(), 0);
+}
+
 pub async fn snapshots_are_loaded_with_the_events_after_them(backend: Arc<dyn EventBackend>) {
     backend
         .append(append("p1", 0, vec![event(1), event(2)]))
@@ -390,6 +402,12 @@ macro_rules! event_store_suite {
             async fn an_idempotency_key_is_recorded_with_the_events() {
                 let (backend, _db) = $open().await;
                 super::an_idempotency_key_is_recorded_with_the_events(backend).await;
+            }
+
+            #[tokio::test]
+            async fn an_append_over_the_backends_limit_is_refused_whole() {
+                let (backend, _db) = $open().await;
+                super::an_append_over_the_backends_limit_is_refused_whole(backend).await;
             }
 
             #[tokio::test]
