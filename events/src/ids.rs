@@ -1,11 +1,15 @@
 //! Identifiers of the domain.
 //!
 //! Orders and payments get UUID v7 (time ordered); products get UUID v5 of the partner and the
-//! partner's SKU, so that ingesting the same feed twice targets the same aggregate.
+//! partner's SKU, so that ingesting the same feed twice targets the same aggregate. In Avro, UUID
+//! ids are strings of logical type `uuid`, the other ids plain strings.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 
+use apache_avro::schema::{Name, NamespaceRef, RecordField, UuidSchema};
+use apache_avro::{AvroSchemaComponent, Schema};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -22,6 +26,19 @@ macro_rules! uuid_id {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 self.0.fmt(f)
+            }
+        }
+
+        impl AvroSchemaComponent for $name {
+            fn get_schema_in_ctxt(_: &mut HashSet<Name>, _: NamespaceRef) -> Schema {
+                Schema::Uuid(UuidSchema::String)
+            }
+
+            fn get_record_fields_in_ctxt(
+                _: &mut HashSet<Name>,
+                _: NamespaceRef,
+            ) -> Option<Vec<RecordField>> {
+                None
             }
         }
 
@@ -44,6 +61,19 @@ macro_rules! text_id {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        impl AvroSchemaComponent for $name {
+            fn get_schema_in_ctxt(_: &mut HashSet<Name>, _: NamespaceRef) -> Schema {
+                Schema::String
+            }
+
+            fn get_record_fields_in_ctxt(
+                _: &mut HashSet<Name>,
+                _: NamespaceRef,
+            ) -> Option<Vec<RecordField>> {
+                None
             }
         }
 

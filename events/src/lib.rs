@@ -2,14 +2,19 @@
 //!
 //! Everything another team needs to read or write Eventmall's events lives here: the domain
 //! events of each aggregate, the identifiers they carry, money, the metadata stored with every
-//! event and the envelope the event store hands to its readers (the relay, replay tooling).
+//! event, the envelope the event store hands to its readers (the relay, replay tooling), and the
+//! Avro contract with its codec in the Confluent wire format.
 #![warn(missing_docs)]
 
 /// Declares an aggregate's event enum: one newtype variant per event record, named as the
 /// record, with `From` for each record and cqrs-es's `DomainEvent` (the variant name is the
 /// event type). Serialized adjacently tagged, so the store keeps `type` and `data` apart.
 macro_rules! domain_events {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident),+ $(,)? }) => {
+    (
+        $(#[$doc:meta])* $name:ident of $aggregate:literal in $namespace:literal on $topic:literal {
+            $($(#[$vdoc:meta])* $variant:ident),+ $(,)?
+        }
+    ) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
         #[serde(tag = "type", content = "data")]
@@ -20,6 +25,61 @@ macro_rules! domain_events {
         impl $name {
             /// Every event type of this enum.
             pub const TYPES: &'static [&'static str] = &[$(stringify!($variant)),+];
+
+            /// The type of the aggregate these events belong to, as stored.
+            pub const AGGREGATE_TYPE: &'static str = $aggregate;
+
+            /// The Kafka topic that carries these events.
+            pub const TOPIC: &'static str = $topic;
+
+            /// The Avro namespace of these event records.
+            pub const NAMESPACE: &'static str = $namespace;
+
+            /// The current Avro schema of each event type, derived from its record.
+            pub fn avro_schemas() -> Vec<(&'static str, apache_avro::Schema)> {
+                vec![$((
+                    stringify!($variant),
+                    <$variant as apache_avro::AvroSchema>::get_schema(),
+                )),+]
+            }
+
+            /// Rebuilds an event from its stored type name and JSON data.
+            pub fn from_json(
+                type_name: &str,
+                data: &serde_json::Value,
+            ) -> Result<Self, serde_json::Error> {
+                match type_name {
+                    $(stringify!($variant) => {
+                        <$variant as serde::Deserialize>::deserialize(data).map(Self::$variant)
+                    })+
+                    _ => Err(serde::de::Error::custom(format!(
+                        "unknown {} event type {type_name}",
+                        $aggregate
+                    ))),
+                }
+            }
+
+            /// Writes the event's record as an Avro datum of `schema`.
+            pub(crate) fn write_avro(
+                &self,
+                schema: &apache_avro::Schema,
+                out: &mut Vec<u8>,
+            ) -> Result<(), apache_avro::Error> {
+                match self {
+                    $(Self::$variant(record) => crate::avro::write_record(schema, record, out),)+
+                }
+            }
+
+            /// Reads the record of event type `type_name` from `datum`.
+            pub(crate) fn read_avro(
+                type_name: &str,
+                datum: crate::avro::Datum<'_>,
+            ) -> Result<Self, crate::avro::ReadError> {
+                match type_name {
+                    $(stringify!($variant) => datum.read::<$variant>().map(Self::$variant),)+
+                    _ => Err(crate::avro::ReadError::UnknownRecord),
+                }
+            }
 
             /// The event's type name.
             pub fn type_name(&self) -> &'static str {
@@ -47,6 +107,8 @@ macro_rules! domain_events {
     };
 }
 
+pub mod avro;
+pub mod codec;
 pub mod ids;
 pub mod metadata;
 pub mod money;
@@ -55,6 +117,8 @@ pub mod payment;
 pub mod product;
 pub mod stored;
 
+pub use avro::{AnyEvent, EventSchema};
+pub use codec::{Codec, CodecError};
 pub use ids::{CustomerId, OrderId, PartnerId, PaymentId, ProductId, WalletId};
 pub use metadata::{CommandMetadata, EventMetadata};
 pub use money::{Currency, Money};

@@ -1,7 +1,10 @@
 //! Money: an integer amount of the currency's smallest unit. Never floating point.
 
+use std::collections::HashSet;
 use std::fmt;
 
+use apache_avro::schema::{EnumSchema, Name, NamespaceRef, RecordField};
+use apache_avro::{AvroSchema, AvroSchemaComponent, Schema};
 use serde::{Deserialize, Serialize};
 
 /// A currency. KRW has no minor unit, so its amounts are whole won.
@@ -12,8 +15,39 @@ pub enum Currency {
     KRW,
 }
 
+/// In Avro, the enum `eventmall.Currency` of ISO 4217 codes.
+impl AvroSchemaComponent for Currency {
+    fn get_schema_in_ctxt(named: &mut HashSet<Name>, _: NamespaceRef) -> Schema {
+        let name = Name::new_with_enclosing_namespace("Currency", Some("eventmall"))
+            .unwrap_or_else(|_| unreachable!("a valid Avro name"));
+        if !named.insert(name.clone()) {
+            return Schema::Ref { name };
+        }
+        Schema::Enum(
+            EnumSchema::builder()
+                .name(name)
+                .doc(Some("ISO 4217 currency code.".to_owned()))
+                .symbols(vec!["KRW".to_owned()])
+                .default("KRW".to_owned())
+                .build(),
+        )
+    }
+
+    fn get_record_fields_in_ctxt(
+        _: &mut HashSet<Name>,
+        _: NamespaceRef,
+    ) -> Option<Vec<RecordField>> {
+        None
+    }
+
+    fn field_default() -> Option<serde_json::Value> {
+        Some("KRW".into())
+    }
+}
+
 /// An amount in the smallest unit of `currency`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall")]
 pub struct Money {
     /// Amount in the smallest unit (won for KRW).
     pub amount: i64,

@@ -1,12 +1,14 @@
 //! Events of the Order aggregate: a customer buys one partner's products.
 
+use apache_avro::AvroSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CustomerId, OrderId, PartnerId, PaymentId, ProductId};
 use crate::money::Money;
 
 /// One line of an order, with the price snapshot taken when it was placed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderLine {
     /// 1-based line number within the order.
     pub line_no: u32,
@@ -23,7 +25,8 @@ pub struct OrderLine {
 }
 
 /// Units of one line given back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct ReturnedLine {
     /// Line number in the order.
     pub line_no: u32,
@@ -34,7 +37,8 @@ pub struct ReturnedLine {
 }
 
 /// A customer placed an order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderPlaced {
     /// UUID v7 of the order.
     pub order_id: OrderId,
@@ -49,7 +53,8 @@ pub struct OrderPlaced {
 }
 
 /// The order's payment was captured.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderPaid {
     /// The payment that paid it.
     pub payment_id: PaymentId,
@@ -58,7 +63,8 @@ pub struct OrderPaid {
 }
 
 /// The partner handed the order to a carrier.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderShipped {
     /// Carrier name (`CJ대한통운`).
     pub carrier: String,
@@ -67,15 +73,18 @@ pub struct OrderShipped {
 }
 
 /// The carrier delivered the order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderDelivered {}
 
 /// The customer confirmed the purchase; no return is possible after this.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderPurchaseConfirmed {}
 
 /// The order was cancelled before shipping.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderCancelled {
     /// Why.
     pub reason: String,
@@ -84,7 +93,8 @@ pub struct OrderCancelled {
 }
 
 /// Units of some lines were returned after delivery and are refunded.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.order")]
 pub struct OrderLinesReturned {
     /// The lines and units returned.
     pub lines: Vec<ReturnedLine>,
@@ -96,7 +106,7 @@ pub struct OrderLinesReturned {
 
 domain_events!(
     /// Everything that happens to an order.
-    OrderEvent {
+    OrderEvent of "order" in "eventmall.order" on "eventmall.orders.v1" {
         /// See [`OrderPlaced`].
         OrderPlaced,
         /// See [`OrderPaid`].

@@ -1,12 +1,14 @@
 //! Events of the Payment aggregate: a wallet payment for an order.
 
+use apache_avro::AvroSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CustomerId, OrderId, PaymentId, WalletId};
 use crate::money::Money;
 
 /// A payment was requested for an order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.payment")]
 pub struct PaymentRequested {
     /// UUID v7 of the payment.
     pub payment_id: PaymentId,
@@ -21,7 +23,8 @@ pub struct PaymentRequested {
 }
 
 /// The wallet holds the amount for this payment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.payment")]
 pub struct PaymentAuthorized {
     /// The wallet's authorization code.
     pub authorization_code: String,
@@ -30,21 +33,24 @@ pub struct PaymentAuthorized {
 }
 
 /// The wallet refused the payment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.payment")]
 pub struct PaymentDeclined {
     /// The wallet's reason (`insufficient_funds`, `limit_exceeded`, …).
     pub reason: String,
 }
 
 /// Held money was taken.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.payment")]
 pub struct PaymentCaptured {
     /// Amount captured; at most the amount authorized.
     pub amount: Money,
 }
 
 /// Captured money was given back, wholly or partly.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.payment")]
 pub struct PaymentRefunded {
     /// Amount of this refund.
     pub amount: Money,
@@ -55,7 +61,8 @@ pub struct PaymentRefunded {
 }
 
 /// The authorization was released before capture.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.payment")]
 pub struct PaymentVoided {
     /// Why.
     pub reason: String,
@@ -63,7 +70,7 @@ pub struct PaymentVoided {
 
 domain_events!(
     /// Everything that happens to a payment.
-    PaymentEvent {
+    PaymentEvent of "payment" in "eventmall.payment" on "eventmall.payments.v1" {
         /// See [`PaymentRequested`].
         PaymentRequested,
         /// See [`PaymentAuthorized`].

@@ -1,12 +1,14 @@
 //! Events of the Product aggregate: a partner's catalog item.
 
+use apache_avro::AvroSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{PartnerId, ProductId};
 use crate::money::Money;
 
 /// Descriptive fields of a product, as shown to customers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.product")]
 pub struct ProductDetails {
     /// Title, 1–100 characters (`삼성 비스포크 무선청소기 VS20A956A`).
     pub title: String,
@@ -19,7 +21,8 @@ pub struct ProductDetails {
 }
 
 /// A partner registered a product under its SKU.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.product")]
 pub struct ProductRegistered {
     /// UUID v5 of (partner, SKU).
     pub product_id: ProductId,
@@ -36,14 +39,16 @@ pub struct ProductRegistered {
 }
 
 /// Title, brand, category or model number changed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.product")]
 pub struct ProductDetailsUpdated {
     /// The new details, whole.
     pub details: ProductDetails,
 }
 
 /// The selling price changed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.product")]
 pub struct ProductPriceChanged {
     /// Price before the change.
     pub previous: Money,
@@ -52,26 +57,31 @@ pub struct ProductPriceChanged {
 }
 
 /// The stock level changed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.product")]
 pub struct ProductStockChanged {
     /// Units in stock from now on.
     pub stock: u32,
+    /// Units in stock before the change; null in events recorded before schema version 2.
+    pub previous: Option<u32>,
 }
 
 /// The product is no longer sold; orders for it are refused.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.product")]
 pub struct ProductDelisted {
     /// Why, in the partner's words.
     pub reason: Option<String>,
 }
 
 /// A delisted product is sold again.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[avro(namespace = "eventmall.product")]
 pub struct ProductRelisted {}
 
 domain_events!(
     /// Everything that happens to a product.
-    ProductEvent {
+    ProductEvent of "product" in "eventmall.product" on "eventmall.products.v1" {
         /// See [`ProductRegistered`].
         ProductRegistered,
         /// See [`ProductDetailsUpdated`].

@@ -58,7 +58,8 @@ async fn main() {
         let store = store::connect(&url, env("BENCH_CONNECTIONS", 16) as u32)
             .await
             .unwrap();
-        let run = commands_over_http(store.clone(), clients, products, seconds).await;
+        let control = store::connect_control(&url).await.unwrap();
+        let run = commands_over_http(store.clone(), control, clients, products, seconds).await;
         let rows = run.commands as usize;
         let single = raw_insert(&url, clients, rows, 1).await;
         let batched = raw_insert(&url, clients.min(4), rows, 512).await;
@@ -106,6 +107,7 @@ async fn database(backend: &str) -> (String, Option<tempfile::TempDir>) {
 /// Each client owns its own products and changes their stock, one command after another.
 async fn commands_over_http(
     backend: Arc<dyn EventBackend>,
+    control: sqlx::AnyPool,
     clients: usize,
     products: usize,
     seconds: u64,
@@ -114,7 +116,9 @@ async fn commands_over_http(
     settings.http.addr = "127.0.0.1:0".into();
     let gateway = gateway_over(backend, &settings);
     let ids = register(&gateway, products).await;
-    let app = Application::with_gateway(&settings, gateway).await.unwrap();
+    let app = Application::with_gateway(&settings, gateway, control)
+        .await
+        .unwrap();
     let base = format!("http://{}", app.local_addr().unwrap());
     tokio::spawn(app.run_until(std::future::pending()));
 

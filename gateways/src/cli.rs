@@ -1,6 +1,7 @@
 //! The `eventmall` command line.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -8,7 +9,9 @@ use tracing::info;
 
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
-use crate::startup::{Application, command_gateway};
+use crate::kafka::tail::{TailOptions, tail};
+use crate::registry::{RegisteredCodec, RemoteRegistry};
+use crate::startup::{self, Application, command_gateway};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -32,13 +35,39 @@ pub enum Command {
     Migrate,
     /// Create a synthetic world through the command path, then exit.
     Demo(DemoArgs),
-    /// Everything on one machine: migrate, optionally create the demo world, serve.
+    /// Publish stored events to Kafka (needs KAFKA_BOOTSTRAP_SERVERS).
+    Relay,
+    /// Read the event topics.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Everything on one machine: the local broker (unless KAFKA_BOOTSTRAP_SERVERS names a
+    /// cluster), the API with the schema registry, the relay; optionally the demo world.
     Up {
         /// Create the demo world before serving (idempotent for a given seed).
         #[arg(long)]
         demo: bool,
         #[command(flatten)]
         plan: DemoArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Print a topic's records as JSON lines, Avro values decoded through the registry.
+    Tail {
+        /// The topic (`eventmall.orders.v1`).
+        topic: String,
+        /// Start at the first record instead of the end.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Keep waiting for new records instead of stopping at the end.
+        #[arg(long)]
+        follow: bool,
+        /// Read only this partition.
+        #[arg(long)]
+        partition: Option<i32>,
     },
 }
 
@@ -96,16 +125,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }
-        Command::Up { demo, plan } => {
-            let app = Application::build(&settings).await?;
-            if demo {
-                let report = demo::run(app.commands(), plan.into()).await?;
-                info!(?report, "demo world ready");
-            }
-            app.run_until_stopped().await?;
-            Ok(())
+        Command::Relay => startup::relay(&settings).await,
+        Command::Events {
+            command:
+                EventsCommand::Tail {
+                    topic,
+                    from_beginning,
+                    follow,
+                    partition,
+                },
+        } => {
+            let options = TailOptions {
+                topic,
+                from_beginning,
+                follow,
+                partition,
+            };
+            events_tail(&settings, &options).await
         }
+        Command::Up { demo, plan } => startup::up(&settings, demo.then(|| plan.into())).await,
     }
+}
+
+/// Reads from the configured cluster, else the local broker of a running `up`, and decodes
+/// through the configured registry, else the one that `up` or `serve` serves.
+async fn events_tail(settings: &Settings, options: &TailOptions) -> anyhow::Result<()> {
+    let servers = match settings.external_kafka() {
+        Some(servers) => servers.to_owned(),
+        None => format!("127.0.0.1:{}", settings.broker.port),
+    };
+    let registry = match settings.registry.url.as_str() {
+        "" => format!("http://{}", settings.http.addr),
+        url => url.to_owned(),
+    };
+    let codec = RegisteredCodec::new(Arc::new(RemoteRegistry::new(&registry)));
+    let mut out = std::io::LineWriter::new(std::io::stdout());
+    tail(&servers, &codec, options, &mut out).await?;
+    Ok(())
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {

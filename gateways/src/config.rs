@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use config::{Config, ConfigError, Environment, File};
 use serde::{Deserialize, Serialize};
 
+/// The conventional variable naming a Kafka cluster, honoured beside `EVENTMALL__KAFKA__…`.
+pub const KAFKA_BOOTSTRAP_SERVERS: &str = "KAFKA_BOOTSTRAP_SERVERS";
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -15,6 +18,10 @@ pub struct Settings {
     pub http: HttpSettings,
     pub store: StoreSettings,
     pub wallet: WalletSettings,
+    pub kafka: KafkaSettings,
+    pub broker: BrokerSettings,
+    pub registry: RegistrySettings,
+    pub relay: RelaySettings,
     pub log: LogSettings,
 }
 
@@ -49,6 +56,63 @@ pub struct WalletSettings {
     pub per_payment_limit: i64,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// `host:port,…` of the cluster; empty means the local broker that `up` starts. The plain
+    /// `KAFKA_BOOTSTRAP_SERVERS` variable is honoured too.
+    pub bootstrap_servers: String,
+    /// Partitions of the topics Eventmall creates.
+    pub partitions: i32,
+    /// Replication factor of the topics Eventmall creates.
+    pub replication_factor: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSettings {
+    /// The local broker's executable, a path or a name on `PATH`.
+    pub binary: String,
+    /// Port the local broker listens on, on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Its storage engine URL; empty means a SQLite file in `<data_dir>/broker/`.
+    pub storage: String,
+    /// How long `up` waits for it to accept connections, in milliseconds.
+    pub ready_timeout_ms: u64,
+    /// Its consumer-group initial rebalance delay, in milliseconds (Kafka's default is 3000).
+    pub group_initial_rebalance_delay_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrySettings {
+    /// An external Confluent-compatible registry; empty means the embedded one.
+    pub url: String,
+    /// The embedded registry's global compatibility level until one is set through its API.
+    pub compatibility: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaySettings {
+    /// Whether `up` runs the relay.
+    pub enabled: bool,
+    /// Name of the relay's checkpoint and lease; relays with one name share one position.
+    pub name: String,
+    /// Events read from the store and produced per batch.
+    pub batch_size: i64,
+    /// How often an idle relay looks for new events, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long a lease lasts without renewal, in milliseconds.
+    pub lease_ttl_ms: u64,
+    /// How long the producer tries to deliver a record before the batch is retried, in ms.
+    pub delivery_timeout_ms: u64,
+    /// The producer's `linger.ms`.
+    pub linger_ms: u64,
+    /// The producer's `compression.type` (`none`, `lz4`, `zstd`, …).
+    pub compression: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -71,6 +135,10 @@ impl Default for Settings {
             http: HttpSettings::default(),
             store: StoreSettings::default(),
             wallet: WalletSettings::default(),
+            kafka: KafkaSettings::default(),
+            broker: BrokerSettings::default(),
+            registry: RegistrySettings::default(),
+            relay: RelaySettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -101,6 +169,52 @@ impl Default for WalletSettings {
         Self {
             starting_balance: 50_000_000,
             per_payment_limit: 10_000_000,
+        }
+    }
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: String::new(),
+            partitions: 6,
+            replication_factor: 1,
+        }
+    }
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            binary: "nisshi".into(),
+            port: 9092,
+            storage: String::new(),
+            ready_timeout_ms: 30_000,
+            group_initial_rebalance_delay_ms: 0,
+        }
+    }
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            compatibility: "BACKWARD_TRANSITIVE".into(),
+        }
+    }
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            name: "eventmall".into(),
+            batch_size: 2_000,
+            poll_interval_ms: 20,
+            lease_ttl_ms: 10_000,
+            delivery_timeout_ms: 30_000,
+            linger_ms: 5,
+            compression: "none".into(),
         }
     }
 }
@@ -139,7 +253,19 @@ impl Settings {
         if let Some(dir) = data_dir {
             builder = builder.set_override("data_dir", dir.to_string_lossy().into_owned())?;
         }
-        builder.build()?.try_deserialize()
+
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        if settings.kafka.bootstrap_servers.is_empty()
+            && let Ok(servers) = std::env::var(KAFKA_BOOTSTRAP_SERVERS)
+        {
+            settings.kafka.bootstrap_servers = servers;
+        }
+        Ok(settings)
+    }
+
+    /// The bootstrap servers of an external cluster, if one is configured.
+    pub fn external_kafka(&self) -> Option<&str> {
+        Some(self.kafka.bootstrap_servers.as_str()).filter(|servers| !servers.is_empty())
     }
 
     /// The event store's URL, defaulting to a SQLite file in the data directory.

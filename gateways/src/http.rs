@@ -6,6 +6,7 @@ mod orders;
 mod payments;
 pub mod problem;
 mod products;
+mod relay;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -31,6 +32,8 @@ struct NoFields {}
 #[derive(Clone)]
 pub struct AppState {
     pub commands: CommandGateway,
+    /// The event store's database, for the relay's state.
+    pub control: sqlx::AnyPool,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -39,6 +42,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .nest("/v1/products", products::router())
         .nest("/v1/orders", orders::router())
         .nest("/v1/payments", payments::router())
+        .nest("/v1/relay", relay::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -1,4 +1,5 @@
-//! Eventmall's adapters to the outside: the SQL event store, the HTTP API, the CLI.
+//! Eventmall's adapters to the outside: the SQL event store, the HTTP API, Kafka (relay, local
+//! broker, tail), the schema registry, the CLI.
 
 pub mod catalog;
 pub mod cli;
@@ -6,6 +7,9 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod kafka;
+pub mod registry;
+pub mod relay;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -3,13 +3,22 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use eventmall_aggregates::PaymentServices;
+use sqlx::AnyPool;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::commands::CommandGateway;
 use crate::config::Settings;
+use crate::demo::{self, DemoPlan};
 use crate::http::{AppState, router};
+use crate::kafka::broker::LocalBroker;
+use crate::registry::{
+    self, Level, RegisteredCodec, RegistryStore, RemoteRegistry, SchemaRegistry,
+};
+use crate::relay::Relay;
 use crate::store::{self, EventBackend, StoreResult};
 use crate::wallet::{SimulatedWallet, WalletLimits};
 
@@ -40,32 +49,83 @@ pub fn gateway_over(backend: Arc<dyn EventBackend>, settings: &Settings) -> Comm
     )
 }
 
+/// The embedded registry over the event store's database, at the configured default level.
+pub fn registry_store(settings: &Settings, control: &AnyPool) -> anyhow::Result<RegistryStore> {
+    let level: Level = settings
+        .registry
+        .compatibility
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))
+        .context("registry.compatibility")?;
+    Ok(RegistryStore::new(control.clone(), level))
+}
+
+/// The registry the relay and consumers use: the external one when configured, else ours.
+pub fn schema_registry(
+    settings: &Settings,
+    control: &AnyPool,
+) -> anyhow::Result<Arc<dyn SchemaRegistry>> {
+    Ok(match settings.registry.url.as_str() {
+        "" => Arc::new(registry_store(settings, control)?),
+        url => Arc::new(RemoteRegistry::new(url)),
+    })
+}
+
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     commands: CommandGateway,
+    control: AnyPool,
 }
 
 impl Application {
     /// Opens the store, migrates it and binds the listener (port 0 picks a free port).
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let commands = command_gateway(settings).await?;
-        Self::with_gateway(settings, commands).await
+        let control = store::connect_control(&settings.store_url()).await?;
+        Self::with_gateway(settings, commands, control).await
     }
 
+    /// Serves the command API, the relay's status and, unless an external registry is
+    /// configured, the embedded schema registry's Confluent API.
     pub async fn with_gateway(
         settings: &Settings,
         commands: CommandGateway,
+        control: AnyPool,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.http.addr).await?;
         let state = AppState {
             commands: commands.clone(),
+            control: control.clone(),
         };
+        let mut router = router(state, settings.http.body_limit_bytes);
+        if settings.registry.url.is_empty() {
+            router = router.merge(registry::http::router(registry_store(settings, &control)?));
+        }
         Ok(Self {
             listener,
-            router: router(state, settings.http.body_limit_bytes),
+            router,
             commands,
+            control,
         })
+    }
+
+    /// A relay over this application's store, publishing to `bootstrap_servers`.
+    pub async fn relay(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+    ) -> anyhow::Result<Relay> {
+        let codec = RegisteredCodec::new(schema_registry(settings, &self.control)?);
+        Relay::connect(
+            self.commands.backend().clone(),
+            self.control.clone(),
+            codec,
+            bootstrap_servers,
+            &settings.kafka,
+            &settings.relay,
+        )
+        .await
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -91,6 +151,104 @@ impl Application {
             .with_graceful_shutdown(stop)
             .await
     }
+}
+
+/// The Kafka cluster: an external one, or the local broker started for this run.
+pub enum Cluster {
+    External(String),
+    Local(Box<LocalBroker>),
+}
+
+impl Cluster {
+    /// The configured cluster, or a local broker started with its files in the data directory.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        match settings.external_kafka() {
+            Some(servers) => Ok(Self::External(servers.to_owned())),
+            None => {
+                let dir = settings.data_dir.join("broker");
+                let broker = LocalBroker::start(&settings.broker, &dir).await?;
+                Ok(Self::Local(Box::new(broker)))
+            }
+        }
+    }
+
+    pub fn bootstrap_servers(&self) -> &str {
+        match self {
+            Self::External(servers) => servers,
+            Self::Local(broker) => broker.bootstrap_servers(),
+        }
+    }
+
+    /// Stops the local broker; an external cluster is left alone.
+    pub async fn stop(self) {
+        if let Self::Local(broker) = self {
+            broker.stop().await;
+        }
+    }
+}
+
+/// Everything on one machine: the broker (unless external), the API with the registry, the
+/// relay, and optionally the demo world; until Ctrl-C or SIGTERM, then all of it stops.
+pub async fn up(settings: &Settings, demo: Option<DemoPlan>) -> anyhow::Result<()> {
+    let cluster = Cluster::start(settings).await?;
+    let result = run_up(settings, cluster.bootstrap_servers(), demo).await;
+    cluster.stop().await;
+    result
+}
+
+async fn run_up(
+    settings: &Settings,
+    bootstrap_servers: &str,
+    demo: Option<DemoPlan>,
+) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let stop = CancellationToken::new();
+    let relay = match settings.relay.enabled {
+        true => Some(tokio::spawn(
+            app.relay(settings, bootstrap_servers)
+                .await?
+                .run(stop.clone()),
+        )),
+        false => None,
+    };
+    let commands = app.commands().clone();
+    let server = tokio::spawn(app.run_until(shutdown_signal()));
+    if let Some(plan) = demo {
+        let report = demo::run(&commands, plan).await?;
+        info!(?report, "demo world ready");
+    }
+    let served = server.await;
+    stop.cancel();
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
+    served??;
+    Ok(())
+}
+
+/// The relay alone, until Ctrl-C or SIGTERM.
+pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
+    let servers = settings
+        .external_kafka()
+        .context("the relay needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+    let backend = store::connect(&settings.store_url(), settings.store.max_connections).await?;
+    let control = store::connect_control(&settings.store_url()).await?;
+    let codec = RegisteredCodec::new(schema_registry(settings, &control)?);
+    let relay = Relay::connect(
+        backend,
+        control,
+        codec,
+        servers,
+        &settings.kafka,
+        &settings.relay,
+    )
+    .await?;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(relay.run(stop.clone()));
+    shutdown_signal().await;
+    stop.cancel();
+    running.await?;
+    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM.

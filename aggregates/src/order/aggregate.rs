@@ -69,7 +69,7 @@ impl OrderState {
 }
 
 impl Aggregate for Order {
-    const TYPE: &'static str = "order";
+    const TYPE: &'static str = OrderEvent::AGGREGATE_TYPE;
     type Command = OrderCommand;
     type Event = OrderEvent;
     type Error = OrderError;

@@ -59,7 +59,7 @@ pub struct PaymentState {
 }
 
 impl Aggregate for Payment {
-    const TYPE: &'static str = "payment";
+    const TYPE: &'static str = PaymentEvent::AGGREGATE_TYPE;
     type Command = PaymentCommand;
     type Event = PaymentEvent;
     type Error = PaymentError;

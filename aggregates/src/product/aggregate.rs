@@ -32,7 +32,7 @@ pub struct ProductState {
 }
 
 impl Aggregate for Product {
-    const TYPE: &'static str = "product";
+    const TYPE: &'static str = ProductEvent::AGGREGATE_TYPE;
     type Command = ProductCommand;
     type Event = ProductEvent;
     type Error = ProductError;
@@ -92,7 +92,13 @@ impl Aggregate for Product {
             }
             ProductCommand::ChangeStock { partner_id, stock } => {
                 let state = self.owned_by(&partner_id)?;
-                (state.stock != stock).then(|| ProductStockChanged { stock }.into())
+                (state.stock != stock).then(|| {
+                    ProductStockChanged {
+                        stock,
+                        previous: Some(state.stock),
+                    }
+                    .into()
+                })
             }
             ProductCommand::Delist { partner_id, reason } => {
                 let state = self.owned_by(&partner_id)?;

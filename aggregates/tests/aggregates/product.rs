@@ -187,7 +187,13 @@ fn change_stock_emits_only_on_change() {
             partner_id: partner(),
             stock: 3,
         })
-        .then_expect_events(vec![ProductStockChanged { stock: 3 }.into()]);
+        .then_expect_events(vec![
+            ProductStockChanged {
+                stock: 3,
+                previous: Some(10),
+            }
+            .into(),
+        ]);
     Test::with(())
         .given(vec![registered()])
         .when(ProductCommand::ChangeStock {

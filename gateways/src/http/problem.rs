@@ -37,6 +37,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Command(#[from] CommandError),
 }
@@ -63,6 +65,11 @@ impl ApiError {
                 "unsupported-media-type".into(),
             ),
             Self::NotFound(_) => (S::NOT_FOUND, "Not found", "not-found".into()),
+            Self::Unavailable(_) => (
+                S::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "unavailable".into(),
+            ),
             Self::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,
                 "Method not allowed",

@@ -98,7 +98,10 @@ pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
     settings.http.body_limit_bytes = 64 * 1024;
     settings.store.snapshot_every = 10;
     let commands = gateway_over(backend, &settings);
-    let app = Application::with_gateway(&settings, commands.clone())
+    let control = eventmall_gateways::store::connect_control(&db.url())
+        .await
+        .unwrap();
+    let app = Application::with_gateway(&settings, commands.clone(), control)
         .await
         .unwrap();
     let address = format!("http://{}", app.local_addr().unwrap());

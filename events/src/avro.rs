@@ -1,0 +1,236 @@
+//! The Avro contract: one record schema per event type, derived from its Rust type, and the
+//! reading and writing of event records as Avro datums.
+//!
+//! The schemas published in `schemas/` are these derived schemas; a test fails when a Rust type
+//! changes without a new published version, and another checks that every subject's versions
+//! stay BACKWARD_TRANSITIVE compatible.
+
+use apache_avro::Schema;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::ResolvedSchema;
+use apache_avro::serde::{AvroSchema, from_value};
+use apache_avro::writer::datum::GenericDatumWriter;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::order::OrderEvent;
+use crate::payment::PaymentEvent;
+use crate::product::ProductEvent;
+
+/// An event of any aggregate, as carried on Kafka.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyEvent {
+    /// An event of a product.
+    Product(ProductEvent),
+    /// An event of an order.
+    Order(OrderEvent),
+    /// An event of a payment.
+    Payment(PaymentEvent),
+}
+
+/// The schema of one event type, and where it is published.
+#[derive(Clone, Debug)]
+pub struct EventSchema {
+    /// The topic that carries the event type.
+    pub topic: &'static str,
+    /// The event type (`OrderPlaced`).
+    pub event_type: &'static str,
+    /// The full Avro record name (`eventmall.order.OrderPlaced`).
+    pub record_name: String,
+    /// The current schema.
+    pub schema: Schema,
+}
+
+impl EventSchema {
+    /// The registry subject under TopicRecordNameStrategy: `<topic>-<full record name>`.
+    pub fn subject(&self) -> String {
+        subject(self.topic, &self.record_name)
+    }
+}
+
+/// The registry subject of a record on a topic, under TopicRecordNameStrategy.
+pub fn subject(topic: &str, record_name: &str) -> String {
+    format!("{topic}-{record_name}")
+}
+
+/// Every event type's current schema: the contract of the aggregate topics.
+pub fn contract() -> Vec<EventSchema> {
+    fn of(
+        topic: &'static str,
+        namespace: &str,
+        schemas: Vec<(&'static str, Schema)>,
+    ) -> Vec<EventSchema> {
+        schemas
+            .into_iter()
+            .map(|(event_type, schema)| EventSchema {
+                topic,
+                event_type,
+                record_name: format!("{namespace}.{event_type}"),
+                schema,
+            })
+            .collect()
+    }
+    let mut all = of(
+        ProductEvent::TOPIC,
+        ProductEvent::NAMESPACE,
+        ProductEvent::avro_schemas(),
+    );
+    all.extend(of(
+        OrderEvent::TOPIC,
+        OrderEvent::NAMESPACE,
+        OrderEvent::avro_schemas(),
+    ));
+    all.extend(of(
+        PaymentEvent::TOPIC,
+        PaymentEvent::NAMESPACE,
+        PaymentEvent::avro_schemas(),
+    ));
+    all
+}
+
+impl AnyEvent {
+    /// Rebuilds an event from the event store's aggregate type, event type and JSON data.
+    pub fn from_stored(
+        aggregate_type: &str,
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        match aggregate_type {
+            ProductEvent::AGGREGATE_TYPE => {
+                ProductEvent::from_json(event_type, data).map(Self::Product)
+            }
+            OrderEvent::AGGREGATE_TYPE => OrderEvent::from_json(event_type, data).map(Self::Order),
+            PaymentEvent::AGGREGATE_TYPE => {
+                PaymentEvent::from_json(event_type, data).map(Self::Payment)
+            }
+            other => Err(serde::de::Error::custom(format!(
+                "unknown aggregate type {other}"
+            ))),
+        }
+    }
+
+    /// The topic that carries the event.
+    pub fn topic(&self) -> &'static str {
+        match self {
+            Self::Product(_) => ProductEvent::TOPIC,
+            Self::Order(_) => OrderEvent::TOPIC,
+            Self::Payment(_) => PaymentEvent::TOPIC,
+        }
+    }
+
+    /// The event type (`OrderPlaced`).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::Product(event) => event.type_name(),
+            Self::Order(event) => event.type_name(),
+            Self::Payment(event) => event.type_name(),
+        }
+    }
+
+    /// The full Avro record name (`eventmall.order.OrderPlaced`).
+    pub fn record_name(&self) -> String {
+        let namespace = match self {
+            Self::Product(_) => ProductEvent::NAMESPACE,
+            Self::Order(_) => OrderEvent::NAMESPACE,
+            Self::Payment(_) => PaymentEvent::NAMESPACE,
+        };
+        format!("{namespace}.{}", self.event_type())
+    }
+
+    /// Writes the event's record as an Avro datum of `schema`.
+    pub(crate) fn write_avro(
+        &self,
+        schema: &Schema,
+        out: &mut Vec<u8>,
+    ) -> Result<(), apache_avro::Error> {
+        match self {
+            Self::Product(event) => event.write_avro(schema, out),
+            Self::Order(event) => event.write_avro(schema, out),
+            Self::Payment(event) => event.write_avro(schema, out),
+        }
+    }
+
+    /// Reads the record named `record_name` from `datum`.
+    pub(crate) fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
+        let (namespace, type_name) = record_name
+            .rsplit_once('.')
+            .ok_or(ReadError::UnknownRecord)?;
+        match namespace {
+            ProductEvent::NAMESPACE => ProductEvent::read_avro(type_name, datum).map(Self::Product),
+            OrderEvent::NAMESPACE => OrderEvent::read_avro(type_name, datum).map(Self::Order),
+            PaymentEvent::NAMESPACE => PaymentEvent::read_avro(type_name, datum).map(Self::Payment),
+            _ => Err(ReadError::UnknownRecord),
+        }
+    }
+}
+
+/// Writes `record` as an Avro datum of `schema`.
+pub(crate) fn write_record<T: Serialize>(
+    schema: &Schema,
+    record: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), apache_avro::Error> {
+    GenericDatumWriter::builder(schema)
+        .human_readable(true)
+        .build()?
+        .write_ser(out, record)?;
+    Ok(())
+}
+
+/// An Avro datum with the schema it was written with and the schema it is read as.
+pub(crate) struct Datum<'a> {
+    pub(crate) writer: &'a Schema,
+    /// The reader's schema, or `None` when it is the writer's (no resolution needed).
+    pub(crate) reader: Option<&'a Schema>,
+    pub(crate) body: &'a [u8],
+}
+
+/// Why a datum could not be read as an event record.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The writer's record is no event type of ours.
+    UnknownRecord,
+    /// The bytes do not decode with the writer's schema.
+    Avro(apache_avro::Error),
+    /// The writer's record does not resolve to the reader's.
+    Mismatch(String),
+    /// Bytes are left over after the datum.
+    TrailingBytes(usize),
+}
+
+impl Datum<'_> {
+    /// Decodes the datum as `T`, resolving the writer's schema against the reader's.
+    pub(crate) fn read<T: DeserializeOwned>(self) -> Result<T, ReadError> {
+        let mut body = self.body;
+        let decoder = GenericDatumReader::builder(self.writer)
+            .human_readable(true)
+            .build()
+            .map_err(ReadError::Avro)?;
+        let record = match self.reader {
+            None => decoder
+                .read_deser::<T>(&mut body)
+                .map_err(ReadError::Avro)?,
+            Some(reader) => {
+                let value = decoder.read_value(&mut body).map_err(ReadError::Avro)?;
+                let resolved = value
+                    .resolve(reader)
+                    .map_err(|e| ReadError::Mismatch(e.to_string()))?;
+                from_value::<T>(&resolved).map_err(|e| ReadError::Mismatch(e.to_string()))?
+            }
+        };
+        match body.len() {
+            0 => Ok(record),
+            left => Err(ReadError::TrailingBytes(left)),
+        }
+    }
+}
+
+/// Whether `schema` parses and resolves on its own (no dangling named references).
+pub fn validate(schema: &Schema) -> Result<(), apache_avro::Error> {
+    ResolvedSchema::try_from(schema).map(drop)
+}
+
+/// The schema of `T`, as derived from its Rust type.
+pub fn schema_of<T: AvroSchema>() -> Schema {
+    T::get_schema()
+}

@@ -1,0 +1,240 @@
+//! Events in the Confluent wire format: a zero magic byte, the writer's schema id as a 4-byte
+//! big-endian integer, then the Avro binary datum.
+//!
+//! [`Codec`] holds what the registry said, and does no I/O: a caller that meets a schema id the
+//! codec does not know ([`CodecError::UnknownSchemaId`]) fetches it from the registry, adds it
+//! with [`Codec::add_schema`] and decodes again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apache_avro::Schema;
+use apache_avro::types::Value;
+
+use crate::avro::{self, AnyEvent, Datum, ReadError};
+
+/// The first byte of every record in the Confluent wire format.
+pub const MAGIC_BYTE: u8 = 0;
+
+/// Length of the wire-format header: magic byte and schema id.
+pub const HEADER_LEN: usize = 5;
+
+/// Why a record could not be encoded or decoded. None of these panics.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The first byte is not the wire format's magic byte.
+    #[error("bad magic byte {0:#04x}: not the Confluent wire format")]
+    BadMagicByte(u8),
+    /// The record ends before its header or its datum does.
+    #[error("truncated record: {0}")]
+    Truncated(String),
+    /// The registry has not (yet) told us about the writer's schema id.
+    #[error("unknown schema id {0}")]
+    UnknownSchemaId(u32),
+    /// The writer's record cannot be read as one of our event types.
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    /// The datum is not valid Avro for its schema.
+    #[error("malformed datum: {0}")]
+    Malformed(String),
+    /// The registry could not be asked about the writer's schema id; retry later.
+    #[error("schema {id} could not be fetched: {reason}")]
+    SchemaUnavailable {
+        /// The writer's schema id.
+        id: u32,
+        /// Why the registry did not answer.
+        reason: String,
+    },
+    /// No schema id is registered for an event type we are asked to write.
+    #[error("no registered schema for {0}")]
+    Unregistered(String),
+    /// The event does not fit the schema it is written with.
+    #[error("cannot encode {record}: {reason}")]
+    Encode {
+        /// The record being written.
+        record: String,
+        /// What apache-avro said.
+        reason: String,
+    },
+}
+
+/// Splits a wire-format record into its schema id and Avro body.
+pub fn split(record: &[u8]) -> Result<(u32, &[u8]), CodecError> {
+    let Some((&magic, rest)) = record.split_first() else {
+        return Err(CodecError::Truncated("empty record".into()));
+    };
+    if magic != MAGIC_BYTE {
+        return Err(CodecError::BadMagicByte(magic));
+    }
+    let (id, body) = rest.split_first_chunk::<4>().ok_or_else(|| {
+        CodecError::Truncated(format!(
+            "{} bytes, the header alone needs {HEADER_LEN}",
+            record.len()
+        ))
+    })?;
+    Ok((u32::from_be_bytes(*id), body))
+}
+
+/// Writes the wire-format header for `schema_id` into `out`.
+pub fn write_header(schema_id: u32, out: &mut Vec<u8>) {
+    out.push(MAGIC_BYTE);
+    out.extend_from_slice(&schema_id.to_be_bytes());
+}
+
+/// A writer's schema the codec knows, by registry id.
+#[derive(Debug)]
+struct Writer {
+    schema: Arc<Schema>,
+    /// The full record name, for records.
+    record_name: Option<String>,
+    /// Whether it equals our current schema of that record (no resolution needed).
+    is_current: bool,
+}
+
+/// Encodes and decodes events in the Confluent wire format against the registry's schemas.
+#[derive(Debug)]
+pub struct Codec {
+    /// Our current schema of each event record, by full record name.
+    current: HashMap<String, Schema>,
+    /// The registry id of each current schema, once registered.
+    current_ids: HashMap<String, u32>,
+    /// Every writer's schema seen, by registry id.
+    writers: HashMap<u32, Writer>,
+}
+
+impl Default for Codec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Codec {
+    /// A codec that knows our current event schemas but no registry ids yet.
+    pub fn new() -> Self {
+        Self {
+            current: avro::contract()
+                .into_iter()
+                .map(|schema| (schema.record_name, schema.schema))
+                .collect(),
+            current_ids: HashMap::new(),
+            writers: HashMap::new(),
+        }
+    }
+
+    /// Records that the registry knows `schema` as `id`.
+    pub fn add_schema(&mut self, id: u32, schema: Schema) {
+        let record_name = schema.name().map(|name| name.fullname(None));
+        let current = record_name
+            .as_deref()
+            .and_then(|name| self.current.get(name));
+        let is_current =
+            current.is_some_and(|current| current.canonical_form() == schema.canonical_form());
+        if let (true, Some(name)) = (is_current, &record_name) {
+            self.current_ids.insert(name.clone(), id);
+        }
+        self.writers.insert(
+            id,
+            Writer {
+                schema: Arc::new(schema),
+                record_name,
+                is_current,
+            },
+        );
+    }
+
+    /// Whether the registry id of `id` is known.
+    pub fn knows(&self, id: u32) -> bool {
+        self.writers.contains_key(&id)
+    }
+
+    /// The schema registered as `id`, if known.
+    pub fn schema(&self, id: u32) -> Option<&Arc<Schema>> {
+        self.writers.get(&id).map(|writer| &writer.schema)
+    }
+
+    /// Appends `event` in the wire format, with the registry id of its current schema.
+    pub fn encode(&self, event: &AnyEvent, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let record = event.record_name();
+        let (Some(&id), Some(schema)) = (self.current_ids.get(&record), self.current.get(&record))
+        else {
+            return Err(CodecError::Unregistered(record));
+        };
+        write_header(id, out);
+        event
+            .write_avro(schema, out)
+            .map_err(|error| CodecError::Encode {
+                record,
+                reason: error.to_string(),
+            })
+    }
+
+    /// Decodes a wire-format record into an event, resolving the writer's schema against ours.
+    pub fn decode(&self, record: &[u8]) -> Result<AnyEvent, CodecError> {
+        let (id, body) = split(record)?;
+        let writer = self
+            .writers
+            .get(&id)
+            .ok_or(CodecError::UnknownSchemaId(id))?;
+        let name = writer
+            .record_name
+            .as_deref()
+            .ok_or_else(|| CodecError::TypeMismatch(format!("schema {id} is not a record")))?;
+        let reader = self.current.get(name).ok_or_else(|| {
+            CodecError::TypeMismatch(format!("{name} is no Eventmall event record"))
+        })?;
+        let datum = Datum {
+            writer: &writer.schema,
+            reader: (!writer.is_current).then_some(reader),
+            body,
+        };
+        AnyEvent::read_avro(name, datum).map_err(|error| match error {
+            ReadError::UnknownRecord => {
+                CodecError::TypeMismatch(format!("{name} is no Eventmall event record"))
+            }
+            ReadError::TrailingBytes(left) => {
+                CodecError::Malformed(format!("{left} bytes left after the {name} datum"))
+            }
+            ReadError::Mismatch(reason) => CodecError::TypeMismatch(format!("{name}: {reason}")),
+            ReadError::Avro(error) => classify(name, &error),
+        })
+    }
+
+    /// Decodes a wire-format record of any registered schema into a generic Avro value.
+    pub fn decode_value(&self, record: &[u8]) -> Result<(u32, Value), CodecError> {
+        let (id, body) = split(record)?;
+        let writer = self
+            .writers
+            .get(&id)
+            .ok_or(CodecError::UnknownSchemaId(id))?;
+        let mut rest = body;
+        let value = apache_avro::reader::datum::GenericDatumReader::builder(&writer.schema)
+            .human_readable(true)
+            .build()
+            .and_then(|reader| reader.read_value(&mut rest))
+            .map_err(|error| classify(&format!("schema {id}"), &error))?;
+        match rest.len() {
+            0 => Ok((id, value)),
+            left => Err(CodecError::Malformed(format!(
+                "{left} bytes left after the datum"
+            ))),
+        }
+    }
+}
+
+/// Tells a truncated datum (the reader ran out of bytes) from other decoding failures.
+fn classify(what: &str, error: &apache_avro::Error) -> CodecError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::UnexpectedEof
+        {
+            return CodecError::Truncated(format!("{what}: {error}"));
+        }
+        source = current.source();
+    }
+    let message = error.to_string();
+    if message.contains("failed to fill whole buffer") || message.contains("UnexpectedEof") {
+        return CodecError::Truncated(format!("{what}: {message}"));
+    }
+    CodecError::Malformed(format!("{what}: {message}"))
+}

@@ -1,0 +1,175 @@
+//! The local Kafka-compatible broker (`nisshi`) that `eventmall up` runs as a child process,
+//! with its log and storage in the data directory.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+use tracing::{info, warn};
+
+use crate::config::BrokerSettings;
+
+/// A broker process started by us; stopped by [`LocalBroker::stop`], killed when dropped.
+pub struct LocalBroker {
+    child: Child,
+    bootstrap_servers: String,
+    dir: PathBuf,
+}
+
+/// What the broker prints once it accepts connections.
+const READY_LINE: &str = "ready in";
+
+impl LocalBroker {
+    /// Starts the broker with its files under `dir` and waits until it is ready.
+    pub async fn start(settings: &BrokerSettings, dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        stop_orphan(dir);
+        let binary = find_binary(&settings.binary)?;
+        let port = match settings.port {
+            0 => free_port()?,
+            port => port,
+        };
+        let storage = match settings.storage.as_str() {
+            // Relative to the broker's working directory, which is `dir`.
+            "" => "sqlite://broker.db".to_owned(),
+            storage => storage.to_owned(),
+        };
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let log_path = dir.join("broker.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let child = Command::new(&binary)
+            .current_dir(dir)
+            .arg("broker")
+            .args(["--storage-engine", &storage])
+            .args(["--listener-url", &listener])
+            .args(["--advertised-listener-url", &listener])
+            .arg("--group-initial-rebalance-delay")
+            .arg(format!("{}ms", settings.group_initial_rebalance_delay_ms))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        if let Some(pid) = child.id() {
+            std::fs::write(dir.join("broker.pid"), pid.to_string())?;
+        }
+        let mut broker = Self {
+            child,
+            bootstrap_servers: format!("127.0.0.1:{port}"),
+            dir: dir.to_owned(),
+        };
+        let timeout = Duration::from_millis(settings.ready_timeout_ms);
+        if let Err(error) = broker.wait_ready(&log_path, log_start, timeout).await {
+            broker.stop().await;
+            return Err(error);
+        }
+        info!(bootstrap = %broker.bootstrap_servers, log = %log_path.display(), "local broker ready");
+        Ok(broker)
+    }
+
+    /// `host:port` to bootstrap clients from.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap_servers
+    }
+
+    async fn wait_ready(&mut self, log: &Path, from: u64, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the broker exited ({status}) before it was ready; its log says:\n{}",
+                    log_tail(log, from)
+                );
+            }
+            if log_tail(log, from).contains(READY_LINE) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the broker was not ready within {timeout:?}; its log says:\n{}",
+                    log_tail(log, from)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Asks the broker to stop (SIGTERM), and kills it if it has not within five seconds.
+    pub async fn stop(mut self) {
+        if let Some(pid) = self.child.id().and_then(|pid| i32::try_from(pid).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+            if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+                .await
+                .is_err()
+            {
+                warn!("the broker did not stop within 5 s; killing it");
+                let _ = self.child.kill().await;
+            }
+        }
+        let _ = std::fs::remove_file(self.dir.join("broker.pid"));
+        info!("local broker stopped");
+    }
+}
+
+/// The log written since offset `from`, at most its last 4 KiB.
+fn log_tail(log: &Path, from: u64) -> String {
+    let text = std::fs::read(log).unwrap_or_default();
+    let start = usize::try_from(from).unwrap_or(0).min(text.len());
+    let start = start.max(text.len().saturating_sub(4096));
+    String::from_utf8_lossy(&text[start..]).into_owned()
+}
+
+/// Stops a broker left running by an earlier run that was killed without a chance to stop it.
+fn stop_orphan(dir: &Path) {
+    let Ok(pid) = std::fs::read_to_string(dir.join("broker.pid")) else {
+        return;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else {
+        return;
+    };
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let ours = String::from_utf8_lossy(&cmdline).contains("broker");
+    if ours && std::fs::canonicalize(dir).is_ok_and(|dir| dir == cwd) {
+        warn!(pid, "stopping the broker an earlier run left behind");
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+}
+
+/// `binary` itself when it is a path, else the first match on `PATH`.
+fn find_binary(binary: &str) -> anyhow::Result<PathBuf> {
+    if binary.contains('/') {
+        return Ok(PathBuf::from(binary));
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(binary))
+        .find(|candidate| candidate.is_file())
+        .with_context(|| {
+            format!(
+                "the local broker `{binary}` is not on PATH: run scripts/install-broker, set \
+                 EVENTMALL__BROKER__BINARY, or point KAFKA_BOOTSTRAP_SERVERS at a cluster"
+            )
+        })
+}
+
+/// A port free on 127.0.0.1 right now.
+pub fn free_port() -> std::io::Result<u16> {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?
+        .local_addr()
+        .map(|addr| addr.port())
+}

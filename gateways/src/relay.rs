@@ -1,0 +1,321 @@
+//! The relay: publishes every stored event to Kafka, in store order, at least once.
+//!
+//! It tails the store by global position (gap-safe, so an event whose transaction commits late
+//! is never passed), encodes each event as Avro in the Confluent wire format and produces it
+//! with an idempotent producer, key = aggregate id. Batches are pipelined; the published
+//! position moves only after the broker has acknowledged every record up to it, so a relay
+//! killed at any point resends from there, and a resent record carries its original
+//! `event_id`. A lease in the database keeps one relay instance active per relay name.
+
+mod state;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventmall_events::{AnyEvent, EventSchema, StoredEvent};
+use futures::future::join_all;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use serde::Serialize;
+use sqlx::AnyPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+pub use state::{RelayLease, RelayRow, relay_rows};
+
+use crate::config::{KafkaSettings, RelaySettings};
+use crate::kafka;
+use crate::registry::RegisteredCodec;
+use crate::store::EventBackend;
+
+/// Batches produced but not yet acknowledged, at most.
+const IN_FLIGHT_BATCHES: usize = 4;
+
+/// The topics the relay writes: one per aggregate type.
+pub fn topics(contract: &[EventSchema]) -> Vec<&'static str> {
+    let mut topics: Vec<&'static str> = contract.iter().map(|event| event.topic).collect();
+    topics.dedup();
+    topics
+}
+
+pub struct Relay {
+    backend: Arc<dyn EventBackend>,
+    lease: RelayLease,
+    codec: RegisteredCodec,
+    producer: FutureProducer,
+    settings: RelaySettings,
+}
+
+/// A batch handed to the producer.
+struct InFlight {
+    last_position: i64,
+    deliveries: Vec<DeliveryFuture>,
+}
+
+/// Why the relay stepped back to its published position.
+#[derive(Debug, thiserror::Error)]
+enum Setback {
+    #[error("the store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("event at position {position} cannot be published: {reason}")]
+    Unpublishable { position: i64, reason: String },
+    #[error("delivery failed: {0}")]
+    Delivery(String),
+    #[error("the relay's row: {0}")]
+    Lease(#[from] sqlx::Error),
+    #[error("the lease was taken over by another relay")]
+    LeaseLost,
+}
+
+impl Relay {
+    /// Connects the producer, creates the missing topics and registers our schemas.
+    pub async fn connect(
+        backend: Arc<dyn EventBackend>,
+        pool: AnyPool,
+        codec: RegisteredCodec,
+        bootstrap_servers: &str,
+        kafka_settings: &KafkaSettings,
+        settings: &RelaySettings,
+    ) -> anyhow::Result<Self> {
+        let contract = eventmall_events::avro::contract();
+        kafka::ensure_topics(bootstrap_servers, kafka_settings, &topics(&contract)).await?;
+        codec.register(&contract).await?;
+        let producer: FutureProducer =
+            kafka::producer_config(bootstrap_servers, settings).create()?;
+        let lease = RelayLease::new(
+            pool,
+            &settings.name,
+            Duration::from_millis(settings.lease_ttl_ms),
+        );
+        Ok(Self {
+            backend,
+            lease,
+            codec,
+            producer,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Publishes until `stop` is cancelled, then flushes what is in flight and gives the lease up.
+    pub async fn run(self, stop: CancellationToken) {
+        info!(name = %self.settings.name, holder = %self.lease.holder(), "relay started");
+        let idle = Duration::from_millis(self.settings.poll_interval_ms);
+        let standby = Duration::from_millis(self.settings.lease_ttl_ms / 3).max(idle);
+        let mut failures = 0u32;
+        while !stop.is_cancelled() {
+            let position = match self.lease.acquire().await {
+                Ok(Some(position)) => position,
+                Ok(None) => {
+                    debug!("another relay holds the lease; standing by");
+                    sleep_or_stop(&stop, standby).await;
+                    continue;
+                }
+                Err(error) => {
+                    warn!(%error, "cannot read the relay's lease");
+                    sleep_or_stop(&stop, standby).await;
+                    continue;
+                }
+            };
+            match self.publish_from(position, &stop).await {
+                Ok(()) => failures = 0,
+                Err(setback) => {
+                    failures += 1;
+                    let backoff = Duration::from_millis((100u64 << failures.min(6)).min(5_000));
+                    warn!(%setback, ?backoff, "relay stepping back to its published position");
+                    sleep_or_stop(&stop, backoff).await;
+                }
+            }
+        }
+        if let Err(error) = self.lease.release().await {
+            warn!(%error, "could not release the relay's lease");
+        }
+        info!("relay stopped");
+    }
+
+    /// Publishes from `published` on while the lease holds, until stopped or set back.
+    async fn publish_from(
+        &self,
+        mut published: i64,
+        stop: &CancellationToken,
+    ) -> Result<(), Setback> {
+        let idle = Duration::from_millis(self.settings.poll_interval_ms);
+        let renew_every = Duration::from_millis(self.settings.lease_ttl_ms / 3);
+        let mut last_renewal = tokio::time::Instant::now();
+        let mut read = published;
+        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+        loop {
+            let mut caught_up = false;
+            if in_flight.len() < IN_FLIGHT_BATCHES && !stop.is_cancelled() {
+                let batch = self
+                    .backend
+                    .read_after(read, self.settings.batch_size)
+                    .await?;
+                caught_up = (batch.len() as i64) < self.settings.batch_size;
+                if let Some(last) = batch.last() {
+                    read = last.global_position;
+                    in_flight.push_back(self.produce(&batch).await?);
+                    if !caught_up {
+                        continue;
+                    }
+                }
+            }
+            match in_flight.pop_front() {
+                Some(batch) => {
+                    for delivery in join_all(batch.deliveries).await {
+                        match delivery {
+                            Ok(Ok(_)) => {}
+                            Ok(Err((error, _))) => {
+                                return Err(Setback::Delivery(error.to_string()));
+                            }
+                            Err(_) => {
+                                return Err(Setback::Delivery(
+                                    "the producer dropped a record".into(),
+                                ));
+                            }
+                        }
+                    }
+                    published = batch.last_position;
+                    if !self.lease.commit(published).await? {
+                        return Err(Setback::LeaseLost);
+                    }
+                    last_renewal = tokio::time::Instant::now();
+                }
+                None if stop.is_cancelled() => {
+                    let _ = self.producer.flush(Duration::from_secs(5));
+                    return Ok(());
+                }
+                None => {
+                    if last_renewal.elapsed() >= renew_every {
+                        if self.lease.acquire().await?.is_none() {
+                            return Err(Setback::LeaseLost);
+                        }
+                        last_renewal = tokio::time::Instant::now();
+                    }
+                    if caught_up {
+                        sleep_or_stop(stop, idle).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Encodes a batch and hands it to the producer, in order.
+    async fn produce(&self, batch: &[StoredEvent]) -> Result<InFlight, Setback> {
+        let codec = self.codec.codec().await;
+        let mut deliveries = Vec::with_capacity(batch.len());
+        let mut payload = Vec::with_capacity(256);
+        for stored in batch {
+            let unpublishable = |reason: String| Setback::Unpublishable {
+                position: stored.global_position,
+                reason,
+            };
+            let event =
+                AnyEvent::from_stored(&stored.aggregate_type, &stored.event_type, &stored.payload)
+                    .map_err(|e| unpublishable(e.to_string()))?;
+            payload.clear();
+            codec
+                .encode(&event, &mut payload)
+                .map_err(|e| unpublishable(e.to_string()))?;
+            let headers = headers(stored);
+            let mut record = FutureRecord::to(event.topic())
+                .key(stored.aggregate_id.as_bytes())
+                .payload(payload.as_slice())
+                .headers(headers)
+                .timestamp(stored.metadata.recorded_at.timestamp_millis());
+            loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        back,
+                    )) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((error, _)) => return Err(Setback::Delivery(error.to_string())),
+                }
+            }
+        }
+        Ok(InFlight {
+            last_position: batch.last().map_or(0, |e| e.global_position),
+            deliveries,
+        })
+    }
+}
+
+/// The DESIGN headers of an event's record.
+fn headers(stored: &StoredEvent) -> OwnedHeaders {
+    let metadata = &stored.metadata;
+    let event_id = metadata.event_id.to_string();
+    let sequence = stored.sequence.to_string();
+    let position = stored.global_position.to_string();
+    let mut headers = OwnedHeaders::new_with_capacity(8);
+    for (key, value) in [
+        ("event_id", Some(event_id.as_str())),
+        ("event_type", Some(stored.event_type.as_str())),
+        ("aggregate_type", Some(stored.aggregate_type.as_str())),
+        ("sequence", Some(sequence.as_str())),
+        ("global_position", Some(position.as_str())),
+        ("correlation_id", Some(metadata.correlation_id.as_str())),
+        ("causation_id", Some(metadata.causation_id.as_str())),
+        ("traceparent", metadata.traceparent.as_deref()),
+    ] {
+        if let Some(value) = value {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+    }
+    headers
+}
+
+async fn sleep_or_stop(stop: &CancellationToken, duration: Duration) {
+    tokio::select! {
+        () = stop.cancelled() => {}
+        () = tokio::time::sleep(duration) => {}
+    }
+}
+
+/// How far behind a relay is.
+#[derive(Clone, Debug, Serialize)]
+pub struct RelayLag {
+    pub name: String,
+    /// The instance holding the lease, and until when (ms since the epoch).
+    pub holder: String,
+    pub lease_expires_at_ms: i64,
+    /// Everything up to this store position is acknowledged by the broker.
+    pub published_position: i64,
+    /// Events stored but not yet published.
+    pub lag_events: i64,
+    /// Age of the oldest unpublished event, in seconds; 0 when caught up.
+    pub lag_seconds: f64,
+}
+
+/// Every relay's lag, from the database: any process that sees the store can answer.
+pub async fn lag(backend: &dyn EventBackend, pool: &AnyPool) -> anyhow::Result<Vec<RelayLag>> {
+    let mut lags = Vec::new();
+    for row in relay_rows(pool).await? {
+        let lag_events = backend.count_after(row.position).await?;
+        let oldest = backend.read_after(row.position, 1).await?;
+        let lag_seconds = oldest.first().map_or(0.0, |event| {
+            let age = chrono::Utc::now() - event.metadata.recorded_at;
+            (age.num_milliseconds().max(0) as f64) / 1000.0
+        });
+        lags.push(RelayLag {
+            name: row.name,
+            holder: row.holder,
+            lease_expires_at_ms: row.lease_expires_at_ms,
+            published_position: row.position,
+            lag_events,
+            lag_seconds,
+        });
+    }
+    Ok(lags)
+}
