@@ -43,7 +43,7 @@ pub struct Relay {
     backend: Arc<dyn EventBackend>,
     lease: RelayLease,
     codec: RegisteredCodec,
-    producer: FutureProducer,
+    producer_config: rdkafka::ClientConfig,
     settings: RelaySettings,
 }
 
@@ -81,8 +81,9 @@ impl Relay {
         let contract = eventmall_events::avro::contract();
         kafka::ensure_topics(bootstrap_servers, kafka_settings, &topics(&contract)).await?;
         codec.register(&contract).await?;
-        let producer: FutureProducer =
-            kafka::producer_config(bootstrap_servers, settings).create()?;
+        let producer_config = kafka::producer_config(bootstrap_servers, settings);
+        // Fail early on a bad configuration; each publishing run makes its own producer.
+        let _: FutureProducer = producer_config.create()?;
         let lease = RelayLease::new(
             pool,
             &settings.name,
@@ -92,7 +93,7 @@ impl Relay {
             backend,
             lease,
             codec,
-            producer,
+            producer_config,
             settings: settings.clone(),
         })
     }
@@ -139,6 +140,11 @@ impl Relay {
         mut published: i64,
         stop: &CancellationToken,
     ) -> Result<(), Setback> {
+        // A fresh producer each run: after a setback, nothing the old one queued arrives later.
+        let producer: FutureProducer = self
+            .producer_config
+            .create()
+            .map_err(|e| Setback::Delivery(e.to_string()))?;
         let idle = Duration::from_millis(self.settings.poll_interval_ms);
         let renew_every = Duration::from_millis(self.settings.lease_ttl_ms / 3);
         let mut last_renewal = tokio::time::Instant::now();
@@ -154,7 +160,7 @@ impl Relay {
                 caught_up = (batch.len() as i64) < self.settings.batch_size;
                 if let Some(last) = batch.last() {
                     read = last.global_position;
-                    in_flight.push_back(self.produce(&batch).await?);
+                    in_flight.push_back(self.produce(&producer, &batch).await?);
                     if !caught_up {
                         continue;
                     }
@@ -182,7 +188,7 @@ impl Relay {
                     last_renewal = tokio::time::Instant::now();
                 }
                 None if stop.is_cancelled() => {
-                    let _ = self.producer.flush(Duration::from_secs(5));
+                    let _ = producer.flush(Duration::from_secs(5));
                     return Ok(());
                 }
                 None => {
@@ -201,7 +207,11 @@ impl Relay {
     }
 
     /// Encodes a batch and hands it to the producer, in order.
-    async fn produce(&self, batch: &[StoredEvent]) -> Result<InFlight, Setback> {
+    async fn produce(
+        &self,
+        producer: &FutureProducer,
+        batch: &[StoredEvent],
+    ) -> Result<InFlight, Setback> {
         let codec = self.codec.codec().await;
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut payload = Vec::with_capacity(256);
@@ -224,7 +234,7 @@ impl Relay {
                 .headers(headers)
                 .timestamp(stored.metadata.recorded_at.timestamp_millis());
             loop {
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(delivery) => {
                         deliveries.push(delivery);
                         break;

@@ -1,4 +1,5 @@
-//! Integration tests: the event store on SQLite and PostgreSQL, and the HTTP API end to end.
+//! Integration tests: the event store on SQLite and PostgreSQL, the HTTP API end to end, and
+//! Kafka (relay, registry, tail) against brokers the tests start.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
@@ -8,5 +9,7 @@ mod demo;
 mod event_store;
 mod helpers;
 mod idempotency;
+mod kafka;
 mod out_of_order;
+mod relay;
 mod sqlite_writer;
