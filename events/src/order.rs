@@ -75,12 +75,19 @@ pub struct OrderShipped {
 /// The carrier delivered the order.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
 #[avro(namespace = "eventmall.order")]
-pub struct OrderDelivered {}
+pub struct OrderDelivered {
+    /// Who took the parcel, as the carrier reports it (`본인`, `경비실`), if it does.
+    pub receiver: Option<String>,
+}
 
 /// The customer confirmed the purchase; no return is possible after this.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
 #[avro(namespace = "eventmall.order")]
-pub struct OrderPurchaseConfirmed {}
+pub struct OrderPurchaseConfirmed {
+    /// Whether the confirmation was automatic, at the end of the return window, rather than
+    /// the customer's.
+    pub automatic: bool,
+}
 
 /// The order was cancelled before shipping.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]

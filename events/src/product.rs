@@ -77,7 +77,10 @@ pub struct ProductDelisted {
 /// A delisted product is sold again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
 #[avro(namespace = "eventmall.product")]
-pub struct ProductRelisted {}
+pub struct ProductRelisted {
+    /// Why, in the partner's words.
+    pub reason: Option<String>,
+}
 
 domain_events!(
     /// Everything that happens to a product.

@@ -71,7 +71,7 @@ fn product_event() -> impl Strategy<Value = ProductEvent> {
         (any::<u32>(), proptest::option::of(any::<u32>()))
             .prop_map(|(stock, previous)| ProductStockChanged { stock, previous }.into()),
         proptest::option::of(text()).prop_map(|reason| ProductDelisted { reason }.into()),
-        Just(ProductRelisted {}.into()),
+        proptest::option::of(text()).prop_map(|reason| ProductRelisted { reason }.into()),
     ]
 }
 
@@ -127,8 +127,8 @@ fn order_event() -> impl Strategy<Value = OrderEvent> {
             tracking_number
         }
         .into()),
-        Just(OrderDelivered {}.into()),
-        Just(OrderPurchaseConfirmed {}.into()),
+        proptest::option::of(text()).prop_map(|receiver| OrderDelivered { receiver }.into()),
+        any::<bool>().prop_map(|automatic| OrderPurchaseConfirmed { automatic }.into()),
         (text(), any::<bool>()).prop_map(|(reason, refund_due)| OrderCancelled {
             reason,
             refund_due
@@ -306,7 +306,10 @@ fn trailing_bytes_are_malformed() {
     let codec = registered();
     let mut bytes = Vec::new();
     codec
-        .encode(&AnyEvent::Order(OrderDelivered {}.into()), &mut bytes)
+        .encode(
+            &AnyEvent::Order(OrderDelivered { receiver: None }.into()),
+            &mut bytes,
+        )
         .unwrap();
     bytes.push(7);
     assert!(matches!(
@@ -339,7 +342,10 @@ fn a_record_that_is_no_event_of_ours_is_a_type_mismatch() {
 #[test]
 fn an_unregistered_event_type_is_not_encoded() {
     let err = Codec::new()
-        .encode(&AnyEvent::Order(OrderDelivered {}.into()), &mut Vec::new())
+        .encode(
+            &AnyEvent::Order(OrderDelivered { receiver: None }.into()),
+            &mut Vec::new(),
+        )
         .unwrap_err();
     assert!(matches!(err, CodecError::Unregistered(_)), "{err}");
 }

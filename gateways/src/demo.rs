@@ -376,15 +376,19 @@ impl Driver<'_> {
             tracking_number: format!("{:012}", order.index * 7919 + 100_000),
         };
         self.send(step("ship"), order.order_id, ship).await?;
-        self.send(step("deliver"), order.order_id, OrderCommand::Deliver)
-            .await?;
+        let deliver = OrderCommand::Deliver {
+            receiver: Some(["본인", "경비실", "문앞"][order.index % 3].to_owned()),
+        };
+        self.send(step("deliver"), order.order_id, deliver).await?;
         self.counters.delivered.fetch_add(1, Ordering::Relaxed);
         match order.fate {
             Fate::Confirmed => {
                 self.send(
                     step("confirm"),
                     order.order_id,
-                    OrderCommand::ConfirmPurchase,
+                    OrderCommand::ConfirmPurchase {
+                        automatic: order.index % 4 == 0,
+                    },
                 )
                 .await?;
             }

@@ -115,13 +115,13 @@ impl Aggregate for Order {
                 }
                 .into()
             }
-            OrderCommand::Deliver => {
+            OrderCommand::Deliver { receiver } => {
                 self.expect_status("deliver", &[OrderStatus::Shipped])?;
-                OrderDelivered {}.into()
+                OrderDelivered { receiver }.into()
             }
-            OrderCommand::ConfirmPurchase => {
+            OrderCommand::ConfirmPurchase { automatic } => {
                 self.expect_status("confirm the purchase of", &[OrderStatus::Delivered])?;
-                OrderPurchaseConfirmed {}.into()
+                OrderPurchaseConfirmed { automatic }.into()
             }
             OrderCommand::Cancel { reason } => {
                 let state =

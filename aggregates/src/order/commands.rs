@@ -30,8 +30,12 @@ pub enum OrderCommand {
         carrier: String,
         tracking_number: String,
     },
-    Deliver,
-    ConfirmPurchase,
+    Deliver {
+        receiver: Option<String>,
+    },
+    ConfirmPurchase {
+        automatic: bool,
+    },
     Cancel {
         reason: String,
     },

@@ -104,9 +104,9 @@ impl Aggregate for Product {
                 let state = self.owned_by(&partner_id)?;
                 state.listed.then(|| ProductDelisted { reason }.into())
             }
-            ProductCommand::Relist { partner_id } => {
+            ProductCommand::Relist { partner_id, reason } => {
                 let state = self.owned_by(&partner_id)?;
-                (!state.listed).then(|| ProductRelisted {}.into())
+                (!state.listed).then(|| ProductRelisted { reason }.into())
             }
         };
         if let Some(event) = event {

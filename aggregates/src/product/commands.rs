@@ -32,5 +32,6 @@ pub enum ProductCommand {
     },
     Relist {
         partner_id: PartnerId,
+        reason: Option<String>,
     },
 }

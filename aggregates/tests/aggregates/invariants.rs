@@ -97,7 +97,10 @@ fn product_command() -> impl Strategy<Value = ProductCommand> {
                 partner_id,
                 reason: None
             }),
-        partner.prop_map(|partner_id| ProductCommand::Relist { partner_id }),
+        partner.prop_map(|partner_id| ProductCommand::Relist {
+            partner_id,
+            reason: None,
+        }),
     ]
 }
 
@@ -126,8 +129,8 @@ fn order_command() -> impl Strategy<Value = OrderCommand> {
             carrier,
             tracking_number: "1".into(),
         }),
-        Just(OrderCommand::Deliver),
-        Just(OrderCommand::ConfirmPurchase),
+        Just(OrderCommand::Deliver { receiver: None }),
+        any::<bool>().prop_map(|automatic| OrderCommand::ConfirmPurchase { automatic }),
         text().prop_map(|reason| OrderCommand::Cancel { reason }),
         proptest::collection::vec(returned, 0..3).prop_map(|lines| OrderCommand::Return {
             lines,

@@ -83,7 +83,7 @@ fn shipped() -> OrderEvent {
 }
 
 fn delivered() -> OrderEvent {
-    OrderDelivered {}.into()
+    OrderDelivered { receiver: None }.into()
 }
 
 fn given(events: Vec<OrderEvent>) -> cqrs_es::test::AggregateTestExecutor<Order> {
@@ -238,20 +238,20 @@ fn ship_only_a_paid_order_with_carrier_and_tracking() {
 #[test]
 fn deliver_only_a_shipped_order() {
     given(vec![placed(), paid(), shipped()])
-        .when(OrderCommand::Deliver)
+        .when(OrderCommand::Deliver { receiver: None })
         .then_expect_events(vec![delivered()]);
     given(vec![placed(), paid()])
-        .when(OrderCommand::Deliver)
+        .when(OrderCommand::Deliver { receiver: None })
         .then_expect_error(illegal("deliver", OrderStatus::Paid));
 }
 
 #[test]
 fn confirm_purchase_only_after_delivery() {
     given(vec![placed(), paid(), shipped(), delivered()])
-        .when(OrderCommand::ConfirmPurchase)
-        .then_expect_events(vec![OrderPurchaseConfirmed {}.into()]);
+        .when(OrderCommand::ConfirmPurchase { automatic: false })
+        .then_expect_events(vec![OrderPurchaseConfirmed { automatic: false }.into()]);
     given(vec![placed(), paid(), shipped()])
-        .when(OrderCommand::ConfirmPurchase)
+        .when(OrderCommand::ConfirmPurchase { automatic: false })
         .then_expect_error(illegal("confirm the purchase of", OrderStatus::Shipped));
 }
 
@@ -375,7 +375,7 @@ fn no_return_after_purchase_confirmation_and_nothing_after_cancel() {
         paid(),
         shipped(),
         delivered(),
-        OrderPurchaseConfirmed {}.into(),
+        OrderPurchaseConfirmed { automatic: false }.into(),
     ])
     .when(return_lines(&[(1, 1)]))
     .then_expect_error(illegal("return", OrderStatus::PurchaseConfirmed));
@@ -395,6 +395,6 @@ fn no_return_after_purchase_confirmation_and_nothing_after_cancel() {
 #[test]
 fn commands_on_a_missing_order_are_not_found() {
     given(vec![])
-        .when(OrderCommand::Deliver)
+        .when(OrderCommand::Deliver { receiver: None })
         .then_expect_error(OrderError::NotPlaced);
 }

@@ -227,12 +227,14 @@ fn delist_and_relist_toggle_once() {
         .given(vec![registered(), delisted])
         .when(ProductCommand::Relist {
             partner_id: partner(),
+            reason: None,
         })
-        .then_expect_events(vec![ProductRelisted {}.into()]);
+        .then_expect_events(vec![ProductRelisted { reason: None }.into()]);
     Test::with(())
         .given(vec![registered()])
         .when(ProductCommand::Relist {
             partner_id: partner(),
+            reason: None,
         })
         .then_expect_events(vec![]);
 }
@@ -254,6 +256,7 @@ fn commands_on_an_unregistered_product_are_not_found() {
         .given_no_previous_events()
         .when(ProductCommand::Relist {
             partner_id: partner(),
+            reason: None,
         })
         .then_expect_error(ProductError::NotRegistered);
 }

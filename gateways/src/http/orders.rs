@@ -9,7 +9,7 @@ use eventmall_events::{CustomerId, Money, OrderId, PaymentId};
 use serde::Deserialize;
 
 use super::extract::{CommandBody, CommandHeaders, IdPath, Query};
-use super::{AppState, HistoryQuery, NoFields, current_state, execute, history};
+use super::{AppState, HistoryQuery, current_state, execute, history};
 use crate::http::ApiError;
 
 pub fn router() -> Router<AppState> {
@@ -128,18 +128,34 @@ async fn ship(
     .await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Deliver {
+    #[serde(default)]
+    receiver: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmPurchase {
+    #[serde(default)]
+    automatic: bool,
+}
+
 async fn deliver(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
-    body: CommandBody<NoFields>,
+    body: CommandBody<Deliver>,
 ) -> Result<Response, ApiError> {
     execute(
         &state,
         id,
         headers,
         body.fingerprint.as_deref(),
-        OrderCommand::Deliver,
+        OrderCommand::Deliver {
+            receiver: body.value.receiver,
+        },
         StatusCode::OK,
     )
     .await
@@ -149,9 +165,11 @@ async fn confirm_purchase(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
-    body: CommandBody<NoFields>,
+    body: CommandBody<ConfirmPurchase>,
 ) -> Result<Response, ApiError> {
-    let command = OrderCommand::ConfirmPurchase;
+    let command = OrderCommand::ConfirmPurchase {
+        automatic: body.value.automatic,
+    };
     execute(
         &state,
         id,

@@ -73,6 +73,8 @@ struct Delist {
 #[serde(deny_unknown_fields)]
 struct Relist {
     partner_id: PartnerId,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 async fn register(
@@ -207,6 +209,7 @@ async fn relist(
 ) -> Result<Response, ApiError> {
     let command = ProductCommand::Relist {
         partner_id: body.value.partner_id,
+        reason: body.value.reason,
     };
     execute(
         &state,

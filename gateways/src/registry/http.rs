@@ -3,6 +3,8 @@
 //! Bodies are `application/vnd.schemaregistry.v1+json`; errors are `{"error_code", "message"}`
 //! with Confluent's codes (40401 subject not found, 409 incompatible, 42201 invalid schema, …).
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -222,10 +224,13 @@ async fn usages(
     Ok(reply(body))
 }
 
-#[derive(Deserialize)]
-struct Verbose {
-    #[serde(default)]
-    verbose: bool,
+/// Query parameters, read leniently: clients send `true`, `True` or `1` for a flag.
+type Params = Query<HashMap<String, String>>;
+
+fn flag(params: &HashMap<String, String>, name: &str) -> bool {
+    params
+        .get(name)
+        .is_some_and(|value| value.eq_ignore_ascii_case("true") || value == "1")
 }
 
 fn compatibility_body(violations: Vec<String>, verbose: bool) -> Response {
@@ -239,35 +244,24 @@ fn compatibility_body(violations: Vec<String>, verbose: bool) -> Response {
 async fn check_all(
     State(store): State<RegistryStore>,
     Path(subject): Path<String>,
-    Query(query): Query<Verbose>,
+    Query(params): Params,
     bytes: Bytes,
 ) -> Result<Response, Error> {
     let text = body::<SchemaRequest>(&bytes)?.avro()?;
-    Ok(compatibility_body(
-        store.check(&subject, None, &text).await?,
-        query.verbose,
-    ))
+    let violations = store.check(&subject, None, &text).await?;
+    Ok(compatibility_body(violations, flag(&params, "verbose")))
 }
 
 async fn check_one(
     State(store): State<RegistryStore>,
     Path((subject, version)): Path<(String, String)>,
-    Query(query): Query<Verbose>,
+    Query(params): Params,
     bytes: Bytes,
 ) -> Result<Response, Error> {
     let spec = version_spec(&version)?;
     let text = body::<SchemaRequest>(&bytes)?.avro()?;
-    Ok(compatibility_body(
-        store.check(&subject, Some(spec), &text).await?,
-        query.verbose,
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct LevelQuery {
-    #[serde(default)]
-    default_to_global: bool,
+    let violations = store.check(&subject, Some(spec), &text).await?;
+    Ok(compatibility_body(violations, flag(&params, "verbose")))
 }
 
 #[derive(Deserialize)]
@@ -300,9 +294,11 @@ async fn set_global_level(
 async fn subject_level(
     State(store): State<RegistryStore>,
     Path(subject): Path<String>,
-    Query(query): Query<LevelQuery>,
+    Query(params): Params,
 ) -> Result<Response, Error> {
-    let level = store.level(Some(&subject), query.default_to_global).await?;
+    let level = store
+        .level(Some(&subject), flag(&params, "defaultToGlobal"))
+        .await?;
     Ok(reply(json!({ "compatibilityLevel": level.as_str() })))
 }
 

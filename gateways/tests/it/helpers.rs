@@ -4,6 +4,12 @@
 use std::sync::Arc;
 
 use eventmall_gateways::commands::CommandGateway;
+use eventmall_gateways::registry::{Level, RegisteredCodec, RegistryStore};
+use eventmall_gateways::relay::{Relay, relay_rows};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::kafka::{TestBroker, kafka_settings, relay_settings};
 use eventmall_gateways::config::Settings;
 use eventmall_gateways::startup::{Application, gateway_over};
 use eventmall_gateways::store::{EventBackend, PostgresBackend, SqliteBackend};
@@ -88,6 +94,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub commands: CommandGateway,
+    /// The database's second pool: registry and relay state.
+    pub control: sqlx::AnyPool,
     _db: TestDb,
 }
 
@@ -101,7 +109,7 @@ pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
     let control = eventmall_gateways::store::connect_control(&db.url())
         .await
         .unwrap();
-    let app = Application::with_gateway(&settings, commands.clone(), control)
+    let app = Application::with_gateway(&settings, commands.clone(), control.clone())
         .await
         .unwrap();
     let address = format!("http://{}", app.local_addr().unwrap());
@@ -110,6 +118,7 @@ pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
         address,
         client: reqwest::Client::new(),
         commands,
+        control,
         _db: db,
     }
 }
@@ -146,6 +155,63 @@ impl Reply {
 }
 
 impl TestApp {
+    pub fn backend(&self) -> &Arc<dyn EventBackend> {
+        self.commands.backend()
+    }
+
+    /// A codec over the embedded registry.
+    pub fn codec(&self) -> RegisteredCodec {
+        RegisteredCodec::new(Arc::new(RegistryStore::new(
+            self.control.clone(),
+            Level::BackwardTransitive,
+        )))
+    }
+
+    /// Starts a relay over the app's store, publishing to `broker`.
+    pub async fn start_relay(&self, broker: &TestBroker) -> (JoinHandle<()>, CancellationToken) {
+        let relay = Relay::connect(
+            self.backend().clone(),
+            self.control.clone(),
+            self.codec(),
+            &broker.bootstrap(),
+            &kafka_settings(),
+            &relay_settings(),
+        )
+        .await
+        .unwrap();
+        let stop = CancellationToken::new();
+        (tokio::spawn(relay.run(stop.clone())), stop)
+    }
+
+    /// The relay's published position.
+    pub async fn published(&self) -> i64 {
+        relay_rows(&self.control)
+            .await
+            .unwrap()
+            .first()
+            .map_or(0, |row| row.position)
+    }
+
+    pub async fn wait_published(&self, position: i64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+        while self.published().await < position {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the relay published up to {} of {position}",
+                self.published().await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stored(&self) -> Vec<eventmall_events::StoredEvent> {
+        self.backend().read_after(0, 1_000_000).await.unwrap()
+    }
+
+    pub async fn last_position(&self) -> i64 {
+        self.stored().await.last().map_or(0, |e| e.global_position)
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();

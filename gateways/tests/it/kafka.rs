@@ -98,7 +98,6 @@ pub fn relay_settings() -> RelaySettings {
 pub struct Record {
     pub topic: String,
     pub partition: i32,
-    pub offset: i64,
     pub key: String,
     pub headers: HashMap<String, String>,
     pub payload: Vec<u8>,
@@ -170,7 +169,6 @@ pub fn drain(bootstrap: &str, topics: &[&str]) -> Vec<Record> {
         records.push(Record {
             topic: message.topic().to_owned(),
             partition: message.partition(),
-            offset: message.offset(),
             key: String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned(),
             headers,
             payload: message.payload().unwrap_or_default().to_vec(),

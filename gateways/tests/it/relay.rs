@@ -3,189 +3,107 @@
 //! out-of-order commits never make it skip.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use eventmall_events::{AnyEvent, CommandMetadata, StoredEvent};
-use eventmall_gateways::commands::CommandGateway;
-use eventmall_gateways::config::Settings;
 use eventmall_gateways::demo::{self, DemoPlan};
-use eventmall_gateways::registry::{Level, RegisteredCodec, RegistryStore};
-use eventmall_gateways::relay::{Relay, relay_rows};
-use eventmall_gateways::startup::gateway_over;
-use eventmall_gateways::store::{self, Append, EventBackend, NewEvent};
+use eventmall_gateways::store::{Append, EventBackend, NewEvent};
 use serde_json::json;
-use sqlx::AnyPool;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{TestDb, postgres_backend_typed, sqlite_backend};
-use crate::kafka::{Record, TestBroker, drain, kafka_settings, relay_settings};
+use crate::helpers::{TestApp, postgres_backend_typed, spawn_app, spawn_sqlite_app};
+use crate::kafka::{Record, TestBroker, drain};
 
-const TOPICS: [&str; 3] = [
+pub const TOPICS: [&str; 3] = [
     "eventmall.products.v1",
     "eventmall.orders.v1",
     "eventmall.payments.v1",
 ];
 
-struct Harness {
-    backend: Arc<dyn EventBackend>,
-    control: AnyPool,
-    commands: CommandGateway,
-    _db: TestDb,
-}
-
-async fn harness((backend, db): (Arc<dyn EventBackend>, TestDb)) -> Harness {
-    let control = store::connect_control(&db.url()).await.unwrap();
-    let commands = gateway_over(backend.clone(), &Settings::default());
-    Harness {
-        backend,
-        control,
-        commands,
-        _db: db,
+/// Checks the topics against the store; answers how many records were duplicates.
+pub async fn verify(h: &TestApp, records: &[Record]) -> usize {
+    let stored = h.stored().await;
+    let by_id: HashMap<String, &StoredEvent> = stored
+        .iter()
+        .map(|e| (e.metadata.event_id.to_string(), e))
+        .collect();
+    let codec = h.codec();
+    let mut first: HashMap<&str, &Record> = HashMap::new();
+    let mut duplicates = 0;
+    for record in records {
+        let event_id = record.header("event_id");
+        let event = by_id
+            .get(event_id)
+            .unwrap_or_else(|| panic!("{event_id} is on Kafka but not in the store"));
+        match first.get(event_id) {
+            Some(earlier) => {
+                duplicates += 1;
+                assert_eq!(
+                    earlier.payload, record.payload,
+                    "a duplicate of {event_id} differs"
+                );
+                assert_eq!(earlier.headers, record.headers);
+            }
+            None => {
+                first.insert(event_id, record);
+                let decoded = codec.decode(&record.payload).await.unwrap();
+                let expected =
+                    AnyEvent::from_stored(&event.aggregate_type, &event.event_type, &event.payload)
+                        .unwrap();
+                assert_eq!(decoded, expected);
+                assert_eq!(record.key, event.aggregate_id);
+                assert_eq!(record.header("sequence"), event.sequence.to_string());
+                assert_eq!(
+                    record.header("global_position"),
+                    event.global_position.to_string()
+                );
+                assert_eq!(record.header("event_type"), event.event_type);
+                assert_eq!(record.header("aggregate_type"), event.aggregate_type);
+                assert_eq!(
+                    record.header("correlation_id"),
+                    event.metadata.correlation_id
+                );
+                assert_eq!(record.header("causation_id"), event.metadata.causation_id);
+            }
+        }
     }
-}
+    let missing: Vec<_> = by_id
+        .keys()
+        .filter(|id| !first.contains_key(id.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} stored events never reached Kafka",
+        missing.len()
+    );
 
-impl Harness {
-    fn codec(&self) -> RegisteredCodec {
-        RegisteredCodec::new(Arc::new(RegistryStore::new(
-            self.control.clone(),
-            Level::BackwardTransitive,
-        )))
-    }
-
-    async fn start_relay(&self, broker: &TestBroker) -> (JoinHandle<()>, CancellationToken) {
-        let relay = Relay::connect(
-            self.backend.clone(),
-            self.control.clone(),
-            self.codec(),
-            &broker.bootstrap(),
-            &kafka_settings(),
-            &relay_settings(),
-        )
-        .await
-        .unwrap();
-        let stop = CancellationToken::new();
-        (tokio::spawn(relay.run(stop.clone())), stop)
-    }
-
-    async fn published(&self) -> i64 {
-        relay_rows(&self.control)
-            .await
-            .unwrap()
-            .first()
-            .map_or(0, |row| row.position)
-    }
-
-    async fn wait_published(&self, position: i64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-        while self.published().await < position {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the relay published up to {} of {position}",
-                self.published().await
+    // Per aggregate: one partition, and first deliveries in sequence order.
+    let mut seen = HashSet::new();
+    let mut per_aggregate: HashMap<(&str, &str), (i32, i64)> = HashMap::new();
+    for record in records {
+        if !seen.insert(record.header("event_id")) {
+            continue;
+        }
+        let sequence: i64 = record.header("sequence").parse().unwrap();
+        let key = (record.topic.as_str(), record.key.as_str());
+        if let Some((partition, previous)) = per_aggregate.get(&key) {
+            assert_eq!(
+                *partition, record.partition,
+                "{key:?} spread over partitions"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(
+                sequence,
+                previous + 1,
+                "{key:?}: {sequence} after {previous}"
+            );
+        } else {
+            assert_eq!(sequence, 1, "{key:?} starts at {sequence}");
         }
+        per_aggregate.insert(key, (record.partition, sequence));
     }
-
-    async fn stored(&self) -> Vec<StoredEvent> {
-        self.backend.read_after(0, 1_000_000).await.unwrap()
-    }
-
-    async fn last_position(&self) -> i64 {
-        self.stored().await.last().map_or(0, |e| e.global_position)
-    }
-
-    /// Checks the topics against the store; answers how many records were duplicates.
-    async fn verify(&self, records: &[Record]) -> usize {
-        let stored = self.stored().await;
-        let by_id: HashMap<String, &StoredEvent> = stored
-            .iter()
-            .map(|e| (e.metadata.event_id.to_string(), e))
-            .collect();
-        let codec = self.codec();
-        let mut first: HashMap<&str, &Record> = HashMap::new();
-        let mut duplicates = 0;
-        for record in records {
-            let event_id = record.header("event_id");
-            let event = by_id
-                .get(event_id)
-                .unwrap_or_else(|| panic!("{event_id} is on Kafka but not in the store"));
-            match first.get(event_id) {
-                Some(earlier) => {
-                    duplicates += 1;
-                    assert_eq!(
-                        earlier.payload, record.payload,
-                        "a duplicate of {event_id} differs"
-                    );
-                    assert_eq!(earlier.headers, record.headers);
-                }
-                None => {
-                    first.insert(event_id, record);
-                    let decoded = codec.decode(&record.payload).await.unwrap();
-                    let expected = AnyEvent::from_stored(
-                        &event.aggregate_type,
-                        &event.event_type,
-                        &event.payload,
-                    )
-                    .unwrap();
-                    assert_eq!(decoded, expected);
-                    assert_eq!(record.key, event.aggregate_id);
-                    assert_eq!(record.header("sequence"), event.sequence.to_string());
-                    assert_eq!(
-                        record.header("global_position"),
-                        event.global_position.to_string()
-                    );
-                    assert_eq!(record.header("event_type"), event.event_type);
-                    assert_eq!(record.header("aggregate_type"), event.aggregate_type);
-                    assert_eq!(
-                        record.header("correlation_id"),
-                        event.metadata.correlation_id
-                    );
-                    assert_eq!(record.header("causation_id"), event.metadata.causation_id);
-                }
-            }
-        }
-        let missing: Vec<_> = by_id
-            .keys()
-            .filter(|id| !first.contains_key(id.as_str()))
-            .collect();
-        assert!(
-            missing.is_empty(),
-            "{} stored events never reached Kafka",
-            missing.len()
-        );
-
-        // Per aggregate: one partition, and first deliveries in sequence order.
-        let mut seen = HashSet::new();
-        let mut per_aggregate: HashMap<(&str, &str), (i32, i64)> = HashMap::new();
-        for record in records {
-            if !seen.insert(record.header("event_id")) {
-                continue;
-            }
-            let sequence: i64 = record.header("sequence").parse().unwrap();
-            let key = (record.topic.as_str(), record.key.as_str());
-            if let Some((partition, previous)) = per_aggregate.get(&key) {
-                assert_eq!(
-                    *partition, record.partition,
-                    "{key:?} spread over partitions"
-                );
-                assert_eq!(
-                    sequence,
-                    previous + 1,
-                    "{key:?}: {sequence} after {previous}"
-                );
-            } else {
-                assert_eq!(sequence, 1, "{key:?} starts at {sequence}");
-            }
-            per_aggregate.insert(key, (record.partition, sequence));
-        }
-        duplicates
-    }
+    duplicates
 }
 
-fn plan(orders: usize, seed: u64) -> DemoPlan {
+pub fn plan(orders: usize, seed: u64) -> DemoPlan {
     DemoPlan {
         partners: 3,
         products_per_partner: 10,
@@ -199,7 +117,7 @@ fn plan(orders: usize, seed: u64) -> DemoPlan {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stored_event_reaches_kafka_in_aggregate_order() {
     let broker = TestBroker::in_memory().await;
-    let h = harness(sqlite_backend().await).await;
+    let h = spawn_sqlite_app().await;
     demo::run(&h.commands, plan(40, 1)).await.unwrap();
     let (relay, stop) = h.start_relay(&broker).await;
     // More events while the relay runs.
@@ -210,7 +128,7 @@ async fn every_stored_event_reaches_kafka_in_aggregate_order() {
 
     let records = drain(&broker.bootstrap(), &TOPICS);
     assert_eq!(
-        h.verify(&records).await,
+        verify(&h, &records).await,
         0,
         "a clean run publishes each event once"
     );
@@ -219,7 +137,7 @@ async fn every_stored_event_reaches_kafka_in_aggregate_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_killed_mid_batch_loses_nothing_and_resends_with_the_same_event_ids() {
     let broker = TestBroker::in_memory().await;
-    let h = harness(sqlite_backend().await).await;
+    let h = spawn_sqlite_app().await;
     demo::run(&h.commands, plan(150, 3)).await.unwrap();
     let last = h.last_position().await;
 
@@ -242,14 +160,14 @@ async fn a_relay_killed_mid_batch_loses_nothing_and_resends_with_the_same_event_
     relay.await.unwrap();
 
     let records = drain(&broker.bootstrap(), &TOPICS);
-    let duplicates = h.verify(&records).await;
+    let duplicates = verify(&h, &records).await;
     println!("killed at position {at_kill} of {last}; {duplicates} records resent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_are_accepted_while_the_broker_is_down_and_the_relay_catches_up() {
     let mut broker = TestBroker::durable().await;
-    let h = harness(sqlite_backend().await).await;
+    let h = spawn_sqlite_app().await;
     let (relay, stop) = h.start_relay(&broker).await;
     demo::run(&h.commands, plan(20, 4)).await.unwrap();
     h.wait_published(h.last_position().await).await;
@@ -272,7 +190,7 @@ async fn commands_are_accepted_while_the_broker_is_down_and_the_relay_catches_up
     stop.cancel();
     relay.await.unwrap();
     let records = drain(&broker.bootstrap(), &TOPICS);
-    h.verify(&records).await;
+    verify(&h, &records).await;
 }
 
 fn delivered(id: &str) -> Append {
@@ -295,7 +213,7 @@ fn delivered(id: &str) -> Append {
 async fn postgres_an_out_of_order_commit_never_makes_the_relay_skip() {
     let broker = TestBroker::in_memory().await;
     let (typed, db) = postgres_backend_typed().await;
-    let h = harness((typed.clone(), db)).await;
+    let h = spawn_app((typed.clone(), db)).await;
     let (relay, stop) = h.start_relay(&broker).await;
     let first = typed.append(delivered("first")).await.unwrap();
     h.wait_published(first.positions[0]).await;
@@ -324,5 +242,5 @@ async fn postgres_an_out_of_order_commit_never_makes_the_relay_skip() {
     for id in ["first", "held", "later"] {
         assert!(keys.contains(&id), "{id} never reached Kafka: {keys:?}");
     }
-    h.verify(&records).await;
+    verify(&h, &records).await;
 }
