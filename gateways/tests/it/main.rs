@@ -15,3 +15,4 @@ mod out_of_order;
 mod registry;
 mod relay;
 mod sqlite_writer;
+mod up;

@@ -1,0 +1,177 @@
+//! `eventmall up` as a user runs it: the binary starts its broker, serves the API and the
+//! registry, relays the demo world to Kafka, and on SIGTERM stops everything it started.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use eventmall_gateways::kafka::broker::free_port;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::kafka::TestBroker;
+
+struct Up {
+    child: Child,
+    api: String,
+    data: tempfile::TempDir,
+}
+
+fn eventmall(data: &Path, api_port: u16, broker_port: u16) -> Command {
+    let broker = std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_eventmall"));
+    command
+        .arg("--data-dir")
+        .arg(data)
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env("EVENTMALL__HTTP__ADDR", format!("127.0.0.1:{api_port}"))
+        .env("EVENTMALL__BROKER__PORT", broker_port.to_string())
+        .env("EVENTMALL__BROKER__BINARY", broker)
+        .env("EVENTMALL__LOG__FILTER", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    command
+}
+
+async fn up(cluster: Option<&str>) -> Up {
+    let data = tempfile::tempdir().unwrap();
+    let api_port = free_port().unwrap();
+    let mut command = eventmall(data.path(), api_port, free_port().unwrap());
+    if let Some(servers) = cluster {
+        command.env("KAFKA_BOOTSTRAP_SERVERS", servers);
+    }
+    let child = command
+        .args(["up", "--demo", "--orders", "30"])
+        .spawn()
+        .unwrap();
+    Up {
+        child,
+        api: format!("http://127.0.0.1:{api_port}"),
+        data,
+    }
+}
+
+impl Up {
+    /// Waits until the relay has published the whole demo world.
+    async fn wait_relayed(&mut self) -> Value {
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("eventmall up exited early: {status}");
+            }
+            if let Ok(response) = client.get(format!("{}/v1/relay", self.api)).send().await {
+                let relays: Value = response.json().await.unwrap();
+                let relay = &relays[0];
+                if relay["published_position"].as_i64().unwrap_or(0) > 500
+                    && relay["lag_events"] == 0
+                {
+                    return relay.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the demo world was not relayed within a minute");
+    }
+
+    async fn terminate(mut self) -> tempfile::TempDir {
+        let pid = Pid::from_raw(i32::try_from(self.child.id().unwrap()).unwrap());
+        kill(pid, Signal::SIGTERM).unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("eventmall up stops within 20 s of SIGTERM")
+            .unwrap();
+        assert!(status.success(), "eventmall up exited with {status}");
+        self.data
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .split_whitespace()
+            .nth(2)
+            .is_some_and(|state| state == "Z")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_runs_broker_api_registry_and_relay_and_stops_the_broker_on_sigterm() {
+    let mut up = up(None).await;
+    let relay = up.wait_relayed().await;
+    assert_eq!(relay["lag_seconds"], 0.0);
+    let broker_pid: i32 = std::fs::read_to_string(up.data.path().join("broker/broker.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(alive(broker_pid));
+    let subjects: Value = reqwest::get(format!("{}/subjects", up.api))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        subjects.as_array().unwrap().len(),
+        eventmall_events::avro::contract().len()
+    );
+
+    // The CLI reads the topic through the running registry.
+    let api_port = up.api.rsplit(':').next().unwrap().parse().unwrap();
+    let broker_port = std::fs::read_to_string(up.data.path().join("broker/broker.log"))
+        .unwrap()
+        .split("tcp://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let output = eventmall(up.data.path(), api_port, broker_port)
+        .args([
+            "events",
+            "tail",
+            "eventmall.payments.v1",
+            "--from-beginning",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["headers"]["event_type"] == "PaymentCaptured")
+    );
+
+    let data = up.terminate().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!alive(broker_pid), "the broker outlived eventmall up");
+    assert!(!data.path().join("broker/broker.pid").exists());
+    let log = std::fs::read_to_string(data.path().join("broker/broker.log")).unwrap();
+    assert!(log.contains("ready in"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_uses_the_cluster_named_by_kafka_bootstrap_servers() {
+    let broker = TestBroker::in_memory().await;
+    let mut up = up(Some(&broker.bootstrap())).await;
+    up.wait_relayed().await;
+    let data = up.terminate().await;
+    assert!(
+        !data.path().join("broker").exists(),
+        "a local broker was started anyway"
+    );
+    let orders = crate::kafka::drain(&broker.bootstrap(), &["eventmall.orders.v1"]);
+    assert!(!orders.is_empty());
+}
