@@ -6,6 +6,8 @@
 //! EVENTMALL_TEST_POSTGRES_URL (admin URL; scripts/start-postgres prints it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -20,13 +22,7 @@ use eventmall_gateways::store::{self, EventBackend};
 use hdrhistogram::Histogram;
 use serde_json::json;
 use sqlx::Connection;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use support::env;
 
 struct Run {
     commands: u64,

@@ -244,3 +244,48 @@ async fn postgres_an_out_of_order_commit_never_makes_the_relay_skip() {
     }
     verify(&h, &records).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_keeps_one_relay_active_and_a_standby_takes_over() {
+    let broker = TestBroker::in_memory().await;
+    let h = spawn_sqlite_app().await;
+    let (first, stop_first) = h.start_relay(&broker).await;
+    let (second, stop_second) = h.start_relay(&broker).await;
+    demo::run(&h.commands, plan(30, 8)).await.unwrap();
+    h.wait_published(h.last_position().await).await;
+    let records = drain(&broker.bootstrap(), &TOPICS);
+    assert_eq!(verify(&h, &records).await, 0, "two relays published at once");
+
+    // The active one stops and gives the lease up; the standby carries on.
+    let holder = h.get("/v1/relay").await.body[0]["holder"].clone();
+    stop_first.cancel();
+    first.await.unwrap();
+    demo::run(&h.commands, plan(60, 8)).await.unwrap();
+    h.wait_published(h.last_position().await).await;
+    assert_ne!(h.get("/v1/relay").await.body[0]["holder"], holder);
+    stop_second.cancel();
+    second.await.unwrap();
+    let records = drain(&broker.bootstrap(), &TOPICS);
+    assert_eq!(verify(&h, &records).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_reports_its_lag_in_events_and_seconds() {
+    let broker = TestBroker::in_memory().await;
+    let h = spawn_sqlite_app().await;
+    let (relay, stop) = h.start_relay(&broker).await;
+    demo::run(&h.commands, plan(10, 9)).await.unwrap();
+    h.wait_published(h.last_position().await).await;
+    let caught_up = h.get("/v1/relay").await.body[0].clone();
+    assert_eq!(caught_up["lag_events"], 0, "{caught_up}");
+    assert_eq!(caught_up["lag_seconds"], 0.0);
+    stop.cancel();
+    relay.await.unwrap();
+
+    let report = demo::run(&h.commands, plan(20, 9)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let behind = h.get("/v1/relay").await.body[0].clone();
+    assert_eq!(behind["lag_events"], report.events_appended, "{behind}");
+    assert!(behind["lag_seconds"].as_f64().unwrap() >= 0.3, "{behind}");
+    assert_eq!(behind["published_position"], caught_up["published_position"]);
+}
