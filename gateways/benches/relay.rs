@@ -91,7 +91,10 @@ async fn main() {
     .await
     .unwrap();
     let bootstrap = broker.bootstrap_servers().to_owned();
-    let relay_settings = RelaySettings::default();
+    let relay_settings = RelaySettings {
+        batch_size: env("BENCH_RELAY_BATCH", 2000) as i64,
+        ..RelaySettings::default()
+    };
 
     // The demo world: products, orders with lines, payments; realistic sizes and keys.
     let w = world().await;
@@ -105,7 +108,9 @@ async fn main() {
         concurrency: 64,
     };
     demo::run(&w.commands, plan).await.unwrap();
+    let started = Instant::now();
     let stored = w.backend.read_after(0, i64::MAX).await.unwrap();
+    let read_seconds = started.elapsed().as_secs_f64();
     let last = stored.last().unwrap().global_position;
 
     // The reference: the same records, pre-encoded, produced raw with the relay's settings.
@@ -113,7 +118,7 @@ async fn main() {
         .register(&eventmall_events::avro::contract())
         .await
         .unwrap();
-    let records: Vec<(String, Vec<u8>, OwnedHeaders, i64)> = {
+    let records: Vec<(&str, String, Vec<u8>, OwnedHeaders, i64)> = {
         let codec = w.codec.codec().await;
         stored
             .iter()
@@ -152,6 +157,7 @@ async fn main() {
                         value: Some(&e.metadata.causation_id),
                     });
                 (
+                    event.topic(),
                     e.aggregate_id.clone(),
                     payload,
                     headers,
@@ -160,7 +166,7 @@ async fn main() {
             })
             .collect()
     };
-    let bytes: usize = records.iter().map(|r| r.1.len()).sum();
+    let bytes: usize = records.iter().map(|r| r.2.len()).sum();
     let count = records.len();
     ensure_topics(&bootstrap, &kafka(), &["bench.raw.v1"])
         .await
@@ -171,10 +177,10 @@ async fn main() {
     let started = Instant::now();
     let deliveries: Vec<_> = records
         .iter()
-        .map(|(key, payload, headers, timestamp)| {
+        .map(|(topic, key, payload, headers, timestamp)| {
             producer
                 .send_result(
-                    FutureRecord::to("bench.raw.v1")
+                    FutureRecord::to(topic)
                         .key(key.as_bytes())
                         .payload(payload.as_slice())
                         .headers(headers.clone())
@@ -201,6 +207,7 @@ async fn main() {
     .await
     .unwrap();
     let stop = CancellationToken::new();
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     let running = tokio::spawn(relay.run(stop.clone()));
     while published(&w.control).await < last {
@@ -225,6 +232,10 @@ async fn main() {
         bytes as f64 / relay_seconds / 1e6
     );
     println!("ratio relay / raw: {:.2}", relay_rate / raw_rate);
+    println!(
+        "(reading the {count} events from the store in one query alone: {:.0} events/s)",
+        count as f64 / read_seconds
+    );
 
     // Latency under a steady load: stock changes at BENCH_RATE/s, read back by a consumer.
     let rate = env("BENCH_RATE", 1000);

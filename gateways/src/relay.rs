@@ -30,7 +30,11 @@ use crate::registry::RegisteredCodec;
 use crate::store::EventBackend;
 
 /// Batches produced but not yet acknowledged, at most.
-const IN_FLIGHT_BATCHES: usize = 4;
+const IN_FLIGHT_BATCHES: usize = 8;
+
+/// While batches keep coming, the published position is written at most this often; a crash
+/// resends at most this much more.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
 /// The topics the relay writes: one per aggregate type.
 pub fn topics(contract: &[EventSchema]) -> Vec<&'static str> {
@@ -44,6 +48,8 @@ pub struct Relay {
     lease: RelayLease,
     codec: RegisteredCodec,
     producer_config: rdkafka::ClientConfig,
+    /// The producer between publishing runs; a run that ends in a setback drops it.
+    producer: std::sync::Mutex<Option<FutureProducer>>,
     settings: RelaySettings,
 }
 
@@ -82,8 +88,8 @@ impl Relay {
         kafka::ensure_topics(bootstrap_servers, kafka_settings, &topics(&contract)).await?;
         codec.register(&contract).await?;
         let producer_config = kafka::producer_config(bootstrap_servers, settings);
-        // Fail early on a bad configuration; each publishing run makes its own producer.
-        let _: FutureProducer = producer_config.create()?;
+        // Connected now, so the first batch does not wait for the producer to start.
+        let producer: FutureProducer = producer_config.create()?;
         let lease = RelayLease::new(
             pool,
             &settings.name,
@@ -94,6 +100,7 @@ impl Relay {
             lease,
             codec,
             producer_config,
+            producer: std::sync::Mutex::new(Some(producer)),
             settings: settings.clone(),
         })
     }
@@ -140,15 +147,20 @@ impl Relay {
         mut published: i64,
         stop: &CancellationToken,
     ) -> Result<(), Setback> {
-        // A fresh producer each run: after a setback, nothing the old one queued arrives later.
-        let producer: FutureProducer = self
-            .producer_config
-            .create()
-            .map_err(|e| Setback::Delivery(e.to_string()))?;
+        // After a setback, a fresh producer: nothing the old one queued arrives later.
+        let kept = self.producer.lock().ok().and_then(|mut kept| kept.take());
+        let producer = match kept {
+            Some(producer) => producer,
+            None => self
+                .producer_config
+                .create()
+                .map_err(|e| Setback::Delivery(e.to_string()))?,
+        };
         let idle = Duration::from_millis(self.settings.poll_interval_ms);
         let renew_every = Duration::from_millis(self.settings.lease_ttl_ms / 3);
         let mut last_renewal = tokio::time::Instant::now();
         let mut read = published;
+        let mut committed = published;
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         loop {
             let mut caught_up = false;
@@ -182,17 +194,29 @@ impl Relay {
                         }
                     }
                     published = batch.last_position;
-                    if !self.lease.commit(published).await? {
-                        return Err(Setback::LeaseLost);
+                    if in_flight.is_empty() || last_renewal.elapsed() >= COMMIT_EVERY {
+                        self.commit(published).await?;
+                        committed = published;
+                        last_renewal = tokio::time::Instant::now();
                     }
-                    last_renewal = tokio::time::Instant::now();
                 }
                 None if stop.is_cancelled() => {
+                    if committed < published {
+                        self.commit(published).await?;
+                    }
                     let _ = producer.flush(Duration::from_secs(5));
+                    if let Ok(mut kept) = self.producer.lock() {
+                        *kept = Some(producer);
+                    }
                     return Ok(());
                 }
                 None => {
-                    if last_renewal.elapsed() >= renew_every {
+                    let since = last_renewal.elapsed();
+                    if committed < published {
+                        self.commit(published).await?;
+                        committed = published;
+                        last_renewal = tokio::time::Instant::now();
+                    } else if since >= renew_every {
                         if self.lease.acquire().await?.is_none() {
                             return Err(Setback::LeaseLost);
                         }
@@ -203,6 +227,14 @@ impl Relay {
                     }
                 }
             }
+        }
+    }
+
+    /// Writes the published position, which also renews the lease.
+    async fn commit(&self, position: i64) -> Result<(), Setback> {
+        match self.lease.commit(position).await? {
+            true => Ok(()),
+            false => Err(Setback::LeaseLost),
         }
     }
 

@@ -254,7 +254,11 @@ async fn a_lease_keeps_one_relay_active_and_a_standby_takes_over() {
     demo::run(&h.commands, plan(30, 8)).await.unwrap();
     h.wait_published(h.last_position().await).await;
     let records = drain(&broker.bootstrap(), &TOPICS);
-    assert_eq!(verify(&h, &records).await, 0, "two relays published at once");
+    assert_eq!(
+        verify(&h, &records).await,
+        0,
+        "two relays published at once"
+    );
 
     // The active one stops and gives the lease up; the standby carries on.
     let holder = h.get("/v1/relay").await.body[0]["holder"].clone();
@@ -287,5 +291,8 @@ async fn the_relay_reports_its_lag_in_events_and_seconds() {
     let behind = h.get("/v1/relay").await.body[0].clone();
     assert_eq!(behind["lag_events"], report.events_appended, "{behind}");
     assert!(behind["lag_seconds"].as_f64().unwrap() >= 0.3, "{behind}");
-    assert_eq!(behind["published_position"], caught_up["published_position"]);
+    assert_eq!(
+        behind["published_position"],
+        caught_up["published_position"]
+    );
 }
