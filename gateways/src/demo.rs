@@ -387,7 +387,7 @@ impl Driver<'_> {
                     step("confirm"),
                     order.order_id,
                     OrderCommand::ConfirmPurchase {
-                        automatic: order.index % 4 == 0,
+                        automatic: order.index.is_multiple_of(4),
                     },
                 )
                 .await?;

@@ -88,12 +88,11 @@ impl Up {
 }
 
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        !stat
-            .split_whitespace()
-            .nth(2)
-            .is_some_and(|state| state == "Z")
-    })
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The third field is the state; a zombie has exited.
+    stat.split_whitespace()
+        .nth(2)
+        .is_some_and(|state| state != "Z")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
