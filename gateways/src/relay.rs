@@ -19,7 +19,9 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use serde::Serialize;
 use sqlx::AnyPool;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
 pub use state::{RelayLease, RelayRow, relay_rows};
@@ -28,6 +30,9 @@ use crate::config::{KafkaSettings, RelaySettings};
 use crate::kafka;
 use crate::registry::RegisteredCodec;
 use crate::store::EventBackend;
+
+/// Batches read ahead of the producer, at most.
+const READ_AHEAD_BATCHES: usize = 2;
 
 /// Batches produced but not yet acknowledged, at most.
 const IN_FLIGHT_BATCHES: usize = 8;
@@ -158,25 +163,37 @@ impl Relay {
         };
         let idle = Duration::from_millis(self.settings.poll_interval_ms);
         let renew_every = Duration::from_millis(self.settings.lease_ttl_ms / 3);
+        // The store is read ahead by its own task, while earlier batches are being delivered.
+        let (ahead, mut batches) = mpsc::channel(READ_AHEAD_BATCHES);
+        let _reader = AbortOnDropHandle::new(tokio::spawn(read_ahead(
+            self.backend.clone(),
+            published,
+            self.settings.batch_size,
+            idle,
+            ahead,
+        )));
         let mut last_renewal = tokio::time::Instant::now();
-        let mut read = published;
         let mut committed = published;
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         loop {
-            let mut caught_up = false;
-            if in_flight.len() < IN_FLIGHT_BATCHES && !stop.is_cancelled() {
-                let batch = self
-                    .backend
-                    .read_after(read, self.settings.batch_size)
-                    .await?;
-                caught_up = (batch.len() as i64) < self.settings.batch_size;
-                if let Some(last) = batch.last() {
-                    read = last.global_position;
-                    in_flight.push_back(self.produce(&producer, &batch).await?);
-                    if !caught_up {
-                        continue;
-                    }
+            // Take the next batch when there is room; wait for one only when nothing is in flight.
+            let next = if in_flight.len() >= IN_FLIGHT_BATCHES || stop.is_cancelled() {
+                None
+            } else if in_flight.is_empty() {
+                tokio::select! {
+                    () = stop.cancelled() => None,
+                    batch = tokio::time::timeout(COMMIT_EVERY, batches.recv()) => match batch {
+                        Ok(None) => return Err(Setback::Delivery("the store reader stopped".into())),
+                        Ok(batch) => batch,
+                        Err(_) => None,
+                    },
                 }
+            } else {
+                batches.try_recv().ok()
+            };
+            if let Some(batch) = next {
+                in_flight.push_back(self.produce(&producer, &batch?).await?);
+                continue;
             }
             match in_flight.pop_front() {
                 Some(batch) => {
@@ -211,19 +228,15 @@ impl Relay {
                     return Ok(());
                 }
                 None => {
-                    let since = last_renewal.elapsed();
                     if committed < published {
                         self.commit(published).await?;
                         committed = published;
                         last_renewal = tokio::time::Instant::now();
-                    } else if since >= renew_every {
+                    } else if last_renewal.elapsed() >= renew_every {
                         if self.lease.acquire().await?.is_none() {
                             return Err(Setback::LeaseLost);
                         }
                         last_renewal = tokio::time::Instant::now();
-                    }
-                    if caught_up {
-                        sleep_or_stop(stop, idle).await;
                     }
                 }
             }
@@ -316,6 +329,32 @@ fn headers(stored: &StoredEvent) -> OwnedHeaders {
         }
     }
     headers
+}
+
+/// Reads the store after `after` in batches and hands them over in order, until the receiver
+/// is gone; a store error is handed over as the last item.
+async fn read_ahead(
+    backend: Arc<dyn EventBackend>,
+    mut after: i64,
+    batch_size: i64,
+    idle: Duration,
+    batches: mpsc::Sender<Result<Vec<StoredEvent>, crate::store::StoreError>>,
+) {
+    loop {
+        match backend.read_after(after, batch_size).await {
+            Ok(batch) if batch.is_empty() => tokio::time::sleep(idle).await,
+            Ok(batch) => {
+                after = batch.last().map_or(after, |event| event.global_position);
+                if batches.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                let _ = batches.send(Err(error)).await;
+                return;
+            }
+        }
+    }
 }
 
 async fn sleep_or_stop(stop: &CancellationToken, duration: Duration) {
