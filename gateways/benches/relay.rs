@@ -206,6 +206,7 @@ async fn main() {
     )
     .await
     .unwrap();
+    let relay_latency = relay.latency();
     let stop = CancellationToken::new();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
@@ -245,6 +246,8 @@ async fn main() {
         .set("group.id", "bench-latency")
         .set("auto.offset.reset", "latest")
         .set("fetch.wait.max.ms", "5")
+        .set("fetch.error.backoff.ms", "5")
+        .set("fetch.queue.backoff.ms", "0")
         .set("broker.address.family", "v4")
         .create()
         .unwrap();
@@ -252,6 +255,8 @@ async fn main() {
     // Join the group before the load starts.
     let _ = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await;
     let products = register_products(&w.commands, 512).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    relay_latency.lock().unwrap().reset();
     let load_stop = CancellationToken::new();
     let load = tokio::spawn(steady_load(
         w.commands.clone(),
@@ -282,6 +287,15 @@ async fn main() {
     );
     stop.cancel();
     running.await.unwrap();
+    {
+        let published = relay_latency.lock().unwrap();
+        println!(
+            "steady load: relay, stored → acknowledged ms: p50 {} p99 {} max {}",
+            published.value_at_quantile(0.5),
+            published.value_at_quantile(0.99),
+            published.max()
+        );
+    }
     broker.stop().await;
 }
 
@@ -327,6 +341,7 @@ async fn steady_load(
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = 0u64;
+    let latency = Arc::new(std::sync::Mutex::new(Histogram::<u64>::new(3).unwrap()));
     while !stop.is_cancelled() {
         ticker.tick().await;
         let id = products[sent as usize % products.len()];
@@ -334,8 +349,9 @@ async fn steady_load(
             partner_id: PartnerId::from("bench"),
             stock: (sent % 1000) as u32 + 11,
         };
-        let commands = commands.clone();
+        let (commands, latency) = (commands.clone(), latency.clone());
         tokio::spawn(async move {
+            let sent = Instant::now();
             let _ = commands
                 .dispatch(CommandRequest::new(
                     id,
@@ -343,8 +359,18 @@ async fn steady_load(
                     CommandMetadata::new_root(None),
                 ))
                 .await;
+            if let Ok(mut latency) = latency.lock() {
+                let _ = latency.record(sent.elapsed().as_micros() as u64);
+            }
         });
         sent += 1;
     }
+    let latency = latency.lock().unwrap();
+    println!(
+        "commands during the load, accepted in ms: p50 {:.1} p99 {:.1} max {:.1}",
+        latency.value_at_quantile(0.5) as f64 / 1000.0,
+        latency.value_at_quantile(0.99) as f64 / 1000.0,
+        latency.max() as f64 / 1000.0
+    );
     sent
 }

@@ -55,6 +55,7 @@ pub struct Relay {
     producer_config: rdkafka::ClientConfig,
     /// The producer between publishing runs; a run that ends in a setback drops it.
     producer: std::sync::Mutex<Option<FutureProducer>>,
+    latency: PublishLatency,
     settings: RelaySettings,
 }
 
@@ -62,7 +63,12 @@ pub struct Relay {
 struct InFlight {
     last_position: i64,
     deliveries: Vec<DeliveryFuture>,
+    /// When each event was stored, in milliseconds since the epoch.
+    recorded_at_ms: Vec<i64>,
 }
+
+/// How long events take from stored to acknowledged by the broker, in milliseconds.
+pub type PublishLatency = Arc<std::sync::Mutex<hdrhistogram::Histogram<u64>>>;
 
 /// Why the relay stepped back to its published position.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +83,8 @@ enum Setback {
     Lease(#[from] sqlx::Error),
     #[error("the lease was taken over by another relay")]
     LeaseLost,
+    #[error("the task reading the store ahead stopped")]
+    ReaderStopped,
 }
 
 impl Relay {
@@ -106,8 +114,14 @@ impl Relay {
             codec,
             producer_config,
             producer: std::sync::Mutex::new(Some(producer)),
+            latency: Arc::new(std::sync::Mutex::new(hdrhistogram::Histogram::new(3)?)),
             settings: settings.clone(),
         })
+    }
+
+    /// Stored → acknowledged latency of every event this relay published.
+    pub fn latency(&self) -> PublishLatency {
+        self.latency.clone()
     }
 
     /// Publishes until `stop` is cancelled, then flushes what is in flight and gives the lease up.
@@ -183,7 +197,7 @@ impl Relay {
                 tokio::select! {
                     () = stop.cancelled() => None,
                     batch = tokio::time::timeout(COMMIT_EVERY, batches.recv()) => match batch {
-                        Ok(None) => return Err(Setback::Delivery("the store reader stopped".into())),
+                        Ok(None) => return Err(Setback::ReaderStopped),
                         Ok(batch) => batch,
                         Err(_) => None,
                     },
@@ -211,6 +225,7 @@ impl Relay {
                         }
                     }
                     published = batch.last_position;
+                    self.record_latency(&batch.recorded_at_ms);
                     if in_flight.is_empty() || last_renewal.elapsed() >= COMMIT_EVERY {
                         self.commit(published).await?;
                         committed = published;
@@ -243,6 +258,15 @@ impl Relay {
         }
     }
 
+    fn record_latency(&self, recorded_at_ms: &[i64]) {
+        let now = chrono::Utc::now().timestamp_millis();
+        if let Ok(mut latency) = self.latency.lock() {
+            for recorded in recorded_at_ms {
+                let _ = latency.record(u64::try_from(now - recorded).unwrap_or(0));
+            }
+        }
+    }
+
     /// Writes the published position, which also renews the lease.
     async fn commit(&self, position: i64) -> Result<(), Setback> {
         match self.lease.commit(position).await? {
@@ -259,6 +283,7 @@ impl Relay {
     ) -> Result<InFlight, Setback> {
         let codec = self.codec.codec().await;
         let mut deliveries = Vec::with_capacity(batch.len());
+        let mut recorded_at_ms = Vec::with_capacity(batch.len());
         let mut payload = Vec::with_capacity(256);
         for stored in batch {
             let unpublishable = |reason: String| Setback::Unpublishable {
@@ -273,6 +298,7 @@ impl Relay {
                 .encode(&event, &mut payload)
                 .map_err(|e| unpublishable(e.to_string()))?;
             let headers = headers(stored);
+            recorded_at_ms.push(stored.metadata.recorded_at.timestamp_millis());
             let mut record = FutureRecord::to(event.topic())
                 .key(stored.aggregate_id.as_bytes())
                 .payload(payload.as_slice())
@@ -300,6 +326,7 @@ impl Relay {
         Ok(InFlight {
             last_position: batch.last().map_or(0, |e| e.global_position),
             deliveries,
+            recorded_at_ms,
         })
     }
 }

@@ -132,6 +132,43 @@ async fn every_stored_event_reaches_kafka_in_aggregate_order() {
         0,
         "a clean run publishes each event once"
     );
+    assert_topics_keep_everything(&broker.bootstrap()).await;
+}
+
+/// The relay created its topics with the configured partition count and infinite retention.
+async fn assert_topics_keep_everything(bootstrap: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let config = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("broker.address.family", "v4")
+        .clone();
+    let admin: AdminClient<DefaultClientContext> = config.create().unwrap();
+    let specifiers: Vec<_> = TOPICS
+        .iter()
+        .map(|topic| ResourceSpecifier::Topic(topic))
+        .collect();
+    let described = admin
+        .describe_configs(&specifiers, &AdminOptions::new())
+        .await
+        .unwrap();
+    let consumer: BaseConsumer = config.create().unwrap();
+    for (topic, resource) in TOPICS.iter().zip(described) {
+        let resource = resource.unwrap();
+        let retention = resource.get("retention.ms").and_then(|e| e.value.clone());
+        assert_eq!(retention.as_deref(), Some("-1"), "{topic} retention");
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        let partitions = metadata.topics()[0].partitions().len() as i32;
+        assert_eq!(
+            partitions,
+            crate::kafka::kafka_settings().partitions,
+            "{topic}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
