@@ -19,7 +19,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use serde::Serialize;
 use sqlx::AnyPool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
@@ -85,6 +85,8 @@ enum Setback {
     LeaseLost,
     #[error("the task reading the store ahead stopped")]
     ReaderStopped,
+    #[error("the task writing the published position stopped")]
+    KeeperStopped,
 }
 
 impl Relay {
@@ -186,10 +188,21 @@ impl Relay {
             idle,
             ahead,
         )));
-        let mut last_renewal = tokio::time::Instant::now();
-        let mut committed = published;
+        // The position is written by its own task, so that a slow write never holds up records.
+        let (positions, position) = watch::channel(published);
+        let mut keeper = AbortOnDropHandle::new(tokio::spawn(keep_position(
+            self.lease.clone(),
+            position,
+            renew_every,
+        )));
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         loop {
+            if keeper.is_finished() {
+                return match (&mut keeper).await {
+                    Ok(Err(setback)) => Err(setback),
+                    _ => Err(Setback::KeeperStopped),
+                };
+            }
             // Take the next batch when there is room; wait for one only when nothing is in flight.
             let next = if in_flight.len() >= IN_FLIGHT_BATCHES || stop.is_cancelled() {
                 None
@@ -226,34 +239,19 @@ impl Relay {
                     }
                     published = batch.last_position;
                     self.record_latency(&batch.recorded_at_ms);
-                    if in_flight.is_empty() || last_renewal.elapsed() >= COMMIT_EVERY {
-                        self.commit(published).await?;
-                        committed = published;
-                        last_renewal = tokio::time::Instant::now();
-                    }
+                    positions.send_replace(published);
                 }
                 None if stop.is_cancelled() => {
-                    if committed < published {
-                        self.commit(published).await?;
-                    }
+                    // The keeper writes the last position once the sender is gone.
+                    drop(positions);
+                    let kept = (&mut keeper).await.unwrap_or(Err(Setback::KeeperStopped));
                     let _ = producer.flush(Duration::from_secs(5));
-                    if let Ok(mut kept) = self.producer.lock() {
-                        *kept = Some(producer);
+                    if let Ok(mut slot) = self.producer.lock() {
+                        *slot = Some(producer);
                     }
-                    return Ok(());
+                    return kept;
                 }
-                None => {
-                    if committed < published {
-                        self.commit(published).await?;
-                        committed = published;
-                        last_renewal = tokio::time::Instant::now();
-                    } else if last_renewal.elapsed() >= renew_every {
-                        if self.lease.acquire().await?.is_none() {
-                            return Err(Setback::LeaseLost);
-                        }
-                        last_renewal = tokio::time::Instant::now();
-                    }
-                }
+                None => {}
             }
         }
     }
@@ -264,14 +262,6 @@ impl Relay {
             for recorded in recorded_at_ms {
                 let _ = latency.record(u64::try_from(now - recorded).unwrap_or(0));
             }
-        }
-    }
-
-    /// Writes the published position, which also renews the lease.
-    async fn commit(&self, position: i64) -> Result<(), Setback> {
-        match self.lease.commit(position).await? {
-            true => Ok(()),
-            false => Err(Setback::LeaseLost),
         }
     }
 
@@ -356,6 +346,34 @@ fn headers(stored: &StoredEvent) -> OwnedHeaders {
         }
     }
     headers
+}
+
+/// Writes each new published position, at most every [`COMMIT_EVERY`], renewing the lease
+/// with it; renews it alone when nothing moves. Ends after a last write when the publisher
+/// drops its sender, or with [`Setback::LeaseLost`] when another relay took the lease.
+async fn keep_position(
+    lease: RelayLease,
+    mut positions: watch::Receiver<i64>,
+    renew_every: Duration,
+) -> Result<(), Setback> {
+    let mut written = *positions.borrow_and_update();
+    loop {
+        let changed = tokio::time::timeout(renew_every, positions.changed()).await;
+        let position = *positions.borrow_and_update();
+        if position > written || matches!(changed, Ok(Err(_))) {
+            if !lease.commit(position).await? {
+                return Err(Setback::LeaseLost);
+            }
+            written = position;
+        } else if lease.acquire().await?.is_none() {
+            return Err(Setback::LeaseLost);
+        }
+        match changed {
+            Ok(Err(_)) => return Ok(()),
+            Ok(Ok(())) => tokio::time::sleep(COMMIT_EVERY).await,
+            Err(_) => {}
+        }
+    }
 }
 
 /// Reads the store after `after` in batches and hands them over in order, until the receiver
