@@ -8,7 +8,7 @@
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema::ResolvedSchema;
-use apache_avro::serde::{AvroSchema, from_value};
+use apache_avro::serde::from_value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -228,9 +228,4 @@ impl Datum<'_> {
 /// Whether `schema` parses and resolves on its own (no dangling named references).
 pub fn validate(schema: &Schema) -> Result<(), apache_avro::Error> {
     ResolvedSchema::try_from(schema).map(drop)
-}
-
-/// The schema of `T`, as derived from its Rust type.
-pub fn schema_of<T: AvroSchema>() -> Schema {
-    T::get_schema()
 }

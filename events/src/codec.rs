@@ -147,11 +147,6 @@ impl Codec {
         self.writers.contains_key(&id)
     }
 
-    /// The schema registered as `id`, if known.
-    pub fn schema(&self, id: u32) -> Option<&Arc<Schema>> {
-        self.writers.get(&id).map(|writer| &writer.schema)
-    }
-
     /// Appends `event` in the wire format, with the registry id of its current schema.
     pub fn encode(&self, event: &AnyEvent, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let record = event.record_name();
