@@ -96,7 +96,7 @@ pub struct TestApp {
     pub commands: CommandGateway,
     /// The database's second pool: registry and relay state.
     pub control: sqlx::AnyPool,
-    _db: TestDb,
+    db: TestDb,
 }
 
 pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
@@ -119,7 +119,7 @@ pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
         client: reqwest::Client::new(),
         commands,
         control,
-        _db: db,
+        db,
     }
 }
 
@@ -157,6 +157,11 @@ impl Reply {
 impl TestApp {
     pub fn backend(&self) -> &Arc<dyn EventBackend> {
         self.commands.backend()
+    }
+
+    /// The URL of the app's database, for another process to open.
+    pub fn store_url(&self) -> String {
+        self.db.url()
     }
 
     /// A codec over the embedded registry.

@@ -174,3 +174,30 @@ async fn up_uses_the_cluster_named_by_kafka_bootstrap_servers() {
     let orders = crate::kafka::drain(&broker.bootstrap(), &["eventmall.orders.v1"]);
     assert!(!orders.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eventmall_relay_runs_standalone_against_postgres_and_stops_on_sigterm() {
+    let broker = TestBroker::in_memory().await;
+    let app = crate::helpers::spawn_app(crate::helpers::postgres_backend().await).await;
+    eventmall_gateways::demo::run(&app.commands, crate::relay::plan(10, 11))
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let url = app.store_url();
+    let mut relay = eventmall(data.path(), free_port().unwrap(), free_port().unwrap())
+        .env("EVENTMALL__STORE__URL", &url)
+        .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
+        .arg("relay")
+        .spawn()
+        .unwrap();
+    app.wait_published(app.last_position().await).await;
+    let pid = Pid::from_raw(i32::try_from(relay.id().unwrap()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), relay.wait())
+        .await
+        .expect("eventmall relay stops within 20 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "eventmall relay exited with {status}");
+    let records = crate::kafka::drain(&broker.bootstrap(), &crate::relay::TOPICS);
+    assert_eq!(crate::relay::verify(&app, &records).await, 0);
+}
