@@ -227,9 +227,5 @@ fn classify(what: &str, error: &apache_avro::Error) -> CodecError {
         }
         source = current.source();
     }
-    let message = error.to_string();
-    if message.contains("failed to fill whole buffer") || message.contains("UnexpectedEof") {
-        return CodecError::Truncated(format!("{what}: {message}"));
-    }
-    CodecError::Malformed(format!("{what}: {message}"))
+    CodecError::Malformed(format!("{what}: {error}"))
 }

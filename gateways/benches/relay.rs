@@ -26,7 +26,7 @@ use eventmall_gateways::startup::gateway_over;
 use eventmall_gateways::store::{self, EventBackend};
 use hdrhistogram::Histogram;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::AnyPool;
 use support::env;
@@ -127,35 +127,7 @@ async fn main() {
                     AnyEvent::from_stored(&e.aggregate_type, &e.event_type, &e.payload).unwrap();
                 let mut payload = Vec::new();
                 codec.encode(&event, &mut payload).unwrap();
-                let headers = OwnedHeaders::new()
-                    .insert(Header {
-                        key: "event_id",
-                        value: Some(&e.metadata.event_id.to_string()),
-                    })
-                    .insert(Header {
-                        key: "event_type",
-                        value: Some(&e.event_type),
-                    })
-                    .insert(Header {
-                        key: "aggregate_type",
-                        value: Some(&e.aggregate_type),
-                    })
-                    .insert(Header {
-                        key: "sequence",
-                        value: Some(&e.sequence.to_string()),
-                    })
-                    .insert(Header {
-                        key: "global_position",
-                        value: Some(&e.global_position.to_string()),
-                    })
-                    .insert(Header {
-                        key: "correlation_id",
-                        value: Some(&e.metadata.correlation_id),
-                    })
-                    .insert(Header {
-                        key: "causation_id",
-                        value: Some(&e.metadata.causation_id),
-                    });
+                let headers = eventmall_gateways::relay::headers(e);
                 (
                     event.topic(),
                     e.aggregate_id.clone(),

@@ -322,7 +322,7 @@ impl Relay {
 }
 
 /// The DESIGN headers of an event's record.
-fn headers(stored: &StoredEvent) -> OwnedHeaders {
+pub fn headers(stored: &StoredEvent) -> OwnedHeaders {
     let metadata = &stored.metadata;
     let event_id = metadata.event_id.to_string();
     let sequence = stored.sequence.to_string();

@@ -116,14 +116,11 @@ impl Application {
         settings: &Settings,
         bootstrap_servers: &str,
     ) -> anyhow::Result<Relay> {
-        let codec = RegisteredCodec::new(schema_registry(settings, &self.control)?);
-        Relay::connect(
+        connect_relay(
+            settings,
             self.commands.backend().clone(),
             self.control.clone(),
-            codec,
             bootstrap_servers,
-            &settings.kafka,
-            &settings.relay,
         )
         .await
     }
@@ -226,6 +223,25 @@ async fn run_up(
     Ok(())
 }
 
+/// A relay over `backend`, with the configured registry, publishing to `bootstrap_servers`.
+async fn connect_relay(
+    settings: &Settings,
+    backend: Arc<dyn EventBackend>,
+    control: AnyPool,
+    bootstrap_servers: &str,
+) -> anyhow::Result<Relay> {
+    let codec = RegisteredCodec::new(schema_registry(settings, &control)?);
+    Relay::connect(
+        backend,
+        control,
+        codec,
+        bootstrap_servers,
+        &settings.kafka,
+        &settings.relay,
+    )
+    .await
+}
+
 /// The relay alone, until Ctrl-C or SIGTERM.
 pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
     let servers = settings
@@ -233,16 +249,7 @@ pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
         .context("the relay needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
     let backend = store::connect(&settings.store_url(), settings.store.max_connections).await?;
     let control = store::connect_control(&settings.store_url()).await?;
-    let codec = RegisteredCodec::new(schema_registry(settings, &control)?);
-    let relay = Relay::connect(
-        backend,
-        control,
-        codec,
-        servers,
-        &settings.kafka,
-        &settings.relay,
-    )
-    .await?;
+    let relay = connect_relay(settings, backend, control, servers).await?;
     let stop = CancellationToken::new();
     let running = tokio::spawn(relay.run(stop.clone()));
     shutdown_signal().await;

@@ -28,7 +28,7 @@ impl LocalBroker {
     /// Starts the broker with its files under `dir` and waits until it is ready.
     pub async fn start(settings: &BrokerSettings, dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        stop_orphan(dir);
+        stop_orphan(dir).await;
         let binary = find_binary(&settings.binary)?;
         let port = match settings.port {
             0 => free_port()?,
@@ -131,7 +131,7 @@ fn log_tail(log: &Path, from: u64) -> String {
 }
 
 /// Stops a broker left running by an earlier run that was killed without a chance to stop it.
-fn stop_orphan(dir: &Path) {
+async fn stop_orphan(dir: &Path) {
     let Ok(pid) = std::fs::read_to_string(dir.join("broker.pid")) else {
         return;
     };
@@ -143,9 +143,15 @@ fn stop_orphan(dir: &Path) {
     let ours = String::from_utf8_lossy(&cmdline).contains("broker");
     if ours && std::fs::canonicalize(dir).is_ok_and(|dir| dir == cwd) {
         warn!(pid, "stopping the broker an earlier run left behind");
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        std::thread::sleep(Duration::from_millis(500));
-        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let pid = Pid::from_raw(pid);
+        let _ = kill(pid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while kill(pid, None).is_ok() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if kill(pid, None).is_ok() {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
     }
 }
 

@@ -185,10 +185,11 @@ impl RegistryStore {
         let new = submitted(text)?;
         match self.find(subject, &new.fingerprint).await? {
             Some(found) => Ok(found),
-            None if self.versions(subject).await.is_err() => {
-                Err(RegistryError::SubjectNotFound(subject.to_owned()))
-            }
-            None => Err(RegistryError::SchemaNotFound),
+            // The subject's absence (40401) comes before the schema's (40403).
+            None => self
+                .versions(subject)
+                .await
+                .and(Err(RegistryError::SchemaNotFound)),
         }
     }
 
@@ -281,11 +282,8 @@ impl RegistryStore {
         let level = self.level(Some(subject), true).await?;
         let existing = match against {
             Some(spec) => vec![self.version(subject, spec).await?],
-            None => match self.versions(subject).await {
-                Ok(_) => self.all_versions(subject).await?,
-                Err(RegistryError::SubjectNotFound(_)) => Vec::new(),
-                Err(e) => return Err(e),
-            },
+            // A new subject has no versions to be compatible with.
+            None => self.all_versions(subject).await?,
         };
         let parsed = existing
             .into_iter()

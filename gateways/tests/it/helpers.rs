@@ -205,7 +205,7 @@ impl TestApp {
                 "the relay published up to {} of {position}",
                 self.published().await
             );
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
@@ -328,4 +328,23 @@ pub async fn read_until(
         seen.extend(page);
     }
     seen
+}
+
+/// An append of one `OrderDelivered` to a new order `id`, as the store tests write it directly.
+pub fn delivered(id: &str) -> eventmall_gateways::store::Append {
+    use eventmall_gateways::store::{Append, NewEvent};
+    Append {
+        aggregate_type: "order".into(),
+        aggregate_id: id.into(),
+        expected_version: 0,
+        events: vec![NewEvent {
+            event_type: "OrderDelivered".into(),
+            event_version: "1".into(),
+            payload: json!({}),
+            metadata: eventmall_events::CommandMetadata::new_root(None)
+                .for_event(chrono::Utc::now()),
+        }],
+        snapshot: None,
+        idempotency: None,
+    }
 }

@@ -1,45 +1,27 @@
 //! A reader must never pass a transaction still in flight. PostgreSQL commits transactions in
 //! any order; SQLite has one writer, so a later append waits for the held one.
 
-use eventmall_events::CommandMetadata;
-use eventmall_gateways::store::{Append, EventBackend, NewEvent};
-use serde_json::json;
+use eventmall_gateways::store::EventBackend;
 
 use sqlx::Connection;
 
-use crate::helpers::{postgres_backend_typed, read_until, sqlite_db};
-
-fn append(id: &str) -> Append {
-    Append {
-        aggregate_type: "order".into(),
-        aggregate_id: id.into(),
-        expected_version: 0,
-        events: vec![NewEvent {
-            event_type: "OrderDelivered".into(),
-            event_version: "1".into(),
-            payload: json!({}),
-            metadata: CommandMetadata::new_root(None).for_event(chrono::Utc::now()),
-        }],
-        snapshot: None,
-        idempotency: None,
-    }
-}
+use crate::helpers::{delivered, postgres_backend_typed, read_until, sqlite_db};
 
 #[tokio::test]
 async fn postgres_an_out_of_order_commit_is_never_skipped() {
     let (backend, _db) = postgres_backend_typed().await;
-    let first = backend.append(append("first")).await.unwrap();
+    let first = backend.append(delivered("first")).await.unwrap();
     let after_first = first.positions[0];
 
     // A takes its position, then stays open.
     let mut held = backend.pool().begin().await.unwrap();
     let a = backend
-        .append_in(&mut held, &append("held"))
+        .append_in(&mut held, &delivered("held"))
         .await
         .unwrap()
         .unwrap();
     // B starts later, takes a later position, and commits first.
-    let b = backend.append(append("later")).await.unwrap();
+    let b = backend.append(delivered("later")).await.unwrap();
     assert!(a.positions[0] < b.positions[0]);
     assert!(after_first < a.positions[0]);
 
@@ -63,11 +45,11 @@ async fn postgres_a_rolled_back_transaction_leaves_no_gap_that_blocks_readers() 
     let (backend, _db) = postgres_backend_typed().await;
     let mut abandoned = backend.pool().begin().await.unwrap();
     backend
-        .append_in(&mut abandoned, &append("abandoned"))
+        .append_in(&mut abandoned, &delivered("abandoned"))
         .await
         .unwrap();
     abandoned.rollback().await.unwrap();
-    backend.append(append("kept")).await.unwrap();
+    backend.append(delivered("kept")).await.unwrap();
     let read = read_until(&*backend, 0, 1).await;
     let ids: Vec<&str> = read.iter().map(|e| e.aggregate_id.as_str()).collect();
     assert_eq!(ids, ["kept"]);
@@ -81,7 +63,7 @@ async fn sqlite_a_held_write_transaction_is_never_passed() {
             .await
             .unwrap(),
     );
-    let first = backend.append(append("first")).await.unwrap();
+    let first = backend.append(delivered("first")).await.unwrap();
 
     // Another connection holds a write transaction that took the next position.
     let mut held = sqlx::SqliteConnection::connect(&db.url()).await.unwrap();
@@ -103,7 +85,7 @@ async fn sqlite_a_held_write_transaction_is_never_passed() {
     // A later append is issued while it is open; it cannot commit first.
     let later = tokio::spawn({
         let backend = backend.clone();
-        async move { backend.append(append("later")).await }
+        async move { backend.append(delivered("later")).await }
     });
     let read = backend.read_after(first.positions[0], 100).await.unwrap();
     assert!(read.is_empty(), "read past an open transaction: {read:?}");

@@ -5,12 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use eventmall_events::{AnyEvent, CommandMetadata, StoredEvent};
+use eventmall_events::{AnyEvent, StoredEvent};
 use eventmall_gateways::demo::{self, DemoPlan};
-use eventmall_gateways::store::{Append, EventBackend, NewEvent};
-use serde_json::json;
+use eventmall_gateways::store::EventBackend;
 
-use crate::helpers::{TestApp, postgres_backend_typed, spawn_app, spawn_sqlite_app};
+use crate::helpers::{TestApp, delivered, postgres_backend_typed, spawn_app, spawn_sqlite_app};
 use crate::kafka::{Record, TestBroker, drain};
 
 pub const TOPICS: [&str; 3] = [
@@ -179,9 +178,7 @@ async fn a_relay_killed_mid_batch_loses_nothing_and_resends_with_the_same_event_
     let last = h.last_position().await;
 
     let (relay, _) = h.start_relay(&broker).await;
-    while h.published().await == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    h.wait_published(1).await;
     relay.abort();
     let _ = relay.await;
     let at_kill = h.published().await;
@@ -215,6 +212,7 @@ async fn commands_are_accepted_while_the_broker_is_down_and_the_relay_catches_up
         report.events_appended > 0,
         "commands were refused with the broker down"
     );
+    // A window in which a relay that published without a broker would have done so.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let behind = h.published().await;
     assert!(
@@ -228,22 +226,6 @@ async fn commands_are_accepted_while_the_broker_is_down_and_the_relay_catches_up
     relay.await.unwrap();
     let records = drain(&broker.bootstrap(), &TOPICS);
     verify(&h, &records).await;
-}
-
-fn delivered(id: &str) -> Append {
-    Append {
-        aggregate_type: "order".into(),
-        aggregate_id: id.into(),
-        expected_version: 0,
-        events: vec![NewEvent {
-            event_type: "OrderDelivered".into(),
-            event_version: "1".into(),
-            payload: json!({}),
-            metadata: CommandMetadata::new_root(None).for_event(chrono::Utc::now()),
-        }],
-        snapshot: None,
-        idempotency: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,6 +246,7 @@ async fn postgres_an_out_of_order_commit_never_makes_the_relay_skip() {
         .unwrap();
     let b = typed.append(delivered("later")).await.unwrap();
     assert!(a.positions[0] < b.positions[0]);
+    // A window in which a relay that skipped the open transaction would have published B.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         h.published().await < a.positions[0],
@@ -324,6 +307,7 @@ async fn the_relay_reports_its_lag_in_events_and_seconds() {
     relay.await.unwrap();
 
     let report = demo::run(&h.commands, plan(20, 9)).await.unwrap();
+    // Let the unpublished events age, so that the lag in seconds has something to show.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let behind = h.get("/v1/relay").await.body[0].clone();
     assert_eq!(behind["lag_events"], report.events_appended, "{behind}");

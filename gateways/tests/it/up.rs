@@ -154,7 +154,11 @@ async fn up_runs_broker_api_registry_and_relay_and_stops_the_broker_on_sigterm()
     );
 
     let data = up.terminate().await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // `up` waits for the broker before it exits; allow the kernel a moment to reap it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while alive(broker_pid) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(!alive(broker_pid), "the broker outlived eventmall up");
     assert!(!data.path().join("broker/broker.pid").exists());
     let log = std::fs::read_to_string(data.path().join("broker/broker.log")).unwrap();
