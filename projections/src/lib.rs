@@ -1,0 +1,28 @@
+//! Eventmall's read models and the domain of the projectors that build them.
+//!
+//! Nothing here does I/O of its own except the search index, whose files are the read model
+//! itself: the SQL read models are computed here as changes to rows, which the gateways write
+//! in one transaction together with the consumed offsets.
+
+pub mod checkpoint;
+pub mod envelope;
+pub mod orders;
+
+pub use checkpoint::{Checkpoint, Generation};
+pub use envelope::Envelope;
+
+/// Why an event could not be applied to a read model. The projector sends its record to the
+/// dead letters with this reason and moves on.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProjectionError {
+    #[error("{event_type} for unknown {aggregate} {id}")]
+    UnknownAggregate {
+        aggregate: &'static str,
+        id: String,
+        event_type: &'static str,
+    },
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+pub type Result<T, E = ProjectionError> = std::result::Result<T, E>;
