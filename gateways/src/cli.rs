@@ -37,13 +37,20 @@ pub enum Command {
     Demo(DemoArgs),
     /// Publish stored events to Kafka (needs KAFKA_BOOTSTRAP_SERVERS).
     Relay,
+    /// Run projectors alone (needs KAFKA_BOOTSTRAP_SERVERS); instances of one projector share
+    /// its topics' partitions.
+    Project {
+        /// The projectors (`order-views`); every one when none is named.
+        names: Vec<String>,
+    },
     /// Read the event topics.
     Events {
         #[command(subcommand)]
         command: EventsCommand,
     },
     /// Everything on one machine: the local broker (unless KAFKA_BOOTSTRAP_SERVERS names a
-    /// cluster), the API with the schema registry, the relay; optionally the demo world.
+    /// cluster), the API with the schema registry, the relay and the projectors; optionally the
+    /// demo world.
     Up {
         /// Create the demo world before serving (idempotent for a given seed).
         #[arg(long)]
@@ -126,6 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Relay => startup::relay(&settings).await,
+        Command::Project { names } => startup::project(&settings, &names).await,
         Command::Events {
             command:
                 EventsCommand::Tail {

@@ -22,6 +22,7 @@ pub struct Settings {
     pub broker: BrokerSettings,
     pub registry: RegistrySettings,
     pub relay: RelaySettings,
+    pub projectors: ProjectorSettings,
     pub log: LogSettings,
 }
 
@@ -113,6 +114,26 @@ pub struct RelaySettings {
     pub compression: String,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProjectorSettings {
+    /// Whether `up` runs the projectors.
+    pub enabled: bool,
+    /// Database of the SQL read models, `sqlite://…` or `postgres://…`; empty means
+    /// `sqlite://<data_dir>/views.db`, a file of its own so projectors never wait on the
+    /// event store's writer.
+    pub url: String,
+    /// Records applied per transaction, at most.
+    pub batch_size: usize,
+    /// How long a projector waits for more records before applying a partial batch, in ms.
+    pub batch_wait_ms: u64,
+    /// How long the group waits for a silent (killed) projector instance before its
+    /// partitions go to the others, in ms.
+    pub session_timeout_ms: u64,
+    /// Platform commission taken from partners' net sales, in basis points (1080 = 10.8 %).
+    pub commission_rate_bp: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -139,6 +160,7 @@ impl Default for Settings {
             broker: BrokerSettings::default(),
             registry: RegistrySettings::default(),
             relay: RelaySettings::default(),
+            projectors: ProjectorSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -219,6 +241,19 @@ impl Default for RelaySettings {
     }
 }
 
+impl Default for ProjectorSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            url: String::new(),
+            batch_size: 2_000,
+            batch_wait_ms: 20,
+            session_timeout_ms: 10_000,
+            commission_rate_bp: 1080,
+        }
+    }
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
         Self {
@@ -261,6 +296,15 @@ impl Settings {
             settings.kafka.bootstrap_servers = servers;
         }
         Ok(settings)
+    }
+
+    /// The read models' database URL, defaulting to `views.db` in the data directory.
+    pub fn views_url(&self) -> String {
+        if self.projectors.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("views.db").display())
+        } else {
+            self.projectors.url.clone()
+        }
     }
 
     /// The bootstrap servers of an external cluster, if one is configured.

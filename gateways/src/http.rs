@@ -2,6 +2,7 @@
 
 mod extract;
 mod health;
+mod order_views;
 mod orders;
 mod payments;
 pub mod problem;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub commands: CommandGateway,
     /// The event store's database, for the relay's state.
     pub control: sqlx::AnyPool,
+    /// The read models the read routes serve.
+    pub views: crate::views::ReadModels,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -42,6 +45,8 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .nest("/v1/products", products::router())
         .nest("/v1/orders", orders::router())
         .nest("/v1/payments", payments::router())
+        .nest("/v1/customers", order_views::customers())
+        .nest("/v1/partners", order_views::partners())
         .nest("/v1/relay", relay::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

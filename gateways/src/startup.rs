@@ -14,12 +14,15 @@ use crate::commands::CommandGateway;
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
 use crate::http::{AppState, router};
+use crate::kafka;
 use crate::kafka::broker::LocalBroker;
+use crate::projector::{DEAD_LETTER_TOPIC, Projection, Projector};
 use crate::registry::{
     self, Level, RegisteredCodec, RegistryStore, RemoteRegistry, SchemaRegistry,
 };
 use crate::relay::Relay;
 use crate::store::{self, EventBackend, StoreResult};
+use crate::views::{self, ReadModels};
 use crate::wallet::{SimulatedWallet, WalletLimits};
 
 /// Opens the event store and wires the command gateway, without serving anything.
@@ -76,6 +79,7 @@ pub struct Application {
     router: axum::Router,
     commands: CommandGateway,
     control: AnyPool,
+    views: ReadModels,
 }
 
 impl Application {
@@ -94,9 +98,11 @@ impl Application {
         control: AnyPool,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.http.addr).await?;
+        let views = open_views(settings).await?;
         let state = AppState {
             commands: commands.clone(),
             control: control.clone(),
+            views: views.clone(),
         };
         let mut router = router(state, settings.http.body_limit_bytes);
         if settings.registry.url.is_empty() {
@@ -107,6 +113,7 @@ impl Application {
             router,
             commands,
             control,
+            views,
         })
     }
 
@@ -123,6 +130,20 @@ impl Application {
             bootstrap_servers,
         )
         .await
+    }
+
+    /// The projectors of this application's read models, consuming `bootstrap_servers`.
+    pub async fn projectors(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+    ) -> anyhow::Result<Vec<Projector>> {
+        let codec = RegisteredCodec::new(schema_registry(settings, &self.control)?);
+        projectors(settings, &self.views, codec, bootstrap_servers, &[]).await
+    }
+
+    pub fn views(&self) -> &ReadModels {
+        &self.views
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -208,6 +229,15 @@ async fn run_up(
         )),
         false => None,
     };
+    let projectors: Vec<_> = match settings.projectors.enabled {
+        true => app
+            .projectors(settings, bootstrap_servers)
+            .await?
+            .into_iter()
+            .map(|projector| projector.spawn(stop.clone()))
+            .collect(),
+        false => Vec::new(),
+    };
     let commands = app.commands().clone();
     let server = tokio::spawn(app.run_until(shutdown_signal()));
     if let Some(plan) = demo {
@@ -219,7 +249,85 @@ async fn run_up(
     if let Some(relay) = relay {
         let _ = relay.await;
     }
+    for projector in projectors {
+        if let Ok(Err(error)) = projector.await {
+            tracing::warn!(%error, "projector ended with an error");
+        }
+    }
     served??;
+    Ok(())
+}
+
+/// Opens the read models' database and each read model's live generation.
+pub async fn open_views(settings: &Settings) -> anyhow::Result<ReadModels> {
+    if settings.projectors.url.is_empty() {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let pool = views::connect(&settings.views_url())
+        .await
+        .context("opening the read models' database")?;
+    Ok(ReadModels::open(pool, settings.projectors.commission_rate_bp).await?)
+}
+
+/// The projectors called `names` (every one when empty), with their topics and the dead-letter
+/// topic created when missing.
+pub async fn projectors(
+    settings: &Settings,
+    views: &ReadModels,
+    codec: RegisteredCodec,
+    bootstrap_servers: &str,
+    names: &[String],
+) -> anyhow::Result<Vec<Projector>> {
+    let all: Vec<Arc<dyn Projection>> = vec![Arc::new(views.orders.clone())];
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !all.iter().any(|p| p.name() == name.as_str()))
+    {
+        let known: Vec<&str> = all.iter().map(|p| p.name()).collect();
+        anyhow::bail!("no projector {unknown}; one of {}", known.join(", "));
+    }
+    let chosen: Vec<Arc<dyn Projection>> = all
+        .into_iter()
+        .filter(|p| names.is_empty() || names.iter().any(|name| name == p.name()))
+        .collect();
+    let mut topics: Vec<&str> = chosen
+        .iter()
+        .flat_map(|p| p.topics().iter().copied())
+        .collect();
+    topics.push(DEAD_LETTER_TOPIC);
+    kafka::ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+    chosen
+        .into_iter()
+        .map(|projection| {
+            Ok(Projector::new(
+                projection,
+                codec.clone(),
+                bootstrap_servers,
+                &settings.projectors,
+            )?)
+        })
+        .collect()
+}
+
+/// The projectors called `names` alone, until Ctrl-C or SIGTERM.
+pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
+    let servers = settings
+        .external_kafka()
+        .context("a projector needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+    let control = store::connect_control(&settings.store_url()).await?;
+    let codec = RegisteredCodec::new(schema_registry(settings, &control)?);
+    let views = open_views(settings).await?;
+    let stop = CancellationToken::new();
+    let running: Vec<_> = projectors(settings, &views, codec, servers, names)
+        .await?
+        .into_iter()
+        .map(|projector| projector.spawn(stop.clone()))
+        .collect();
+    shutdown_signal().await;
+    stop.cancel();
+    for projector in running {
+        projector.await??;
+    }
     Ok(())
 }
 

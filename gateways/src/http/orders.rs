@@ -15,7 +15,8 @@ use crate::http::ApiError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", post(place))
-        .route("/{id}", get(get_order))
+        .route("/{id}", get(super::order_views::order))
+        .route("/{id}/state", get(get_state))
         .route("/{id}/events", get(get_events))
         .route("/{id}/pay", post(mark_paid))
         .route("/{id}/ship", post(ship))
@@ -223,7 +224,7 @@ async fn return_lines(
     .await
 }
 
-async fn get_order(
+async fn get_state(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
 ) -> Result<Response, ApiError> {

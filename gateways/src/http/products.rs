@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", post(register))
         .route("/{id}", get(get_product))
+        .route("/{id}/state", get(get_product))
         .route("/{id}/events", get(get_events))
         .route("/{id}/details", post(update_details))
         .route("/{id}/price", post(change_price))

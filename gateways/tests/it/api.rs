@@ -80,7 +80,7 @@ async fn product_commands_change_the_product() {
         assert_eq!(reply.status, 200, "{route}: {}", reply.body);
         assert_eq!(reply.body["events"], json!(events), "{route}");
     }
-    let product = app.get(&format!("/v1/products/{id}")).await;
+    let product = app.get(&format!("/v1/products/{id}/state")).await;
     assert_eq!(product.status, 200);
     assert_eq!(product.body["version"], 6);
     assert_eq!(product.headers["etag"], "\"6\"");
@@ -175,7 +175,7 @@ async fn an_order_goes_from_placed_to_returned_and_its_payment_is_refunded() {
         .await;
     assert_eq!(refund.status, 200, "{}", refund.body);
 
-    let view = app.get(&format!("/v1/orders/{order}")).await;
+    let view = app.get(&format!("/v1/orders/{order}/state")).await;
     assert_eq!(view.status, 200);
     assert_eq!(view.body["version"], 5);
     assert_eq!(view.body["state"]["status"], "delivered");

@@ -81,7 +81,7 @@ async fn a_body_that_is_not_json_is_415() {
 async fn unknown_aggregates_and_routes_are_404() {
     let app = spawn_sqlite_app().await;
     let missing = Uuid::now_v7();
-    app.get(&format!("/v1/orders/{missing}"))
+    app.get(&format!("/v1/orders/{missing}/state"))
         .await
         .assert_problem(404, "not-found");
     app.get(&format!("/v1/payments/{missing}/events"))

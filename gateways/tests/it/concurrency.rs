@@ -42,7 +42,7 @@ async fn concurrent_commands_on_one_order(app: TestApp) {
         .collect();
     assert_eq!(sequences, (1..=4 + won.len() as i64).collect::<Vec<_>>());
     // no lost update: every accepted return is in the state
-    let view = app.get(&format!("/v1/orders/{order}")).await;
+    let view = app.get(&format!("/v1/orders/{order}/state")).await;
     assert_eq!(view.body["state"]["returned"]["1"], won.len());
     assert_eq!(view.body["state"]["refunded"]["amount"], 1000 * won.len());
 }
@@ -68,7 +68,7 @@ async fn concurrent_commands_expecting_one_version(app: TestApp) {
     for reply in replies.iter().filter(|r| r.status != 200) {
         reply.assert_problem(409, "version-conflict");
     }
-    let view = app.get(&format!("/v1/orders/{order}")).await;
+    let view = app.get(&format!("/v1/orders/{order}/state")).await;
     assert_eq!(view.body["version"], 5);
     assert_eq!(view.body["state"]["returned"]["1"], 1);
 }

@@ -13,6 +13,7 @@ use crate::kafka::{TestBroker, kafka_settings, relay_settings};
 use eventmall_gateways::config::Settings;
 use eventmall_gateways::startup::{Application, gateway_over};
 use eventmall_gateways::store::{EventBackend, PostgresBackend, SqliteBackend};
+use eventmall_gateways::views::ReadModels;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tempfile::TempDir;
@@ -96,12 +97,19 @@ pub struct TestApp {
     pub commands: CommandGateway,
     /// The database's second pool: registry and relay state.
     pub control: sqlx::AnyPool,
+    /// The read models the app serves, in the app's own data directory.
+    pub views: ReadModels,
+    pub data: TempDir,
     db: TestDb,
 }
 
 pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
     let (backend, db) = backend;
-    let mut settings = Settings::default();
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Settings {
+        data_dir: data.path().to_owned(),
+        ..Settings::default()
+    };
     settings.http.addr = "127.0.0.1:0".into();
     settings.http.body_limit_bytes = 64 * 1024;
     settings.store.snapshot_every = 10;
@@ -113,12 +121,15 @@ pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
         .await
         .unwrap();
     let address = format!("http://{}", app.local_addr().unwrap());
+    let views = app.views().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
         client: reqwest::Client::new(),
         commands,
         control,
+        views,
+        data,
         db,
     }
 }

@@ -12,6 +12,7 @@ mod idempotency;
 mod interop;
 mod kafka;
 mod out_of_order;
+mod projector;
 mod registry;
 mod relay;
 mod sqlite_writer;

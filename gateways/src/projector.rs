@@ -1,0 +1,352 @@
+//! The projector runtime: consumes a projection's topics as its own consumer group, in
+//! batches, and applies each batch to the read model together with the batch's offsets, so
+//! every event's effect lands exactly once however the projector is stopped or killed.
+//!
+//! A projector runs on a thread of its own: librdkafka's poll, its rebalance callback (which
+//! seeks each assigned partition to the read model's checkpoint) and the batch all happen in
+//! order there, so no batch is ever in flight while partitions move. Records that cannot be
+//! decoded or applied go to the dead letters before the batch that passes them commits.
+
+pub mod checkpoints;
+mod dead_letter;
+mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventmall_events::AnyEvent;
+use eventmall_projections::{Checkpoint, Envelope, Generation};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+pub use dead_letter::{DEAD_LETTER_TOPIC, DeadLetter, DeadLetters, header};
+pub use record::Consumed;
+
+use crate::config::ProjectorSettings;
+use crate::kafka::client_config;
+use crate::registry::RegisteredCodec;
+
+/// An event of a batch, with where it came from.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub envelope: Envelope<AnyEvent>,
+    /// Index of its record in the batch's records.
+    record: usize,
+}
+
+/// What one transaction of a read model takes in.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The events that decoded, in partition order.
+    pub events: Vec<Delivered>,
+    /// Each partition's next offset once the batch is applied.
+    pub positions: Vec<Checkpoint>,
+}
+
+/// A batch applied but not yet committed.
+pub struct Prepared {
+    /// Events the read model refused (index into [`Batch::events`], reason).
+    pub refused: Vec<(usize, String)>,
+    /// Where each partition stood before the batch: records below were applied already.
+    pub before: HashMap<(String, i32), i64>,
+    pub commit: Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>,
+}
+
+/// A read model built from topics.
+#[async_trait::async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// The projector's name (`order-views`), the stem of its consumer group.
+    fn name(&self) -> &'static str;
+    fn topics(&self) -> &'static [&'static str];
+    fn generation(&self) -> Generation;
+    /// The checkpoints stored with the read model.
+    async fn checkpoints(&self) -> anyhow::Result<Vec<Checkpoint>>;
+    /// Applies `batch`, skipping events below the stored checkpoints, and moves the
+    /// checkpoints to `batch.positions` in the same transaction, left for the runtime to commit.
+    async fn prepare(&self, batch: &Batch) -> anyhow::Result<Prepared>;
+}
+
+pub struct Projector {
+    projection: Arc<dyn Projection>,
+    codec: RegisteredCodec,
+    dead_letters: DeadLetters,
+    bootstrap_servers: String,
+    settings: ProjectorSettings,
+}
+
+/// Seeks every partition it is given to the read model's checkpoint (or the beginning).
+struct Rebalancer {
+    projection: Arc<dyn Projection>,
+    runtime: Handle,
+}
+
+impl ClientContext for Rebalancer {}
+
+impl ConsumerContext for Rebalancer {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let name = self.projection.name();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let stored = match self.runtime.block_on(self.projection.checkpoints()) {
+                    Ok(stored) => stored,
+                    Err(error) => {
+                        // The batch's own check still skips what is applied; start from the
+                        // group's committed offsets, which never pass the checkpoints.
+                        warn!(projector = name, %error, "checkpoints unavailable at assignment");
+                        Vec::new()
+                    }
+                };
+                seek_to(partitions, &stored);
+                info!(projector = name, assigned = ?positions(partitions), "partitions assigned");
+                if let Err(error) = consumer.assign(partitions) {
+                    warn!(projector = name, %error, "assignment failed");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                info!(
+                    projector = name,
+                    revoked = partitions.count(),
+                    "partitions revoked"
+                );
+                if let Err(error) = consumer.unassign() {
+                    warn!(projector = name, %error, "unassignment failed");
+                }
+            }
+            other => warn!(projector = name, error = ?other, "rebalance failed"),
+        }
+    }
+}
+
+/// Sets each partition's offset to its checkpoint, or to the beginning when there is none.
+fn seek_to(partitions: &mut TopicPartitionList, stored: &[Checkpoint]) {
+    let wanted: Vec<(String, i32, Offset)> = partitions
+        .elements()
+        .iter()
+        .map(|element| {
+            let offset = stored
+                .iter()
+                .find(|c| c.topic == element.topic() && c.partition == element.partition())
+                .map_or(Offset::Beginning, |c| Offset::Offset(c.next_offset));
+            (element.topic().to_owned(), element.partition(), offset)
+        })
+        .collect();
+    for (topic, partition, offset) in wanted {
+        let _ = partitions.set_partition_offset(&topic, partition, offset);
+    }
+}
+
+fn positions(partitions: &TopicPartitionList) -> Vec<String> {
+    partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}/{}@{:?}", e.topic(), e.partition(), e.offset()))
+        .collect()
+}
+
+impl Projector {
+    pub fn new(
+        projection: Arc<dyn Projection>,
+        codec: RegisteredCodec,
+        bootstrap_servers: &str,
+        settings: &ProjectorSettings,
+    ) -> KafkaResult<Self> {
+        let dead_letters = DeadLetters::new(bootstrap_servers, projection.name())?;
+        Ok(Self {
+            projection,
+            codec,
+            dead_letters,
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            settings: settings.clone(),
+        })
+    }
+
+    /// Runs on a thread of its own until `stop`; the batch in hand is finished first.
+    pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        let runtime = Handle::current();
+        tokio::task::spawn_blocking(move || self.run(&runtime, &stop))
+    }
+
+    fn consumer(&self, runtime: &Handle) -> KafkaResult<BaseConsumer<Rebalancer>> {
+        let projection = &self.projection;
+        let consumer: BaseConsumer<Rebalancer> = client_config(&self.bootstrap_servers)
+            .set(
+                "group.id",
+                projection.generation().group_id(projection.name()),
+            )
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            // Eager assignment: the rebalance callback assigns whole, seeked partition lists.
+            .set("partition.assignment.strategy", "range,roundrobin")
+            .set("fetch.wait.max.ms", "50")
+            .set(
+                "session.timeout.ms",
+                self.settings.session_timeout_ms.to_string(),
+            )
+            .create_with_context(Rebalancer {
+                projection: projection.clone(),
+                runtime: runtime.clone(),
+            })?;
+        consumer.subscribe(projection.topics())?;
+        Ok(consumer)
+    }
+
+    fn run(self, runtime: &Handle, stop: &CancellationToken) -> anyhow::Result<()> {
+        let name = self.projection.name();
+        let consumer = self.consumer(runtime)?;
+        info!(projector = name, generation = %self.projection.generation(), "projector started");
+        let mut backoff = Duration::from_millis(100);
+        while !stop.is_cancelled() {
+            let records = self.poll_batch(&consumer);
+            if records.is_empty() {
+                continue;
+            }
+            match runtime.block_on(self.process(&records)) {
+                Ok(positions) => {
+                    backoff = Duration::from_millis(100);
+                    commit_offsets(&consumer, &positions);
+                }
+                Err(error) => {
+                    warn!(projector = name, %error, ?backoff, "batch not applied; retrying from the checkpoints");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    self.rewind(runtime, &consumer);
+                }
+            }
+        }
+        info!(projector = name, "projector stopped");
+        Ok(())
+    }
+
+    /// Waits for a first record, then takes what follows within the batch window.
+    fn poll_batch(&self, consumer: &BaseConsumer<Rebalancer>) -> Vec<Consumed> {
+        let mut records = Vec::new();
+        let window = Duration::from_millis(self.settings.batch_wait_ms);
+        let mut deadline: Option<Instant> = None;
+        while records.len() < self.settings.batch_size {
+            let timeout = match deadline {
+                None => Duration::from_millis(100),
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            };
+            match consumer.poll(timeout) {
+                Some(Ok(message)) => {
+                    records.push(Consumed::from(message.detach()));
+                    deadline.get_or_insert_with(|| Instant::now() + window);
+                }
+                Some(Err(error)) => debug!(projector = self.projection.name(), %error, "poll"),
+                None if deadline.is_none() => return records,
+                None => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        records
+    }
+
+    /// Decodes, applies, dead-letters and commits one batch; answers the new positions.
+    async fn process(&self, records: &[Consumed]) -> anyhow::Result<Vec<Checkpoint>> {
+        let mut positions: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        let mut batch = Batch::default();
+        let mut poison = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            positions.insert((&record.topic, record.partition), record.offset + 1);
+            match record.decode(&self.codec).await {
+                Ok(envelope) => batch.events.push(Delivered {
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                    offset: record.offset,
+                    envelope,
+                    record: index,
+                }),
+                Err(reason) => poison.push(DeadLetter { record, reason }),
+            }
+        }
+        batch.positions = positions
+            .into_iter()
+            .map(|((topic, partition), next_offset)| Checkpoint {
+                topic: topic.to_owned(),
+                partition,
+                next_offset,
+            })
+            .collect();
+        let prepared = self.projection.prepare(&batch).await?;
+        for (index, reason) in prepared.refused {
+            let record = &records[batch.events[index].record];
+            poison.push(DeadLetter { record, reason });
+        }
+        // A record below the checkpoint was dead-lettered when it was first passed.
+        poison.retain(|letter| {
+            let key = (letter.record.topic.clone(), letter.record.partition);
+            letter.record.offset >= prepared.before.get(&key).copied().unwrap_or(0)
+        });
+        if !poison.is_empty() {
+            for letter in &poison {
+                warn!(
+                    projector = self.projection.name(),
+                    topic = %letter.record.topic,
+                    partition = letter.record.partition,
+                    offset = letter.record.offset,
+                    reason = %letter.reason,
+                    "record sent to the dead letters"
+                );
+            }
+            self.dead_letters.send(&poison).await?;
+        }
+        prepared.commit.await?;
+        debug!(
+            projector = self.projection.name(),
+            records = records.len(),
+            dead_letters = poison.len(),
+            "batch committed"
+        );
+        Ok(batch.positions)
+    }
+
+    /// Seeks every assigned partition back to its checkpoint after a failed batch.
+    fn rewind(&self, runtime: &Handle, consumer: &BaseConsumer<Rebalancer>) {
+        let Ok(mut assigned) = consumer.assignment() else {
+            return;
+        };
+        match runtime.block_on(self.projection.checkpoints()) {
+            Ok(stored) => seek_to(&mut assigned, &stored),
+            Err(error) => {
+                warn!(projector = self.projection.name(), %error, "checkpoints unavailable");
+                return;
+            }
+        }
+        if let Err(error) = consumer.seek_partitions(assigned, Duration::from_secs(5)) {
+            warn!(projector = self.projection.name(), %error, "rewind failed");
+        }
+    }
+}
+
+/// Tells the group where the projector is, for tools that watch group lag; the read model's
+/// checkpoints stay the truth.
+fn commit_offsets(consumer: &BaseConsumer<Rebalancer>, positions: &[Checkpoint]) {
+    let mut list = TopicPartitionList::new();
+    for position in positions {
+        let _ = list.add_partition_offset(
+            &position.topic,
+            position.partition,
+            Offset::Offset(position.next_offset),
+        );
+    }
+    if let Err(error) = consumer.commit(&list, CommitMode::Async) {
+        debug!(%error, "group offsets not committed");
+    }
+}

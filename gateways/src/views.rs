@@ -1,0 +1,57 @@
+//! The SQL read models, in their own database (SQLite by default, PostgreSQL at scale),
+//! through one `sqlx::Any` implementation.
+
+pub mod order_views;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+
+pub use order_views::OrderViews;
+
+/// The read models the API serves, each at its live generation.
+#[derive(Clone)]
+pub struct ReadModels {
+    pub orders: OrderViews,
+    pub commission: eventmall_projections::orders::CommissionRate,
+}
+
+impl ReadModels {
+    pub async fn open(pool: AnyPool, commission_rate_bp: u32) -> sqlx::Result<Self> {
+        Ok(Self {
+            orders: OrderViews::live(pool).await?,
+            commission: eventmall_projections::orders::CommissionRate(commission_rate_bp),
+        })
+    }
+}
+
+/// Opens the read models' database, creating a SQLite file when missing, with the projector
+/// bookkeeping tables.
+pub async fn connect(url: &str) -> sqlx::Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let sqlite = url.starts_with("sqlite:");
+    let url = match sqlite && !url.contains('?') && !url.contains(":memory:") {
+        true => format!("{url}?mode=rwc"),
+        false => url.to_owned(),
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(if sqlite { 4 } else { 16 })
+        .after_connect(move |connection, _| {
+            Box::pin(async move {
+                if sqlite {
+                    // Readers beside one writer; a waiting writer retries instead of failing.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA busy_timeout = 10000",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *connection).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect(&url)
+        .await?;
+    crate::projector::checkpoints::ensure_tables(&pool).await?;
+    Ok(pool)
+}

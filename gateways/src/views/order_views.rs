@@ -1,0 +1,315 @@
+//! The order views projector: orders with their timelines, partner sales per Seoul day and
+//! customer profiles, in one generation's tables, from `eventmall.orders.v1`.
+
+mod queries;
+
+use std::collections::{HashMap, HashSet};
+
+use eventmall_events::AnyEvent;
+use eventmall_events::order::OrderEvent;
+use eventmall_projections::orders::{OrderChanges, OrderView, ProfileDelta, SalesDelta, SalesKey};
+use eventmall_projections::{Checkpoint, Generation};
+use sqlx::{Any, AnyPool, Transaction};
+
+pub use queries::{CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter};
+
+use crate::projector::{Batch, Prepared, Projection, checkpoints};
+
+const TOPICS: &[&str] = &[OrderEvent::TOPIC];
+
+/// Rows loaded per query when a batch reads the views it touches.
+const LOAD_CHUNK: usize = 400;
+
+/// One generation of the order views.
+#[derive(Clone)]
+pub struct OrderViews {
+    pool: AnyPool,
+    generation: Generation,
+    tables: Tables,
+}
+
+/// The table names of a generation.
+#[derive(Clone, Debug)]
+struct Tables {
+    orders: String,
+    sales: String,
+    customers: String,
+    categories: String,
+}
+
+impl Tables {
+    fn of(generation: Generation) -> Self {
+        let prefix = generation.table_prefix(OrderViews::NAME);
+        Self {
+            orders: format!("{prefix}orders"),
+            sales: format!("{prefix}daily_sales"),
+            customers: format!("{prefix}customers"),
+            categories: format!("{prefix}customer_categories"),
+        }
+    }
+
+    fn create_statements(&self) -> Vec<String> {
+        let Self {
+            orders,
+            sales,
+            customers,
+            categories,
+        } = self;
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {orders} (order_id TEXT PRIMARY KEY, \
+                 customer_id TEXT NOT NULL, partner_id TEXT NOT NULL, status TEXT NOT NULL, \
+                 placed_at_ms BIGINT NOT NULL, placed_day TEXT NOT NULL, version BIGINT NOT NULL, \
+                 view TEXT NOT NULL)"
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {orders}_customer ON {orders} \
+                 (customer_id, placed_at_ms, order_id)"
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {orders}_partner ON {orders} \
+                 (partner_id, status, placed_day)"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {sales} (partner_id TEXT NOT NULL, day TEXT NOT NULL, \
+                 currency TEXT NOT NULL, orders BIGINT NOT NULL, units BIGINT NOT NULL, \
+                 gross BIGINT NOT NULL, cancellations BIGINT NOT NULL, cancelled BIGINT NOT NULL, \
+                 refunds BIGINT NOT NULL, net BIGINT NOT NULL, \
+                 PRIMARY KEY (partner_id, day, currency))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {customers} (customer_id TEXT PRIMARY KEY, \
+                 orders BIGINT NOT NULL, spent BIGINT NOT NULL, last_order_at_ms BIGINT)"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {categories} (customer_id TEXT NOT NULL, \
+                 category TEXT NOT NULL, orders BIGINT NOT NULL, \
+                 PRIMARY KEY (customer_id, category))"
+            ),
+        ]
+    }
+}
+
+impl OrderViews {
+    pub const NAME: &'static str = "order-views";
+
+    /// Opens `generation`, creating its tables when missing.
+    pub async fn open(pool: AnyPool, generation: Generation) -> sqlx::Result<Self> {
+        let tables = Tables::of(generation);
+        for statement in tables.create_statements() {
+            sqlx::query(&statement).execute(&pool).await?;
+        }
+        Ok(Self {
+            pool,
+            generation,
+            tables,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Opens the generation reads are served from.
+    pub async fn live(pool: AnyPool) -> sqlx::Result<Self> {
+        let generation = checkpoints::live_generation(&pool, Self::NAME).await?;
+        Self::open(pool, generation).await
+    }
+
+    async fn load(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ids: &[&str],
+    ) -> anyhow::Result<Vec<OrderView>> {
+        let mut views = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOAD_CHUNK) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT view FROM {} WHERE order_id IN ({})",
+                self.tables.orders,
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for json in query.fetch_all(&mut **tx).await? {
+                views.push(serde_json::from_str(&json)?);
+            }
+        }
+        Ok(views)
+    }
+
+    async fn write(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        changes: &OrderChanges,
+        loaded_versions: &HashMap<String, i64>,
+    ) -> anyhow::Result<()> {
+        let upsert_view = format!(
+            "INSERT INTO {} (order_id, customer_id, partner_id, status, placed_at_ms, placed_day, \
+             version, view) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO UPDATE \
+             SET status = excluded.status, version = excluded.version, view = excluded.view",
+            self.tables.orders
+        );
+        for view in changes.views.values() {
+            if loaded_versions.get(&view.order_id) == Some(&view.version) {
+                continue;
+            }
+            sqlx::query(&upsert_view)
+                .bind(&view.order_id)
+                .bind(&view.customer_id)
+                .bind(&view.partner_id)
+                .bind(view.status.as_str())
+                .bind(view.placed_at.timestamp_millis())
+                .bind(eventmall_projections::orders::seoul_day(view.placed_at).to_string())
+                .bind(view.version)
+                .bind(serde_json::to_string(view)?)
+                .execute(&mut **tx)
+                .await?;
+        }
+        for (key, delta) in &changes.sales {
+            self.add_sales(tx, key, delta).await?;
+        }
+        for (customer, delta) in &changes.profiles {
+            self.add_profile(tx, customer, delta).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_sales(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        key: &SalesKey,
+        delta: &SalesDelta,
+    ) -> sqlx::Result<()> {
+        let table = &self.tables.sales;
+        let sql = format!(
+            "INSERT INTO {table} (partner_id, day, currency, orders, units, gross, cancellations, \
+             cancelled, refunds, net) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (partner_id, day, currency) DO UPDATE SET \
+             orders = {table}.orders + excluded.orders, units = {table}.units + excluded.units, \
+             gross = {table}.gross + excluded.gross, \
+             cancellations = {table}.cancellations + excluded.cancellations, \
+             cancelled = {table}.cancelled + excluded.cancelled, \
+             refunds = {table}.refunds + excluded.refunds, net = {table}.net + excluded.net"
+        );
+        sqlx::query(&sql)
+            .bind(&key.partner_id)
+            .bind(key.day.to_string())
+            .bind(format!("{:?}", key.currency))
+            .bind(delta.orders)
+            .bind(delta.units)
+            .bind(delta.gross)
+            .bind(delta.cancellations)
+            .bind(delta.cancelled)
+            .bind(delta.refunds)
+            .bind(delta.net)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_profile(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        customer: &str,
+        delta: &ProfileDelta,
+    ) -> sqlx::Result<()> {
+        let table = &self.tables.customers;
+        let sql = format!(
+            "INSERT INTO {table} (customer_id, orders, spent, last_order_at_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id) DO UPDATE SET \
+             orders = {table}.orders + excluded.orders, spent = {table}.spent + excluded.spent, \
+             last_order_at_ms = CASE WHEN {table}.last_order_at_ms IS NULL \
+             OR excluded.last_order_at_ms > {table}.last_order_at_ms \
+             THEN COALESCE(excluded.last_order_at_ms, {table}.last_order_at_ms) \
+             ELSE {table}.last_order_at_ms END"
+        );
+        sqlx::query(&sql)
+            .bind(customer)
+            .bind(delta.orders)
+            .bind(delta.spent)
+            .bind(delta.last_order_at.map(|at| at.timestamp_millis()))
+            .execute(&mut **tx)
+            .await?;
+        let table = &self.tables.categories;
+        let sql = format!(
+            "INSERT INTO {table} (customer_id, category, orders) VALUES ($1, $2, $3) \
+             ON CONFLICT (customer_id, category) DO UPDATE SET \
+             orders = {table}.orders + excluded.orders"
+        );
+        for (category, count) in &delta.categories {
+            sqlx::query(&sql)
+                .bind(customer)
+                .bind(category)
+                .bind(*count)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for OrderViews {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        TOPICS
+    }
+
+    fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    async fn checkpoints(&self) -> anyhow::Result<Vec<Checkpoint>> {
+        Ok(checkpoints::load(&self.pool, Self::NAME, self.generation).await?)
+    }
+
+    async fn prepare(&self, batch: &Batch) -> anyhow::Result<Prepared> {
+        let mut tx = self.pool.begin().await?;
+        let before =
+            checkpoints::advance(&mut tx, Self::NAME, self.generation, &batch.positions).await?;
+        let fresh: Vec<(usize, &OrderEvent)> = batch
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, delivered)| {
+                let key = (delivered.topic.clone(), delivered.partition);
+                delivered.offset >= before.get(&key).copied().unwrap_or(0)
+            })
+            .filter_map(|(index, delivered)| match &delivered.envelope.event {
+                AnyEvent::Order(event) => Some((index, event)),
+                _ => None,
+            })
+            .collect();
+        let ids: Vec<&str> = fresh
+            .iter()
+            .map(|(index, _)| batch.events[*index].envelope.aggregate_id.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let loaded = self.load(&mut tx, &ids).await?;
+        let versions = loaded
+            .iter()
+            .map(|view| (view.order_id.clone(), view.version))
+            .collect();
+        let mut changes = OrderChanges::over(loaded);
+        let mut refused = Vec::new();
+        for (index, event) in fresh {
+            let envelope = batch.events[index].envelope.with(event.clone());
+            if let Err(error) = changes.apply(&envelope) {
+                refused.push((index, error.to_string()));
+            }
+        }
+        self.write(&mut tx, &changes, &versions).await?;
+        Ok(Prepared {
+            refused,
+            before,
+            commit: Box::pin(async move { Ok(tx.commit().await?) }),
+        })
+    }
+}
