@@ -1,0 +1,335 @@
+//! The search index: one tantivy index per generation. Its checkpoints travel in each commit's
+//! payload, so the documents and the offsets they account for are committed together.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+
+use eventmall_events::AnyEvent;
+use eventmall_events::order::OrderEvent;
+use tantivy::collector::TopDocs;
+use tantivy::query::TermQuery;
+use tantivy::schema::{
+    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+use super::product::ProductDoc;
+use super::tokenizer::{self, CHOSEONG, JAMO, KOREAN};
+use crate::{Checkpoint, Envelope, ProjectionError};
+
+/// Memory the writer may use before it flushes a segment.
+const WRITER_MEMORY: usize = 128 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index: {0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("search index document: {0}")]
+    Document(String),
+    #[error("search index: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("this index is open for reading only")]
+    ReadOnly,
+}
+
+/// The fields of the index.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    /// `product` or `order` (an order whose popularity was counted).
+    pub kind: Field,
+    pub id: Field,
+    /// The whole [`ProductDoc`] as JSON.
+    pub state: Field,
+    pub title: Field,
+    pub brand_text: Field,
+    pub model: Field,
+    pub category_text: Field,
+    pub jamo: Field,
+    pub choseong: Field,
+    pub category: Field,
+    pub brand: Field,
+    pub partner: Field,
+    pub price: Field,
+    pub in_stock: Field,
+    pub listed: Field,
+    pub newest: Field,
+    pub popularity: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let text = |name: &str| {
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(name)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+    };
+    let fields = Fields {
+        kind: builder.add_text_field("kind", STRING),
+        id: builder.add_text_field("id", STRING | STORED),
+        state: builder.add_text_field("state", STORED),
+        title: builder.add_text_field("title", text(KOREAN).set_stored()),
+        brand_text: builder.add_text_field("brand_text", text(KOREAN)),
+        model: builder.add_text_field("model", text(KOREAN)),
+        category_text: builder.add_text_field("category_text", text(KOREAN)),
+        jamo: builder.add_text_field("jamo", text(JAMO)),
+        choseong: builder.add_text_field("choseong", text(CHOSEONG)),
+        category: builder.add_facet_field("category", FacetOptions::default()),
+        brand: builder.add_facet_field("brand", FacetOptions::default()),
+        partner: builder.add_text_field("partner", STRING),
+        price: builder.add_i64_field("price", INDEXED | FAST),
+        in_stock: builder.add_u64_field("in_stock", INDEXED | FAST),
+        listed: builder.add_u64_field("listed", INDEXED | FAST),
+        newest: builder.add_i64_field("newest", FAST),
+        popularity: builder.add_i64_field("popularity", FAST),
+    };
+    (builder.build(), fields)
+}
+
+/// What a batch changes, before it is committed.
+#[derive(Debug, Default)]
+pub struct SearchChanges {
+    docs: HashMap<String, ProductDoc>,
+    orders: HashSet<String>,
+    pub duplicates: usize,
+}
+
+pub struct SearchIndex {
+    pub(super) index: Index,
+    pub(super) reader: IndexReader,
+    pub(super) fields: Fields,
+    writer: Option<Mutex<IndexWriter>>,
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir` for writing, creating it when missing. One writer per
+    /// directory: a second one fails on tantivy's lock.
+    pub fn open(dir: &Path) -> Result<Self, SearchError> {
+        std::fs::create_dir_all(dir)?;
+        let directory = tantivy::directory::MmapDirectory::open(dir)?;
+        let index = Index::open_or_create(directory, schema().0)?;
+        Self::with(index, true)
+    }
+
+    /// Opens an index another process writes, following its commits.
+    pub fn open_read_only(dir: &Path) -> Result<Self, SearchError> {
+        let index = Index::open_in_dir(dir)?;
+        Self::with(index, false)
+    }
+
+    /// An index in memory, for tests.
+    pub fn in_ram() -> Result<Self, SearchError> {
+        Self::with(Index::create_in_ram(schema().0), true)
+    }
+
+    fn with(index: Index, writable: bool) -> Result<Self, SearchError> {
+        tokenizer::register(&index);
+        let fields = schema().1;
+        let policy = match writable {
+            // The writer reloads after each of its commits.
+            true => ReloadPolicy::Manual,
+            false => ReloadPolicy::OnCommitWithDelay,
+        };
+        let reader = index.reader_builder().reload_policy(policy).try_into()?;
+        let writer = match writable {
+            true => Some(Mutex::new(index.writer(WRITER_MEMORY)?)),
+            false => None,
+        };
+        Ok(Self {
+            index,
+            reader,
+            fields,
+            writer,
+        })
+    }
+
+    /// The checkpoints of the last commit.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, SearchError> {
+        let payload = self.index.load_metas()?.payload;
+        match payload {
+            None => Ok(Vec::new()),
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| SearchError::Document(e.to_string()))
+            }
+        }
+    }
+
+    /// The product's document as committed.
+    pub fn product(&self, product_id: &str) -> Result<Option<ProductDoc>, SearchError> {
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.id, product_id),
+            IndexRecordOption::Basic,
+        );
+        let Some((_, address)) = searcher
+            .search(&query, &TopDocs::with_limit(1).order_by_score())?
+            .into_iter()
+            .next()
+        else {
+            return Ok(None);
+        };
+        let doc: TantivyDocument = searcher.doc(address)?;
+        let Some(json) = doc.get_first(self.fields.state).and_then(|v| v.as_str()) else {
+            return Ok(None);
+        };
+        serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| SearchError::Document(e.to_string()))
+    }
+
+    fn order_counted(&self, order_id: &str) -> Result<bool, SearchError> {
+        let term = Term::from_field_text(self.fields.id, &order_marker(order_id));
+        Ok(self.reader.searcher().doc_freq(&term)? > 0)
+    }
+
+    fn current<'a>(
+        &self,
+        changes: &'a mut SearchChanges,
+        product_id: &str,
+    ) -> Result<&'a mut ProductDoc, SearchError> {
+        if !changes.docs.contains_key(product_id) {
+            let doc = self
+                .product(product_id)?
+                .unwrap_or_else(|| ProductDoc::placeholder(product_id));
+            changes.docs.insert(product_id.to_owned(), doc);
+        }
+        changes
+            .docs
+            .get_mut(product_id)
+            .ok_or_else(|| SearchError::Document("a document just inserted is gone".into()))
+    }
+
+    /// Applies an event to `changes`. A refused event (an update of a product never
+    /// registered) leaves them as they were.
+    pub fn apply(
+        &self,
+        changes: &mut SearchChanges,
+        envelope: &Envelope<AnyEvent>,
+    ) -> Result<Result<(), ProjectionError>, SearchError> {
+        match &envelope.event {
+            AnyEvent::Product(event) => {
+                let doc = self.current(changes, &envelope.aggregate_id)?;
+                let mut next = doc.clone();
+                match next.apply(&envelope.with(event.clone())) {
+                    Ok(true) => *doc = next,
+                    Ok(false) => changes.duplicates += 1,
+                    Err(refused) => return Ok(Err(refused)),
+                }
+            }
+            AnyEvent::Order(OrderEvent::OrderPlaced(placed)) => {
+                let order = &envelope.aggregate_id;
+                if changes.orders.contains(order) || self.order_counted(order)? {
+                    changes.duplicates += 1;
+                    return Ok(Ok(()));
+                }
+                for line in &placed.lines {
+                    let doc = self.current(changes, &line.product_id.to_string())?;
+                    doc.popularity += i64::from(line.quantity);
+                }
+                changes.orders.insert(order.clone());
+            }
+            _ => {}
+        }
+        Ok(Ok(()))
+    }
+
+    /// Writes the changes and commits them with the checkpoints moved to `positions`; the
+    /// reader sees them when this returns.
+    pub fn commit(
+        &self,
+        changes: SearchChanges,
+        positions: &[Checkpoint],
+    ) -> Result<(), SearchError> {
+        let writer = self.writer.as_ref().ok_or(SearchError::ReadOnly)?;
+        let mut writer = writer
+            .lock()
+            .map_err(|_| SearchError::Document("the writer lock is poisoned".into()))?;
+        let mut checkpoints: BTreeMap<(String, i32), i64> = self
+            .checkpoints()?
+            .into_iter()
+            .map(|c| ((c.topic, c.partition), c.next_offset))
+            .collect();
+        for position in positions {
+            let entry = checkpoints
+                .entry((position.topic.clone(), position.partition))
+                .or_insert(0);
+            *entry = (*entry).max(position.next_offset);
+        }
+        let result = (|| {
+            for doc in changes.docs.values() {
+                writer.delete_term(Term::from_field_text(self.fields.id, &doc.product_id));
+                writer.add_document(self.document(doc)?)?;
+            }
+            for order in &changes.orders {
+                writer.add_document(doc!(
+                    self.fields.kind => "order",
+                    self.fields.id => order_marker(order),
+                ))?;
+            }
+            let payload: Vec<Checkpoint> = checkpoints
+                .into_iter()
+                .map(|((topic, partition), next_offset)| Checkpoint {
+                    topic,
+                    partition,
+                    next_offset,
+                })
+                .collect();
+            let payload = serde_json::to_string(&payload)
+                .map_err(|e| SearchError::Document(e.to_string()))?;
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&payload);
+            prepared.commit()?;
+            Ok::<_, SearchError>(())
+        })();
+        if let Err(error) = result {
+            writer.rollback()?;
+            return Err(error);
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    fn document(&self, product: &ProductDoc) -> Result<TantivyDocument, SearchError> {
+        let f = &self.fields;
+        let mut doc = doc!(
+            f.kind => "product",
+            f.id => product.product_id.as_str(),
+            f.state => serde_json::to_string(product).map_err(|e| SearchError::Document(e.to_string()))?,
+            f.title => product.title.as_str(),
+            f.partner => product.partner_id.as_str(),
+            f.price => product.price.amount,
+            f.in_stock => u64::from(product.in_stock()),
+            f.listed => u64::from(product.listed),
+            f.newest => product.registered_at.map_or(0, |at| at.timestamp_millis()),
+            f.popularity => product.popularity,
+        );
+        let words = format!(
+            "{} {}",
+            product.title,
+            product.brand.as_deref().unwrap_or_default()
+        );
+        doc.add_text(f.jamo, &words);
+        doc.add_text(f.choseong, &words);
+        if let Some(brand) = &product.brand {
+            doc.add_text(f.brand_text, brand);
+            doc.add_facet(f.brand, Facet::from_path([brand.as_str()]));
+        }
+        if let Some(model) = &product.model_number {
+            doc.add_text(f.model, model);
+        }
+        if !product.category.is_empty() {
+            doc.add_text(f.category_text, product.category.join(" "));
+            doc.add_facet(f.category, Facet::from_path(product.category.iter()));
+        }
+        Ok(doc)
+    }
+}
+
+fn order_marker(order_id: &str) -> String {
+    format!("order:{order_id}")
+}

@@ -1,0 +1,102 @@
+//! A product as search sees it, built from its events and the orders that sell it.
+
+use chrono::{DateTime, Utc};
+use eventmall_events::Money;
+use eventmall_events::product::ProductEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::{Envelope, ProjectionError, Result};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductDoc {
+    pub product_id: String,
+    pub partner_id: String,
+    pub sku: String,
+    pub title: String,
+    pub brand: Option<String>,
+    pub category: Vec<String>,
+    pub model_number: Option<String>,
+    pub price: Money,
+    pub stock: u32,
+    /// Shown in search: registered and not delisted.
+    pub listed: bool,
+    /// Whether its registration was seen; orders can arrive first (they are on another
+    /// topic), and then the document only holds their popularity until it is.
+    pub registered: bool,
+    pub registered_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Units ordered.
+    pub popularity: i64,
+    /// Sequence of the last product event applied.
+    pub version: i64,
+}
+
+impl ProductDoc {
+    /// A product known only from orders so far.
+    pub fn placeholder(product_id: &str) -> Self {
+        Self {
+            product_id: product_id.to_owned(),
+            partner_id: String::new(),
+            sku: String::new(),
+            title: String::new(),
+            brand: None,
+            category: Vec::new(),
+            model_number: None,
+            price: Money::krw(0),
+            stock: 0,
+            listed: false,
+            registered: false,
+            registered_at: None,
+            updated_at: None,
+            popularity: 0,
+            version: 0,
+        }
+    }
+
+    pub fn in_stock(&self) -> bool {
+        self.stock > 0
+    }
+
+    /// Applies a product event; `Ok(false)` when the document has already seen it.
+    pub fn apply(&mut self, envelope: &Envelope<ProductEvent>) -> Result<bool> {
+        if envelope.sequence <= self.version {
+            return Ok(false);
+        }
+        let at = Some(envelope.recorded_at);
+        match &envelope.event {
+            ProductEvent::ProductRegistered(registered) => {
+                self.partner_id = registered.partner_id.to_string();
+                self.sku = registered.sku.clone();
+                self.title = registered.details.title.clone();
+                self.brand = registered.details.brand.clone();
+                self.category = registered.details.category.clone();
+                self.model_number = registered.details.model_number.clone();
+                self.price = registered.price;
+                self.stock = registered.stock;
+                self.listed = true;
+                self.registered = true;
+                self.registered_at = at;
+            }
+            _ if !self.registered => {
+                return Err(ProjectionError::UnknownAggregate {
+                    aggregate: "product",
+                    id: envelope.aggregate_id.clone(),
+                    event_type: envelope.event.type_name(),
+                });
+            }
+            ProductEvent::ProductDetailsUpdated(updated) => {
+                self.title = updated.details.title.clone();
+                self.brand = updated.details.brand.clone();
+                self.category = updated.details.category.clone();
+                self.model_number = updated.details.model_number.clone();
+            }
+            ProductEvent::ProductPriceChanged(changed) => self.price = changed.price,
+            ProductEvent::ProductStockChanged(changed) => self.stock = changed.stock,
+            ProductEvent::ProductDelisted(_) => self.listed = false,
+            ProductEvent::ProductRelisted(_) => self.listed = true,
+        }
+        self.updated_at = at;
+        self.version = envelope.sequence;
+        Ok(true)
+    }
+}
