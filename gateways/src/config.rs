@@ -130,6 +130,11 @@ pub struct ProjectorSettings {
     /// How long the group waits for a silent (killed) projector instance before its
     /// partitions go to the others, in ms.
     pub session_timeout_ms: u64,
+    /// Where the search index lives; empty means `<data_dir>/search`.
+    pub search_dir: String,
+    /// Names this search replica when several keep their own index (each consumes as its own
+    /// group); empty for one.
+    pub search_replica: String,
     /// Platform commission taken from partners' net sales, in basis points (1080 = 10.8 %).
     pub commission_rate_bp: u32,
 }
@@ -249,6 +254,8 @@ impl Default for ProjectorSettings {
             batch_size: 2_000,
             batch_wait_ms: 20,
             session_timeout_ms: 10_000,
+            search_dir: String::new(),
+            search_replica: String::new(),
             commission_rate_bp: 1080,
         }
     }
@@ -304,6 +311,14 @@ impl Settings {
             format!("sqlite://{}", self.data_dir.join("views.db").display())
         } else {
             self.projectors.url.clone()
+        }
+    }
+
+    /// Where the search index generations live.
+    pub fn search_dir(&self) -> PathBuf {
+        match self.projectors.search_dir.as_str() {
+            "" => self.data_dir.join("search"),
+            dir => PathBuf::from(dir),
         }
     }
 

@@ -8,6 +8,7 @@ mod payments;
 pub mod problem;
 mod products;
 mod relay;
+mod search;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -45,6 +46,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .nest("/v1/products", products::router())
         .nest("/v1/orders", orders::router())
         .nest("/v1/payments", payments::router())
+        .route("/v1/search", axum::routing::get(search::search))
         .nest("/v1/customers", order_views::customers())
         .nest("/v1/partners", order_views::partners())
         .nest("/v1/relay", relay::router())

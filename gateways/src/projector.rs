@@ -69,6 +69,10 @@ pub trait Projection: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     fn topics(&self) -> &'static [&'static str];
     fn generation(&self) -> Generation;
+    /// The consumer group: one per projector and generation.
+    fn group_id(&self) -> String {
+        self.generation().group_id(self.name())
+    }
     /// The checkpoints stored with the read model.
     async fn checkpoints(&self) -> anyhow::Result<Vec<Checkpoint>>;
     /// Applies `batch`, skipping events below the stored checkpoints, and moves the
@@ -184,10 +188,7 @@ impl Projector {
     fn consumer(&self, runtime: &Handle) -> KafkaResult<BaseConsumer<Rebalancer>> {
         let projection = &self.projection;
         let consumer: BaseConsumer<Rebalancer> = client_config(&self.bootstrap_servers)
-            .set(
-                "group.id",
-                projection.generation().group_id(projection.name()),
-            )
+            .set("group.id", projection.group_id())
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             // Eager assignment: the rebalance callback assigns whole, seeked partition lists.

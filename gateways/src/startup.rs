@@ -266,7 +266,7 @@ pub async fn open_views(settings: &Settings) -> anyhow::Result<ReadModels> {
     let pool = views::connect(&settings.views_url())
         .await
         .context("opening the read models' database")?;
-    Ok(ReadModels::open(pool, settings.projectors.commission_rate_bp).await?)
+    ReadModels::open(pool, &settings.search_dir(), &settings.projectors).await
 }
 
 /// The projectors called `names` (every one when empty), with their topics and the dead-letter
@@ -278,7 +278,10 @@ pub async fn projectors(
     bootstrap_servers: &str,
     names: &[String],
 ) -> anyhow::Result<Vec<Projector>> {
-    let all: Vec<Arc<dyn Projection>> = vec![Arc::new(views.orders.clone())];
+    let all: Vec<Arc<dyn Projection>> = vec![
+        Arc::new(views.orders.clone()),
+        Arc::new(views.search.clone()),
+    ];
     if let Some(unknown) = names
         .iter()
         .find(|name| !all.iter().any(|p| p.name() == name.as_str()))

@@ -2,22 +2,32 @@
 //! through one `sqlx::Any` implementation.
 
 pub mod order_views;
+pub mod search;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use order_views::OrderViews;
+pub use search::Search;
 
 /// The read models the API serves, each at its live generation.
 #[derive(Clone)]
 pub struct ReadModels {
     pub orders: OrderViews,
+    pub search: Search,
     pub commission: eventmall_projections::orders::CommissionRate,
 }
 
 impl ReadModels {
-    pub async fn open(pool: AnyPool, commission_rate_bp: u32) -> sqlx::Result<Self> {
+    /// Opens the SQL read models in `pool` and the search index under `search_dir`.
+    pub async fn open(
+        pool: AnyPool,
+        search_dir: &std::path::Path,
+        settings: &crate::config::ProjectorSettings,
+    ) -> anyhow::Result<Self> {
+        let commission_rate_bp = settings.commission_rate_bp;
         Ok(Self {
+            search: Search::live(&pool, search_dir, &settings.search_replica).await?,
             orders: OrderViews::live(pool).await?,
             commission: eventmall_projections::orders::CommissionRate(commission_rate_bp),
         })

@@ -15,7 +15,7 @@ use crate::http::ApiError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", post(register))
-        .route("/{id}", get(get_product))
+        .route("/{id}", get(super::search::product))
         .route("/{id}/state", get(get_product))
         .route("/{id}/events", get(get_events))
         .route("/{id}/details", post(update_details))

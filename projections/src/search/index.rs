@@ -32,8 +32,6 @@ pub enum SearchError {
     Document(String),
     #[error("search index: {0}")]
     Io(#[from] std::io::Error),
-    #[error("this index is open for reading only")]
-    ReadOnly,
 }
 
 /// The fields of the index.
@@ -103,48 +101,36 @@ pub struct SearchIndex {
     pub(super) index: Index,
     pub(super) reader: IndexReader,
     pub(super) fields: Fields,
-    writer: Option<Mutex<IndexWriter>>,
+    /// Taken at the first commit, so a process that only reads (an API beside a projector
+    /// process) never holds tantivy's writer lock.
+    writer: Mutex<Option<IndexWriter>>,
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir` for writing, creating it when missing. One writer per
-    /// directory: a second one fails on tantivy's lock.
+    /// Opens the index in `dir`, creating it when missing. Readers follow commits, also those
+    /// of another process; one process at a time can write (tantivy's lock).
     pub fn open(dir: &Path) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir)?;
         let directory = tantivy::directory::MmapDirectory::open(dir)?;
-        let index = Index::open_or_create(directory, schema().0)?;
-        Self::with(index, true)
-    }
-
-    /// Opens an index another process writes, following its commits.
-    pub fn open_read_only(dir: &Path) -> Result<Self, SearchError> {
-        let index = Index::open_in_dir(dir)?;
-        Self::with(index, false)
+        Self::with(Index::open_or_create(directory, schema().0)?)
     }
 
     /// An index in memory, for tests.
     pub fn in_ram() -> Result<Self, SearchError> {
-        Self::with(Index::create_in_ram(schema().0), true)
+        Self::with(Index::create_in_ram(schema().0))
     }
 
-    fn with(index: Index, writable: bool) -> Result<Self, SearchError> {
+    fn with(index: Index) -> Result<Self, SearchError> {
         tokenizer::register(&index);
-        let fields = schema().1;
-        let policy = match writable {
-            // The writer reloads after each of its commits.
-            true => ReloadPolicy::Manual,
-            false => ReloadPolicy::OnCommitWithDelay,
-        };
-        let reader = index.reader_builder().reload_policy(policy).try_into()?;
-        let writer = match writable {
-            true => Some(Mutex::new(index.writer(WRITER_MEMORY)?)),
-            false => None,
-        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .try_into()?;
         Ok(Self {
             index,
             reader,
-            fields,
-            writer,
+            fields: schema().1,
+            writer: Mutex::new(None),
         })
     }
 
@@ -180,6 +166,36 @@ impl SearchIndex {
         serde_json::from_str(json)
             .map(Some)
             .map_err(|e| SearchError::Document(e.to_string()))
+    }
+
+    /// A digest of every document (products by id, then counted orders): two generations
+    /// built from the same log have the same checksum.
+    pub fn checksum(&self) -> Result<String, SearchError> {
+        use sha2::{Digest, Sha256};
+        let searcher = self.reader.searcher();
+        let mut entries: Vec<String> = Vec::new();
+        for segment in searcher.segment_readers() {
+            let store = segment.get_store_reader(64)?;
+            for doc_id in segment.doc_ids_alive() {
+                let doc: TantivyDocument = store.get(doc_id)?;
+                let id = doc
+                    .get_first(self.fields.id)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                let state = doc
+                    .get_first(self.fields.state)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                entries.push(format!("{id}\0{state}"));
+            }
+        }
+        entries.sort();
+        let mut digest = Sha256::new();
+        for entry in entries {
+            digest.update(entry.as_bytes());
+            digest.update([0]);
+        }
+        Ok(format!("{:x}", digest.finalize()))
     }
 
     fn order_counted(&self, order_id: &str) -> Result<bool, SearchError> {
@@ -245,10 +261,14 @@ impl SearchIndex {
         changes: SearchChanges,
         positions: &[Checkpoint],
     ) -> Result<(), SearchError> {
-        let writer = self.writer.as_ref().ok_or(SearchError::ReadOnly)?;
-        let mut writer = writer
+        let mut guard = self
+            .writer
             .lock()
             .map_err(|_| SearchError::Document("the writer lock is poisoned".into()))?;
+        let writer = match guard.as_mut() {
+            Some(writer) => writer,
+            None => guard.insert(self.index.writer(WRITER_MEMORY)?),
+        };
         let mut checkpoints: BTreeMap<(String, i32), i64> = self
             .checkpoints()?
             .into_iter()

@@ -1,0 +1,103 @@
+//! The search projector: products (and, for popularity, orders) into the generation's tantivy
+//! index, whose commit payload holds the checkpoints.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use eventmall_events::order::OrderEvent;
+use eventmall_events::product::ProductEvent;
+use eventmall_projections::search::{SearchChanges, SearchIndex};
+use eventmall_projections::{Checkpoint, Generation};
+use sqlx::AnyPool;
+
+use crate::projector::{Batch, Prepared, Projection, checkpoints};
+
+const TOPICS: &[&str] = &[ProductEvent::TOPIC, OrderEvent::TOPIC];
+
+/// One generation of the search index.
+#[derive(Clone)]
+pub struct Search {
+    index: Arc<SearchIndex>,
+    generation: Generation,
+    group_id: String,
+}
+
+impl Search {
+    pub const NAME: &'static str = "search";
+
+    /// Opens `generation` under `dir` (`<dir>/g<N>`). `replica` names this search replica:
+    /// each replica keeps its own index and so consumes as its own group.
+    pub fn open(dir: &Path, generation: Generation, replica: &str) -> anyhow::Result<Self> {
+        let index = SearchIndex::open(&dir.join(generation.to_string()))?;
+        let mut group_id = generation.group_id(Self::NAME);
+        if !replica.is_empty() {
+            group_id = format!("{group_id}.{replica}");
+        }
+        Ok(Self {
+            index: Arc::new(index),
+            generation,
+            group_id,
+        })
+    }
+
+    /// Opens the generation reads are served from.
+    pub async fn live(pool: &AnyPool, dir: &Path, replica: &str) -> anyhow::Result<Self> {
+        let generation = checkpoints::live_generation(pool, Self::NAME).await?;
+        Self::open(dir, generation, replica)
+    }
+
+    pub fn index(&self) -> &SearchIndex {
+        &self.index
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for Search {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        TOPICS
+    }
+
+    fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    fn group_id(&self) -> String {
+        self.group_id.clone()
+    }
+
+    async fn checkpoints(&self) -> anyhow::Result<Vec<Checkpoint>> {
+        Ok(self.index.checkpoints()?)
+    }
+
+    async fn prepare(&self, batch: &Batch) -> anyhow::Result<Prepared> {
+        let before: HashMap<(String, i32), i64> = self
+            .index
+            .checkpoints()?
+            .into_iter()
+            .map(|c| ((c.topic, c.partition), c.next_offset))
+            .collect();
+        let mut changes = SearchChanges::default();
+        let mut refused = Vec::new();
+        for (index, delivered) in batch.events.iter().enumerate() {
+            let key = (delivered.topic.clone(), delivered.partition);
+            if delivered.offset < before.get(&key).copied().unwrap_or(0) {
+                continue;
+            }
+            if let Err(error) = self.index.apply(&mut changes, &delivered.envelope)? {
+                refused.push((index, error.to_string()));
+            }
+        }
+        let index = self.index.clone();
+        let positions = batch.positions.clone();
+        Ok(Prepared {
+            refused,
+            before,
+            commit: Box::pin(async move { Ok(index.commit(changes, &positions)?) }),
+        })
+    }
+}
