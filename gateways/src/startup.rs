@@ -298,6 +298,8 @@ pub async fn projectors(
         .flat_map(|p| p.topics().iter().copied())
         .collect();
     topics.push(DEAD_LETTER_TOPIC);
+    topics.sort_unstable();
+    topics.dedup();
     kafka::ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
     chosen
         .into_iter()
