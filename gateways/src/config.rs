@@ -135,6 +135,9 @@ pub struct ProjectorSettings {
     /// Names this search replica when several keep their own index (each consumes as its own
     /// group); empty for one.
     pub search_replica: String,
+    /// How long a read with `X-Consistency-Token` waits for its projection, in ms, before it
+    /// answers marked stale.
+    pub read_wait_ms: u64,
     /// Platform commission taken from partners' net sales, in basis points (1080 = 10.8 %).
     pub commission_rate_bp: u32,
 }
@@ -254,6 +257,7 @@ impl Default for ProjectorSettings {
             batch_size: 2_000,
             batch_wait_ms: 20,
             session_timeout_ms: 10_000,
+            read_wait_ms: 2_000,
             search_dir: String::new(),
             search_replica: String::new(),
             commission_rate_bp: 1080,

@@ -7,6 +7,7 @@ mod orders;
 mod payments;
 pub mod problem;
 mod products;
+mod projections;
 mod relay;
 mod search;
 
@@ -38,6 +39,7 @@ pub struct AppState {
     pub control: sqlx::AnyPool,
     /// The read models the read routes serve.
     pub views: crate::views::ReadModels,
+    pub consistency: crate::consistency::ReadConsistency,
 }
 
 pub fn router(state: AppState, body_limit: usize) -> Router {
@@ -50,6 +52,11 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .nest("/v1/customers", order_views::customers())
         .nest("/v1/partners", order_views::partners())
         .nest("/v1/relay", relay::router())
+        .route("/v1/projections", axum::routing::get(projections::status))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            projections::read_your_writes,
+        ))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod consistency;
 pub mod demo;
 pub mod http;
 pub mod kafka;

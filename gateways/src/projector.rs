@@ -261,11 +261,19 @@ impl Projector {
 
     /// Decodes, applies, dead-letters and commits one batch; answers the new positions.
     async fn process(&self, records: &[Consumed]) -> anyhow::Result<Vec<Checkpoint>> {
-        let mut positions: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        // Per partition: the next offset and the highest store position passed.
+        let mut positions: BTreeMap<(&str, i32), (i64, i64)> = BTreeMap::new();
         let mut batch = Batch::default();
         let mut poison = Vec::new();
         for (index, record) in records.iter().enumerate() {
-            positions.insert((&record.topic, record.partition), record.offset + 1);
+            let stored_at = record
+                .header("global_position")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let entry = positions
+                .entry((&record.topic, record.partition))
+                .or_insert((0, 0));
+            *entry = (record.offset + 1, entry.1.max(stored_at));
             match record.decode(&self.codec).await {
                 Ok(envelope) => batch.events.push(Delivered {
                     topic: record.topic.clone(),
@@ -279,10 +287,11 @@ impl Projector {
         }
         batch.positions = positions
             .into_iter()
-            .map(|((topic, partition), next_offset)| Checkpoint {
+            .map(|((topic, partition), (next_offset, position))| Checkpoint {
                 topic: topic.to_owned(),
                 partition,
                 next_offset,
+                position,
             })
             .collect();
         let prepared = self.projection.prepare(&batch).await?;

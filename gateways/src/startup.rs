@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use eventmall_aggregates::PaymentServices;
@@ -12,6 +13,7 @@ use tracing::info;
 
 use crate::commands::CommandGateway;
 use crate::config::Settings;
+use crate::consistency::ReadConsistency;
 use crate::demo::{self, DemoPlan};
 use crate::http::{AppState, router};
 use crate::kafka;
@@ -103,6 +105,12 @@ impl Application {
             commands: commands.clone(),
             control: control.clone(),
             views: views.clone(),
+            consistency: ReadConsistency::new(
+                control.clone(),
+                &settings.relay.name,
+                settings.external_kafka(),
+                Duration::from_millis(settings.projectors.read_wait_ms),
+            ),
         };
         let mut router = router(state, settings.http.body_limit_bytes);
         if settings.registry.url.is_empty() {
@@ -219,6 +227,10 @@ async fn run_up(
     bootstrap_servers: &str,
     demo: Option<DemoPlan>,
 ) -> anyhow::Result<()> {
+    // The cluster of this run, local or not, is the one every part reads and writes.
+    let mut settings = settings.clone();
+    settings.kafka.bootstrap_servers = bootstrap_servers.to_owned();
+    let settings = &settings;
     let app = Application::build(settings).await?;
     let stop = CancellationToken::new();
     let relay = match settings.relay.enabled {
@@ -278,10 +290,7 @@ pub async fn projectors(
     bootstrap_servers: &str,
     names: &[String],
 ) -> anyhow::Result<Vec<Projector>> {
-    let all: Vec<Arc<dyn Projection>> = vec![
-        Arc::new(views.orders.clone()),
-        Arc::new(views.search.clone()),
-    ];
+    let all = views.projections();
     if let Some(unknown) = names
         .iter()
         .find(|name| !all.iter().any(|p| p.name() == name.as_str()))

@@ -19,6 +19,21 @@ pub struct ReadModels {
 }
 
 impl ReadModels {
+    /// Every read model's projection, as its projector runs it.
+    pub fn projections(&self) -> Vec<std::sync::Arc<dyn crate::projector::Projection>> {
+        vec![
+            std::sync::Arc::new(self.orders.clone()),
+            std::sync::Arc::new(self.search.clone()),
+        ]
+    }
+
+    pub fn projection(
+        &self,
+        name: &str,
+    ) -> Option<std::sync::Arc<dyn crate::projector::Projection>> {
+        self.projections().into_iter().find(|p| p.name() == name)
+    }
+
     /// Opens the SQL read models in `pool` and the search index under `search_dir`.
     pub async fn open(
         pool: AnyPool,

@@ -11,6 +11,10 @@ pub struct Checkpoint {
     pub topic: String,
     pub partition: i32,
     pub next_offset: i64,
+    /// The highest store position (`global_position` header) applied from the partition: a
+    /// read that carries a consistency token at or below it sees its write.
+    #[serde(default)]
+    pub position: i64,
 }
 
 /// A generation of a read model: its own tables or index directory and its own consumer group,

@@ -54,6 +54,7 @@ impl Catalog {
             topic: "t".into(),
             partition: 0,
             next_offset: self.offset,
+            position: 0,
         }];
         self.index
             .commit(changes, &positions)

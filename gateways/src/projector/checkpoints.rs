@@ -15,6 +15,7 @@ pub async fn ensure_tables(pool: &AnyPool) -> sqlx::Result<()> {
         "CREATE TABLE IF NOT EXISTS projection_checkpoints (\
             projector TEXT NOT NULL, generation BIGINT NOT NULL, topic TEXT NOT NULL, \
             partition_id BIGINT NOT NULL, next_offset BIGINT NOT NULL, \
+            position BIGINT NOT NULL DEFAULT 0, \
             PRIMARY KEY (projector, generation, topic, partition_id))",
     ] {
         sqlx::query(statement).execute(pool).await?;
@@ -49,8 +50,8 @@ pub async fn load(
     projector: &str,
     generation: Generation,
 ) -> sqlx::Result<Vec<Checkpoint>> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT topic, partition_id, next_offset FROM projection_checkpoints \
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT topic, partition_id, next_offset, position FROM projection_checkpoints \
          WHERE projector = $1 AND generation = $2 ORDER BY topic, partition_id",
     )
     .bind(projector)
@@ -59,10 +60,11 @@ pub async fn load(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(topic, partition, next_offset)| Checkpoint {
+        .map(|(topic, partition, next_offset, position)| Checkpoint {
             topic,
             partition: i32::try_from(partition).unwrap_or_default(),
             next_offset,
+            position,
         })
         .collect())
 }
@@ -100,7 +102,8 @@ pub async fn advance(
             Some(stored) if stored >= position.next_offset => true,
             Some(stored) => {
                 sqlx::query(
-                    "UPDATE projection_checkpoints SET next_offset = $1 \
+                    "UPDATE projection_checkpoints SET next_offset = $1, \
+                     position = CASE WHEN position > $7 THEN position ELSE $7 END \
                      WHERE projector = $2 AND generation = $3 AND topic = $4 \
                      AND partition_id = $5 AND next_offset = $6",
                 )
@@ -110,6 +113,7 @@ pub async fn advance(
                 .bind(&position.topic)
                 .bind(i64::from(position.partition))
                 .bind(stored)
+                .bind(position.position)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected()
@@ -118,14 +122,15 @@ pub async fn advance(
             None => {
                 sqlx::query(
                     "INSERT INTO projection_checkpoints \
-                     (projector, generation, topic, partition_id, next_offset) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                     (projector, generation, topic, partition_id, next_offset, position) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 )
                 .bind(projector)
                 .bind(i64::from(generation.0))
                 .bind(&position.topic)
                 .bind(i64::from(position.partition))
                 .bind(position.next_offset)
+                .bind(position.position)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected()

@@ -100,10 +100,19 @@ pub struct TestApp {
     /// The read models the app serves, in the app's own data directory.
     pub views: ReadModels,
     pub data: TempDir,
+    pub settings: Settings,
     db: TestDb,
 }
 
 pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// The application on a free port, with settings adjusted by `adjust`.
+pub async fn spawn_app_with(
+    backend: (Arc<dyn EventBackend>, TestDb),
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let (backend, db) = backend;
     let data = tempfile::tempdir().unwrap();
     let mut settings = Settings {
@@ -113,6 +122,7 @@ pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
     settings.http.addr = "127.0.0.1:0".into();
     settings.http.body_limit_bytes = 64 * 1024;
     settings.store.snapshot_every = 10;
+    adjust(&mut settings);
     let commands = gateway_over(backend, &settings);
     let control = eventmall_gateways::store::connect_control(&db.url())
         .await
@@ -130,6 +140,7 @@ pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
         control,
         views,
         data,
+        settings,
         db,
     }
 }
@@ -197,6 +208,28 @@ impl TestApp {
         .unwrap();
         let stop = CancellationToken::new();
         (tokio::spawn(relay.run(stop.clone())), stop)
+    }
+
+    /// Starts every projector of the app's read models, consuming `broker`.
+    pub async fn start_projectors(
+        &self,
+        broker: &TestBroker,
+    ) -> (Vec<JoinHandle<anyhow::Result<()>>>, CancellationToken) {
+        let projectors = eventmall_gateways::startup::projectors(
+            &self.settings,
+            &self.views,
+            self.codec(),
+            &broker.bootstrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+        let stop = CancellationToken::new();
+        let running = projectors
+            .into_iter()
+            .map(|projector| projector.spawn(stop.clone()))
+            .collect();
+        (running, stop)
     }
 
     /// The relay's published position.

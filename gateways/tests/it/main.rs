@@ -13,6 +13,7 @@ mod interop;
 mod kafka;
 mod out_of_order;
 mod projector;
+mod read_api;
 mod registry;
 mod relay;
 mod sqlite_writer;

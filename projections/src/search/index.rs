@@ -269,16 +269,17 @@ impl SearchIndex {
             Some(writer) => writer,
             None => guard.insert(self.index.writer(WRITER_MEMORY)?),
         };
-        let mut checkpoints: BTreeMap<(String, i32), i64> = self
+        let mut checkpoints: BTreeMap<(String, i32), (i64, i64)> = self
             .checkpoints()?
             .into_iter()
-            .map(|c| ((c.topic, c.partition), c.next_offset))
+            .map(|c| ((c.topic, c.partition), (c.next_offset, c.position)))
             .collect();
-        for position in positions {
-            let entry = checkpoints
-                .entry((position.topic.clone(), position.partition))
-                .or_insert(0);
-            *entry = (*entry).max(position.next_offset);
+        for moved in positions {
+            let (next_offset, position) = checkpoints
+                .entry((moved.topic.clone(), moved.partition))
+                .or_insert((0, 0));
+            *next_offset = (*next_offset).max(moved.next_offset);
+            *position = (*position).max(moved.position);
         }
         let result = (|| {
             for doc in changes.docs.values() {
@@ -293,10 +294,11 @@ impl SearchIndex {
             }
             let payload: Vec<Checkpoint> = checkpoints
                 .into_iter()
-                .map(|((topic, partition), next_offset)| Checkpoint {
+                .map(|((topic, partition), (next_offset, position))| Checkpoint {
                     topic,
                     partition,
                     next_offset,
+                    position,
                 })
                 .collect();
             let payload = serde_json::to_string(&payload)

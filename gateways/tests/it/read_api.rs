@@ -1,0 +1,183 @@
+//! The read routes end to end: commands through the relay and the projectors to the read
+//! models, read-your-writes with the receipt's consistency token, projector status, and bad
+//! query strings.
+
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app_with, sqlite_backend};
+use crate::kafka::{TestBroker, kafka_settings};
+
+async fn app_on(broker: &TestBroker, read_wait_ms: u64) -> TestApp {
+    let bootstrap = broker.bootstrap();
+    spawn_app_with(sqlite_backend().await, move |settings| {
+        settings.kafka = kafka_settings();
+        settings.kafka.bootstrap_servers = bootstrap;
+        settings.projectors.read_wait_ms = read_wait_ms;
+        settings.projectors.batch_wait_ms = 5;
+    })
+    .await
+}
+
+fn token(receipt: &serde_json::Value) -> String {
+    receipt["global_position"].as_i64().unwrap().to_string()
+}
+
+impl TestApp {
+    async fn read(&self, path: &str, token: &str) -> crate::helpers::Reply {
+        self.send(
+            self.client
+                .get(format!("{}{path}", self.address))
+                .header("x-consistency-token", token),
+        )
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_with_the_receipt_token_sees_the_write_or_says_it_is_stale() {
+    let broker = TestBroker::in_memory().await;
+    let app = app_on(&broker, 3_000).await;
+    let (_relay, _stop_relay) = app.start_relay(&broker).await;
+    let (projectors, stop) = app.start_projectors(&broker).await;
+
+    let registered = app
+        .post(
+            "/v1/products",
+            json!({"partner_id": "p-1", "sku": "fan", "title": "신일 무선 선풍기 SIF-14", "brand": "신일",
+                   "category": ["가전", "계절가전", "선풍기"], "price": {"amount": 59000}, "stock": 3}),
+        )
+        .await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let product = registered.body["aggregate_id"].as_str().unwrap().to_owned();
+    let read = app
+        .read(&format!("/v1/products/{product}"), &token(&registered.body))
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.headers["x-consistency"], "fresh");
+    let found = app
+        .read("/v1/search?q=ㅅㅍㄱ", &token(&registered.body))
+        .await;
+    assert_eq!(found.body["total"], 1, "{}", found.body);
+
+    let placed = app
+        .post(
+            "/v1/orders",
+            json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": 2}]}),
+        )
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
+    let view = app
+        .read(&format!("/v1/orders/{order}"), &token(&placed.body))
+        .await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert_eq!(view.headers["x-consistency"], "fresh");
+    assert_eq!(view.body["status"], "placed");
+    let history = app
+        .read("/v1/customers/kim/orders", &token(&placed.body))
+        .await;
+    assert_eq!(history.body["total"], 1, "{}", history.body);
+
+    let status = app.get("/v1/projections").await;
+    assert_eq!(status.status, 200, "{}", status.body);
+    let names: Vec<&str> = status
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["order-views", "search"]);
+    assert!(
+        status
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["lag"] == 0),
+        "{}",
+        status.body
+    );
+
+    // With the projectors stopped, a read past the bound says it is stale.
+    stop.cancel();
+    for projector in projectors {
+        projector.await.unwrap().unwrap();
+    }
+    let changed = app
+        .post(
+            &format!("/v1/products/{product}/price"),
+            json!({"partner_id": "p-1", "price": {"amount": 49000}}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let asked = std::time::Instant::now();
+    let read = app
+        .read(&format!("/v1/products/{product}"), &token(&changed.body))
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    assert_eq!(read.headers["x-consistency"], "stale");
+    assert_eq!(
+        read.body["price"]["amount"], 59000,
+        "the stale answer is the old one"
+    );
+    assert!(asked.elapsed() >= std::time::Duration::from_secs(3));
+    let lagging = app.get("/v1/projections").await;
+    assert!(
+        lagging
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["lag"].as_i64() > Some(0)),
+        "{}",
+        lagging.body
+    );
+}
+
+#[tokio::test]
+async fn bad_read_queries_are_problems() {
+    let broker = TestBroker::in_memory().await;
+    let app = app_on(&broker, 100).await;
+    for (path, why) in [
+        ("/v1/search?limit=0", "limit"),
+        ("/v1/search?limit=101", "limit"),
+        ("/v1/search?offset=9995&limit=10", "window"),
+        ("/v1/search?sort=cheapest", "sort"),
+        ("/v1/search?price_min=10&price_max=5", "price range"),
+        ("/v1/search?price_min=ten", "price type"),
+        ("/v1/search?colour=red", "unknown parameter"),
+        (
+            "/v1/partners/p-1/sales?from=2026-11-02&to=2026-11-01",
+            "from after to",
+        ),
+        (
+            "/v1/partners/p-1/sales?from=2020-01-01&to=2026-11-01",
+            "span",
+        ),
+        (
+            "/v1/partners/p-1/sales?from=yesterday&to=2026-11-01",
+            "date",
+        ),
+        ("/v1/partners/p-1/settlements?month=2026-13", "month"),
+        ("/v1/partners/p-1/settlements?month=november", "month"),
+        ("/v1/partners/p-1/orders?status=lost", "status"),
+        ("/v1/customers/kim/orders?limit=1000", "limit"),
+        ("/v1/orders/not-a-uuid", "id"),
+    ] {
+        let reply = app.get(path).await;
+        assert_eq!(reply.status, 400, "{why}: {path} gave {}", reply.body);
+        reply.assert_problem(400, "bad-request");
+    }
+    let reply = app.read("/v1/search", "yesterday").await;
+    reply.assert_problem(400, "bad-request");
+    for path in [
+        "/v1/orders/0190a000-0000-7000-8000-000000000001",
+        "/v1/customers/nobody/profile",
+    ] {
+        app.get(path).await.assert_problem(404, "not-found");
+    }
+    let empty = app.get("/v1/partners/p-1/settlements?month=2026-11").await;
+    assert_eq!(empty.status, 200);
+    assert_eq!(empty.body, json!([]));
+}
