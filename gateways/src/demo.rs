@@ -18,7 +18,7 @@ use eventmall_events::{
     CommandMetadata, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId,
 };
 use futures::{StreamExt, TryStreamExt};
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -217,13 +217,22 @@ fn plan_orders(rng: &mut ChaCha8Rng, plan: &DemoPlan, products: &[ProductPlan]) 
         let Some(&partner) = sellers.choose(rng) else {
             continue;
         };
-        let mut shelf: Vec<&ProductPlan> = products
+        let shelf: Vec<&ProductPlan> = products
             .iter()
             .filter(|p| p.theme == theme && &p.partner_id == partner)
             .collect();
-        shelf.shuffle(rng);
-        let size = rng.random_range(1..=shelf.len().min(4));
-        let lines = shelf[..size]
+        // Bundles: neighbours on a partner's shelf go together (a vacuum, its filter, its
+        // stand), so a basket is a run of the shelf; now and then one odd item joins it.
+        let size = rng.random_range(1..=shelf.len().min(3));
+        let start = rng.random_range(0..=shelf.len() - size);
+        let mut basket: Vec<&ProductPlan> = shelf[start..start + size].to_vec();
+        if rng.random_bool(0.2)
+            && let Some(odd) = shelf.choose(rng)
+            && !basket.iter().any(|p| p.product_id == odd.product_id)
+        {
+            basket.push(odd);
+        }
+        let lines = basket
             .iter()
             .map(|p| (p.product_id, rng.random_range(1..=2), p.price))
             .collect();

@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod envelope;
 pub mod orders;
+pub mod recommendations;
 pub mod search;
 
 pub use checkpoint::{Checkpoint, Generation};
