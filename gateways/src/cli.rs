@@ -13,6 +13,8 @@ use crate::kafka::tail::{TailOptions, tail};
 use crate::registry::{RegisteredCodec, RemoteRegistry};
 use crate::startup::{self, Application, command_gateway};
 use crate::telemetry;
+use crate::views::recommendations::purchases;
+use eventmall_projections::recommendations::{TrendClock, evaluate};
 
 #[derive(Debug, Parser)]
 #[command(name = "eventmall", version, about = "Event-sourced commerce backbone")]
@@ -43,6 +45,11 @@ pub enum Command {
         /// The projectors (`order-views`); every one when none is named.
         names: Vec<String>,
     },
+    /// Recommendation tooling.
+    Recommend {
+        #[command(subcommand)]
+        command: RecommendCommand,
+    },
     /// Read the event topics.
     Events {
         #[command(subcommand)]
@@ -57,6 +64,16 @@ pub enum Command {
         demo: bool,
         #[command(flatten)]
         plan: DemoArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecommendCommand {
+    /// Hold out each customer's last paid order, learn from the others, and report Hit@K,
+    /// Precision@K and Recall@K of the picks against a popularity baseline.
+    Evaluate {
+        #[arg(long, default_value_t = 10)]
+        k: usize,
     },
 }
 
@@ -133,6 +150,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Relay => startup::relay(&settings).await,
+        Command::Recommend {
+            command: RecommendCommand::Evaluate { k },
+        } => {
+            let commands = command_gateway(&settings)
+                .await
+                .context("opening the store")?;
+            let purchases = purchases(commands.backend().as_ref()).await?;
+            let clock = TrendClock {
+                half_life_hours: settings.projectors.trending_half_life_hours,
+            };
+            let report = evaluate(&purchases, k, clock);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
         Command::Project { names } => startup::project(&settings, &names).await,
         Command::Events {
             command:

@@ -138,6 +138,8 @@ pub struct ProjectorSettings {
     /// How long a read with `X-Consistency-Token` waits for its projection, in ms, before it
     /// answers marked stale.
     pub read_wait_ms: u64,
+    /// Half-life of a purchase's weight in trending products, in hours.
+    pub trending_half_life_hours: f64,
     /// Platform commission taken from partners' net sales, in basis points (1080 = 10.8 %).
     pub commission_rate_bp: u32,
 }
@@ -257,6 +259,7 @@ impl Default for ProjectorSettings {
             batch_size: 2_000,
             batch_wait_ms: 20,
             session_timeout_ms: 10_000,
+            trending_half_life_hours: 72.0,
             read_wait_ms: 2_000,
             search_dir: String::new(),
             search_replica: String::new(),

@@ -129,10 +129,11 @@ impl ReadConsistency {
                     tracing::debug!(projection = projection.name(), %error, "consistency check");
                 }
             }
-            if tokio::time::Instant::now() + RECHECK > deadline {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return false;
             }
-            tokio::time::sleep(RECHECK).await;
+            tokio::time::sleep(RECHECK.min(deadline - now)).await;
         }
     }
 

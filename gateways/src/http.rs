@@ -8,6 +8,7 @@ mod payments;
 pub mod problem;
 mod products;
 mod projections;
+mod recommendations;
 mod relay;
 mod search;
 
@@ -49,6 +50,10 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .nest("/v1/orders", orders::router())
         .nest("/v1/payments", payments::router())
         .route("/v1/search", axum::routing::get(search::search))
+        .route(
+            "/v1/trending",
+            axum::routing::get(recommendations::trending),
+        )
         .nest("/v1/customers", order_views::customers())
         .nest("/v1/partners", order_views::partners())
         .nest("/v1/relay", relay::router())

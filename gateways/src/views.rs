@@ -2,19 +2,32 @@
 //! through one `sqlx::Any` implementation.
 
 pub mod order_views;
+pub mod recommendations;
 pub mod search;
 
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
 pub use order_views::OrderViews;
+pub use recommendations::Recommendations;
 pub use search::Search;
+
+/// Begins a read model's write transaction. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later could not wait for
+/// another writer, it would fail with a busy snapshot.
+pub async fn begin_write(pool: &AnyPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    match pool.connect_options().database_url.scheme() {
+        "sqlite" => pool.begin_with("BEGIN IMMEDIATE").await,
+        _ => pool.begin().await,
+    }
+}
 
 /// The read models the API serves, each at its live generation.
 #[derive(Clone)]
 pub struct ReadModels {
     pub orders: OrderViews,
     pub search: Search,
+    pub recommendations: Recommendations,
     pub commission: eventmall_projections::orders::CommissionRate,
 }
 
@@ -24,6 +37,7 @@ impl ReadModels {
         vec![
             std::sync::Arc::new(self.orders.clone()),
             std::sync::Arc::new(self.search.clone()),
+            std::sync::Arc::new(self.recommendations.clone()),
         ]
     }
 
@@ -43,6 +57,13 @@ impl ReadModels {
         let commission_rate_bp = settings.commission_rate_bp;
         Ok(Self {
             search: Search::live(&pool, search_dir, &settings.search_replica).await?,
+            recommendations: Recommendations::live(
+                pool.clone(),
+                eventmall_projections::recommendations::TrendClock {
+                    half_life_hours: settings.trending_half_life_hours,
+                },
+            )
+            .await?,
             orders: OrderViews::live(pool).await?,
             commission: eventmall_projections::orders::CommissionRate(commission_rate_bp),
         })

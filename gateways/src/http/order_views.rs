@@ -20,6 +20,10 @@ pub fn customers() -> Router<AppState> {
     Router::new()
         .route("/{id}/orders", get(customer_orders))
         .route("/{id}/profile", get(customer_profile))
+        .route(
+            "/{id}/recommendations",
+            get(super::recommendations::for_customer),
+        )
 }
 
 pub fn partners() -> Router<AppState> {

@@ -17,6 +17,14 @@ pub fn router() -> Router<AppState> {
         .route("/", post(register))
         .route("/{id}", get(super::search::product))
         .route("/{id}/state", get(get_product))
+        .route(
+            "/{id}/bought-together",
+            get(super::recommendations::bought_together),
+        )
+        .route(
+            "/{id}/also-bought",
+            get(super::recommendations::also_bought),
+        )
         .route("/{id}/events", get(get_events))
         .route("/{id}/details", post(update_details))
         .route("/{id}/price", post(change_price))

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
 use crate::consistency::ProjectionStatus;
-use crate::views::{OrderViews, Search};
+use crate::views::{OrderViews, Recommendations, Search};
 
 /// The request header carrying a command receipt's `global_position`.
 pub const CONSISTENCY_TOKEN: &str = "x-consistency-token";
@@ -30,6 +30,9 @@ fn serving(method: &Method, path: &str) -> Option<&'static str> {
     }
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     match parts.as_slice() {
+        ["", "v1", "products", _, "bought-together" | "also-bought"]
+        | ["", "v1", "trending"]
+        | ["", "v1", "customers", _, "recommendations"] => Some(Recommendations::NAME),
         ["", "v1", "orders", _] | ["", "v1", "customers" | "partners", _, _] => {
             Some(OrderViews::NAME)
         }
@@ -96,5 +99,14 @@ mod tests {
         assert_eq!(serving(&get, "/v1/products/x"), Some(Search::NAME));
         assert_eq!(serving(&get, "/v1/products/x/state"), None);
         assert_eq!(serving(&Method::POST, "/v1/orders/abc"), None);
+        assert_eq!(
+            serving(&get, "/v1/customers/c/recommendations"),
+            Some(Recommendations::NAME)
+        );
+        assert_eq!(
+            serving(&get, "/v1/products/x/also-bought"),
+            Some(Recommendations::NAME)
+        );
+        assert_eq!(serving(&get, "/v1/trending"), Some(Recommendations::NAME));
     }
 }

@@ -270,7 +270,7 @@ impl Projection for OrderViews {
     }
 
     async fn prepare(&self, batch: &Batch) -> anyhow::Result<Prepared> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let before =
             checkpoints::advance(&mut tx, Self::NAME, self.generation, &batch.positions).await?;
         let fresh: Vec<(usize, &OrderEvent)> = batch

@@ -7,7 +7,7 @@ use eventmall_gateways::commands::CommandGateway;
 use eventmall_gateways::registry::{Level, RegisteredCodec, RegistryStore};
 use eventmall_gateways::relay::{Relay, relay_rows};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::kafka::{TestBroker, kafka_settings, relay_settings};
 use eventmall_gateways::config::Settings;
@@ -214,7 +214,7 @@ impl TestApp {
     pub async fn start_projectors(
         &self,
         broker: &TestBroker,
-    ) -> (Vec<JoinHandle<anyhow::Result<()>>>, CancellationToken) {
+    ) -> (Vec<JoinHandle<anyhow::Result<()>>>, DropGuard) {
         let projectors = eventmall_gateways::startup::projectors(
             &self.settings,
             &self.views,
@@ -229,7 +229,8 @@ impl TestApp {
             .into_iter()
             .map(|projector| projector.spawn(stop.clone()))
             .collect();
-        (running, stop)
+        // Projector threads must end before the runtime does, also when a test panics.
+        (running, stop.drop_guard())
     }
 
     /// The relay's published position.

@@ -12,8 +12,9 @@ use eventmall_events::{AnyEvent, Money, PartnerId, PaymentId, ProductId};
 use eventmall_gateways::config::ProjectorSettings;
 use eventmall_gateways::demo::{self, DemoPlan};
 use eventmall_gateways::projector::{DEAD_LETTER_TOPIC, Projection, Projector, header};
-use eventmall_gateways::views::{OrderViews, Search};
+use eventmall_gateways::views::{OrderViews, Recommendations, Search};
 use eventmall_projections::Generation;
+use eventmall_projections::recommendations::TrendClock;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -21,7 +22,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use crate::helpers::{TestApp, spawn_sqlite_app};
@@ -44,7 +45,7 @@ async fn start(
     broker: &TestBroker,
     projection: Arc<dyn Projection>,
     batch_size: usize,
-) -> (JoinHandle<anyhow::Result<()>>, CancellationToken) {
+) -> (JoinHandle<anyhow::Result<()>>, DropGuard) {
     eventmall_gateways::kafka::ensure_topics(
         &broker.bootstrap(),
         &kafka_settings(),
@@ -60,7 +61,8 @@ async fn start(
     )
     .unwrap();
     let stop = CancellationToken::new();
-    (projector.spawn(stop.clone()), stop)
+    // The projector thread must end before the runtime does, also when a test panics.
+    (projector.spawn(stop.clone()), stop.drop_guard())
 }
 
 /// Records on `topic`, from the partitions' high watermarks.
@@ -84,6 +86,7 @@ fn records_on(broker: &TestBroker, topic: &str) -> i64 {
 enum Subject {
     OrderViews,
     Search,
+    Recommendations,
 }
 
 impl Subject {
@@ -91,6 +94,7 @@ impl Subject {
         match self {
             Self::OrderViews => OrderViews::NAME,
             Self::Search => Search::NAME,
+            Self::Recommendations => Recommendations::NAME,
         }
     }
 
@@ -99,6 +103,7 @@ impl Subject {
         match self {
             Self::OrderViews => Arc::new(app.views.orders.clone()),
             Self::Search => Arc::new(app.views.search.clone()),
+            Self::Recommendations => Arc::new(app.views.recommendations.clone()),
         }
     }
 
@@ -112,6 +117,7 @@ impl Subject {
             Self::Search => {
                 Arc::new(Search::open(&app.data.path().join("search"), generation, "").unwrap())
             }
+            Self::Recommendations => Arc::new(recommendations(app, generation).await),
         }
     }
 
@@ -128,12 +134,17 @@ impl Subject {
                 .index()
                 .checksum()
                 .unwrap(),
+            Self::Recommendations => recommendations(app, generation)
+                .await
+                .checksum()
+                .await
+                .unwrap(),
         }
     }
 
     fn records(self, broker: &TestBroker) -> i64 {
         let projection_topics: &[&str] = match self {
-            Self::OrderViews => &[ORDERS],
+            Self::OrderViews | Self::Recommendations => &[ORDERS],
             Self::Search => &[PRODUCTS, ORDERS],
         };
         projection_topics
@@ -141,6 +152,15 @@ impl Subject {
             .map(|t| records_on(broker, t))
             .sum()
     }
+}
+
+async fn recommendations(app: &TestApp, generation: Generation) -> Recommendations {
+    let clock = TrendClock {
+        half_life_hours: app.settings.projectors.trending_half_life_hours,
+    };
+    Recommendations::open(app.views.orders.pool().clone(), generation, clock)
+        .await
+        .unwrap()
 }
 
 /// Offsets the read model has passed, summed over partitions.
@@ -203,7 +223,7 @@ async fn rebuild(
     let projection = subject.open(app, generation).await;
     let (running, stop) = start(app, broker, projection.clone(), 500).await;
     wait_applied(projection.as_ref(), subject.records(broker)).await;
-    stop.cancel();
+    drop(stop);
     running.await.unwrap().unwrap();
     drop(projection);
     subject.checksum(app, generation).await
@@ -239,6 +259,14 @@ macro_rules! for_each_projector {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     super::$test(super::Subject::OrderViews).await;
+                }
+            )+
+        }
+        mod recommendations {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Subject::Recommendations).await;
                 }
             )+
         }
@@ -296,19 +324,20 @@ async fn killed_mid_batch_and_restarted_equals_a_clean_rebuild(subject: Subject)
     assert_eq!(subject.checksum(&app, generation).await, clean);
 
     // And the read routes serve it.
-    let (event_type, route) = match subject {
-        Subject::OrderViews => ("OrderPlaced", "orders"),
-        Subject::Search => ("ProductRegistered", "products"),
+    let stored = app.stored().await;
+    let first = |event_type: &str| {
+        stored
+            .iter()
+            .find(|e| e.event_type == event_type)
+            .map(|e| e.aggregate_id.clone())
+            .unwrap()
     };
-    let first = app
-        .stored()
-        .await
-        .into_iter()
-        .find(|e| e.event_type == event_type)
-        .unwrap();
-    let read = app
-        .get(&format!("/v1/{route}/{}", first.aggregate_id))
-        .await;
+    let path = match subject {
+        Subject::OrderViews => format!("/v1/orders/{}", first("OrderPlaced")),
+        Subject::Search => format!("/v1/products/{}", first("ProductRegistered")),
+        Subject::Recommendations => "/v1/customers/customer-0001/recommendations".to_owned(),
+    };
+    let read = app.get(&path).await;
     assert_eq!(read.status, 200, "{}", read.body);
 }
 
@@ -336,7 +365,7 @@ async fn a_record_delivered_twice_changes_nothing(subject: Subject) {
     }
     wait_applied(live.as_ref(), 2 * total).await;
     assert_eq!(subject.checksum(&app, live.generation()).await, once);
-    stop.cancel();
+    drop(stop);
     running.await.unwrap().unwrap();
     assert!(drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty());
 }
@@ -402,7 +431,7 @@ async fn poison_records_go_to_the_dead_letters_and_their_partition_moves_on(subj
     // Three poison records keyed like the aggregate created next, so they share its partition:
     // not Avro, truncated Avro, and an event the read model refuses.
     let (topic, next, refused, refused_type) = match subject {
-        Subject::OrderViews => (
+        Subject::OrderViews | Subject::Recommendations => (
             ORDERS,
             Uuid::now_v7().to_string(),
             AnyEvent::Order(OrderEvent::OrderPaid(OrderPaid {
@@ -446,7 +475,7 @@ async fn poison_records_go_to_the_dead_letters_and_their_partition_moves_on(subj
         send(&producer, topic, &next, &headers(event_type), payload).await;
     }
     let created = match subject {
-        Subject::OrderViews => {
+        Subject::OrderViews | Subject::Recommendations => {
             app.post(
                 "/v1/orders",
                 json!({"order_id": next, "customer_id": "lee", "lines": [{"product_id": product, "quantity": 2}]}),
@@ -468,11 +497,27 @@ async fn poison_records_go_to_the_dead_letters_and_their_partition_moves_on(subj
     let live = subject.live(&app);
     let (running, stop) = start(&app, &broker, live.clone(), 50).await;
     wait_applied(live.as_ref(), subject.records(&broker)).await;
-    stop.cancel();
+    drop(stop);
     running.await.unwrap().unwrap();
 
     // What came after the poison, on the same partition, was applied.
     match subject {
+        Subject::Recommendations => {
+            let trending = app.get("/v1/trending?category=가전").await;
+            assert_eq!(trending.status, 200, "{}", trending.body);
+            assert_eq!(trending.body[0]["product_id"], product, "{}", trending.body);
+            let live = &app.views.recommendations;
+            let baskets = format!(
+                "SELECT COUNT(*) FROM {}baskets WHERE order_id = $1",
+                live.generation().table_prefix(Recommendations::NAME)
+            );
+            let found: i64 = sqlx::query_scalar(&baskets)
+                .bind(&next)
+                .fetch_one(live.pool())
+                .await
+                .unwrap();
+            assert_eq!(found, 1, "the order placed after the poison is counted");
+        }
         Subject::OrderViews => {
             let view = app.get(&format!("/v1/orders/{next}")).await;
             assert_eq!(view.status, 200, "{}", view.body);

@@ -87,7 +87,7 @@ async fn a_read_with_the_receipt_token_sees_the_write_or_says_it_is_stale() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["order-views", "search"]);
+    assert_eq!(names, ["order-views", "search", "recommendations"]);
     assert!(
         status
             .body
@@ -100,7 +100,7 @@ async fn a_read_with_the_receipt_token_sees_the_write_or_says_it_is_stale() {
     );
 
     // With the projectors stopped, a read past the bound says it is stale.
-    stop.cancel();
+    drop(stop);
     for projector in projectors {
         projector.await.unwrap().unwrap();
     }
@@ -180,4 +180,132 @@ async fn bad_read_queries_are_problems() {
     let empty = app.get("/v1/partners/p-1/settlements?month=2026-11").await;
     assert_eq!(empty.status, 200);
     assert_eq!(empty.body, json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recommendations_are_served_and_beat_popularity_on_the_demo() {
+    use eventmall_gateways::demo::{self, DemoPlan};
+    use eventmall_projections::recommendations::{TrendClock, evaluate};
+
+    let broker = TestBroker::in_memory().await;
+    let app = app_on(&broker, 60_000).await;
+    let (_relay, _stop_relay) = app.start_relay(&broker).await;
+    let (_projectors, _stop) = app.start_projectors(&broker).await;
+    let plan = DemoPlan {
+        partners: 4,
+        products_per_partner: 12,
+        customers: 60,
+        orders: 700,
+        seed: 5,
+        concurrency: 8,
+    };
+    demo::run(&app.commands, plan).await.unwrap();
+    let last = app.last_position().await.to_string();
+    // Waiting on the token of the last write: every read model has it all.
+    let trending = app.read("/v1/trending?limit=5", &last).await;
+    assert_eq!(trending.headers["x-consistency"], "fresh");
+    let top = &trending.body[0];
+    assert!(top["score"].as_f64().unwrap() > 0.0, "{}", trending.body);
+    assert!(
+        top["product"]["title"].is_string(),
+        "items carry the product: {top}"
+    );
+
+    let product = top["product_id"].as_str().unwrap();
+    let together = app
+        .read(&format!("/v1/products/{product}/bought-together"), &last)
+        .await;
+    let scores: Vec<f64> = together
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["score"].as_f64().unwrap())
+        .collect();
+    assert!(!scores.is_empty(), "{}", together.body);
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1])
+            && scores.iter().all(|s| *s > 0.0 && *s <= 1.0 + 1e-9),
+        "{scores:?}"
+    );
+    let also = app
+        .read(&format!("/v1/products/{product}/also-bought"), &last)
+        .await;
+    assert_eq!(also.status, 200, "{}", also.body);
+    let history = app
+        .read("/v1/customers/customer-0001/orders?limit=100", &last)
+        .await;
+    let bought: Vec<String> = history.body["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["paid"]["amount"].as_i64() > Some(0))
+        .flat_map(|o| {
+            o["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["product_id"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let picks = app
+        .read("/v1/customers/customer-0001/recommendations", &last)
+        .await;
+    let picks = picks.body.as_array().unwrap();
+    assert_eq!(picks.len(), 10, "{picks:?}");
+    assert!(
+        picks
+            .iter()
+            .all(|p| !bought.contains(&p["product_id"].as_str().unwrap().to_owned()))
+    );
+    if !bought.is_empty() {
+        assert_eq!(
+            picks[0]["reason"]["kind"], "because_you_bought",
+            "{:?}",
+            picks[0]
+        );
+        assert!(
+            bought.contains(
+                &picks[0]["reason"]["product_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            )
+        );
+    }
+    let cold = app
+        .read("/v1/customers/newcomer/recommendations?limit=3", &last)
+        .await;
+    assert!(
+        cold.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["reason"]["kind"] == "popular"),
+        "{}",
+        cold.body
+    );
+    let purchases = eventmall_gateways::views::recommendations::purchases(app.backend().as_ref())
+        .await
+        .unwrap();
+    let report = evaluate(
+        &purchases,
+        10,
+        TrendClock {
+            half_life_hours: 72.0,
+        },
+    );
+    assert!(report.customers > 30, "{report:?}");
+    assert!(
+        report.model.hit_at_k > report.popularity.hit_at_k,
+        "{report:?}"
+    );
+    assert!(
+        report.model.precision_at_k > report.popularity.precision_at_k,
+        "{report:?}"
+    );
+    assert!(
+        report.model.recall_at_k > report.popularity.recall_at_k,
+        "{report:?}"
+    );
 }
