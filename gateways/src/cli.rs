@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
 use crate::kafka::tail::{TailOptions, tail};
 use crate::registry::{RegisteredCodec, RemoteRegistry};
-use crate::startup::{self, Application, command_gateway};
+use crate::startup::{self, command_gateway};
 use crate::telemetry;
 use crate::views::recommendations::purchases;
 use eventmall_projections::recommendations::{TrendClock, evaluate};
@@ -32,7 +32,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve,
+    Serve {
+        /// Run these projectors in this process too (needs KAFKA_BOOTSTRAP_SERVERS): a search
+        /// replica serves the index it builds. Its replica name defaults to the host name.
+        #[arg(long = "project")]
+        projectors: Vec<String>,
+    },
     /// Run the event store's migrations, then exit.
     Migrate,
     /// Create a synthetic world through the command path, then exit.
@@ -135,7 +140,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("loading configuration")?;
     telemetry::init(&settings.log);
     match cli.command {
-        Command::Serve => serve(&settings).await,
+        Command::Serve { projectors } => startup::serve(&settings, &projectors).await,
         Command::Migrate => {
             command_gateway(&settings).await.context("migrating")?;
             info!(store = %settings.store_url(), "migrated");
@@ -200,13 +205,5 @@ async fn events_tail(settings: &Settings, options: &TailOptions) -> anyhow::Resu
     let codec = RegisteredCodec::new(Arc::new(RemoteRegistry::new(&registry)));
     let mut out = std::io::LineWriter::new(std::io::stdout());
     tail(&servers, &codec, options, &mut out).await?;
-    Ok(())
-}
-
-async fn serve(settings: &Settings) -> anyhow::Result<()> {
-    let app = Application::build(settings)
-        .await
-        .context("starting the application")?;
-    app.run_until_stopped().await?;
     Ok(())
 }

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
-pub use state::{RelayLease, RelayRow, relay_rows};
+pub use state::{RelayLease, RelayRow, hostname, relay_rows};
 
 use crate::config::{KafkaSettings, RelaySettings};
 use crate::kafka;

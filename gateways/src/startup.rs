@@ -323,6 +323,36 @@ pub async fn projectors(
         .collect()
 }
 
+/// The API, with the projectors called `names` in the same process (a search replica), until
+/// Ctrl-C or SIGTERM.
+pub async fn serve(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
+    let mut settings = settings.clone();
+    if !names.is_empty() && settings.projectors.search_replica.is_empty() {
+        settings.projectors.search_replica = crate::relay::hostname();
+    }
+    let settings = &settings;
+    let app = Application::build(settings)
+        .await
+        .context("starting the application")?;
+    let stop = CancellationToken::new();
+    let mut running = Vec::new();
+    if !names.is_empty() {
+        let servers = settings
+            .external_kafka()
+            .context("projectors need a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+        let codec = RegisteredCodec::new(schema_registry(settings, &app.control)?);
+        for projector in projectors(settings, app.views(), codec, servers, names).await? {
+            running.push(projector.spawn(stop.clone()));
+        }
+    }
+    let served = app.run_until_stopped().await;
+    stop.cancel();
+    for projector in running {
+        projector.await??;
+    }
+    Ok(served?)
+}
+
 /// The projectors called `names` alone, until Ctrl-C or SIGTERM.
 pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
     let servers = settings

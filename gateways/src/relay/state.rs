@@ -119,7 +119,8 @@ pub async fn relay_rows(pool: &AnyPool) -> Result<Vec<RelayRow>, sqlx::Error> {
         .collect())
 }
 
-fn hostname() -> String {
+/// This machine's name, from the kernel.
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
         .unwrap_or_else(|_| "relay".into())

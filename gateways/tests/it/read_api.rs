@@ -78,6 +78,11 @@ async fn a_read_with_the_receipt_token_sees_the_write_or_says_it_is_stale() {
         .await;
     assert_eq!(history.body["total"], 1, "{}", history.body);
 
+    // Every projection has the order once each says so.
+    for path in ["/v1/trending", "/v1/search?q=선풍기"] {
+        let read = app.read(path, &token(&placed.body)).await;
+        assert_eq!(read.headers["x-consistency"], "fresh", "{path}");
+    }
     let status = app.get("/v1/projections").await;
     assert_eq!(status.status, 200, "{}", status.body);
     let names: Vec<&str> = status
