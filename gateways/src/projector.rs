@@ -53,6 +53,23 @@ pub struct Batch {
     pub positions: Vec<Checkpoint>,
 }
 
+impl Batch {
+    /// The events the read model has not applied: at or past their partition's checkpoint as
+    /// it stood before the batch (`before`), with their index.
+    pub fn fresh<'a>(
+        &'a self,
+        before: &'a HashMap<(String, i32), i64>,
+    ) -> impl Iterator<Item = (usize, &'a Delivered)> + 'a {
+        self.events
+            .iter()
+            .enumerate()
+            .filter(move |(_, delivered)| {
+                let key = (delivered.topic.clone(), delivered.partition);
+                delivered.offset >= before.get(&key).copied().unwrap_or(0)
+            })
+    }
+}
+
 /// A batch applied but not yet committed.
 pub struct Prepared {
     /// Events the read model refused (index into [`Batch::events`], reason).

@@ -5,6 +5,8 @@ pub mod order_views;
 pub mod recommendations;
 pub mod search;
 
+use eventmall_events::AnyEvent;
+use eventmall_events::order::OrderEvent;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
@@ -20,6 +22,26 @@ pub async fn begin_write(pool: &AnyPool) -> sqlx::Result<sqlx::Transaction<'stat
         "sqlite" => pool.begin_with("BEGIN IMMEDIATE").await,
         _ => pool.begin().await,
     }
+}
+
+/// The order events of a batch not yet applied, with their index, and the distinct orders they
+/// are about.
+fn fresh_orders<'a>(
+    batch: &'a crate::projector::Batch,
+    before: &'a std::collections::HashMap<(String, i32), i64>,
+) -> (Vec<(usize, &'a OrderEvent)>, Vec<&'a str>) {
+    let fresh: Vec<(usize, &OrderEvent)> = batch
+        .fresh(before)
+        .filter_map(|(index, delivered)| match &delivered.envelope.event {
+            AnyEvent::Order(event) => Some((index, event)),
+            _ => None,
+        })
+        .collect();
+    let orders: std::collections::BTreeSet<&str> = fresh
+        .iter()
+        .map(|(index, _)| batch.events[*index].envelope.aggregate_id.as_str())
+        .collect();
+    (fresh, orders.into_iter().collect())
 }
 
 /// The read models the API serves, each at its live generation.

@@ -3,9 +3,8 @@
 
 mod queries;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use eventmall_events::AnyEvent;
 use eventmall_events::order::OrderEvent;
 use eventmall_projections::orders::{OrderChanges, OrderView, ProfileDelta, SalesDelta, SalesKey};
 use eventmall_projections::{Checkpoint, Generation};
@@ -273,25 +272,7 @@ impl Projection for OrderViews {
         let mut tx = super::begin_write(&self.pool).await?;
         let before =
             checkpoints::advance(&mut tx, Self::NAME, self.generation, &batch.positions).await?;
-        let fresh: Vec<(usize, &OrderEvent)> = batch
-            .events
-            .iter()
-            .enumerate()
-            .filter(|(_, delivered)| {
-                let key = (delivered.topic.clone(), delivered.partition);
-                delivered.offset >= before.get(&key).copied().unwrap_or(0)
-            })
-            .filter_map(|(index, delivered)| match &delivered.envelope.event {
-                AnyEvent::Order(event) => Some((index, event)),
-                _ => None,
-            })
-            .collect();
-        let ids: Vec<&str> = fresh
-            .iter()
-            .map(|(index, _)| batch.events[*index].envelope.aggregate_id.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let (fresh, ids) = super::fresh_orders(batch, &before);
         let loaded = self.load(&mut tx, &ids).await?;
         let versions = loaded
             .iter()

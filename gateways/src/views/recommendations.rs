@@ -4,7 +4,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
-use eventmall_events::AnyEvent;
 use eventmall_events::order::OrderEvent;
 use eventmall_projections::recommendations::{
     Basket, Counts, Neighbour, Pick, Purchase, TrendClock, personalize, rank_neighbours,
@@ -511,28 +510,7 @@ impl Projection for Recommendations {
         let mut tx = super::begin_write(&self.pool).await?;
         let before =
             checkpoints::advance(&mut tx, Self::NAME, self.generation, &batch.positions).await?;
-        let fresh: Vec<(usize, &OrderEvent)> = batch
-            .events
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| {
-                d.offset
-                    >= before
-                        .get(&(d.topic.clone(), d.partition))
-                        .copied()
-                        .unwrap_or(0)
-            })
-            .filter_map(|(index, d)| match &d.envelope.event {
-                AnyEvent::Order(event) => Some((index, event)),
-                _ => None,
-            })
-            .collect();
-        let orders: Vec<&str> = fresh
-            .iter()
-            .map(|(index, _)| batch.events[*index].envelope.aggregate_id.as_str())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let (fresh, orders) = super::fresh_orders(batch, &before);
         let placing: Vec<String> = fresh
             .iter()
             .filter_map(|(_, event)| match event {

@@ -83,11 +83,7 @@ impl Projection for Search {
             .collect();
         let mut changes = SearchChanges::default();
         let mut refused = Vec::new();
-        for (index, delivered) in batch.events.iter().enumerate() {
-            let key = (delivered.topic.clone(), delivered.partition);
-            if delivered.offset < before.get(&key).copied().unwrap_or(0) {
-                continue;
-            }
+        for (index, delivered) in batch.fresh(&before) {
             if let Err(error) = self.index.apply(&mut changes, &delivered.envelope)? {
                 refused.push((index, error.to_string()));
             }
