@@ -44,6 +44,63 @@ fn fresh_orders<'a>(
     (fresh, orders.into_iter().collect())
 }
 
+/// A value bound into a multi-row statement.
+#[derive(Clone, Debug)]
+pub(crate) enum Cell {
+    Text(String),
+    Int(i64),
+    MaybeInt(Option<i64>),
+    Real(f64),
+}
+
+/// Bound values per statement at most: under SQLite's and PostgreSQL's parameter limits, and
+/// large enough that a batch takes few statements (each is a round trip to sqlx's SQLite
+/// worker thread).
+const VALUES_PER_STATEMENT: usize = 900;
+
+/// `INSERT INTO table (columns) VALUES (…), (…) … ON CONFLICT (conflict) DO UPDATE SET update`
+/// for all `rows`, in as few statements as the parameter limit allows. Keys must be distinct.
+pub(crate) async fn upsert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    columns: &[&str],
+    conflict: &str,
+    update: &str,
+    rows: Vec<Vec<Cell>>,
+) -> sqlx::Result<()> {
+    let per_statement = (VALUES_PER_STATEMENT / columns.len()).max(1);
+    for chunk in rows.chunks(per_statement) {
+        let mut values = Vec::with_capacity(chunk.len());
+        let mut n = 0;
+        for _ in chunk {
+            let placeholders: Vec<String> = columns
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    format!("${n}")
+                })
+                .collect();
+            values.push(format!("({})", placeholders.join(", ")));
+        }
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({conflict}) DO UPDATE SET {update}",
+            columns.join(", "),
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for cell in chunk.iter().flatten() {
+            query = match cell {
+                Cell::Text(text) => query.bind(text.as_str()),
+                Cell::Int(value) => query.bind(*value),
+                Cell::MaybeInt(value) => query.bind(*value),
+                Cell::Real(value) => query.bind(*value),
+            };
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// The read models the API serves, each at its live generation.
 #[derive(Clone)]
 pub struct ReadModels {

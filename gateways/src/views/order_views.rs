@@ -6,12 +6,13 @@ mod queries;
 use std::collections::HashMap;
 
 use eventmall_events::order::OrderEvent;
-use eventmall_projections::orders::{OrderChanges, OrderView, ProfileDelta, SalesDelta, SalesKey};
+use eventmall_projections::orders::{OrderChanges, OrderView, seoul_day};
 use eventmall_projections::{Checkpoint, Generation};
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use queries::{CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter};
 
+use super::{Cell, upsert};
 use crate::projector::{Batch, Prepared, Projection, checkpoints};
 
 const TOPICS: &[&str] = &[OrderEvent::TOPIC];
@@ -145,107 +146,144 @@ impl OrderViews {
         changes: &OrderChanges,
         loaded_versions: &HashMap<String, i64>,
     ) -> anyhow::Result<()> {
-        let upsert_view = format!(
-            "INSERT INTO {} (order_id, customer_id, partner_id, status, placed_at_ms, placed_day, \
-             version, view) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (order_id) DO UPDATE \
-             SET status = excluded.status, version = excluded.version, view = excluded.view",
-            self.tables.orders
-        );
+        let mut views = Vec::new();
         for view in changes.views.values() {
             if loaded_versions.get(&view.order_id) == Some(&view.version) {
                 continue;
             }
-            sqlx::query(&upsert_view)
-                .bind(&view.order_id)
-                .bind(&view.customer_id)
-                .bind(&view.partner_id)
-                .bind(view.status.as_str())
-                .bind(view.placed_at.timestamp_millis())
-                .bind(eventmall_projections::orders::seoul_day(view.placed_at).to_string())
-                .bind(view.version)
-                .bind(serde_json::to_string(view)?)
-                .execute(&mut **tx)
-                .await?;
+            views.push(vec![
+                Cell::Text(view.order_id.clone()),
+                Cell::Text(view.customer_id.clone()),
+                Cell::Text(view.partner_id.clone()),
+                Cell::Text(view.status.as_str().to_owned()),
+                Cell::Int(view.placed_at.timestamp_millis()),
+                Cell::Text(seoul_day(view.placed_at).to_string()),
+                Cell::Int(view.version),
+                Cell::Text(serde_json::to_string(view)?),
+            ]);
         }
-        for (key, delta) in &changes.sales {
-            self.add_sales(tx, key, delta).await?;
-        }
-        for (customer, delta) in &changes.profiles {
-            self.add_profile(tx, customer, delta).await?;
-        }
-        Ok(())
-    }
+        upsert(
+            tx,
+            &self.tables.orders,
+            &[
+                "order_id",
+                "customer_id",
+                "partner_id",
+                "status",
+                "placed_at_ms",
+                "placed_day",
+                "version",
+                "view",
+            ],
+            "order_id",
+            "status = excluded.status, version = excluded.version, view = excluded.view",
+            views,
+        )
+        .await?;
 
-    async fn add_sales(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        key: &SalesKey,
-        delta: &SalesDelta,
-    ) -> sqlx::Result<()> {
         let table = &self.tables.sales;
-        let sql = format!(
-            "INSERT INTO {table} (partner_id, day, currency, orders, units, gross, cancellations, \
-             cancelled, refunds, net) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (partner_id, day, currency) DO UPDATE SET \
-             orders = {table}.orders + excluded.orders, units = {table}.units + excluded.units, \
-             gross = {table}.gross + excluded.gross, \
-             cancellations = {table}.cancellations + excluded.cancellations, \
-             cancelled = {table}.cancelled + excluded.cancelled, \
-             refunds = {table}.refunds + excluded.refunds, net = {table}.net + excluded.net"
-        );
-        sqlx::query(&sql)
-            .bind(&key.partner_id)
-            .bind(key.day.to_string())
-            .bind(format!("{:?}", key.currency))
-            .bind(delta.orders)
-            .bind(delta.units)
-            .bind(delta.gross)
-            .bind(delta.cancellations)
-            .bind(delta.cancelled)
-            .bind(delta.refunds)
-            .bind(delta.net)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
+        let sums = [
+            "orders",
+            "units",
+            "gross",
+            "cancellations",
+            "cancelled",
+            "refunds",
+            "net",
+        ];
+        let sales = changes
+            .sales
+            .iter()
+            .map(|(key, delta)| {
+                let mut row = vec![
+                    Cell::Text(key.partner_id.clone()),
+                    Cell::Text(key.day.to_string()),
+                    Cell::Text(format!("{:?}", key.currency)),
+                ];
+                row.extend(
+                    [
+                        delta.orders,
+                        delta.units,
+                        delta.gross,
+                        delta.cancellations,
+                        delta.cancelled,
+                        delta.refunds,
+                        delta.net,
+                    ]
+                    .map(Cell::Int),
+                );
+                row
+            })
+            .collect();
+        let add: Vec<String> = sums
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
+        let mut columns = vec!["partner_id", "day", "currency"];
+        columns.extend(sums);
+        upsert(
+            tx,
+            table,
+            &columns,
+            "partner_id, day, currency",
+            &add.join(", "),
+            sales,
+        )
+        .await?;
 
-    async fn add_profile(
-        &self,
-        tx: &mut Transaction<'_, Any>,
-        customer: &str,
-        delta: &ProfileDelta,
-    ) -> sqlx::Result<()> {
         let table = &self.tables.customers;
-        let sql = format!(
-            "INSERT INTO {table} (customer_id, orders, spent, last_order_at_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (customer_id) DO UPDATE SET \
-             orders = {table}.orders + excluded.orders, spent = {table}.spent + excluded.spent, \
+        let profiles = changes
+            .profiles
+            .iter()
+            .map(|(customer, delta)| {
+                vec![
+                    Cell::Text(customer.clone()),
+                    Cell::Int(delta.orders),
+                    Cell::Int(delta.spent),
+                    Cell::MaybeInt(delta.last_order_at.map(|at| at.timestamp_millis())),
+                ]
+            })
+            .collect();
+        let update = format!(
+            "orders = {table}.orders + excluded.orders, spent = {table}.spent + excluded.spent, \
              last_order_at_ms = CASE WHEN {table}.last_order_at_ms IS NULL \
              OR excluded.last_order_at_ms > {table}.last_order_at_ms \
              THEN COALESCE(excluded.last_order_at_ms, {table}.last_order_at_ms) \
              ELSE {table}.last_order_at_ms END"
         );
-        sqlx::query(&sql)
-            .bind(customer)
-            .bind(delta.orders)
-            .bind(delta.spent)
-            .bind(delta.last_order_at.map(|at| at.timestamp_millis()))
-            .execute(&mut **tx)
-            .await?;
+        upsert(
+            tx,
+            table,
+            &["customer_id", "orders", "spent", "last_order_at_ms"],
+            "customer_id",
+            &update,
+            profiles,
+        )
+        .await?;
+
         let table = &self.tables.categories;
-        let sql = format!(
-            "INSERT INTO {table} (customer_id, category, orders) VALUES ($1, $2, $3) \
-             ON CONFLICT (customer_id, category) DO UPDATE SET \
-             orders = {table}.orders + excluded.orders"
-        );
-        for (category, count) in &delta.categories {
-            sqlx::query(&sql)
-                .bind(customer)
-                .bind(category)
-                .bind(*count)
-                .execute(&mut **tx)
-                .await?;
-        }
+        let categories = changes
+            .profiles
+            .iter()
+            .flat_map(|(customer, delta)| {
+                delta.categories.iter().map(move |(category, count)| {
+                    vec![
+                        Cell::Text(customer.clone()),
+                        Cell::Text(category.clone()),
+                        Cell::Int(*count),
+                    ]
+                })
+            })
+            .collect();
+        upsert(
+            tx,
+            table,
+            &["customer_id", "category", "orders"],
+            "customer_id, category",
+            &format!("orders = {table}.orders + excluded.orders"),
+            categories,
+        )
+        .await?;
         Ok(())
     }
 }

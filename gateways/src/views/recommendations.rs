@@ -13,6 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Transaction};
 
+use super::{Cell, upsert};
 use crate::projector::{Batch, Prepared, Projection, checkpoints};
 use crate::store::EventBackend;
 
@@ -226,83 +227,110 @@ impl Recommendations {
         held_before: &HashMap<(String, String), i64>,
     ) -> anyhow::Result<()> {
         let t = &self.tables;
-        let upsert_basket = format!(
-            "INSERT INTO {} (order_id, customer_id, version, basket) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (order_id) DO UPDATE SET version = excluded.version, basket = excluded.basket",
-            t.baskets
-        );
+        let mut baskets = Vec::new();
         for basket in counts.baskets.values() {
             if loaded.get(&basket.order_id) == Some(&basket.version) {
                 continue;
             }
-            sqlx::query(&upsert_basket)
-                .bind(&basket.order_id)
-                .bind(&basket.customer_id)
-                .bind(basket.version)
-                .bind(serde_json::to_string(basket)?)
-                .execute(&mut **tx)
-                .await?;
+            baskets.push(vec![
+                Cell::Text(basket.order_id.clone()),
+                Cell::Text(basket.customer_id.clone()),
+                Cell::Int(basket.version),
+                Cell::Text(serde_json::to_string(basket)?),
+            ]);
         }
-        let upsert_held = format!(
-            "INSERT INTO {} (customer_id, product_id, n) VALUES ($1, $2, $3) \
-             ON CONFLICT (customer_id, product_id) DO UPDATE SET n = excluded.n",
-            t.customer_items
-        );
-        for ((customer, product), n) in &counts.customer_items {
-            if held_before.get(&(customer.clone(), product.clone())) == Some(n) {
-                continue;
-            }
-            sqlx::query(&upsert_held)
-                .bind(customer)
-                .bind(product)
-                .bind(*n)
-                .execute(&mut **tx)
-                .await?;
-        }
-        let add_item = format!(
-            "INSERT INTO {table} (product_id, baskets, buyers) VALUES ($1, $2, $3) \
-             ON CONFLICT (product_id) DO UPDATE SET baskets = {table}.baskets + excluded.baskets, \
-             buyers = {table}.buyers + excluded.buyers",
-            table = t.items
-        );
-        for (product, (baskets, buyers)) in &counts.items {
-            sqlx::query(&add_item)
-                .bind(product)
-                .bind(*baskets)
-                .bind(*buyers)
-                .execute(&mut **tx)
-                .await?;
-        }
+        upsert(
+            tx,
+            &t.baskets,
+            &["order_id", "customer_id", "version", "basket"],
+            "order_id",
+            "version = excluded.version, basket = excluded.basket",
+            baskets,
+        )
+        .await?;
+        let held = counts
+            .customer_items
+            .iter()
+            .filter(|(key, n)| held_before.get(*key) != Some(*n))
+            .map(|((customer, product), n)| {
+                vec![
+                    Cell::Text(customer.clone()),
+                    Cell::Text(product.clone()),
+                    Cell::Int(*n),
+                ]
+            })
+            .collect();
+        upsert(
+            tx,
+            &t.customer_items,
+            &["customer_id", "product_id", "n"],
+            "customer_id, product_id",
+            "n = excluded.n",
+            held,
+        )
+        .await?;
+        let items = counts
+            .items
+            .iter()
+            .map(|(product, (baskets, buyers))| {
+                vec![
+                    Cell::Text(product.clone()),
+                    Cell::Int(*baskets),
+                    Cell::Int(*buyers),
+                ]
+            })
+            .collect();
+        let table = &t.items;
+        upsert(
+            tx,
+            table,
+            &["product_id", "baskets", "buyers"],
+            "product_id",
+            &format!(
+                "baskets = {table}.baskets + excluded.baskets, buyers = {table}.buyers + excluded.buyers"
+            ),
+            items,
+        )
+        .await?;
         for (table, pairs) in [(&t.together, &counts.together), (&t.also, &counts.also)] {
-            let add_pair = format!(
-                "INSERT INTO {table} (a, b, n) VALUES ($1, $2, $3) \
-                 ON CONFLICT (a, b) DO UPDATE SET n = {table}.n + excluded.n"
-            );
-            for ((a, b), n) in pairs {
-                if *n == 0 {
-                    continue;
-                }
-                sqlx::query(&add_pair)
-                    .bind(a)
-                    .bind(b)
-                    .bind(*n)
-                    .execute(&mut **tx)
-                    .await?;
-            }
+            let rows = pairs
+                .iter()
+                .filter(|(_, n)| **n != 0)
+                .map(|((a, b), n)| {
+                    vec![Cell::Text(a.clone()), Cell::Text(b.clone()), Cell::Int(*n)]
+                })
+                .collect();
+            upsert(
+                tx,
+                table,
+                &["a", "b", "n"],
+                "a, b",
+                &format!("n = {table}.n + excluded.n"),
+                rows,
+            )
+            .await?;
         }
-        let add_trend = format!(
-            "INSERT INTO {table} (category, product_id, score) VALUES ($1, $2, $3) \
-             ON CONFLICT (category, product_id) DO UPDATE SET score = {table}.score + excluded.score",
-            table = t.trending
-        );
-        for ((category, product), score) in &counts.trending {
-            sqlx::query(&add_trend)
-                .bind(category)
-                .bind(product)
-                .bind(*score)
-                .execute(&mut **tx)
-                .await?;
-        }
+        let trends = counts
+            .trending
+            .iter()
+            .map(|((category, product), score)| {
+                vec![
+                    Cell::Text(category.clone()),
+                    Cell::Text(product.clone()),
+                    Cell::Real(*score),
+                ]
+            })
+            .collect();
+        let table = &t.trending;
+        upsert(
+            tx,
+            table,
+            &["category", "product_id", "score"],
+            "category, product_id",
+            &format!("score = {table}.score + excluded.score"),
+            trends,
+        )
+        .await?;
         Ok(())
     }
 
