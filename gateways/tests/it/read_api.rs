@@ -2,6 +2,8 @@
 //! models, read-your-writes with the receipt's consistency token, projector status, and bad
 //! query strings.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_app_with, sqlite_backend};
@@ -313,4 +315,115 @@ async fn recommendations_are_served_and_beat_popularity_on_the_demo() {
         report.model.recall_at_k > report.popularity.recall_at_k,
         "{report:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sql_read_models_work_on_postgresql_and_rebuild_to_the_same_checksum() {
+    use eventmall_gateways::demo::{self, DemoPlan};
+    use eventmall_gateways::projector::{Projection, Projector};
+    use eventmall_gateways::views::{OrderViews, Recommendations};
+    use eventmall_projections::recommendations::TrendClock;
+
+    let broker = TestBroker::in_memory().await;
+    let views = crate::helpers::postgres_db().await;
+    let bootstrap = broker.bootstrap();
+    let views_url = views.url();
+    let app = spawn_app_with(sqlite_backend().await, move |settings| {
+        settings.kafka = kafka_settings();
+        settings.kafka.bootstrap_servers = bootstrap;
+        settings.projectors.url = views_url;
+        settings.projectors.read_wait_ms = 60_000;
+        settings.projectors.batch_wait_ms = 5;
+    })
+    .await;
+    let scheme = app
+        .views
+        .orders
+        .pool()
+        .connect_options()
+        .database_url
+        .scheme()
+        .to_owned();
+    assert_eq!(scheme, "postgres", "the read models are on PostgreSQL");
+    let (_relay, _stop_relay) = app.start_relay(&broker).await;
+    let (_projectors, _stop) = app.start_projectors(&broker).await;
+    let plan = DemoPlan {
+        partners: 3,
+        products_per_partner: 8,
+        customers: 20,
+        orders: 150,
+        seed: 9,
+        concurrency: 8,
+    };
+    demo::run(&app.commands, plan).await.unwrap();
+    let last = app.last_position().await.to_string();
+    let history = app.read("/v1/customers/customer-0001/orders", &last).await;
+    assert_eq!(history.headers["x-consistency"], "fresh");
+    let trending = app.read("/v1/trending", &last).await;
+    assert_eq!(trending.headers["x-consistency"], "fresh");
+    assert!(!trending.body.as_array().unwrap().is_empty());
+    let sales = app
+        .get("/v1/partners/partner-001/sales?from=2026-01-01&to=2026-12-31")
+        .await;
+    assert_eq!(sales.status, 200, "{}", sales.body);
+    let month = chrono::Utc::now().format("%Y-%m").to_string();
+    let settled = app
+        .get(&format!(
+            "/v1/partners/partner-001/settlements?month={month}"
+        ))
+        .await;
+    assert_eq!(settled.status, 200, "{}", settled.body);
+
+    // A second generation built from offset 0 on PostgreSQL equals the live one.
+    let pool = app.views.orders.pool().clone();
+    let clock = TrendClock {
+        half_life_hours: app.settings.projectors.trending_half_life_hours,
+    };
+    let next = app.views.orders.generation().next();
+    let rebuilt: Vec<Arc<dyn Projection>> = vec![
+        Arc::new(OrderViews::open(pool.clone(), next).await.unwrap()),
+        Arc::new(
+            Recommendations::open(pool.clone(), next, clock)
+                .await
+                .unwrap(),
+        ),
+    ];
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _guard = stop.clone().drop_guard();
+    for projection in &rebuilt {
+        Projector::new(
+            projection.clone(),
+            app.codec(),
+            &broker.bootstrap(),
+            &app.settings.projectors,
+        )
+        .unwrap()
+        .spawn(stop.clone());
+    }
+    let live: i64 = sum(app.views.orders.checkpoints().await.unwrap());
+    for projection in &rebuilt {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while sum(projection.checkpoints().await.unwrap()) < live {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} did not catch up",
+                projection.name()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    let again_orders = OrderViews::open(pool.clone(), next).await.unwrap();
+    assert_eq!(
+        app.views.orders.checksum().await.unwrap(),
+        again_orders.checksum().await.unwrap()
+    );
+    let again = Recommendations::open(pool, next, clock).await.unwrap();
+    assert_eq!(
+        app.views.recommendations.checksum().await.unwrap(),
+        again.checksum().await.unwrap()
+    );
+}
+
+fn sum(checkpoints: Vec<eventmall_projections::Checkpoint>) -> i64 {
+    checkpoints.iter().map(|c| c.next_offset).sum()
 }
