@@ -29,7 +29,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::AnyPool;
-use support::env;
+use support::{env, register_products};
 use tokio_util::sync::CancellationToken;
 
 struct World {
@@ -269,38 +269,6 @@ async fn main() {
         );
     }
     broker.stop().await;
-}
-
-async fn register_products(commands: &CommandGateway, n: usize) -> Vec<ProductId> {
-    let partner = PartnerId::from("bench");
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let sku = format!("LAT-{i}");
-        let id = ProductId::for_partner_sku(&partner, &sku);
-        let command = ProductCommand::Register {
-            product_id: id,
-            partner_id: partner.clone(),
-            sku,
-            details: eventmall_events::product::ProductDetails {
-                title: format!("삼성 무선청소기 VS{i:05}"),
-                brand: Some("삼성".into()),
-                category: vec!["가전".into(), "청소기".into()],
-                model_number: Some(format!("VS{i:05}")),
-            },
-            price: eventmall_events::Money::krw(100_000),
-            stock: 10,
-        };
-        commands
-            .dispatch(CommandRequest::new(
-                id,
-                command,
-                CommandMetadata::new_root(None),
-            ))
-            .await
-            .unwrap();
-        ids.push(id);
-    }
-    ids
 }
 
 /// Stock changes at `rate` per second, paced by the clock; answers how many were sent.
