@@ -117,7 +117,7 @@ async fn main() {
         let (search_lags, order_lags) = (search_lags.clone(), order_lags.clone());
         tokio::spawn(async move {
             let accepted_at = Instant::now();
-            if sent % 5 == 0 {
+            if sent.is_multiple_of(5) {
                 let order = OrderId::new();
                 let command = OrderCommand::Place {
                     order_id: order,
