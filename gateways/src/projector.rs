@@ -126,8 +126,8 @@ impl ConsumerContext for Rebalancer {
                 let stored = match self.runtime.block_on(self.projection.checkpoints()) {
                     Ok(stored) => stored,
                     Err(error) => {
-                        // The batch's own check still skips what is applied; start from the
-                        // group's committed offsets, which never pass the checkpoints.
+                        // Start from the beginning: each batch's own check against the stored
+                        // checkpoints still skips what is applied, only slower.
                         warn!(projector = name, %error, "checkpoints unavailable at assignment");
                         Vec::new()
                     }
