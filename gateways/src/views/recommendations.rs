@@ -77,13 +77,13 @@ impl Tables {
             ),
             format!("CREATE INDEX IF NOT EXISTS {trending}_rank ON {trending} (category, score)"),
         ];
+        // Pairs are read by their first product (the primary key's prefix; a product has a few
+        // hundred at most) and sorted then: an index on the count would be moved by every
+        // additive upsert.
         for pairs in [together, also] {
             statements.push(format!(
                 "CREATE TABLE IF NOT EXISTS {pairs} (a TEXT NOT NULL, b TEXT NOT NULL, \
                  n BIGINT NOT NULL, PRIMARY KEY (a, b))"
-            ));
-            statements.push(format!(
-                "CREATE INDEX IF NOT EXISTS {pairs}_rank ON {pairs} (a, n)"
             ));
         }
         statements
