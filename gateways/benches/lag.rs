@@ -16,11 +16,10 @@ use eventmall_aggregates::order::LineRequest;
 use eventmall_aggregates::{OrderCommand, ProductCommand};
 use eventmall_events::{CommandMetadata, CustomerId, OrderId, PartnerId, ProductId};
 use eventmall_gateways::commands::{CommandRequest, Dispatch};
-use eventmall_gateways::config::{BrokerSettings, Settings};
-use eventmall_gateways::kafka::broker::{LocalBroker, free_port};
+use eventmall_gateways::config::Settings;
 use eventmall_gateways::startup::Application;
 use hdrhistogram::Histogram;
-use support::{env, register_products};
+use support::{env, register_products, start_broker};
 use tokio_util::sync::CancellationToken;
 
 type Lags = Arc<Mutex<Histogram<u64>>>;
@@ -64,17 +63,7 @@ async fn main() {
     let seconds = env("BENCH_SECONDS", 20);
     let sample = env("BENCH_SAMPLE", 20).max(1);
     let data = tempfile::tempdir().unwrap();
-    let broker = LocalBroker::start(
-        &BrokerSettings {
-            binary: std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into()),
-            port: free_port().unwrap(),
-            storage: "memory://nisshi/".into(),
-            ..BrokerSettings::default()
-        },
-        &data.path().join("broker"),
-    )
-    .await
-    .unwrap();
+    let broker = start_broker("memory://nisshi/", &data.path().join("broker")).await;
     let mut settings = Settings {
         data_dir: data.path().to_owned(),
         ..Settings::default()

@@ -16,9 +16,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use eventmall_events::order::*;
 use eventmall_events::product::*;
 use eventmall_events::{AnyEvent, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
-use eventmall_gateways::config::{BrokerSettings, KafkaSettings, ProjectorSettings};
-use eventmall_gateways::kafka::broker::{LocalBroker, free_port};
-use eventmall_gateways::kafka::{client_config, ensure_topics};
+use eventmall_gateways::config::{KafkaSettings, ProjectorSettings};
+use eventmall_gateways::kafka::{client_config, ensure_topics, partition_ends};
 use eventmall_gateways::projector::{DEAD_LETTER_TOPIC, Projection, Projector};
 use eventmall_gateways::registry::{Level, RegisteredCodec, RegistryStore};
 use eventmall_gateways::store;
@@ -31,7 +30,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use support::env;
+use support::{env, peak_mib, reset_peak, start_broker};
 use tokio_util::sync::CancellationToken;
 
 const PRODUCTS: &str = ProductEvent::TOPIC;
@@ -152,22 +151,6 @@ fn world(total: usize, products: usize) -> Vec<Event> {
     events
 }
 
-/// Resets this process's peak resident memory, so the next phase's peak can be read.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// Peak resident memory since the last reset, in MiB.
-fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// Reads every record of `topics` from the beginning with a plain consumer; answers the time.
 fn raw_consume(bootstrap: &str, topics: &[&str], expected: usize) -> Duration {
     let consumer: BaseConsumer = client_config(bootstrap)
@@ -218,17 +201,7 @@ async fn main() {
     let batch = env("BENCH_BATCH", 2_000) as usize;
     let chosen = std::env::var("BENCH_PROJECTORS").unwrap_or_default();
     let broker_dir = tempfile::tempdir().unwrap();
-    let broker = LocalBroker::start(
-        &BrokerSettings {
-            binary: std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into()),
-            port: free_port().unwrap(),
-            storage: "memory://nisshi/".into(),
-            ..BrokerSettings::default()
-        },
-        broker_dir.path(),
-    )
-    .await
-    .unwrap();
+    let broker = start_broker("memory://nisshi/", broker_dir.path()).await;
     let bootstrap = broker.bootstrap_servers().to_owned();
     let kafka = KafkaSettings {
         partitions: 6,
@@ -351,11 +324,7 @@ async fn main() {
             continue;
         }
         let topics = projection.topics();
-        let expected: usize = if topics.contains(&PRODUCTS) {
-            total_records(&bootstrap, topics)
-        } else {
-            on_orders
-        };
+        let expected = total_records(&bootstrap, topics);
         let raw = raw_consume(&bootstrap, topics, expected);
         reset_peak();
         let stop = CancellationToken::new();
@@ -383,17 +352,9 @@ async fn main() {
 
 fn total_records(bootstrap: &str, topics: &[&str]) -> usize {
     let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
-    let mut total = 0;
-    for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        for partition in metadata.topics()[0].partitions() {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
-                .unwrap();
-            total += usize::try_from(high).unwrap();
-        }
-    }
-    total
+    partition_ends(&consumer, topics, Duration::from_secs(10))
+        .unwrap()
+        .iter()
+        .map(|(_, _, end)| usize::try_from(*end).unwrap())
+        .sum()
 }

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use eventmall_aggregates::ProductCommand;
 use eventmall_events::{AnyEvent, CommandMetadata, PartnerId, ProductId};
 use eventmall_gateways::commands::{CommandGateway, CommandRequest, Dispatch};
-use eventmall_gateways::config::{BrokerSettings, KafkaSettings, RelaySettings, Settings};
+use eventmall_gateways::config::{KafkaSettings, RelaySettings, Settings};
 use eventmall_gateways::demo::{self, DemoPlan};
-use eventmall_gateways::kafka::broker::{LocalBroker, free_port};
 use eventmall_gateways::kafka::{ensure_topics, producer_config};
 use eventmall_gateways::registry::{Level, RegisteredCodec, RegistryStore};
 use eventmall_gateways::relay::{Relay, relay_rows};
@@ -29,7 +28,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::AnyPool;
-use support::{env, register_products};
+use support::{env, register_products, start_broker};
 use tokio_util::sync::CancellationToken;
 
 struct World {
@@ -79,17 +78,7 @@ async fn main() {
     let storage =
         std::env::var("BENCH_BROKER_STORAGE").unwrap_or_else(|_| "memory://nisshi/".into());
     let broker_dir = tempfile::tempdir().unwrap();
-    let broker = LocalBroker::start(
-        &BrokerSettings {
-            binary: std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into()),
-            port: free_port().unwrap(),
-            storage: storage.clone(),
-            ..BrokerSettings::default()
-        },
-        broker_dir.path(),
-    )
-    .await
-    .unwrap();
+    let broker = start_broker(&storage, broker_dir.path()).await;
     let bootstrap = broker.bootstrap_servers().to_owned();
     let relay_settings = RelaySettings {
         batch_size: env("BENCH_RELAY_BATCH", 2000) as i64,

@@ -196,13 +196,7 @@ async fn main() {
             fts_hits += rows.len();
         }
         assert!(ours_hits > 0 && fts_hits > 0);
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let peak = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0);
+        let peak = support::peak_mib();
         let (o50, o99, f50, f99) = (
             percentile(&ours, 0.5),
             percentile(&ours, 0.99),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventmall_projections::Checkpoint;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use serde::Serialize;
 use sqlx::AnyPool;
 
@@ -82,18 +82,11 @@ impl ReadConsistency {
             anyhow::bail!("no Kafka cluster is configured for this process");
         };
         let topics: Vec<&'static str> = topics.to_vec();
-        tokio::task::spawn_blocking(move || {
-            let mut ends = Vec::new();
-            for topic in topics {
-                let metadata = kafka.fetch_metadata(Some(topic), KAFKA_TIMEOUT)?;
-                for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-                    let (_, high) = kafka.fetch_watermarks(topic, partition.id(), KAFKA_TIMEOUT)?;
-                    ends.push((topic.to_owned(), partition.id(), high));
-                }
-            }
-            Ok(ends)
+        let ends = tokio::task::spawn_blocking(move || {
+            crate::kafka::partition_ends(kafka.as_ref(), &topics, KAFKA_TIMEOUT)
         })
-        .await?
+        .await??;
+        Ok(ends)
     }
 
     async fn relayed(&self) -> anyhow::Result<i64> {

@@ -39,6 +39,24 @@ pub fn producer_config(bootstrap_servers: &str, relay: &RelaySettings) -> Client
     config
 }
 
+/// The end offset (high watermark) of every partition of `topics`: (topic, partition, end).
+/// Blocking: librdkafka's metadata and watermark requests wait for the broker.
+pub fn partition_ends<C: rdkafka::consumer::Consumer>(
+    consumer: &C,
+    topics: &[&str],
+    timeout: Duration,
+) -> rdkafka::error::KafkaResult<Vec<(String, i32, i64)>> {
+    let mut ends = Vec::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (_, high) = consumer.fetch_watermarks(topic, partition.id(), timeout)?;
+            ends.push(((*topic).to_owned(), partition.id(), high));
+        }
+    }
+    Ok(ends)
+}
+
 /// Creates the missing `topics` with infinite retention; existing ones are left as they are.
 pub async fn ensure_topics(
     bootstrap_servers: &str,

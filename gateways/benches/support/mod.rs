@@ -46,3 +46,39 @@ pub async fn register_products(commands: &CommandGateway, n: usize) -> Vec<Produ
     }
     ids
 }
+
+/// A local broker for a benchmark, from `EVENTMALL_TEST_BROKER` (else `nisshi` on `PATH`).
+pub async fn start_broker(
+    storage: &str,
+    dir: &std::path::Path,
+) -> eventmall_gateways::kafka::broker::LocalBroker {
+    use eventmall_gateways::config::BrokerSettings;
+    use eventmall_gateways::kafka::broker::{LocalBroker, free_port};
+    LocalBroker::start(
+        &BrokerSettings {
+            binary: std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into()),
+            port: free_port().unwrap(),
+            storage: storage.to_owned(),
+            ..BrokerSettings::default()
+        },
+        dir,
+    )
+    .await
+    .unwrap()
+}
+
+/// Resets this process's peak resident memory, so the next phase's peak can be read.
+pub fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory since start or the last [`reset_peak`], in MiB.
+pub fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}

@@ -17,7 +17,7 @@ use eventmall_projections::Generation;
 use eventmall_projections::recommendations::TrendClock;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
@@ -67,17 +67,13 @@ async fn start(
 
 /// Records on `topic`, from the partitions' high watermarks.
 fn records_on(broker: &TestBroker, topic: &str) -> i64 {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("broker.address.family", "v4")
+    let consumer: BaseConsumer = eventmall_gateways::kafka::client_config(&broker.bootstrap())
         .create()
         .unwrap();
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer.fetch_metadata(Some(topic), timeout).unwrap();
-    metadata.topics()[0]
-        .partitions()
+    eventmall_gateways::kafka::partition_ends(&consumer, &[topic], Duration::from_secs(10))
+        .unwrap()
         .iter()
-        .map(|p| consumer.fetch_watermarks(topic, p.id(), timeout).unwrap().1)
+        .map(|(_, _, end)| end)
         .sum()
 }
 
