@@ -290,7 +290,7 @@ pub async fn projectors(
     bootstrap_servers: &str,
     names: &[String],
 ) -> anyhow::Result<Vec<Projector>> {
-    let all = views.projections();
+    let all = views.projections().to_vec();
     if let Some(unknown) = names
         .iter()
         .find(|name| !all.iter().any(|p| p.name() == name.as_str()))

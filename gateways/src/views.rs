@@ -7,7 +7,11 @@ pub mod search;
 
 use eventmall_events::AnyEvent;
 use eventmall_events::order::OrderEvent;
+use std::sync::Arc;
+
 use sqlx::AnyPool;
+
+use crate::projector::Projection;
 use sqlx::any::AnyPoolOptions;
 
 pub use order_views::OrderViews;
@@ -108,23 +112,18 @@ pub struct ReadModels {
     pub search: Search,
     pub recommendations: Recommendations,
     pub commission: eventmall_projections::orders::CommissionRate,
+    /// The same read models as their projectors run them; built once, looked up per read.
+    projections: Vec<Arc<dyn Projection>>,
 }
 
 impl ReadModels {
     /// Every read model's projection, as its projector runs it.
-    pub fn projections(&self) -> Vec<std::sync::Arc<dyn crate::projector::Projection>> {
-        vec![
-            std::sync::Arc::new(self.orders.clone()),
-            std::sync::Arc::new(self.search.clone()),
-            std::sync::Arc::new(self.recommendations.clone()),
-        ]
+    pub fn projections(&self) -> &[Arc<dyn Projection>] {
+        &self.projections
     }
 
-    pub fn projection(
-        &self,
-        name: &str,
-    ) -> Option<std::sync::Arc<dyn crate::projector::Projection>> {
-        self.projections().into_iter().find(|p| p.name() == name)
+    pub fn projection(&self, name: &str) -> Option<&Arc<dyn Projection>> {
+        self.projections.iter().find(|p| p.name() == name)
     }
 
     /// Opens the SQL read models in `pool` and the search index under `search_dir`.
@@ -133,18 +132,23 @@ impl ReadModels {
         search_dir: &std::path::Path,
         settings: &crate::config::ProjectorSettings,
     ) -> anyhow::Result<Self> {
-        let commission_rate_bp = settings.commission_rate_bp;
+        let search = Search::live(&pool, search_dir, &settings.search_replica).await?;
+        let clock = eventmall_projections::recommendations::TrendClock {
+            half_life_hours: settings.trending_half_life_hours,
+        };
+        let recommendations = Recommendations::live(pool.clone(), clock).await?;
+        let orders = OrderViews::live(pool).await?;
+        let projections: Vec<Arc<dyn Projection>> = vec![
+            Arc::new(orders.clone()),
+            Arc::new(search.clone()),
+            Arc::new(recommendations.clone()),
+        ];
         Ok(Self {
-            search: Search::live(&pool, search_dir, &settings.search_replica).await?,
-            recommendations: Recommendations::live(
-                pool.clone(),
-                eventmall_projections::recommendations::TrendClock {
-                    half_life_hours: settings.trending_half_life_hours,
-                },
-            )
-            .await?,
-            orders: OrderViews::live(pool).await?,
-            commission: eventmall_projections::orders::CommissionRate(commission_rate_bp),
+            orders,
+            search,
+            recommendations,
+            commission: eventmall_projections::orders::CommissionRate(settings.commission_rate_bp),
+            projections,
         })
     }
 }
