@@ -5,10 +5,10 @@ pub mod order_views;
 pub mod recommendations;
 pub mod search;
 
-use eventmall_events::AnyEvent;
-use eventmall_events::order::OrderEvent;
 use std::sync::Arc;
 
+use eventmall_events::AnyEvent;
+use eventmall_events::order::OrderEvent;
 use sqlx::AnyPool;
 
 use crate::projector::Projection;
