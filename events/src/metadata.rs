@@ -20,7 +20,7 @@ pub struct CommandMetadata {
 }
 
 /// Metadata of one stored event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventMetadata {
     /// Unique id of the event (UUID v7); a duplicate delivery carries the same id.
     pub event_id: Uuid,

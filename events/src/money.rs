@@ -8,7 +8,9 @@ use apache_avro::{AvroSchema, AvroSchemaComponent, Schema};
 use serde::{Deserialize, Serialize};
 
 /// A currency. KRW has no minor unit, so its amounts are whole won.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum Currency {
     /// South Korean won.
     #[default]
@@ -46,7 +48,9 @@ impl AvroSchemaComponent for Currency {
 }
 
 /// An amount in the smallest unit of `currency`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, AvroSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, AvroSchema, utoipa::ToSchema,
+)]
 #[avro(namespace = "eventmall")]
 pub struct Money {
     /// Amount in the smallest unit (won for KRW).

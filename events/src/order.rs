@@ -7,7 +7,7 @@ use crate::ids::{CustomerId, OrderId, PartnerId, PaymentId, ProductId};
 use crate::money::Money;
 
 /// One line of an order, with the price snapshot taken when it was placed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema, utoipa::ToSchema)]
 #[avro(namespace = "eventmall.order")]
 pub struct OrderLine {
     /// 1-based line number within the order.

@@ -7,7 +7,7 @@ use crate::ids::{PartnerId, ProductId};
 use crate::money::Money;
 
 /// Descriptive fields of a product, as shown to customers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema, utoipa::ToSchema)]
 #[avro(namespace = "eventmall.product")]
 pub struct ProductDetails {
     /// Title, 1–100 characters (`삼성 비스포크 무선청소기 VS20A956A`).

@@ -9,7 +9,7 @@ use crate::metadata::EventMetadata;
 /// `global_position` orders all events of the store. Readers resume with "events after position
 /// P": a position once read is never preceded by an event that becomes visible later. Positions
 /// are unique and increasing but need not be dense.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredEvent {
     /// Position of the event in the whole store.
     pub global_position: i64,

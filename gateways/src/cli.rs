@@ -40,6 +40,8 @@ pub enum Command {
     },
     /// Run the event store's migrations, then exit.
     Migrate,
+    /// Print the HTTP API's OpenAPI 3.1 document (also served at `/openapi.json`).
+    Openapi,
     /// Create a synthetic world through the command path, then exit.
     Demo(DemoArgs),
     /// Publish stored events to Kafka (needs KAFKA_BOOTSTRAP_SERVERS).
@@ -141,6 +143,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(&settings.log);
     match cli.command {
         Command::Serve { projectors } => startup::serve(&settings, &projectors).await,
+        Command::Openapi => {
+            println!("{}", crate::http::openapi().to_pretty_json()?);
+            Ok(())
+        }
         Command::Migrate => {
             command_gateway(&settings).await.context("migrating")?;
             info!(store = %settings.store_url(), "migrated");

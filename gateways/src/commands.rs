@@ -42,7 +42,7 @@ impl<C> CommandRequest<C> {
 }
 
 /// What an accepted command did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub aggregate_type: String,
     pub aggregate_id: String,

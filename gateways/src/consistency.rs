@@ -31,7 +31,7 @@ pub struct ReadConsistency {
     pub bound: Duration,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PartitionStatus {
     pub topic: String,
     pub partition: i32,
@@ -42,7 +42,7 @@ pub struct PartitionStatus {
     pub lag: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProjectionStatus {
     pub name: &'static str,
     pub generation: u32,

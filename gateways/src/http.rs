@@ -12,6 +12,8 @@ mod recommendations;
 mod relay;
 mod search;
 
+use std::collections::BTreeMap;
+
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +23,11 @@ use eventmall_events::StoredEvent;
 use serde::{Deserialize, Serialize};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::{RefOr, Response as ApiResponse};
+use utoipa::{IntoParams, IntoResponses, OpenApi, PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::commands::{CommandGateway, CommandRequest, Dispatch, Receipt};
 use crate::store::SqlEventStore;
@@ -29,7 +36,7 @@ use extract::{CommandHeaders, Query};
 pub use problem::ApiError;
 
 /// The body of a command without fields: `{}` or nothing.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NoFields {}
 
@@ -43,21 +50,57 @@ pub struct AppState {
     pub consistency: crate::consistency::ReadConsistency,
 }
 
-pub fn router(state: AppState, body_limit: usize) -> Router {
-    Router::new()
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Eventmall",
+        description = "Commands for products, orders and payments, stored as events; read models of \
+            search, order views, sales and recommendations built from them.\n\n\
+            Errors are `application/problem+json` (RFC 9457). A command's receipt carries \
+            `global_position`: send it as `X-Consistency-Token` to a read route to read your write.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "products", description = "A partner's catalog items: the Product aggregate"),
+        (name = "orders", description = "A customer's purchase from one partner: the Order aggregate"),
+        (name = "payments", description = "Wallet payments: the Payment aggregate"),
+        (name = "search", description = "The product search read model"),
+        (name = "order-views", description = "Orders, histories, profiles, partner sales and settlements"),
+        (name = "recommendations", description = "Bought together, also bought, trending, personal picks"),
+        (name = "operations", description = "Health, relays and projectors"),
+    ),
+    components(schemas(
+        problem::Problem,
+        Receipt,
+        eventmall_projections::search::Sort,
+        eventmall_projections::orders::OrderStatus
+    )),
+)]
+struct ApiDoc;
+
+/// Every route with its OpenAPI description.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
-        .nest("/v1/products", products::router())
-        .nest("/v1/orders", orders::router())
-        .nest("/v1/payments", payments::router())
-        .route("/v1/search", axum::routing::get(search::search))
-        .route(
-            "/v1/trending",
-            axum::routing::get(recommendations::trending),
-        )
-        .nest("/v1/customers", order_views::customers())
-        .nest("/v1/partners", order_views::partners())
-        .nest("/v1/relay", relay::router())
-        .route("/v1/projections", axum::routing::get(projections::status))
+        .merge(products::router())
+        .merge(orders::router())
+        .merge(payments::router())
+        .merge(search::router())
+        .merge(order_views::router())
+        .merge(recommendations::router())
+        .merge(relay::router())
+        .merge(projections::router())
+}
+
+/// The OpenAPI 3.1 document of the API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    let (routes, openapi) = routes().split_for_parts();
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             projections::read_your_writes,
@@ -121,9 +164,49 @@ fn etag(version: i64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("\"{version}\"")).ok()
 }
 
-#[derive(Serialize)]
+/// The receipt of a command that changed or created an aggregate, for the OpenAPI document.
+fn receipt_responses(
+    status: StatusCode,
+    description: &str,
+) -> BTreeMap<String, RefOr<ApiResponse>> {
+    let response = problem::documented(description, "application/json", "Receipt")
+        .header(
+            "ETag",
+            Header::builder()
+                .schema(Some(String::schema()))
+                .description(Some("The aggregate's version after the command (`\"3\"`)"))
+                .build(),
+        )
+        .build();
+    BTreeMap::from([(status.as_u16().to_string(), RefOr::T(response))])
+}
+
+/// `201 Created` with the receipt.
+struct Created;
+
+impl IntoResponses for Created {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        receipt_responses(StatusCode::CREATED, "Accepted: the aggregate was created")
+    }
+}
+
+/// `200 OK` with the receipt.
+struct Accepted;
+
+impl IntoResponses for Accepted {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        receipt_responses(
+            StatusCode::OK,
+            "Accepted; `events` is empty when the command changed nothing",
+        )
+    }
+}
+
+/// An aggregate's current state, folded from its events.
+#[derive(Serialize, ToSchema)]
 struct AggregateView<T> {
     id: String,
+    /// Its version: the sequence of its last event.
     version: i64,
     state: T,
 }
@@ -148,12 +231,17 @@ where
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
+    /// Events after this sequence.
     #[serde(default)]
+    #[param(minimum = 0)]
     after: i64,
+    /// Events at most.
     #[serde(default = "default_page")]
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: i64,
 }
 
@@ -161,7 +249,7 @@ fn default_page() -> i64 {
     100
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct History {
     events: Vec<StoredEvent>,
 }

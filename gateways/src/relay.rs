@@ -410,7 +410,7 @@ async fn sleep_or_stop(stop: &CancellationToken, duration: Duration) {
 }
 
 /// How far behind a relay is.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RelayLag {
     pub name: String,
     /// The instance holding the lease, and until when (ms since the epoch).

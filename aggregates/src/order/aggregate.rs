@@ -16,7 +16,7 @@ use super::error::OrderError;
 
 const MAX_LINES: usize = 100;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Placed,
@@ -48,7 +48,7 @@ pub struct Order {
     pub state: Option<OrderState>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderState {
     pub order_id: OrderId,
     pub customer_id: CustomerId,
@@ -58,6 +58,7 @@ pub struct OrderState {
     pub status: OrderStatus,
     pub payment_id: Option<PaymentId>,
     /// Units returned so far, by line number.
+    #[schema(value_type = BTreeMap<String, u32>)]
     pub returned: BTreeMap<u32, u32>,
     pub refunded: Money,
 }

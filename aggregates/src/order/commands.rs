@@ -2,14 +2,16 @@ use eventmall_events::{CustomerId, Money, OrderId, PaymentId, ProductId};
 use serde::{Deserialize, Serialize};
 
 /// A product and how many units of it to buy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineRequest {
     pub product_id: ProductId,
+    /// At least 1.
+    #[schema(minimum = 1)]
     pub quantity: u32,
 }
 
 /// Units of an order line to give back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReturnRequest {
     pub line_no: u32,
     pub quantity: u32,

@@ -13,7 +13,7 @@ use super::commands::PaymentCommand;
 use super::error::PaymentError;
 use super::wallet::{AuthorizationOutcome, PaymentServices};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Requested,
@@ -44,7 +44,7 @@ pub struct Payment {
     pub state: Option<PaymentState>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentState {
     pub payment_id: PaymentId,
     pub order_id: OrderId,

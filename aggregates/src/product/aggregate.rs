@@ -20,7 +20,7 @@ pub struct Product {
     pub state: Option<ProductState>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductState {
     pub product_id: ProductId,
     pub partner_id: PartnerId,

@@ -8,6 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use eventmall_events::CommandMetadata;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
 use uuid::Uuid;
 
 use super::problem::ApiError;
@@ -49,14 +52,22 @@ where
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| body_error(&rejection, limit))?;
-        // Commands without fields may come without a body.
-        let body: &[u8] = if bytes.is_empty() { b"{}" } else { &bytes };
+        // Commands without required fields may come without a body, or with `null`.
+        let body: &[u8] = if bytes.is_empty() || bytes.trim_ascii() == b"null" {
+            b"{}"
+        } else {
+            &bytes
+        };
         if !bytes.is_empty() && !json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let value = serde_json::from_slice(body).map_err(|error| match error.classify() {
-            serde_json::error::Category::Data => ApiError::InvalidBody(error.to_string()),
-            _ => ApiError::MalformedJson(error.to_string()),
+        let json: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+        let value = serde_path_to_error::deserialize(whole_numbers(json)).map_err(|error| {
+            match error.path().to_string().as_str() {
+                "." => ApiError::InvalidBody(error.inner().to_string()),
+                path => ApiError::InvalidBody(format!("{path}: {}", error.inner())),
+            }
         })?;
         let fingerprint = keyed.then(|| {
             let mut digest = Sha256::new();
@@ -68,6 +79,27 @@ where
             format!("{:x}", digest.finalize())
         });
         Ok(Self { value, fingerprint })
+    }
+}
+
+/// JSON numbers with no fractional part as integers: in JSON (and JSON Schema) `2.0` is the
+/// integer 2, and a field of an integer type takes it. Only those a double holds exactly.
+fn whole_numbers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT => Value::from(f as i64),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key, whole_numbers(value)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 
@@ -111,8 +143,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
                 "Idempotency-Key must have 1 to 255 characters".into(),
             ));
         }
-        let request_id = text(headers, REQUEST_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
-        let correlation_id = text(headers, CORRELATION_ID)?.unwrap_or_else(|| request_id.clone());
+        let request_id =
+            trace_id(headers, REQUEST_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
+        let correlation_id =
+            trace_id(headers, CORRELATION_ID)?.unwrap_or_else(|| request_id.clone());
         let traceparent = text(headers, TRACEPARENT)?
             .filter(|value| is_traceparent(value))
             .unwrap_or_else(new_traceparent);
@@ -123,9 +157,79 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
                 correlation_id,
                 causation_id: request_id,
                 traceparent: Some(traceparent),
-                actor: text(headers, ACTOR)?,
+                actor: trace_id(headers, ACTOR)?,
             },
         })
+    }
+}
+
+/// The command headers, for the OpenAPI document.
+impl IntoParams for CommandHeaders {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let text = |pattern: Option<&str>, max: usize| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(pattern)
+                .min_length(Some(1))
+                .max_length(Some(max))
+        };
+        [
+            (
+                header::IF_MATCH.as_str(),
+                text(Some(r#"^"?[0-9]{1,18}"?$"#), 20),
+                "Run only if the aggregate is at this version (`\"3\"`, or `\"0\"` for a new one); 409 otherwise.",
+            ),
+            (
+                IDEMPOTENCY_KEY,
+                text(None, 255),
+                "A retry with the same key and body gets the first answer again, with `replayed`; the same key with another body is 422.",
+            ),
+            (
+                REQUEST_ID,
+                text(None, MAX_TRACE_ID),
+                "This request's id, echoed back; the command's causation id.",
+            ),
+            (
+                CORRELATION_ID,
+                text(None, MAX_TRACE_ID),
+                "Ties this command to others of the same flow; the request id when absent.",
+            ),
+            (
+                ACTOR,
+                text(None, MAX_TRACE_ID),
+                "Who asks, recorded with the events.",
+            ),
+            (
+                TRACEPARENT,
+                ObjectBuilder::new().schema_type(Type::String),
+                "W3C trace context, recorded with the events; a new one when absent or malformed.",
+            ),
+        ]
+        .into_iter()
+        .map(|(name, schema, description)| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema.build()))
+                .build()
+        })
+        .collect()
+    }
+}
+
+/// The longest request id, correlation id or actor kept with the events.
+const MAX_TRACE_ID: usize = 200;
+
+/// A request id, correlation id or actor: 1 to `MAX_TRACE_ID` characters.
+fn trace_id(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    let value = text(headers, name)?;
+    match &value {
+        Some(id) if id.is_empty() || id.len() > MAX_TRACE_ID => Err(ApiError::BadRequest(format!(
+            "header {name} must have 1 to {MAX_TRACE_ID} characters"
+        ))),
+        _ => Ok(value),
     }
 }
 
@@ -230,6 +334,13 @@ mod tests {
         assert_eq!(parse_version("3").ok(), Some(3));
         assert!(parse_version("W/\"3\"").is_err());
         assert!(parse_version("-1").is_err());
+    }
+
+    #[test]
+    fn whole_floats_are_integers() {
+        let value = whole_numbers(serde_json::json!({"a": [2.0, 2.5, -3.0], "b": 1e300}));
+        assert_eq!(value, serde_json::json!({"a": [2, 2.5, -3], "b": 1e300}));
+        assert!(value["a"][0].is_i64());
     }
 
     #[test]

@@ -1,42 +1,48 @@
 //! Read routes of the order views: an order with its timeline, customers' order histories and
 //! profiles, partners' order queues, daily sales and monthly settlements.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{Datelike, NaiveDate};
 use eventmall_events::OrderId;
 use eventmall_projections::orders::{OrderStatus, OrderView, Settlement};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IdPath, Query};
+use super::problem::ReadProblems;
+use super::projections::ConsistencyToken;
 use super::{ApiError, AppState};
 use crate::views::order_views::{CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter};
 
-/// The longest span `sales` answers in one request, in days.
-const MAX_SALES_DAYS: i64 = 366;
-
-pub fn customers() -> Router<AppState> {
-    Router::new()
-        .route("/{id}/orders", get(customer_orders))
-        .route("/{id}/profile", get(customer_profile))
-        .route(
-            "/{id}/recommendations",
-            get(super::recommendations::for_customer),
-        )
-}
-
-pub fn partners() -> Router<AppState> {
-    Router::new()
-        .route("/{id}/orders", get(partner_orders))
-        .route("/{id}/sales", get(partner_sales))
-        .route("/{id}/settlements", get(partner_settlements))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(order))
+        .routes(routes!(customer_orders))
+        .routes(routes!(customer_profile))
+        .routes(routes!(partner_orders))
+        .routes(routes!(partner_sales))
+        .routes(routes!(partner_settlements))
 }
 
 fn unavailable(error: anyhow::Error) -> ApiError {
     ApiError::Unavailable(format!("order views: {error:#}"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "order-views",
+    params(ConsistencyToken, ("id" = OrderId, Path, description = "The order")),
+    responses(
+        (status = 200, description = "The order with its status timeline", body = OrderView, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 pub async fn order(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -51,12 +57,17 @@ pub async fn order(
         .ok_or_else(|| ApiError::NotFound(format!("order {id} is not in the order views")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PageQuery {
+    /// Orders to skip.
     #[serde(default)]
+    #[param(minimum = 0)]
     offset: i64,
+    /// Orders to return.
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
 }
 
@@ -81,6 +92,18 @@ fn party_id(id: String) -> Result<String, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/orders",
+    tag = "order-views",
+    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The customer"), PageQuery),
+    responses(
+        (status = 200, description = "The customer's orders, newest first", body = OrderPage, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 async fn customer_orders(
     State(state): State<AppState>,
     Path(customer): Path<String>,
@@ -96,6 +119,18 @@ async fn customer_orders(
         .map_err(unavailable)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/profile",
+    tag = "order-views",
+    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The customer")),
+    responses(
+        (status = 200, description = "Paid orders, amount spent, last order, top categories", body = CustomerProfile, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 async fn customer_profile(
     State(state): State<AppState>,
     Path(customer): Path<String>,
@@ -111,18 +146,39 @@ async fn customer_profile(
         .ok_or_else(|| ApiError::NotFound(format!("customer {customer} has no orders")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct PartnerOrdersQuery {
+    /// Only orders in this status.
+    #[param(value_type = Option<OrderStatus>)]
     status: Option<String>,
+    /// Orders placed on or after this Seoul day.
     from: Option<NaiveDate>,
+    /// Orders placed on or before this Seoul day.
     to: Option<NaiveDate>,
+    /// Orders to skip.
     #[serde(default)]
+    #[param(minimum = 0)]
     offset: i64,
+    /// Orders to return.
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/orders",
+    tag = "order-views",
+    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), PartnerOrdersQuery),
+    responses(
+        (status = 200, description = "The partner's orders, newest first", body = OrderPage, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 async fn partner_orders(
     State(state): State<AppState>,
     Path(partner): Path<String>,
@@ -156,14 +212,17 @@ async fn partner_orders(
         .map_err(unavailable)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SalesQuery {
+    /// The first Seoul day.
     from: NaiveDate,
+    /// The last Seoul day, inclusive; no day when it is before `from`.
     to: NaiveDate,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SalesReport {
     partner_id: String,
     from: NaiveDate,
@@ -171,17 +230,23 @@ struct SalesReport {
     days: Vec<DailySales>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/sales",
+    tag = "order-views",
+    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), SalesQuery),
+    responses(
+        (status = 200, description = "Sales per Seoul day; days without sales are absent", body = SalesReport, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 async fn partner_sales(
     State(state): State<AppState>,
     Path(partner): Path<String>,
     Query(query): Query<SalesQuery>,
 ) -> Result<Json<SalesReport>, ApiError> {
-    let span = (query.to - query.from).num_days();
-    if !(0..MAX_SALES_DAYS).contains(&span) {
-        return Err(ApiError::BadRequest(format!(
-            "from must not be after to, and the span at most {MAX_SALES_DAYS} days"
-        )));
-    }
     let partner = party_id(partner)?;
     let days = state
         .views
@@ -197,13 +262,27 @@ async fn partner_sales(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SettlementQuery {
-    /// `YYYY-MM`.
+    /// The Seoul month, `YYYY-MM`.
+    #[param(pattern = r"^[2-9][0-9]{3}-(0[1-9]|1[0-2])$", example = "2026-11")]
     month: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/settlements",
+    tag = "order-views",
+    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), SettlementQuery),
+    responses(
+        (status = 200, description = "The month's settlement, when the partner sold in it", body = Vec<Settlement>, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 async fn partner_settlements(
     State(state): State<AppState>,
     Path(partner): Path<String>,

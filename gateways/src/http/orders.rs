@@ -1,67 +1,85 @@
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use eventmall_aggregates::order::{LineRequest, ReturnRequest};
+use eventmall_aggregates::order::{LineRequest, OrderState, ReturnRequest};
 use eventmall_aggregates::{Order, OrderCommand};
 use eventmall_events::{CustomerId, Money, OrderId, PaymentId};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{CommandBody, CommandHeaders, IdPath, Query};
-use super::{AppState, HistoryQuery, current_state, execute, history};
+use super::problem::{CommandProblems, ReadProblems};
+use super::{
+    Accepted, AggregateView, AppState, Created, History, HistoryQuery, current_state, execute,
+    history,
+};
 use crate::http::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", post(place))
-        .route("/{id}", get(super::order_views::order))
-        .route("/{id}/state", get(get_state))
-        .route("/{id}/events", get(get_events))
-        .route("/{id}/pay", post(mark_paid))
-        .route("/{id}/ship", post(ship))
-        .route("/{id}/deliver", post(deliver))
-        .route("/{id}/confirm", post(confirm_purchase))
-        .route("/{id}/cancel", post(cancel))
-        .route("/{id}/return", post(return_lines))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(place))
+        .routes(routes!(get_state))
+        .routes(routes!(get_events))
+        .routes(routes!(mark_paid))
+        .routes(routes!(ship))
+        .routes(routes!(deliver))
+        .routes(routes!(confirm_purchase))
+        .routes(routes!(cancel))
+        .routes(routes!(return_lines))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Place {
     /// Client-chosen id; a new UUID v7 when absent.
     order_id: Option<OrderId>,
     customer_id: CustomerId,
+    /// 1 to 100 lines, each product once, all of one partner.
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<LineRequest>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MarkPaid {
     payment_id: PaymentId,
     amount: Money,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Ship {
     carrier: String,
     tracking_number: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Cancel {
+    /// Why; not blank.
+    #[schema(pattern = r"\S")]
     reason: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Return {
     lines: Vec<ReturnRequest>,
+    /// Why; not blank.
+    #[schema(pattern = r"\S")]
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    params(CommandHeaders),
+    request_body = Place,
+    responses(Created, CommandProblems),
+)]
 async fn place(
     State(state): State<AppState>,
     headers: CommandHeaders,
@@ -85,6 +103,14 @@ async fn place(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/pay",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), CommandHeaders),
+    request_body = MarkPaid,
+    responses(Accepted, CommandProblems),
+)]
 async fn mark_paid(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -107,6 +133,14 @@ async fn mark_paid(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/ship",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), CommandHeaders),
+    request_body = Ship,
+    responses(Accepted, CommandProblems),
+)]
 async fn ship(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -129,20 +163,28 @@ async fn ship(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Deliver {
     #[serde(default)]
     receiver: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfirmPurchase {
     #[serde(default)]
     automatic: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/deliver",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), CommandHeaders),
+    request_body(content = Option<Deliver>),
+    responses(Accepted, CommandProblems),
+)]
 async fn deliver(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -162,6 +204,14 @@ async fn deliver(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/confirm",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), CommandHeaders),
+    request_body(content = Option<ConfirmPurchase>),
+    responses(Accepted, CommandProblems),
+)]
 async fn confirm_purchase(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -182,6 +232,14 @@ async fn confirm_purchase(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), CommandHeaders),
+    request_body = Cancel,
+    responses(Accepted, CommandProblems),
+)]
 async fn cancel(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -202,6 +260,14 @@ async fn cancel(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/return",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), CommandHeaders),
+    request_body = Return,
+    responses(Accepted, CommandProblems),
+)]
 async fn return_lines(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -224,6 +290,16 @@ async fn return_lines(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/state",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order")),
+    responses(
+        (status = 200, description = "The order as its events have it", body = AggregateView<OrderState>),
+        ReadProblems,
+    ),
+)]
 async fn get_state(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,
@@ -231,6 +307,16 @@ async fn get_state(
     current_state(&state.commands.orders, id.to_string(), |o: Order| o.state).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}/events",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order"), HistoryQuery),
+    responses(
+        (status = 200, description = "The order's events after `after`, oldest first", body = History),
+        ReadProblems,
+    ),
+)]
 async fn get_events(
     State(state): State<AppState>,
     IdPath(id): IdPath<OrderId>,

@@ -1,31 +1,37 @@
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use eventmall_aggregates::payment::PaymentState;
 use eventmall_aggregates::{Payment, PaymentCommand};
 use eventmall_events::{CustomerId, Money, OrderId, PaymentId, WalletId};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{CommandBody, CommandHeaders, IdPath, Query};
-use super::{AppState, HistoryQuery, NoFields, current_state, execute, history};
+use super::problem::{CommandProblems, ReadProblems};
+use super::{
+    Accepted, AggregateView, AppState, Created, History, HistoryQuery, NoFields, current_state,
+    execute, history,
+};
 use crate::http::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", post(request))
-        .route("/{id}", get(get_payment))
-        .route("/{id}/events", get(get_events))
-        .route("/{id}/authorize", post(authorize))
-        .route("/{id}/decline", post(decline))
-        .route("/{id}/capture", post(capture))
-        .route("/{id}/refund", post(refund))
-        .route("/{id}/void", post(void))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(request))
+        .routes(routes!(get_payment))
+        .routes(routes!(get_events))
+        .routes(routes!(authorize))
+        .routes(routes!(decline))
+        .routes(routes!(capture))
+        .routes(routes!(refund))
+        .routes(routes!(void))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Request {
+struct RequestPayment {
     /// Client-chosen id; a new UUID v7 when absent.
     payment_id: Option<PaymentId>,
     order_id: OrderId,
@@ -34,29 +40,41 @@ struct Request {
     amount: Money,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Reason {
+struct PaymentReason {
+    /// Why; not blank.
+    #[schema(pattern = r"\S")]
     reason: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Capture {
     amount: Option<Money>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Refund {
     amount: Money,
+    /// Why; not blank.
+    #[schema(pattern = r"\S")]
     reason: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments",
+    tag = "payments",
+    params(CommandHeaders),
+    request_body = RequestPayment,
+    responses(Created, CommandProblems),
+)]
 async fn request(
     State(state): State<AppState>,
     headers: CommandHeaders,
-    body: CommandBody<Request>,
+    body: CommandBody<RequestPayment>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
     let payment_id = b.payment_id.unwrap_or_default();
@@ -78,6 +96,14 @@ async fn request(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/authorize",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment"), CommandHeaders),
+    request_body(content = Option<NoFields>),
+    responses(Accepted, CommandProblems),
+)]
 async fn authorize(
     State(state): State<AppState>,
     IdPath(id): IdPath<PaymentId>,
@@ -95,11 +121,19 @@ async fn authorize(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/decline",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment"), CommandHeaders),
+    request_body = PaymentReason,
+    responses(Accepted, CommandProblems),
+)]
 async fn decline(
     State(state): State<AppState>,
     IdPath(id): IdPath<PaymentId>,
     headers: CommandHeaders,
-    body: CommandBody<Reason>,
+    body: CommandBody<PaymentReason>,
 ) -> Result<Response, ApiError> {
     let command = PaymentCommand::Decline {
         reason: body.value.reason,
@@ -115,6 +149,14 @@ async fn decline(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/capture",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment"), CommandHeaders),
+    request_body(content = Option<Capture>),
+    responses(Accepted, CommandProblems),
+)]
 async fn capture(
     State(state): State<AppState>,
     IdPath(id): IdPath<PaymentId>,
@@ -135,6 +177,14 @@ async fn capture(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/refund",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment"), CommandHeaders),
+    request_body = Refund,
+    responses(Accepted, CommandProblems),
+)]
 async fn refund(
     State(state): State<AppState>,
     IdPath(id): IdPath<PaymentId>,
@@ -157,11 +207,19 @@ async fn refund(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/payments/{id}/void",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment"), CommandHeaders),
+    request_body = PaymentReason,
+    responses(Accepted, CommandProblems),
+)]
 async fn void(
     State(state): State<AppState>,
     IdPath(id): IdPath<PaymentId>,
     headers: CommandHeaders,
-    body: CommandBody<Reason>,
+    body: CommandBody<PaymentReason>,
 ) -> Result<Response, ApiError> {
     let command = PaymentCommand::Void {
         reason: body.value.reason,
@@ -177,6 +235,16 @@ async fn void(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{id}",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment")),
+    responses(
+        (status = 200, description = "The payment as its events have it", body = AggregateView<PaymentState>),
+        ReadProblems,
+    ),
+)]
 async fn get_payment(
     State(state): State<AppState>,
     IdPath(id): IdPath<PaymentId>,
@@ -187,6 +255,16 @@ async fn get_payment(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/payments/{id}/events",
+    tag = "payments",
+    params(("id" = PaymentId, Path, description = "The payment"), HistoryQuery),
+    responses(
+        (status = 200, description = "The payment's events after `after`, oldest first", body = History),
+        ReadProblems,
+    ),
+)]
 async fn get_events(
     State(state): State<AppState>,
     IdPath(id): IdPath<PaymentId>,

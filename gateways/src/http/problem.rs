@@ -1,23 +1,91 @@
 //! Errors as `application/problem+json` (RFC 9457), with a stable `type` per kind.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use eventmall_aggregates::RejectionKind;
 use serde::Serialize;
 use tracing::error;
+use utoipa::IntoResponses;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as ApiResponse, ResponseBuilder};
 
 use crate::commands::CommandError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for code (`type`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// A stable URN per kind of problem (`urn:eventmall:problem:version-conflict`).
     #[serde(rename = "type")]
     pub kind: String,
     pub title: &'static str,
+    /// The HTTP status code.
     pub status: u16,
     pub detail: String,
+}
+
+/// A documented response whose body is the component `schema` as `content_type`.
+pub(super) fn documented(description: &str, content_type: &str, schema: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        content_type,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(schema)))
+            .build(),
+    )
+}
+
+/// The problems a route may answer with, for the OpenAPI document.
+fn problem_responses(statuses: &[(u16, &str)]) -> BTreeMap<String, RefOr<ApiResponse>> {
+    statuses
+        .iter()
+        .map(|(status, description)| {
+            let response = documented(description, PROBLEM_JSON, "Problem").build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+const BAD_REQUEST: (u16, &str) = (
+    400,
+    "Malformed JSON, a wrong type, a bad header, path id or query parameter",
+);
+const NOT_FOUND: (u16, &str) = (404, "No such resource");
+const UNAVAILABLE: (u16, &str) = (503, "A store or read model cannot be reached");
+
+/// What a command route answers when the command is not accepted.
+pub struct CommandProblems;
+
+impl IntoResponses for CommandProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[
+            BAD_REQUEST,
+            (403, "The partner does not own the product"),
+            NOT_FOUND,
+            (
+                409,
+                "The aggregate is not at the version `If-Match` names, or a concurrent command won the version",
+            ),
+            (413, "The body is larger than the limit"),
+            (415, "The body is not JSON"),
+            (
+                422,
+                "The aggregate refuses the command: an invariant the schema cannot express (an unknown product, an amount that is not the total, a transition its state does not allow), or the `Idempotency-Key` was used for another request",
+            ),
+            UNAVAILABLE,
+        ])
+    }
+}
+
+/// What a read route answers when it cannot.
+pub struct ReadProblems;
+
+impl IntoResponses for ReadProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[BAD_REQUEST, NOT_FOUND, UNAVAILABLE])
+    }
 }
 
 /// Every way a request fails.

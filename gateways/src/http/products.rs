@@ -1,45 +1,48 @@
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
+use eventmall_aggregates::product::ProductState;
 use eventmall_aggregates::{Product, ProductCommand};
 use eventmall_events::product::ProductDetails;
 use eventmall_events::{Money, PartnerId, ProductId};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{CommandBody, CommandHeaders, IdPath, Query};
-use super::{AppState, HistoryQuery, current_state, execute, history};
+use super::problem::{CommandProblems, ReadProblems};
+use super::{
+    Accepted, AggregateView, AppState, Created, History, HistoryQuery, current_state, execute,
+    history,
+};
 use crate::http::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", post(register))
-        .route("/{id}", get(super::search::product))
-        .route("/{id}/state", get(get_product))
-        .route(
-            "/{id}/bought-together",
-            get(super::recommendations::bought_together),
-        )
-        .route(
-            "/{id}/also-bought",
-            get(super::recommendations::also_bought),
-        )
-        .route("/{id}/events", get(get_events))
-        .route("/{id}/details", post(update_details))
-        .route("/{id}/price", post(change_price))
-        .route("/{id}/stock", post(change_stock))
-        .route("/{id}/delist", post(delist))
-        .route("/{id}/relist", post(relist))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(get_product))
+        .routes(routes!(get_events))
+        .routes(routes!(update_details))
+        .routes(routes!(change_price))
+        .routes(routes!(change_stock))
+        .routes(routes!(delist))
+        .routes(routes!(relist))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Register {
     partner_id: PartnerId,
+    /// The partner's own id for the product, 1 to 50 characters.
+    #[schema(min_length = 1, max_length = 50)]
     sku: String,
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     title: String,
     brand: Option<String>,
+    /// The category path from the top, 1 to 4 non-empty levels.
+    #[schema(min_items = 1, max_items = 4)]
     category: Vec<String>,
     model_number: Option<String>,
     price: Money,
@@ -47,38 +50,42 @@ struct Register {
     stock: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateDetails {
     partner_id: PartnerId,
+    /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     title: String,
     brand: Option<String>,
+    /// The category path from the top, 1 to 4 non-empty levels.
+    #[schema(min_items = 1, max_items = 4)]
     category: Vec<String>,
     model_number: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangePrice {
     partner_id: PartnerId,
     price: Money,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ChangeStock {
     partner_id: PartnerId,
     stock: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Delist {
     partner_id: PartnerId,
     reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Relist {
     partner_id: PartnerId,
@@ -86,6 +93,14 @@ struct Relist {
     reason: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/products",
+    tag = "products",
+    params(CommandHeaders),
+    request_body = Register,
+    responses(Created, CommandProblems),
+)]
 async fn register(
     State(state): State<AppState>,
     headers: CommandHeaders,
@@ -117,6 +132,14 @@ async fn register(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/products/{id}/details",
+    tag = "products",
+    params(("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), CommandHeaders),
+    request_body = UpdateDetails,
+    responses(Accepted, CommandProblems),
+)]
 async fn update_details(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,
@@ -144,6 +167,14 @@ async fn update_details(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/products/{id}/price",
+    tag = "products",
+    params(("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), CommandHeaders),
+    request_body = ChangePrice,
+    responses(Accepted, CommandProblems),
+)]
 async fn change_price(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,
@@ -166,6 +197,14 @@ async fn change_price(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/products/{id}/stock",
+    tag = "products",
+    params(("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), CommandHeaders),
+    request_body = ChangeStock,
+    responses(Accepted, CommandProblems),
+)]
 async fn change_stock(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,
@@ -188,6 +227,14 @@ async fn change_stock(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/products/{id}/delist",
+    tag = "products",
+    params(("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), CommandHeaders),
+    request_body = Delist,
+    responses(Accepted, CommandProblems),
+)]
 async fn delist(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,
@@ -210,6 +257,14 @@ async fn delist(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/products/{id}/relist",
+    tag = "products",
+    params(("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), CommandHeaders),
+    request_body = Relist,
+    responses(Accepted, CommandProblems),
+)]
 async fn relist(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,
@@ -231,6 +286,16 @@ async fn relist(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}/state",
+    tag = "products",
+    params(("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU")),
+    responses(
+        (status = 200, description = "The product as its events have it", body = AggregateView<ProductState>),
+        ReadProblems,
+    ),
+)]
 async fn get_product(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,
@@ -241,6 +306,16 @@ async fn get_product(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}/events",
+    tag = "products",
+    params(("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), HistoryQuery),
+    responses(
+        (status = 200, description = "The product's events after `after`, oldest first", body = History),
+        ReadProblems,
+    ),
+)]
 async fn get_events(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,

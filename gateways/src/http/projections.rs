@@ -5,6 +5,11 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::{IntoParams, PartialSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApiError, AppState};
 use crate::consistency::ProjectionStatus;
@@ -15,7 +20,38 @@ pub const CONSISTENCY_TOKEN: &str = "x-consistency-token";
 /// The response header saying whether the read reflects the token: `fresh` or `stale`.
 pub const CONSISTENCY: &str = "x-consistency";
 
-pub async fn status(State(state): State<AppState>) -> Json<Vec<ProjectionStatus>> {
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status))
+}
+
+/// `X-Consistency-Token`, for the OpenAPI document of the read routes.
+pub struct ConsistencyToken;
+
+impl IntoParams for ConsistencyToken {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("X-Consistency-Token")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "A command receipt's `global_position`: wait, up to a bound, until this read \
+                     model has applied it. The answer says `X-Consistency: fresh` or `stale`.",
+                ))
+                .schema(Some(i64::schema()))
+                .build(),
+        ]
+    }
+}
+
+/// Each projector's generation, consumer group, offsets and lag.
+#[utoipa::path(
+    get,
+    path = "/v1/projections",
+    tag = "operations",
+    responses((status = 200, description = "Every projector this process serves", body = Vec<ProjectionStatus>)),
+)]
+async fn status(State(state): State<AppState>) -> Json<Vec<ProjectionStatus>> {
     let mut statuses = Vec::new();
     for projection in state.views.projections() {
         statuses.push(state.consistency.status(projection.as_ref()).await);

@@ -7,15 +7,31 @@ use eventmall_events::ProductId;
 use eventmall_projections::recommendations::{Neighbour, Pick};
 use eventmall_projections::search::ProductDoc;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IdPath, Query};
+use super::problem::ReadProblems;
+use super::projections::ConsistencyToken;
 use super::{ApiError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(bought_together))
+        .routes(routes!(also_bought))
+        .routes(routes!(trending))
+        .routes(routes!(for_customer))
+}
 use crate::views::recommendations::{Affinity, Trend};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Limit {
+    /// Products to return.
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 50, default = 10)]
     limit: usize,
 }
 
@@ -32,17 +48,20 @@ impl Limit {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TrendingQuery {
     /// A category path (`가전/청소기`); everything when absent.
     #[serde(default)]
     category: String,
+    /// Products to return.
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 50, default = 10)]
     limit: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Item<T> {
     #[serde(flatten)]
     item: T,
@@ -89,6 +108,18 @@ async fn neighbours(
     Ok(Json(with_products(&state, found, |n| &n.product_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}/bought-together",
+    tag = "recommendations",
+    params(ConsistencyToken, ("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), Limit),
+    responses(
+        (status = 200, description = "Products bought in the same basket, best first", body = [Item<Neighbour>], headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 pub async fn bought_together(
     State(state): State<AppState>,
     IdPath(product): IdPath<ProductId>,
@@ -97,6 +128,18 @@ pub async fn bought_together(
     neighbours(state, product, Affinity::BoughtTogether, &limit).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}/also-bought",
+    tag = "recommendations",
+    params(ConsistencyToken, ("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU"), Limit),
+    responses(
+        (status = 200, description = "Products bought by the same customers, best first", body = [Item<Neighbour>], headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 pub async fn also_bought(
     State(state): State<AppState>,
     IdPath(product): IdPath<ProductId>,
@@ -105,6 +148,18 @@ pub async fn also_bought(
     neighbours(state, product, Affinity::AlsoBought, &limit).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/trending",
+    tag = "recommendations",
+    params(ConsistencyToken, TrendingQuery),
+    responses(
+        (status = 200, description = "Products bought most lately, best first", body = [Item<Trend>], headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 pub async fn trending(
     State(state): State<AppState>,
     Query(query): Query<TrendingQuery>,
@@ -125,6 +180,18 @@ pub async fn trending(
     Ok(Json(with_products(&state, found, |t| &t.product_id).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/customers/{id}/recommendations",
+    tag = "recommendations",
+    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The customer"), Limit),
+    responses(
+        (status = 200, description = "Picks for the customer, each with its reason", body = [Item<Pick>], headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 pub async fn for_customer(
     State(state): State<AppState>,
     Path(customer): Path<String>,

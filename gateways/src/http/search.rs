@@ -5,32 +5,53 @@ use axum::extract::State;
 use eventmall_events::ProductId;
 use eventmall_projections::search::{ProductDoc, SearchRequest, SearchResults, Sort};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::extract::{IdPath, Query};
+use super::problem::ReadProblems;
+use super::projections::ConsistencyToken;
 use super::{ApiError, AppState};
 
-/// Results a page holds at most, and how deep paging may go (as Elasticsearch's
-/// `max_result_window`): deeper pages cost more than they are worth.
+/// Results a page holds at most, and how deep paging may go: no page reaches past the 10,000th
+/// hit (Elasticsearch's `max_result_window`); deeper pages cost more than they are worth.
 const MAX_LIMIT: usize = 100;
-const MAX_WINDOW: usize = 10_000;
+const MAX_OFFSET: usize = 10_000 - MAX_LIMIT;
 
-#[derive(Deserialize)]
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(product))
+}
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
+    /// Words to find, in Korean, English or model numbers; typos and 초성 are tolerated.
+    /// Everything matches when absent.
     #[serde(default)]
+    #[param(max_length = 200)]
     q: String,
     /// A category path, levels separated by `/` (`가전/청소기`).
     category: Option<String>,
     brand: Option<String>,
     partner: Option<String>,
+    /// Lowest price, inclusive.
     price_min: Option<i64>,
+    /// Highest price, inclusive; not below `price_min`.
     price_max: Option<i64>,
     in_stock: Option<bool>,
     #[serde(default)]
     sort: Sort,
+    /// Hits to skip.
     #[serde(default)]
+    #[param(maximum = 9900)]
     offset: usize,
+    /// Hits to return.
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: usize,
 }
 
@@ -40,18 +61,13 @@ fn default_limit() -> usize {
 
 impl SearchQuery {
     fn request(self) -> Result<SearchRequest, ApiError> {
-        if !(1..=MAX_LIMIT).contains(&self.limit) || self.offset + self.limit > MAX_WINDOW {
+        if !(1..=MAX_LIMIT).contains(&self.limit) || self.offset > MAX_OFFSET {
             return Err(ApiError::BadRequest(format!(
-                "limit must be 1 to {MAX_LIMIT}, and offset + limit at most {MAX_WINDOW}"
+                "limit must be 1 to {MAX_LIMIT}, and offset at most {MAX_OFFSET}"
             )));
         }
         if self.q.chars().count() > 200 {
             return Err(ApiError::BadRequest("q has at most 200 characters".into()));
-        }
-        if let (Some(min), Some(max)) = (self.price_min, self.price_max)
-            && min > max
-        {
-            return Err(ApiError::BadRequest("price_min is above price_max".into()));
         }
         let category = self.category.map(|path| {
             path.split('/')
@@ -75,6 +91,18 @@ impl SearchQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    tag = "search",
+    params(ConsistencyToken, SearchQuery),
+    responses(
+        (status = 200, description = "Matching products, with facet counts", body = SearchResults, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 pub async fn search(
     State(state): State<AppState>,
     Query(query): Query<SearchQuery>,
@@ -88,6 +116,18 @@ pub async fn search(
         .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}",
+    tag = "search",
+    params(ConsistencyToken, ("id" = ProductId, Path, description = "The product: UUID v5 of partner and SKU")),
+    responses(
+        (status = 200, description = "The product as search has it", body = ProductDoc, headers(
+            ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
+        )),
+        ReadProblems,
+    ),
+)]
 pub async fn product(
     State(state): State<AppState>,
     IdPath(id): IdPath<ProductId>,

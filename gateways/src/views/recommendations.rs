@@ -100,7 +100,7 @@ pub struct Recommendations {
 }
 
 /// A trending product and its score decayed to now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Trend {
     pub product_id: String,
     pub score: f64,

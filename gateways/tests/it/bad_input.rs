@@ -56,6 +56,85 @@ async fn wrong_types_missing_and_unknown_fields_are_400() {
 }
 
 #[tokio::test]
+async fn a_bad_field_is_named_by_its_path_and_whole_floats_are_integers() {
+    let app = spawn_sqlite_app().await;
+    let product = app.register_product("shop-1", "A", 1000).await;
+    let stock = format!("/v1/products/{product}/stock");
+    let half = app
+        .post(&stock, json!({"partner_id": "shop-1", "stock": 2.5}))
+        .await;
+    half.assert_problem(400, "invalid-body");
+    assert!(
+        half.body["detail"].as_str().unwrap().starts_with("stock: "),
+        "{}",
+        half.body
+    );
+    // In JSON, as in JSON Schema, 3.0 is the integer 3.
+    let whole = app
+        .post(&stock, json!({"partner_id": "shop-1", "stock": 3.0}))
+        .await;
+    assert_eq!(whole.status, 200, "{}", whole.body);
+    let state = app.get(&format!("/v1/products/{product}/state")).await;
+    assert_eq!(state.body["state"]["stock"], 3);
+    let line = app
+        .post(
+            "/v1/orders",
+            json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": "1"}]}),
+        )
+        .await;
+    line.assert_problem(400, "invalid-body");
+    assert!(
+        line.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("lines[0].quantity: "),
+        "{}",
+        line.body
+    );
+}
+
+#[tokio::test]
+async fn a_command_without_required_fields_takes_no_body_or_null() {
+    let app = spawn_sqlite_app().await;
+    let product = app.register_product("shop-1", "A", 1000).await;
+    let order = app.delivered_order(&product, 1, 1000).await;
+    let command = |path: &str, body: Option<&'static str>| {
+        let request = app
+            .client
+            .post(format!("{}/v1/orders/{order}/{path}", app.address));
+        match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(body),
+            None => request,
+        }
+    };
+    // Cancelling needs a reason: no body is a missing field.
+    let cancel = app.send(command("cancel", None)).await;
+    cancel.assert_problem(400, "invalid-body");
+    let confirm = app.send(command("confirm", Some("null"))).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert_eq!(confirm.body["events"], json!(["OrderPurchaseConfirmed"]));
+}
+
+#[tokio::test]
+async fn empty_or_overlong_trace_headers_are_400() {
+    let app = spawn_sqlite_app().await;
+    for (name, value) in [
+        ("x-correlation-id", String::new()),
+        ("x-actor", "a".repeat(201)),
+        ("x-request-id", String::new()),
+    ] {
+        let request = app
+            .client
+            .post(format!("{}/v1/products", app.address))
+            .header(name, value)
+            .json(&json!({"partner_id": "s", "sku": "a", "title": "t", "category": ["c"], "price": {"amount": 1}}));
+        app.send(request).await.assert_problem(400, "bad-request");
+    }
+}
+
+#[tokio::test]
 async fn an_oversized_body_is_413() {
     let app = spawn_sqlite_app().await;
     let huge = json!({"partner_id": "shop-1", "sku": "x", "title": "가".repeat(40_000), "category": ["c"], "price": {"amount": 1}});

@@ -12,14 +12,27 @@ use crate::helpers::{TestApp, spawn_sqlite_app};
 use crate::kafka::{TestBroker, drain};
 use crate::relay::{TOPICS, plan};
 
-/// The Python with Confluent's client installed; `scripts/test` prepares it.
-fn python() -> String {
+/// The Python with Confluent's clients and schemathesis installed; `scripts/test` prepares it.
+pub fn python() -> String {
     std::env::var("EVENTMALL_TEST_PYTHON").unwrap_or_else(|_| {
         panic!(
             "EVENTMALL_TEST_PYTHON is not set: run the tests with scripts/test, which installs \
              confluent-kafka and fastavro (gateways/tests/interop/requirements.txt)"
         )
     })
+}
+
+/// Runs a Python program to its end and returns what it printed; fails with its output when
+/// it fails.
+pub async fn run_python(what: &str, command: &mut tokio::process::Command) -> String {
+    let output = command.output().await.expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// An app whose demo world the relay has published to `broker`.
@@ -41,19 +54,14 @@ async fn confluents_python_clients_work_against_the_registry_and_the_relay_uncha
         env!("CARGO_MANIFEST_DIR"),
         "/tests/interop/confluent_clients.py"
     );
-    let output = tokio::process::Command::new(python())
-        .arg(script)
-        .arg(&app.address)
-        .arg(broker.bootstrap())
-        .output()
-        .await
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the Python clients failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_python(
+        "the Python clients",
+        tokio::process::Command::new(python())
+            .arg(script)
+            .arg(&app.address)
+            .arg(broker.bootstrap()),
+    )
+    .await;
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["read_back"], 10, "{summary}");
 

@@ -11,6 +11,7 @@ mod helpers;
 mod idempotency;
 mod interop;
 mod kafka;
+mod openapi;
 mod out_of_order;
 mod projector;
 mod read_api;

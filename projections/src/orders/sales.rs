@@ -28,7 +28,7 @@ pub struct SalesKey {
 /// Sums of one partner's day, in the currency's smallest unit. Sales count an order on the
 /// day it is paid; a cancellation or refund counts on its own day, so a day's net may be
 /// negative.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SalesDelta {
     /// Orders paid.
     pub orders: i64,

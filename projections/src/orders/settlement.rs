@@ -20,7 +20,7 @@ impl CommissionRate {
 }
 
 /// One partner's month.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Settlement {
     pub partner_id: String,
     /// `YYYY-MM`, in Seoul time.

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::{Effect, ProfileDelta, SalesDelta, SalesKey};
 use crate::{Envelope, ProjectionError, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = OrderViewStatus)]
 pub enum OrderStatus {
     Placed,
     Paid,
@@ -52,7 +53,7 @@ impl OrderStatus {
 }
 
 /// A line of the order, with what has come back of it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LineView {
     pub line_no: u32,
     pub product_id: String,
@@ -64,7 +65,7 @@ pub struct LineView {
 }
 
 /// A step of the order's life.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub status: OrderStatus,
     pub at: DateTime<Utc>,
@@ -73,7 +74,7 @@ pub struct TimelineEntry {
     pub detail: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub order_id: String,
     pub customer_id: String,

@@ -14,7 +14,7 @@ pub fn cosine(both: i64, a: i64, b: i64) -> f64 {
     both as f64 / ((a as f64) * (b as f64)).sqrt()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Neighbour {
     pub product_id: String,
     pub score: f64,
@@ -48,8 +48,9 @@ pub fn rank_neighbours(
     ranked
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[schema(as = PickReason)]
 pub enum Reason {
     /// Similar to something the customer bought.
     BecauseYouBought { product_id: String },
@@ -57,7 +58,7 @@ pub enum Reason {
     Popular,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Pick {
     pub product_id: String,
     pub score: f64,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Envelope, ProjectionError, Result};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductDoc {
     pub product_id: String,
     pub partner_id: String,

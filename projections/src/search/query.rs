@@ -23,7 +23,7 @@ const SNIPPET_CHARS: usize = 150;
 /// Facet values returned per facet at most.
 const FACET_VALUES: usize = 20;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Sort {
     /// Best match first; without a text query, the most popular first.
@@ -50,7 +50,7 @@ pub struct SearchRequest {
     pub limit: usize,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Hit {
     pub product: ProductDoc,
     /// The title with matched parts in `<b>…</b>`, HTML-escaped.
@@ -58,13 +58,13 @@ pub struct Hit {
     pub score: Option<f32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FacetCount {
     pub value: String,
     pub count: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResults {
     pub total: usize,
     pub hits: Vec<Hit>,

@@ -11,7 +11,7 @@ use sqlx::Row;
 use super::{OrderViews, Tables};
 
 /// A page of orders, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderPage {
     pub orders: Vec<OrderView>,
     pub total: i64,
@@ -28,7 +28,7 @@ pub struct PartnerOrdersFilter {
     pub to: Option<NaiveDate>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DailySales {
     pub day: NaiveDate,
     pub currency: String,
@@ -36,7 +36,7 @@ pub struct DailySales {
     pub sales: SalesDelta,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CustomerProfile {
     pub customer_id: String,
     pub orders: i64,
@@ -46,7 +46,7 @@ pub struct CustomerProfile {
     pub top_categories: Vec<CategoryCount>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CategoryCount {
     pub category: String,
     pub orders: i64,
