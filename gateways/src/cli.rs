@@ -9,11 +9,14 @@ use tracing::info;
 
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
+use crate::feed::FeedEncoding;
+use crate::feed::ingest::FeedFormat;
 use crate::kafka::tail::{TailOptions, tail};
 use crate::registry::{RegisteredCodec, RemoteRegistry};
 use crate::startup::{self, command_gateway};
 use crate::telemetry;
 use crate::views::recommendations::purchases;
+use eventmall_events::PartnerId;
 use eventmall_projections::recommendations::{TrendClock, evaluate};
 
 #[derive(Debug, Parser)]
@@ -52,6 +55,11 @@ pub enum Command {
         /// The projectors (`order-views`); every one when none is named.
         names: Vec<String>,
     },
+    /// Feed ingest: what `POST /v1/partners/{id}/feeds` does, from a file.
+    Ingest {
+        #[command(subcommand)]
+        command: IngestCommand,
+    },
     /// Recommendation tooling.
     Recommend {
         #[command(subcommand)]
@@ -71,6 +79,24 @@ pub enum Command {
         demo: bool,
         #[command(flatten)]
         plan: DemoArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Ingest a partner's product feed file, with a progress bar; prints the run's report.
+    Feed {
+        /// The partner whose feed it is.
+        #[arg(long)]
+        partner: String,
+        /// The feed's format: ep-tsv (Naver Shopping EP 3.0, full or summary).
+        #[arg(long, default_value = "ep-tsv")]
+        format: FeedFormat,
+        /// utf-8 (with or without a BOM) or euc-kr (CP949).
+        #[arg(long, default_value = "utf-8")]
+        encoding: FeedEncoding,
+        /// The feed file.
+        file: PathBuf,
     },
 }
 
@@ -161,6 +187,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Relay => startup::relay(&settings).await,
+        Command::Ingest {
+            command:
+                IngestCommand::Feed {
+                    partner,
+                    format,
+                    encoding,
+                    file,
+                },
+        } => {
+            let run = startup::ingest_feed(&settings, PartnerId(partner), format, encoding, &file)
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&run)?);
+            Ok(())
+        }
         Command::Recommend {
             command: RecommendCommand::Evaluate { k },
         } => {

@@ -33,6 +33,9 @@ pub struct HttpSettings {
     pub addr: String,
     /// Largest request body accepted, in bytes; larger ones get 413.
     pub body_limit_bytes: usize,
+    /// Largest feed upload (`POST /v1/partners/{id}/feeds`), read as a stream; larger ones
+    /// stop with 413.
+    pub feed_limit_bytes: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -181,6 +184,7 @@ impl Default for HttpSettings {
         Self {
             addr: "127.0.0.1:8080".into(),
             body_limit_bytes: 256 * 1024,
+            feed_limit_bytes: 1 << 30,
         }
     }
 }

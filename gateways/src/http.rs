@@ -1,6 +1,7 @@
 //! The HTTP API: command routes per aggregate, their read-back routes, health.
 
 mod extract;
+mod feeds;
 mod health;
 mod order_views;
 mod orders;
@@ -48,6 +49,9 @@ pub struct AppState {
     /// The read models the read routes serve.
     pub views: crate::views::ReadModels,
     pub consistency: crate::consistency::ReadConsistency,
+    pub feeds: crate::feed::ingest::FeedIngest,
+    /// The largest feed upload, in bytes.
+    pub feed_limit_bytes: u64,
 }
 
 #[derive(OpenApi)]
@@ -65,6 +69,7 @@ pub struct AppState {
         (name = "orders", description = "A customer's purchase from one partner: the Order aggregate"),
         (name = "payments", description = "Wallet payments: the Payment aggregate"),
         (name = "search", description = "The product search read model"),
+        (name = "feeds", description = "Partner product feeds: upload and run reports"),
         (name = "order-views", description = "Orders, histories, profiles, partner sales and settlements"),
         (name = "recommendations", description = "Bought together, also bought, trending, personal picks"),
         (name = "operations", description = "Health, relays and projectors"),
@@ -87,6 +92,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(payments::router())
         .merge(search::router())
         .merge(order_views::router())
+        .merge(feeds::router())
         .merge(recommendations::router())
         .merge(relay::router())
         .merge(projections::router())

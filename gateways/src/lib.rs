@@ -7,6 +7,7 @@ pub mod commands;
 pub mod config;
 pub mod consistency;
 pub mod demo;
+pub mod feed;
 pub mod http;
 pub mod kafka;
 pub mod projector;

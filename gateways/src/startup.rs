@@ -1,11 +1,14 @@
 //! Builds the application from settings and runs it until a shutdown signal.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use eventmall_aggregates::PaymentServices;
+use eventmall_events::PartnerId;
+use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +18,8 @@ use crate::commands::CommandGateway;
 use crate::config::Settings;
 use crate::consistency::ReadConsistency;
 use crate::demo::{self, DemoPlan};
+use crate::feed::FeedEncoding;
+use crate::feed::ingest::{FeedFormat, FeedIngest, FeedRun};
 use crate::http::{AppState, router};
 use crate::kafka;
 use crate::kafka::broker::LocalBroker;
@@ -111,6 +116,8 @@ impl Application {
                 settings.external_kafka(),
                 Duration::from_millis(settings.projectors.read_wait_ms),
             ),
+            feeds: FeedIngest::new(commands.clone(), control.clone()),
+            feed_limit_bytes: settings.http.feed_limit_bytes,
         };
         let mut router = router(state, settings.http.body_limit_bytes);
         if settings.registry.url.is_empty() {
@@ -392,6 +399,30 @@ async fn connect_relay(
         &settings.relay,
     )
     .await
+}
+
+/// Ingests a feed file through the same path as `POST /v1/partners/{id}/feeds`, showing how
+/// much of the file is read.
+pub async fn ingest_feed(
+    settings: &Settings,
+    partner: PartnerId,
+    format: FeedFormat,
+    encoding: FeedEncoding,
+    file: &Path,
+) -> anyhow::Result<FeedRun> {
+    let commands = command_gateway(settings).await?;
+    let control = store::connect_control(&settings.store_url()).await?;
+    let opened =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let progress = ProgressBar::new(opened.metadata()?.len()).with_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")?,
+    );
+    let input = std::io::BufReader::with_capacity(256 * 1024, progress.wrap_read(opened));
+    let run = FeedIngest::new(commands, control)
+        .run(partner, format, encoding, input)
+        .await?;
+    progress.finish_and_clear();
+    Ok(run)
 }
 
 /// The relay alone, until Ctrl-C or SIGTERM.

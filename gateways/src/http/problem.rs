@@ -105,6 +105,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     NotFound(String),
+    /// A body that is text but not a feed: its header row cannot be read.
+    #[error("{0}")]
+    InvalidFeed(String),
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -133,6 +136,7 @@ impl ApiError {
                 "unsupported-media-type".into(),
             ),
             Self::NotFound(_) => (S::NOT_FOUND, "Not found", "not-found".into()),
+            Self::InvalidFeed(_) => (S::UNPROCESSABLE_ENTITY, "Not a feed", "invalid-feed".into()),
             Self::Unavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "Service unavailable",

@@ -7,6 +7,7 @@ mod bad_input;
 mod concurrency;
 mod demo;
 mod event_store;
+mod feed;
 mod helpers;
 mod idempotency;
 mod interop;

@@ -1,0 +1,38 @@
+-- Partner feed runs: what each run read and did, and why each rejected line was rejected.
+CREATE TABLE feed_runs (
+    run_id         TEXT    PRIMARY KEY,
+    partner_id     TEXT    NOT NULL,
+    format         TEXT    NOT NULL,
+    encoding       TEXT    NOT NULL,
+    kind           TEXT,
+    status         TEXT    NOT NULL,
+    error          TEXT,
+    started_at_ms  INTEGER NOT NULL,
+    finished_at_ms INTEGER,
+    rows_read      INTEGER NOT NULL DEFAULT 0,
+    registered     INTEGER NOT NULL DEFAULT 0,
+    updated        INTEGER NOT NULL DEFAULT 0,
+    unchanged      INTEGER NOT NULL DEFAULT 0,
+    delisted       INTEGER NOT NULL DEFAULT 0,
+    rejected       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX feed_runs_partner ON feed_runs (partner_id, started_at_ms);
+
+CREATE TABLE feed_rejections (
+    run_id TEXT    NOT NULL,
+    line   INTEGER NOT NULL,
+    reason TEXT    NOT NULL,
+    raw    BLOB    NOT NULL,
+    PRIMARY KEY (run_id, line)
+);
+
+-- What the last feed said of each of a partner's products, so an unchanged row costs a
+-- lookup and no command, and a full feed knows which products it no longer lists.
+CREATE TABLE feed_items (
+    partner_id TEXT    NOT NULL,
+    sku        TEXT    NOT NULL,
+    content    TEXT    NOT NULL,
+    listed     INTEGER NOT NULL,
+    last_run   TEXT    NOT NULL,
+    PRIMARY KEY (partner_id, sku)
+);

@@ -1,0 +1,73 @@
+//! Partner product feeds: read as a stream, a line at a time, and checked row by row. A bad
+//! row is reported with its line number and reason and never stops the feed.
+
+pub mod encoding;
+pub mod ep;
+pub mod ingest;
+
+use std::collections::HashSet;
+use std::io::BufRead;
+
+pub use encoding::FeedEncoding;
+pub use ep::{EpProduct, EpReader, FeedError, FeedKind, RejectedLine};
+
+/// One line of a feed, checked.
+#[derive(Debug)]
+pub enum FeedRow {
+    Valid {
+        line: u64,
+        product: Box<EpProduct>,
+        raw: Vec<u8>,
+    },
+    Rejected(RejectedLine),
+}
+
+/// The rows of an EP feed, checked against the EP rules; an id seen before in the same feed
+/// is rejected (the first one counts).
+pub struct EpRows<R> {
+    reader: EpReader<R>,
+    seen: HashSet<String>,
+}
+
+impl<R: BufRead> EpRows<R> {
+    pub fn new(input: R, encoding: FeedEncoding) -> Result<Self, FeedError> {
+        Ok(Self {
+            reader: EpReader::new(input, encoding)?,
+            seen: HashSet::new(),
+        })
+    }
+
+    pub fn kind(&self) -> FeedKind {
+        self.reader.kind()
+    }
+
+    /// The next row, or `None` at the end.
+    pub fn next_row(&mut self) -> Result<Option<FeedRow>, FeedError> {
+        let Some(row) = self.reader.next_row()? else {
+            return Ok(None);
+        };
+        let row = match row {
+            Err(rejected) => return Ok(Some(FeedRow::Rejected(rejected))),
+            Ok(row) => row,
+        };
+        let checked = ep::validate(&row, self.kind()).and_then(|product| {
+            match self.seen.insert(product.id.clone()) {
+                true => Ok(product),
+                false => Err(format!("id {} appears earlier in this feed", product.id)),
+            }
+        });
+        Ok(Some(match checked {
+            Ok(product) => FeedRow::Valid {
+                line: row.line,
+                product: Box::new(product),
+                raw: row.raw,
+            },
+            Err(reason) => FeedRow::Rejected(RejectedLine {
+                line: row.line,
+                reason,
+                id: row.get("id").map(str::to_owned),
+                raw: row.raw,
+            }),
+        }))
+    }
+}

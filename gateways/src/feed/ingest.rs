@@ -1,0 +1,638 @@
+//! A feed run: rows read as a stream on a blocking thread, turned into product commands,
+//! and recorded: the run's counts, every rejected line with its reason and raw bytes, and per
+//! product what the feed said last, so an unchanged row costs a lookup and no command and a
+//! full feed delists what it no longer lists.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use chrono::Utc;
+use eventmall_aggregates::ProductCommand;
+use eventmall_events::product::ProductDetails;
+use eventmall_events::{CommandMetadata, Currency, Money, PartnerId, ProductId};
+use futures::{FutureExt, StreamExt};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{AnyPool, Row};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::ep::{Class, EpProduct};
+use super::{EpRows, FeedEncoding, FeedError, FeedKind, FeedRow, RejectedLine};
+use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch};
+
+/// Rows handled together: one lookup of what the feed said before, one write of what it says.
+const CHUNK: usize = 256;
+/// Commands in flight at once.
+const CONCURRENCY: usize = 32;
+/// A product a feed lists is in stock: EP feeds carry no stock, a sold-out product leaves them.
+const LISTED_STOCK: u32 = 1;
+
+/// The feed formats a run reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedFormat {
+    /// Naver Shopping EP 3.0 TSV, full or summary.
+    EpTsv,
+}
+
+impl std::str::FromStr for FeedFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "ep-tsv" => Ok(Self::EpTsv),
+            other => Err(format!("unknown feed format {other}; one of ep-tsv")),
+        }
+    }
+}
+
+/// What a run did, line by line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FeedCounts {
+    /// Data lines read, rejected ones included.
+    pub rows_read: i64,
+    pub registered: i64,
+    /// Rows that changed a product: details, price, or listed again.
+    pub updated: i64,
+    pub unchanged: i64,
+    /// Products delisted: absent from a full feed, or `D` in a summary feed.
+    pub delisted: i64,
+    pub rejected: i64,
+}
+
+/// A rejected line of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Rejection {
+    pub line: i64,
+    pub reason: String,
+}
+
+/// A feed run as recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FeedRun {
+    pub run_id: Uuid,
+    pub partner_id: String,
+    pub format: String,
+    pub encoding: String,
+    /// `full` or `summary`, once the header is read.
+    pub kind: Option<String>,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    #[serde(flatten)]
+    pub counts: FeedCounts,
+    pub rejections: Vec<Rejection>,
+}
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    #[error("feed store: {0}")]
+    Store(#[from] sqlx::Error),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+/// Runs feeds against the command gateway, recording them in the event store's database.
+#[derive(Clone)]
+pub struct FeedIngest {
+    commands: CommandGateway,
+    pool: AnyPool,
+}
+
+/// One product command's outcome for a row.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Registered,
+    Updated,
+    Unchanged,
+    Delisted,
+}
+
+/// What the feed said last of a product.
+struct Item {
+    content: String,
+    listed: bool,
+}
+
+impl FeedIngest {
+    pub fn new(commands: CommandGateway, pool: AnyPool) -> Self {
+        Self { commands, pool }
+    }
+
+    /// Reads `input` to its end as a feed of `partner`, applies it, and answers the run. A feed
+    /// whose header cannot be read fails whole, recorded as `failed`.
+    pub async fn run<R: BufRead + Send + 'static>(
+        &self,
+        partner: PartnerId,
+        format: FeedFormat,
+        encoding: FeedEncoding,
+        input: R,
+    ) -> Result<FeedRun, IngestError> {
+        let run_id = Uuid::now_v7();
+        sqlx::query(
+            "INSERT INTO feed_runs (run_id, partner_id, format, encoding, status, started_at_ms) \
+             VALUES ($1, $2, $3, $4, 'running', $5)",
+        )
+        .bind(run_id.to_string())
+        .bind(&partner.0)
+        .bind(format_name(format))
+        .bind(encoding.as_str())
+        .bind(Utc::now().timestamp_millis())
+        .execute(&self.pool)
+        .await?;
+        let outcome = self.apply(run_id, &partner, encoding, input).await;
+        let (status, error, kind, counts) = match &outcome {
+            Ok((kind, counts)) => ("completed", None, Some(*kind), counts.clone()),
+            Err(error) => (
+                "failed",
+                Some(error.to_string()),
+                None,
+                FeedCounts::default(),
+            ),
+        };
+        sqlx::query(
+            "UPDATE feed_runs SET status = $2, error = $3, kind = $4, finished_at_ms = $5, \
+             rows_read = $6, registered = $7, updated = $8, unchanged = $9, delisted = $10, \
+             rejected = $11 WHERE run_id = $1",
+        )
+        .bind(run_id.to_string())
+        .bind(status)
+        .bind(error)
+        .bind(kind.map(kind_name))
+        .bind(Utc::now().timestamp_millis())
+        .bind(counts.rows_read)
+        .bind(counts.registered)
+        .bind(counts.updated)
+        .bind(counts.unchanged)
+        .bind(counts.delisted)
+        .bind(counts.rejected)
+        .execute(&self.pool)
+        .await?;
+        outcome?;
+        Ok(self
+            .find(&partner.0, run_id)
+            .await?
+            .unwrap_or_else(|| unreachable!("the run was just recorded")))
+    }
+
+    async fn apply<R: BufRead + Send + 'static>(
+        &self,
+        run_id: Uuid,
+        partner: &PartnerId,
+        encoding: FeedEncoding,
+        input: R,
+    ) -> Result<(FeedKind, FeedCounts), IngestError> {
+        let (kind_tx, kind_rx) = tokio::sync::oneshot::channel();
+        let (rows_tx, mut rows_rx) = mpsc::channel::<FeedRow>(CHUNK * 4);
+        // Parsing is blocking I/O over the stream; rows come over a bounded channel, so a big
+        // feed never sits whole in memory.
+        let reader = tokio::task::spawn_blocking(move || -> Result<(), FeedError> {
+            let mut rows = match EpRows::new(input, encoding) {
+                Ok(rows) => rows,
+                Err(error) => {
+                    let _ = kind_tx.send(None);
+                    return Err(error);
+                }
+            };
+            let _ = kind_tx.send(Some(rows.kind()));
+            while let Some(row) = rows.next_row()? {
+                if rows_tx.blocking_send(row).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let Ok(Some(kind)) = kind_rx.await else {
+            return Err(reader
+                .await
+                .map_err(|e| FeedError::Io(std::io::Error::other(e)))?
+                .err()
+                .unwrap_or(FeedError::Empty)
+                .into());
+        };
+        let mut counts = FeedCounts::default();
+        let mut chunk = Vec::with_capacity(CHUNK);
+        loop {
+            let open = rows_rx.recv_many(&mut chunk, CHUNK).await > 0;
+            if !chunk.is_empty() {
+                self.apply_chunk(run_id, partner, &mut chunk, &mut counts)
+                    .await?;
+            }
+            if !open {
+                break;
+            }
+        }
+        reader
+            .await
+            .map_err(|e| FeedError::Io(std::io::Error::other(e)))??;
+        if kind == FeedKind::Full {
+            counts.delisted += self.delist_absent(run_id, partner).await?;
+        }
+        Ok((kind, counts))
+    }
+
+    async fn apply_chunk(
+        &self,
+        run_id: Uuid,
+        partner: &PartnerId,
+        chunk: &mut Vec<FeedRow>,
+        counts: &mut FeedCounts,
+    ) -> Result<(), IngestError> {
+        let skus: Vec<&str> = chunk
+            .iter()
+            .filter_map(|row| match row {
+                FeedRow::Valid { product, .. } => Some(product.id.as_str()),
+                FeedRow::Rejected(_) => None,
+            })
+            .collect();
+        let before = self.items(partner, &skus).await?;
+        let mut rejected = Vec::new();
+        let mut work = Vec::new();
+        for row in chunk.drain(..) {
+            counts.rows_read += 1;
+            match row {
+                FeedRow::Rejected(line) => rejected.push(line),
+                FeedRow::Valid { line, product, raw } => {
+                    let content = content(&product);
+                    let known = before.get(&product.id);
+                    let delete = product.class == Some(Class::Delete);
+                    match known {
+                        Some(item) if !delete && item.listed && item.content == content => {
+                            counts.unchanged += 1;
+                            work.push((line, product, raw, content, None));
+                        }
+                        _ => {
+                            let known = known.is_some();
+                            work.push((line, product, raw, content, Some(known)));
+                        }
+                    }
+                }
+            }
+        }
+        let results: Vec<_> = futures::stream::iter(work)
+            .map(|(line, product, raw, content, known)| {
+                async move {
+                    let outcome = match known {
+                        None => Ok(Outcome::Unchanged),
+                        Some(known) => self.apply_row(run_id, partner, line, &product, known).await,
+                    };
+                    (line, product, raw, content, known.is_none(), outcome)
+                }
+                .boxed()
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut seen = Vec::new();
+        for (line, product, raw, content, skipped, outcome) in results {
+            match outcome {
+                Ok(outcome) => {
+                    if !skipped {
+                        match outcome {
+                            Outcome::Registered => counts.registered += 1,
+                            Outcome::Updated => counts.updated += 1,
+                            Outcome::Unchanged => counts.unchanged += 1,
+                            Outcome::Delisted => counts.delisted += 1,
+                        }
+                    }
+                    seen.push((product.id, content, outcome != Outcome::Delisted));
+                }
+                Err(CommandError::Rejected(refusal)) => rejected.push(RejectedLine {
+                    line,
+                    reason: format!("{}: {refusal}", refusal.code()),
+                    raw,
+                    id: Some(product.id),
+                }),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        counts.rejected += rejected.len() as i64;
+        self.record(run_id, partner, &seen, &rejected).await?;
+        Ok(())
+    }
+
+    /// The commands for one row that differs from what the feed said before (or is new).
+    async fn apply_row(
+        &self,
+        run_id: Uuid,
+        partner: &PartnerId,
+        line: u64,
+        product: &EpProduct,
+        known: bool,
+    ) -> Result<Outcome, CommandError> {
+        let id = ProductId::for_partner_sku(partner, &product.id);
+        let metadata = CommandMetadata {
+            correlation_id: run_id.to_string(),
+            causation_id: format!("{run_id}:{line}"),
+            traceparent: None,
+            actor: Some(format!("feed:{}", partner.0)),
+        };
+        let send = |command: ProductCommand| {
+            self.commands
+                .dispatch(CommandRequest::new(id, command, metadata.clone()))
+        };
+        if product.class == Some(Class::Delete) {
+            let receipt = send(ProductCommand::Delist {
+                partner_id: partner.clone(),
+                reason: Some("deleted from the feed".into()),
+            })
+            .await?;
+            return Ok(match receipt.events.is_empty() {
+                true => Outcome::Unchanged,
+                false => Outcome::Delisted,
+            });
+        }
+        let details = details(product);
+        let price = Money {
+            amount: product.price,
+            currency: Currency::KRW,
+        };
+        if !known {
+            let registered = send(ProductCommand::Register {
+                product_id: id,
+                partner_id: partner.clone(),
+                sku: product.id.clone(),
+                details: details.clone(),
+                price,
+                stock: LISTED_STOCK,
+            })
+            .await;
+            match registered {
+                Ok(_) => return Ok(Outcome::Registered),
+                // Registered before, not through a feed: update it like a known one.
+                Err(CommandError::Rejected(refusal))
+                    if refusal.code() == "product-already-registered" => {}
+                Err(error) => return Err(error),
+            }
+        }
+        let mut changed = false;
+        for command in [
+            ProductCommand::UpdateDetails {
+                partner_id: partner.clone(),
+                details,
+            },
+            ProductCommand::ChangePrice {
+                partner_id: partner.clone(),
+                price,
+            },
+            ProductCommand::Relist {
+                partner_id: partner.clone(),
+                reason: Some("listed in the feed again".into()),
+            },
+        ] {
+            changed |= !send(command).await?.events.is_empty();
+        }
+        Ok(match changed {
+            true => Outcome::Updated,
+            false => Outcome::Unchanged,
+        })
+    }
+
+    /// Delists the partner's listed products this full feed did not list.
+    async fn delist_absent(&self, run_id: Uuid, partner: &PartnerId) -> Result<i64, IngestError> {
+        let absent: Vec<String> = sqlx::query(
+            "SELECT sku FROM feed_items WHERE partner_id = $1 AND listed = 1 AND last_run <> $2",
+        )
+        .bind(&partner.0)
+        .bind(run_id.to_string())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+        let mut delisted = 0;
+        for skus in absent.chunks(CHUNK) {
+            let results: Vec<Result<(), CommandError>> = futures::stream::iter(skus.to_vec())
+                .map(|sku| {
+                    async move {
+                        let id = ProductId::for_partner_sku(partner, &sku);
+                        let metadata = CommandMetadata {
+                            correlation_id: run_id.to_string(),
+                            causation_id: format!("{run_id}:absent:{sku}"),
+                            traceparent: None,
+                            actor: Some(format!("feed:{}", partner.0)),
+                        };
+                        let command = ProductCommand::Delist {
+                            partner_id: partner.clone(),
+                            reason: Some("absent from the full feed".into()),
+                        };
+                        self.commands
+                            .dispatch(CommandRequest::new(id, command, metadata))
+                            .await
+                            .map(|_| ())
+                    }
+                    .boxed()
+                })
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            let mut query =
+                String::from("UPDATE feed_items SET listed = 0 WHERE partner_id = $1 AND sku IN (");
+            query.push_str(&placeholders(2, skus.len()));
+            query.push(')');
+            let mut update = sqlx::query(&query).bind(&partner.0);
+            for sku in skus {
+                update = update.bind(sku);
+            }
+            update.execute(&self.pool).await?;
+            delisted += skus.len() as i64;
+        }
+        Ok(delisted)
+    }
+
+    /// What the feed said before of these SKUs.
+    async fn items(
+        &self,
+        partner: &PartnerId,
+        skus: &[&str],
+    ) -> Result<HashMap<String, Item>, sqlx::Error> {
+        if skus.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let query = format!(
+            "SELECT sku, content, listed FROM feed_items WHERE partner_id = $1 AND sku IN ({})",
+            placeholders(2, skus.len())
+        );
+        let mut select = sqlx::query(&query).bind(&partner.0);
+        for sku in skus {
+            select = select.bind(*sku);
+        }
+        select
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get(0)?,
+                    Item {
+                        content: row.try_get(1)?,
+                        listed: row.try_get::<i32, _>(2)? != 0,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Records what the chunk's rows said, and its rejected lines, in one transaction.
+    async fn record(
+        &self,
+        run_id: Uuid,
+        partner: &PartnerId,
+        seen: &[(String, String, bool)],
+        rejected: &[RejectedLine],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let run = run_id.to_string();
+        // A rejected line still names its product: a full feed does not delist it.
+        let named: Vec<&str> = rejected.iter().filter_map(|r| r.id.as_deref()).collect();
+        for ids in named.chunks(CHUNK) {
+            let query = format!(
+                "UPDATE feed_items SET last_run = $2 WHERE partner_id = $1 AND sku IN ({})",
+                placeholders(3, ids.len())
+            );
+            let mut touch = sqlx::query(&query).bind(&partner.0).bind(&run);
+            for id in ids {
+                touch = touch.bind(*id);
+            }
+            touch.execute(&mut *tx).await?;
+        }
+        // Four values a row; SQLite takes at most 32,766 in a statement.
+        for rows in seen.chunks(CHUNK) {
+            let values: Vec<String> = (0..rows.len())
+                .map(|i| {
+                    let n = 3 + i * 3;
+                    format!("($1, ${n}, ${}, ${}, $2)", n + 1, n + 2)
+                })
+                .collect();
+            let query = format!(
+                "INSERT INTO feed_items (partner_id, sku, content, listed, last_run) VALUES {} \
+                 ON CONFLICT (partner_id, sku) DO UPDATE SET content = excluded.content, \
+                 listed = excluded.listed, last_run = excluded.last_run",
+                values.join(", ")
+            );
+            let mut insert = sqlx::query(&query).bind(&partner.0).bind(&run);
+            for (sku, content, listed) in rows {
+                insert = insert.bind(sku).bind(content).bind(i32::from(*listed));
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        for line in rejected {
+            sqlx::query(
+                "INSERT INTO feed_rejections (run_id, line, reason, raw) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&run)
+            .bind(i64::try_from(line.line).unwrap_or(i64::MAX))
+            .bind(&line.reason)
+            .bind(line.raw.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// A run of `partner`, with its rejections in line order.
+    pub async fn find(&self, partner: &str, run_id: Uuid) -> Result<Option<FeedRun>, sqlx::Error> {
+        let Some(row) = sqlx::query(
+            "SELECT partner_id, format, encoding, kind, status, error, started_at_ms, \
+             finished_at_ms, rows_read, registered, updated, unchanged, delisted, rejected \
+             FROM feed_runs WHERE run_id = $1 AND partner_id = $2",
+        )
+        .bind(run_id.to_string())
+        .bind(partner)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let rejections =
+            sqlx::query("SELECT line, reason FROM feed_rejections WHERE run_id = $1 ORDER BY line")
+                .bind(run_id.to_string())
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(Rejection {
+                        line: r.try_get(0)?,
+                        reason: r.try_get(1)?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()?;
+        Ok(Some(FeedRun {
+            run_id,
+            partner_id: row.try_get(0)?,
+            format: row.try_get(1)?,
+            encoding: row.try_get(2)?,
+            kind: row.try_get(3)?,
+            status: row.try_get(4)?,
+            error: row.try_get(5)?,
+            started_at_ms: row.try_get(6)?,
+            finished_at_ms: row.try_get(7)?,
+            counts: FeedCounts {
+                rows_read: row.try_get(8)?,
+                registered: row.try_get(9)?,
+                updated: row.try_get(10)?,
+                unchanged: row.try_get(11)?,
+                delisted: row.try_get(12)?,
+                rejected: row.try_get(13)?,
+            },
+            rejections,
+        }))
+    }
+}
+
+fn details(product: &EpProduct) -> ProductDetails {
+    ProductDetails {
+        title: product.title.clone(),
+        brand: product.brand.clone(),
+        category: product.category.clone(),
+        model_number: product.model_number.clone(),
+    }
+}
+
+/// A digest of what a row tells the Product aggregate: its details and price.
+fn content(product: &EpProduct) -> String {
+    let mut digest = Sha256::new();
+    let details = details(product);
+    for field in [
+        Some(details.title.as_str()),
+        details.brand.as_deref(),
+        details.model_number.as_deref(),
+    ] {
+        digest.update(field.unwrap_or("\u{0}"));
+        digest.update(b"\x1f");
+    }
+    for level in &details.category {
+        digest.update(level);
+        digest.update(b"\x1e");
+    }
+    digest.update(product.price.to_be_bytes());
+    format!("{:x}", digest.finalize())
+}
+
+/// `$first, $first+1, …`, `count` of them.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn format_name(format: FeedFormat) -> &'static str {
+    match format {
+        FeedFormat::EpTsv => "ep-tsv",
+    }
+}
+
+fn kind_name(kind: FeedKind) -> &'static str {
+    match kind {
+        FeedKind::Full => "full",
+        FeedKind::Summary => "summary",
+    }
+}

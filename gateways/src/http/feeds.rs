@@ -1,0 +1,178 @@
+//! `POST /v1/partners/{id}/feeds`: a partner's product feed, read from the request body as a
+//! stream; `GET /v1/partners/{id}/feeds/{run}`: what a run did.
+
+use std::io::BufReader;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use eventmall_events::PartnerId;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::problem::ReadProblems;
+use super::{ApiError, AppState};
+use crate::feed::FeedEncoding;
+use crate::feed::ingest::{FeedFormat, FeedRun, IngestError};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload))
+        .routes(routes!(run))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct FeedQuery {
+    /// The feed's format.
+    #[serde(default = "ep_tsv")]
+    #[param(value_type = Option<String>, pattern = "^ep-tsv$", default = "ep-tsv")]
+    format: String,
+    /// `utf-8` (with or without a BOM) or `euc-kr` (CP949); else the `charset` of
+    /// `Content-Type`, else UTF-8.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^([Uu][Tt][Ff][-_]?8|[Ee][Uu][Cc][-_]?[Kk][Rr]|[Cc][Pp]949|[Ww][Ii][Nn][Dd][Oo][Ww][Ss][-_]949|[Kk][Ss][-_][Cc][-_]5601[-_]1987)$"
+    )]
+    encoding: Option<String>,
+}
+
+fn ep_tsv() -> String {
+    "ep-tsv".into()
+}
+
+/// A partner id in a path: 1 to 100 characters.
+fn partner(id: String) -> Result<String, ApiError> {
+    match (1..=100).contains(&id.chars().count()) {
+        true => Ok(id),
+        false => Err(ApiError::BadRequest("an id has 1 to 100 characters".into())),
+    }
+}
+
+/// The encoding named by the query, else by the `charset` of `Content-Type`, else UTF-8.
+fn encoding(query: Option<&str>, headers: &HeaderMap) -> Result<FeedEncoding, ApiError> {
+    let charset = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .split(';')
+                .filter_map(|param| param.trim().split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+                .map(|(_, charset)| charset.trim().trim_matches('"').to_owned())
+        });
+    query
+        .map(str::to_owned)
+        .or(charset)
+        .map_or(Ok(FeedEncoding::Utf8), |name| {
+            name.parse().map_err(ApiError::BadRequest)
+        })
+}
+
+/// Upload a product feed.
+///
+/// The body is read as a stream, a line at a time. A bad row is rejected with its line number
+/// and reason and never stops the run; a feed whose header row cannot be read is refused
+/// whole with 422. A *full* feed delists the partner's products it does not list; a *summary* feed
+/// (with `class` and `update_time` columns) applies `I`, `U` and `D` lines.
+#[utoipa::path(
+    post,
+    path = "/v1/partners/{id}/feeds",
+    tag = "feeds",
+    params(("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), FeedQuery),
+    request_body(content = String, content_type = "text/tab-separated-values", description = "Naver Shopping EP 3.0 TSV"),
+    responses(
+        (status = 201, description = "The run, with its counts and rejected lines", body = FeedRun,
+         headers(("Location" = String, description = "The run's URL"))),
+        (status = 413, description = "The feed is larger than the limit", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a feed: its header row is missing, unreadable or lacks a required column", body = super::problem::Problem, content_type = "application/problem+json"),
+        ReadProblems,
+    ),
+)]
+async fn upload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    super::extract::Query(query): super::extract::Query<FeedQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let partner = PartnerId(partner(id)?);
+    let format: FeedFormat = query.format.parse().map_err(ApiError::BadRequest)?;
+    let encoding = encoding(query.encoding.as_deref(), &headers)?;
+    let limit = state.feed_limit_bytes;
+    let read = Arc::new(AtomicU64::new(0));
+    let too_large = Arc::new(AtomicBool::new(false));
+    let counted = {
+        let too_large = too_large.clone();
+        body.into_data_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            if read.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit {
+                too_large.store(true, Ordering::Relaxed);
+                return Err(std::io::Error::other("the feed is larger than the limit"));
+            }
+            Ok(chunk)
+        })
+    };
+    let input = BufReader::with_capacity(64 * 1024, SyncIoBridge::new(StreamReader::new(counted)));
+    let run = state
+        .feeds
+        .run(partner.clone(), format, encoding, input)
+        .await;
+    match run {
+        Ok(run) => {
+            let location = format!("/v1/partners/{}/feeds/{}", partner.0, run.run_id);
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(run),
+            )
+                .into_response())
+        }
+        Err(_) if too_large.load(Ordering::Relaxed) => Err(ApiError::PayloadTooLarge {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        }),
+        Err(IngestError::Feed(error)) => Err(ApiError::InvalidFeed(error.to_string())),
+        Err(IngestError::Command(error)) => Err(error.into()),
+        Err(IngestError::Store(error)) => {
+            Err(ApiError::Unavailable(format!("feed store: {error}")))
+        }
+    }
+}
+
+/// What a feed run read and did, with every rejected line.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/feeds/{run}",
+    tag = "feeds",
+    params(
+        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("run" = Uuid, Path, description = "The run id the upload answered"),
+    ),
+    responses((status = 200, description = "The run", body = FeedRun), ReadProblems),
+)]
+async fn run(
+    State(state): State<AppState>,
+    Path((id, run)): Path<(String, String)>,
+) -> Result<Json<FeedRun>, ApiError> {
+    let partner = partner(id)?;
+    let run: Uuid = run
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{run} is not a run id")))?;
+    state
+        .feeds
+        .find(&partner, run)
+        .await
+        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("partner {partner} has no feed run {run}")))
+}
