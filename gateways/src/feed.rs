@@ -6,6 +6,7 @@ pub mod ep;
 pub mod ingest;
 
 use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::io::BufRead;
 
 pub use encoding::FeedEncoding;
@@ -26,7 +27,20 @@ pub enum FeedRow {
 /// is rejected (the first one counts).
 pub struct EpRows<R> {
     reader: EpReader<R>,
-    seen: HashSet<String>,
+    /// 128-bit digests of the ids seen: 16 bytes a row however long the id; a chance
+    /// collision (a row wrongly taken for a duplicate) is negligible.
+    seen: HashSet<u128>,
+}
+
+/// Two SipHash digests of an id, with different keys, as one 128-bit value.
+fn digest(id: &str) -> u128 {
+    let half = |salt: u8| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        salt.hash(&mut hasher);
+        id.hash(&mut hasher);
+        hasher.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
 impl<R: BufRead> EpRows<R> {
@@ -51,7 +65,7 @@ impl<R: BufRead> EpRows<R> {
             Ok(row) => row,
         };
         let checked = ep::validate(&row, self.kind()).and_then(|product| {
-            match self.seen.insert(product.id.clone()) {
+            match self.seen.insert(digest(&product.id)) {
                 true => Ok(product),
                 false => Err(format!("id {} appears earlier in this feed", product.id)),
             }

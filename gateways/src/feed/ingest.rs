@@ -24,7 +24,7 @@ use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch};
 /// Rows handled together: one lookup of what the feed said before, one write of what it says.
 const CHUNK: usize = 256;
 /// Commands in flight at once.
-const CONCURRENCY: usize = 32;
+const CONCURRENCY: usize = 128;
 /// A product a feed lists is in stock: EP feeds carry no stock, a sold-out product leaves them.
 const LISTED_STOCK: u32 = 1;
 
