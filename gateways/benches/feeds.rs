@@ -4,6 +4,7 @@
 //! the same feed again (every row unchanged), against the raw parse rate of the same file in
 //! the same run: the EP reader alone, every line decoded, split and checked, no store.
 //! `BENCH_ROWS` sets the feed's size (default 100,000). Peak RSS is reported per phase.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
@@ -69,7 +70,10 @@ async fn main() {
     }
     assert_eq!(valid, rows);
     let parse_rate = rows as f64 / started.elapsed().as_secs_f64();
-    println!("raw parse:   {parse_rate:>10.0} rows/s   peak RSS {:.0} MiB", peak_mib());
+    println!(
+        "raw parse:   {parse_rate:>10.0} rows/s   peak RSS {:.0} MiB",
+        peak_mib()
+    );
 
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let backend = store::connect(&url, 16).await.unwrap();
@@ -80,7 +84,12 @@ async fn main() {
         let before = backend.count_after(0).await.unwrap();
         let started = Instant::now();
         let run = ingest
-            .run(PartnerId::from("bench"), FeedFormat::EpTsv, FeedEncoding::Utf8, open(&feed))
+            .run(
+                PartnerId::from("bench"),
+                FeedFormat::EpTsv,
+                FeedEncoding::Utf8,
+                open(&feed),
+            )
             .await
             .unwrap();
         let rate = rows as f64 / started.elapsed().as_secs_f64();

@@ -268,8 +268,8 @@ mod ingest {
 
     use super::{HEADER, feed, line};
     use crate::helpers::{
-        Reply, TestApp, reopen, spawn_app, spawn_app_with, spawn_sqlite_app, sqlite_backend,
-        sqlite_db,
+        Reply, TestApp, postgres_backend, reopen, spawn_app, spawn_app_with, spawn_sqlite_app,
+        sqlite_backend, sqlite_db,
     };
 
     impl TestApp {
@@ -321,7 +321,17 @@ mod ingest {
 
     #[tokio::test]
     async fn a_feed_registers_its_products_reports_its_bad_rows_and_a_second_run_appends_nothing() {
-        let app = spawn_sqlite_app().await;
+        registers_reports_and_appends_nothing_twice(spawn_sqlite_app().await).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_a_feed_registers_its_products_reports_its_bad_rows_and_a_second_run_appends_nothing()
+     {
+        registers_reports_and_appends_nothing_twice(spawn_app(postgres_backend().await).await)
+            .await;
+    }
+
+    async fn registers_reports_and_appends_nothing_twice(app: TestApp) {
         let body = feed(
             &[
                 line("A-1", "삼성 비스포크 제트 무선청소기", "990000"),
