@@ -96,7 +96,12 @@ async fn main() {
         seed: 42,
         concurrency: 64,
     };
-    demo::run(&w.commands, plan).await.unwrap();
+    demo::run(
+        &eventmall_gateways::feed::ingest::FeedIngest::new(w.commands.clone(), w.control.clone()),
+        plan,
+    )
+    .await
+    .unwrap();
     let started = Instant::now();
     let stored = w.backend.read_after(0, i64::MAX).await.unwrap();
     let read_seconds = started.elapsed().as_secs_f64();

@@ -10,7 +10,7 @@ use tracing::info;
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
 use crate::feed::FeedEncoding;
-use crate::feed::ingest::FeedFormat;
+use crate::feed::ingest::{FeedFormat, FeedIngest};
 use crate::kafka::tail::{TailOptions, tail};
 use crate::registry::{RegisteredCodec, RemoteRegistry};
 use crate::startup::{self, command_gateway};
@@ -182,7 +182,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let commands = command_gateway(&settings)
                 .await
                 .context("opening the store")?;
-            let report = demo::run(&commands, plan.into()).await?;
+            let control = crate::store::connect_control(&settings.store_url()).await?;
+            let feeds = FeedIngest::new(commands, control);
+            let report = demo::run(&feeds, plan.into()).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }

@@ -1,5 +1,9 @@
 //! `eventmall demo`: a synthetic channeling world built through the real command path.
 //!
+//! Each partner's catalog comes in through its Naver EP feed, ingested the way an upload is
+//! (one partner in three exports EUC-KR, one in four has two bad rows); orders and payments go
+//! through commands.
+//!
 //! Partners sell products of one or two themes (vacuum cleaners and their accessories, laptops
 //! and peripherals, …) with Korean titles in the "brand name model" pattern; customers have a
 //! favourite theme and buy bundles of related items from one partner, pay with their wallet,
@@ -8,6 +12,7 @@
 //! world, and running it twice appends nothing the second time.
 
 mod catalog;
+mod feed;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -27,6 +32,8 @@ use tracing::info;
 use uuid::Uuid;
 
 use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch, Receipt};
+use crate::feed::FeedEncoding;
+use crate::feed::ingest::{FeedFormat, FeedIngest};
 use crate::store::IdempotencyClaim;
 use catalog::{THEMES, Theme};
 
@@ -52,6 +59,8 @@ pub struct DemoReport {
     pub cancelled: u64,
     pub delivered: u64,
     pub returned: u64,
+    /// Bad rows the demo's feeds carry on purpose, rejected by the ingest.
+    pub feed_rows_rejected: u64,
     pub commands: u64,
     pub events_appended: u64,
     pub seconds: f64,
@@ -96,30 +105,52 @@ enum Fate {
     PartlyReturned,
 }
 
-/// Builds the world described by `plan` through `commands`.
-pub async fn run(commands: &CommandGateway, plan: DemoPlan) -> Result<DemoReport, CommandError> {
+/// Builds the world described by `plan`: each partner's catalog through its EP feed (the
+/// upload path's ingest), then orders and payments through commands.
+pub async fn run(feeds: &FeedIngest, plan: DemoPlan) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     let products = plan_products(&mut rng, &plan);
     let orders = plan_orders(&mut rng, &plan, &products);
     let driver = Driver {
-        commands,
+        commands: feeds.commands(),
         seed: plan.seed,
         counters: Counters::default(),
     };
-    let concurrency = plan.concurrency.max(1);
-    futures::stream::iter(products.iter().enumerate())
-        .map(|(i, product)| {
-            driver.send(
-                format!("product-{i}"),
-                product.product_id,
-                product.register.clone(),
+    let mut feed_rows_rejected = 0;
+    // Products are planned partner by partner.
+    let mut partners: Vec<&PartnerId> = products.iter().map(|p| &p.partner_id).collect();
+    partners.dedup();
+    for (index, partner) in partners.into_iter().enumerate() {
+        let shelf: Vec<&ProductPlan> = products
+            .iter()
+            .filter(|p| &p.partner_id == partner)
+            .collect();
+        // Some shops export EUC-KR, and some feeds have bad rows.
+        let encoding = match index % 3 {
+            1 => FeedEncoding::EucKr,
+            _ => FeedEncoding::Utf8,
+        };
+        let feed = feed::ep_feed(partner, &shelf, index % 4 == 2, encoding);
+        let run = feeds
+            .run(
+                partner.clone(),
+                FeedFormat::EpTsv,
+                encoding,
+                std::io::Cursor::new(feed),
             )
-        })
-        .buffer_unordered(concurrency)
-        .try_collect::<Vec<_>>()
-        .await?;
-    info!(products = products.len(), "demo catalog registered");
+            .await?;
+        driver.counters.events.fetch_add(
+            (run.counts.registered + run.counts.updated + run.counts.delisted) as u64,
+            Ordering::Relaxed,
+        );
+        feed_rows_rejected += run.counts.rejected as u64;
+    }
+    info!(
+        products = products.len(),
+        "demo catalog ingested through partner feeds"
+    );
+    let concurrency = plan.concurrency.max(1);
     futures::stream::iter(orders.iter())
         .map(|order| driver.order(order))
         .buffer_unordered(concurrency)
@@ -134,6 +165,7 @@ pub async fn run(commands: &CommandGateway, plan: DemoPlan) -> Result<DemoReport
         cancelled: c.cancelled.load(Ordering::Relaxed),
         delivered: c.delivered.load(Ordering::Relaxed),
         returned: c.returned.load(Ordering::Relaxed),
+        feed_rows_rejected,
         commands: c.commands.load(Ordering::Relaxed),
         events_appended: c.events.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),

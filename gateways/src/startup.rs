@@ -165,6 +165,11 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Feed ingest over this application's store: what the upload route runs.
+    pub fn feeds(&self) -> FeedIngest {
+        FeedIngest::new(self.commands.clone(), self.control.clone())
+    }
+
     pub fn commands(&self) -> &CommandGateway {
         &self.commands
     }
@@ -257,10 +262,10 @@ async fn run_up(
             .collect(),
         false => Vec::new(),
     };
-    let commands = app.commands().clone();
+    let feeds = app.feeds();
     let server = tokio::spawn(app.run_until(shutdown_signal()));
     if let Some(plan) = demo {
-        let report = demo::run(&commands, plan).await?;
+        let report = demo::run(&feeds, plan).await?;
         info!(?report, "demo world ready");
     }
     let served = server.await;

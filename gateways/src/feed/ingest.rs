@@ -125,6 +125,11 @@ impl FeedIngest {
         Self { commands, pool }
     }
 
+    /// The command gateway the runs use.
+    pub fn commands(&self) -> &CommandGateway {
+        &self.commands
+    }
+
     /// Reads `input` to its end as a feed of `partner`, applies it, and answers the run. A feed
     /// whose header cannot be read fails whole, recorded as `failed`.
     pub async fn run<R: BufRead + Send + 'static>(

@@ -1,9 +1,14 @@
-//! The demo world: built through the command path, reproducible by seed, idempotent.
+//! The demo world: the catalog through partner feeds, the rest through the command path;
+//! reproducible by seed, idempotent.
+
+use std::sync::Arc;
 
 use eventmall_gateways::demo::{self, DemoPlan};
+use eventmall_gateways::feed::ingest::FeedIngest;
 use eventmall_gateways::startup::gateway_over;
+use eventmall_gateways::store::EventBackend;
 
-use crate::helpers::{read_until, sqlite_backend};
+use crate::helpers::{TestDb, read_until, sqlite_backend};
 
 fn plan(seed: u64) -> DemoPlan {
     DemoPlan {
@@ -16,11 +21,20 @@ fn plan(seed: u64) -> DemoPlan {
     }
 }
 
+/// Feed ingest over a test store, as the upload route runs it.
+async fn feeds(backend: &Arc<dyn EventBackend>, db: &TestDb) -> FeedIngest {
+    let control = eventmall_gateways::store::connect_control(&db.url())
+        .await
+        .unwrap();
+    FeedIngest::new(gateway_over(backend.clone(), &Default::default()), control)
+}
+
 /// Event types and payloads of a run, without ids of time (event ids, recorded times).
 async fn world(seed: u64) -> Vec<(String, String, serde_json::Value)> {
-    let (backend, _db) = sqlite_backend().await;
-    let commands = gateway_over(backend.clone(), &Default::default());
-    let report = demo::run(&commands, plan(seed)).await.unwrap();
+    let (backend, db) = sqlite_backend().await;
+    let report = demo::run(&feeds(&backend, &db).await, plan(seed))
+        .await
+        .unwrap();
     let count = backend.count_after(0).await.unwrap() as usize;
     assert_eq!(report.events_appended as usize, count);
     let mut events: Vec<_> = read_until(&*backend, 0, count)
@@ -34,16 +48,19 @@ async fn world(seed: u64) -> Vec<(String, String, serde_json::Value)> {
 
 #[tokio::test]
 async fn the_demo_builds_a_world_and_a_rerun_appends_nothing() {
-    let (backend, _db) = sqlite_backend().await;
-    let commands = gateway_over(backend.clone(), &Default::default());
-    let first = demo::run(&commands, plan(7)).await.unwrap();
+    let (backend, db) = sqlite_backend().await;
+    let feeds = feeds(&backend, &db).await;
+    let first = demo::run(&feeds, plan(7)).await.unwrap();
     assert_eq!(first.products, 36);
+    // The catalog came in through the partners' feeds: the second of three partners' feed is
+    // EUC-KR, the third's has two bad rows.
+    assert_eq!(first.feed_rows_rejected, 2);
     assert_eq!(first.orders, 60);
     assert!(first.paid > 0 && first.delivered > 0 && first.cancelled > 0);
     let events = backend.count_after(0).await.unwrap();
     assert!(events as u64 >= first.commands / 2);
 
-    let again = demo::run(&commands, plan(7)).await.unwrap();
+    let again = demo::run(&feeds, plan(7)).await.unwrap();
     assert_eq!(again.events_appended, 0);
     assert_eq!(backend.count_after(0).await.unwrap(), events);
 }

@@ -177,6 +177,14 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Feed ingest over the app's store, as the upload route runs it.
+    pub fn feeds(&self) -> eventmall_gateways::feed::ingest::FeedIngest {
+        eventmall_gateways::feed::ingest::FeedIngest::new(
+            self.commands.clone(),
+            self.control.clone(),
+        )
+    }
+
     pub fn backend(&self) -> &Arc<dyn EventBackend> {
         self.commands.backend()
     }

@@ -38,7 +38,7 @@ pub async fn run_python(what: &str, command: &mut tokio::process::Command) -> St
 /// An app whose demo world the relay has published to `broker`.
 async fn published_world(broker: &TestBroker) -> TestApp {
     let app = spawn_sqlite_app().await;
-    demo::run(&app.commands, plan(30, 7)).await.unwrap();
+    demo::run(&app.feeds(), plan(30, 7)).await.unwrap();
     let (relay, stop) = app.start_relay(broker).await;
     app.wait_published(app.last_position().await).await;
     stop.cancel();

@@ -62,7 +62,7 @@ async fn the_document_is_openapi_3_1_and_swagger_ui_is_served_from_vendored_asse
 /// The demo world, published and projected, so read routes answer from real read models.
 async fn running_world(broker: &TestBroker) -> TestApp {
     let app = app_on(broker, 100).await;
-    eventmall_gateways::demo::run(&app.commands, plan(40, 11))
+    eventmall_gateways::demo::run(&app.feeds(), plan(40, 11))
         .await
         .unwrap();
     app

@@ -194,7 +194,7 @@ async fn published_world(app: &TestApp, broker: &TestBroker, orders: usize) -> i
         seed: 11,
         concurrency: 8,
     };
-    demo::run(&app.commands, plan).await.unwrap();
+    demo::run(&app.feeds(), plan).await.unwrap();
     app.wait_published(app.last_position().await).await;
     let order_events = app
         .stored()

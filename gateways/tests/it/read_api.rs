@@ -207,7 +207,7 @@ async fn recommendations_are_served_and_beat_popularity_on_the_demo() {
         seed: 5,
         concurrency: 8,
     };
-    demo::run(&app.commands, plan).await.unwrap();
+    demo::run(&app.feeds(), plan).await.unwrap();
     let last = app.last_position().await.to_string();
     // Waiting on the token of the last write: every read model has it all.
     let trending = app.read("/v1/trending?limit=5", &last).await;
@@ -356,7 +356,7 @@ async fn the_sql_read_models_work_on_postgresql_and_rebuild_to_the_same_checksum
         seed: 9,
         concurrency: 8,
     };
-    demo::run(&app.commands, plan).await.unwrap();
+    demo::run(&app.feeds(), plan).await.unwrap();
     let last = app.last_position().await.to_string();
     let history = app.read("/v1/customers/customer-0001/orders", &last).await;
     assert_eq!(history.headers["x-consistency"], "fresh");

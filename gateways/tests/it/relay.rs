@@ -117,10 +117,10 @@ pub fn plan(orders: usize, seed: u64) -> DemoPlan {
 async fn every_stored_event_reaches_kafka_in_aggregate_order() {
     let broker = TestBroker::in_memory().await;
     let h = spawn_sqlite_app().await;
-    demo::run(&h.commands, plan(40, 1)).await.unwrap();
+    demo::run(&h.feeds(), plan(40, 1)).await.unwrap();
     let (relay, stop) = h.start_relay(&broker).await;
     // More events while the relay runs.
-    demo::run(&h.commands, plan(80, 1)).await.unwrap();
+    demo::run(&h.feeds(), plan(80, 1)).await.unwrap();
     h.wait_published(h.last_position().await).await;
     stop.cancel();
     relay.await.unwrap();
@@ -174,7 +174,7 @@ async fn assert_topics_keep_everything(bootstrap: &str) {
 async fn a_relay_killed_mid_batch_loses_nothing_and_resends_with_the_same_event_ids() {
     let broker = TestBroker::in_memory().await;
     let h = spawn_sqlite_app().await;
-    demo::run(&h.commands, plan(150, 3)).await.unwrap();
+    demo::run(&h.feeds(), plan(150, 3)).await.unwrap();
     let last = h.last_position().await;
 
     let (relay, _) = h.start_relay(&broker).await;
@@ -203,11 +203,11 @@ async fn commands_are_accepted_while_the_broker_is_down_and_the_relay_catches_up
     let mut broker = TestBroker::durable().await;
     let h = spawn_sqlite_app().await;
     let (relay, stop) = h.start_relay(&broker).await;
-    demo::run(&h.commands, plan(20, 4)).await.unwrap();
+    demo::run(&h.feeds(), plan(20, 4)).await.unwrap();
     h.wait_published(h.last_position().await).await;
 
     broker.stop().await;
-    let report = demo::run(&h.commands, plan(40, 4)).await.unwrap();
+    let report = demo::run(&h.feeds(), plan(40, 4)).await.unwrap();
     assert!(
         report.events_appended > 0,
         "commands were refused with the broker down"
@@ -271,7 +271,7 @@ async fn a_lease_keeps_one_relay_active_and_a_standby_takes_over() {
     let h = spawn_sqlite_app().await;
     let (first, stop_first) = h.start_relay(&broker).await;
     let (second, stop_second) = h.start_relay(&broker).await;
-    demo::run(&h.commands, plan(30, 8)).await.unwrap();
+    demo::run(&h.feeds(), plan(30, 8)).await.unwrap();
     h.wait_published(h.last_position().await).await;
     let records = drain(&broker.bootstrap(), &TOPICS);
     assert_eq!(
@@ -284,7 +284,7 @@ async fn a_lease_keeps_one_relay_active_and_a_standby_takes_over() {
     let holder = h.get("/v1/relay").await.body[0]["holder"].clone();
     stop_first.cancel();
     first.await.unwrap();
-    demo::run(&h.commands, plan(60, 8)).await.unwrap();
+    demo::run(&h.feeds(), plan(60, 8)).await.unwrap();
     h.wait_published(h.last_position().await).await;
     assert_ne!(h.get("/v1/relay").await.body[0]["holder"], holder);
     stop_second.cancel();
@@ -298,7 +298,7 @@ async fn the_relay_reports_its_lag_in_events_and_seconds() {
     let broker = TestBroker::in_memory().await;
     let h = spawn_sqlite_app().await;
     let (relay, stop) = h.start_relay(&broker).await;
-    demo::run(&h.commands, plan(10, 9)).await.unwrap();
+    demo::run(&h.feeds(), plan(10, 9)).await.unwrap();
     h.wait_published(h.last_position().await).await;
     let caught_up = h.get("/v1/relay").await.body[0].clone();
     assert_eq!(caught_up["lag_events"], 0, "{caught_up}");
@@ -306,7 +306,7 @@ async fn the_relay_reports_its_lag_in_events_and_seconds() {
     stop.cancel();
     relay.await.unwrap();
 
-    let report = demo::run(&h.commands, plan(20, 9)).await.unwrap();
+    let report = demo::run(&h.feeds(), plan(20, 9)).await.unwrap();
     // Let the unpublished events age, so that the lag in seconds has something to show.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let behind = h.get("/v1/relay").await.body[0].clone();

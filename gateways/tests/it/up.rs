@@ -183,7 +183,7 @@ async fn up_uses_the_cluster_named_by_kafka_bootstrap_servers() {
 async fn eventmall_relay_runs_standalone_against_postgres_and_stops_on_sigterm() {
     let broker = TestBroker::in_memory().await;
     let app = crate::helpers::spawn_app(crate::helpers::postgres_backend().await).await;
-    eventmall_gateways::demo::run(&app.commands, crate::relay::plan(10, 11))
+    eventmall_gateways::demo::run(&app.feeds(), crate::relay::plan(10, 11))
         .await
         .unwrap();
     let data = tempfile::tempdir().unwrap();
