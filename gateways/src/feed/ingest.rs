@@ -332,12 +332,7 @@ impl FeedIngest {
         known: bool,
     ) -> Result<Outcome, CommandError> {
         let id = ProductId::for_partner_sku(partner, &product.id);
-        let metadata = CommandMetadata {
-            correlation_id: run_id.to_string(),
-            causation_id: format!("{run_id}:{line}"),
-            traceparent: None,
-            actor: Some(format!("feed:{}", partner.0)),
-        };
+        let metadata = metadata(run_id, partner, line);
         let send = |command: ProductCommand| {
             self.commands
                 .dispatch(CommandRequest::new(id, command, metadata.clone()))
@@ -417,12 +412,7 @@ impl FeedIngest {
                 .map(|sku| {
                     async move {
                         let id = ProductId::for_partner_sku(partner, &sku);
-                        let metadata = CommandMetadata {
-                            correlation_id: run_id.to_string(),
-                            causation_id: format!("{run_id}:absent:{sku}"),
-                            traceparent: None,
-                            actor: Some(format!("feed:{}", partner.0)),
-                        };
+                        let metadata = metadata(run_id, partner, format!("absent:{sku}"));
                         let command = ProductCommand::Delist {
                             partner_id: partner.clone(),
                             reason: Some("absent from the full feed".into()),
@@ -589,6 +579,17 @@ impl FeedIngest {
             },
             rejections,
         }))
+    }
+}
+
+/// A feed command's metadata: the run correlates, the line (or the absent SKU) causes, the
+/// partner's feed acts.
+fn metadata(run_id: Uuid, partner: &PartnerId, cause: impl std::fmt::Display) -> CommandMetadata {
+    CommandMetadata {
+        correlation_id: run_id.to_string(),
+        causation_id: format!("{run_id}:{cause}"),
+        traceparent: None,
+        actor: Some(format!("feed:{}", partner.0)),
     }
 }
 
