@@ -4,6 +4,7 @@
 pub mod encoding;
 pub mod ep;
 pub mod ingest;
+pub mod mapped;
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -11,6 +12,7 @@ use std::io::BufRead;
 
 pub use encoding::FeedEncoding;
 pub use ep::{EpProduct, EpReader, FeedError, FeedKind, RejectedLine};
+pub use mapped::{FieldMapping, RowSource};
 
 /// One line of a feed, checked.
 #[derive(Debug)]
@@ -23,10 +25,10 @@ pub enum FeedRow {
     Rejected(RejectedLine),
 }
 
-/// The rows of an EP feed, checked against the EP rules; an id seen before in the same feed
-/// is rejected (the first one counts).
-pub struct EpRows<R> {
-    reader: EpReader<R>,
+/// The rows of a feed, checked against the EP rules; an id seen before in the same feed is
+/// rejected (the first one counts).
+pub struct FeedRows<S> {
+    source: S,
     /// 128-bit digests of the ids seen: 16 bytes a row however long the id; a chance
     /// collision (a row wrongly taken for a duplicate) is negligible.
     seen: HashSet<u128>,
@@ -43,21 +45,30 @@ fn digest(id: &str) -> u128 {
     (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
+/// An EP TSV feed's rows.
+pub type EpRows<R> = FeedRows<EpReader<R>>;
+
 impl<R: BufRead> EpRows<R> {
     pub fn new(input: R, encoding: FeedEncoding) -> Result<Self, FeedError> {
-        Ok(Self {
-            reader: EpReader::new(input, encoding)?,
+        Ok(FeedRows::from_source(EpReader::new(input, encoding)?))
+    }
+}
+
+impl<S: RowSource> FeedRows<S> {
+    pub fn from_source(source: S) -> Self {
+        Self {
+            source,
             seen: HashSet::new(),
-        })
+        }
     }
 
     pub fn kind(&self) -> FeedKind {
-        self.reader.kind()
+        self.source.kind()
     }
 
     /// The next row, or `None` at the end.
     pub fn next_row(&mut self) -> Result<Option<FeedRow>, FeedError> {
-        let Some(row) = self.reader.next_row()? else {
+        let Some(row) = self.source.next_row()? else {
             return Ok(None);
         };
         let row = match row {

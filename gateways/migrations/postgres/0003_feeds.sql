@@ -4,6 +4,8 @@ CREATE TABLE feed_runs (
     partner_id     TEXT    NOT NULL,
     format         TEXT    NOT NULL,
     encoding       TEXT    NOT NULL,
+    -- The field mapping's version, for CSV and JSON Lines.
+    mapping_version BIGINT,
     kind           TEXT,
     status         TEXT    NOT NULL,
     error          TEXT,
@@ -35,4 +37,15 @@ CREATE TABLE feed_items (
     listed     INTEGER NOT NULL,
     last_run   TEXT    NOT NULL,
     PRIMARY KEY (partner_id, sku)
+);
+
+-- Each partner's field mappings for CSV and JSON Lines feeds: a new version on every change;
+-- a run uses the newest and records which.
+CREATE TABLE feed_mappings (
+    partner_id    TEXT    NOT NULL,
+    format        TEXT    NOT NULL,
+    version       BIGINT  NOT NULL,
+    fields        TEXT    NOT NULL,
+    created_at_ms BIGINT  NOT NULL,
+    PRIMARY KEY (partner_id, format, version)
 );

@@ -27,6 +27,23 @@ const REQUIRED: [&str; 6] = [
     "category_name1",
 ];
 
+/// Checks that the EP columns a feed must have are there, and tells its kind: a summary feed
+/// has `class`.
+pub(crate) fn kind_of(columns: &HashMap<String, usize>) -> Result<FeedKind, FeedError> {
+    let missing: Vec<&str> = REQUIRED
+        .iter()
+        .copied()
+        .filter(|name| !columns.contains_key(*name))
+        .collect();
+    if !missing.is_empty() {
+        return Err(FeedError::MissingColumns(missing.join(", ")));
+    }
+    Ok(match columns.contains_key("class") {
+        true => FeedKind::Summary,
+        false => FeedKind::Full,
+    })
+}
+
 /// Whether a feed is the whole catalog or a list of changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FeedKind {
@@ -59,6 +76,20 @@ pub struct RawRow {
 }
 
 impl RawRow {
+    pub(crate) fn new(
+        line: u64,
+        fields: Vec<String>,
+        columns: std::sync::Arc<HashMap<String, usize>>,
+        raw: Vec<u8>,
+    ) -> Self {
+        Self {
+            line,
+            fields,
+            columns,
+            raw,
+        }
+    }
+
     /// The trimmed value of `column`; `None` when the feed has no such column or it is empty.
     pub fn get(&self, column: &str) -> Option<&str> {
         let value = self.fields.get(*self.columns.get(column)?)?.trim();
@@ -118,18 +149,7 @@ impl<R: BufRead> EpReader<R> {
                 return Err(FeedError::DuplicateColumn(name.clone()));
             }
         }
-        let missing: Vec<&str> = REQUIRED
-            .iter()
-            .copied()
-            .filter(|name| !columns.contains_key(*name))
-            .collect();
-        if !missing.is_empty() {
-            return Err(FeedError::MissingColumns(missing.join(", ")));
-        }
-        let kind = match columns.contains_key("class") {
-            true => FeedKind::Summary,
-            false => FeedKind::Full,
-        };
+        let kind = kind_of(&columns)?;
         Ok(Self {
             input,
             id_column: columns["id"],
@@ -209,14 +229,17 @@ impl<R> EpReader<R> {
     }
 }
 
-enum Line {
+pub(crate) enum Line {
     Text,
     TooLong,
 }
 
 /// Reads one line into `buffer`, without its `\n` or `\r\n`; an overlong line is skipped to its
 /// end, keeping only its start.
-fn next_line(input: &mut impl BufRead, buffer: &mut Vec<u8>) -> io::Result<Option<Line>> {
+pub(crate) fn next_line(
+    input: &mut impl BufRead,
+    buffer: &mut Vec<u8>,
+) -> io::Result<Option<Line>> {
     buffer.clear();
     let read = input
         .by_ref()

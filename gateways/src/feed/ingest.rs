@@ -18,7 +18,8 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::ep::{Class, EpProduct};
-use super::{EpRows, FeedEncoding, FeedError, FeedKind, FeedRow, RejectedLine};
+use super::mapped::{CsvSource, FieldMapping, JsonlSource, RowSource};
+use super::{EpReader, FeedEncoding, FeedError, FeedKind, FeedRow, FeedRows, RejectedLine};
 use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch};
 
 /// Rows handled together: one lookup of what the feed said before, one write of what it says.
@@ -34,6 +35,25 @@ const LISTED_STOCK: u32 = 1;
 pub enum FeedFormat {
     /// Naver Shopping EP 3.0 TSV, full or summary.
     EpTsv,
+    /// CSV with a header row, through the partner's field mapping.
+    Csv,
+    /// JSON Lines, through the partner's field mapping.
+    Jsonl,
+}
+
+impl FeedFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EpTsv => "ep-tsv",
+            Self::Csv => "csv",
+            Self::Jsonl => "jsonl",
+        }
+    }
+
+    /// Whether the format needs a field mapping.
+    pub fn mapped(self) -> bool {
+        self != Self::EpTsv
+    }
 }
 
 impl std::str::FromStr for FeedFormat {
@@ -42,7 +62,11 @@ impl std::str::FromStr for FeedFormat {
     fn from_str(name: &str) -> Result<Self, String> {
         match name {
             "ep-tsv" => Ok(Self::EpTsv),
-            other => Err(format!("unknown feed format {other}; one of ep-tsv")),
+            "csv" => Ok(Self::Csv),
+            "jsonl" => Ok(Self::Jsonl),
+            other => Err(format!(
+                "unknown feed format {other}; one of ep-tsv, csv, jsonl"
+            )),
         }
     }
 }
@@ -75,6 +99,8 @@ pub struct FeedRun {
     pub partner_id: String,
     pub format: String,
     pub encoding: String,
+    /// The field mapping's version a CSV or JSON Lines run used.
+    pub mapping_version: Option<i64>,
     /// `full` or `summary`, once the header is read.
     pub kind: Option<String>,
     /// `running`, `completed` or `failed`.
@@ -96,6 +122,8 @@ pub enum IngestError {
     Store(#[from] sqlx::Error),
     #[error(transparent)]
     Command(#[from] CommandError),
+    #[error("partner {0} has no field mapping for {1} feeds; PUT one first")]
+    NoMapping(String, &'static str),
 }
 
 /// Runs feeds against the command gateway, recording them in the event store's database.
@@ -139,19 +167,39 @@ impl FeedIngest {
         encoding: FeedEncoding,
         input: R,
     ) -> Result<FeedRun, IngestError> {
+        let mapping = match format.mapped() {
+            false => None,
+            true => Some(
+                self.mapping(&partner.0, format)
+                    .await?
+                    .ok_or_else(|| IngestError::NoMapping(partner.0.clone(), format.as_str()))?,
+            ),
+        };
         let run_id = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO feed_runs (run_id, partner_id, format, encoding, status, started_at_ms) \
-             VALUES ($1, $2, $3, $4, 'running', $5)",
+            "INSERT INTO feed_runs (run_id, partner_id, format, encoding, mapping_version, status, \
+             started_at_ms) VALUES ($1, $2, $3, $4, $5, 'running', $6)",
         )
         .bind(run_id.to_string())
         .bind(&partner.0)
-        .bind(format_name(format))
+        .bind(format.as_str())
         .bind(encoding.as_str())
+        .bind(mapping.as_ref().map(|(version, _)| *version))
         .bind(Utc::now().timestamp_millis())
         .execute(&self.pool)
         .await?;
-        let outcome = self.apply(run_id, &partner, encoding, input).await;
+        let open = move || -> Result<Box<dyn RowSource + Send>, FeedError> {
+            Ok(match (format, mapping) {
+                (FeedFormat::Csv, Some((_, fields))) => {
+                    Box::new(CsvSource::new(input, encoding, &fields)?)
+                }
+                (FeedFormat::Jsonl, Some((_, fields))) => {
+                    Box::new(JsonlSource::new(input, encoding, &fields)?)
+                }
+                _ => Box::new(EpReader::new(input, encoding)?),
+            })
+        };
+        let outcome = self.apply(run_id, &partner, open).await;
         let (status, error, kind, counts) = match &outcome {
             Ok((kind, counts)) => ("completed", None, Some(*kind), counts.clone()),
             Err(error) => (
@@ -186,20 +234,19 @@ impl FeedIngest {
             .unwrap_or_else(|| unreachable!("the run was just recorded")))
     }
 
-    async fn apply<R: BufRead + Send + 'static>(
+    async fn apply(
         &self,
         run_id: Uuid,
         partner: &PartnerId,
-        encoding: FeedEncoding,
-        input: R,
+        open: impl FnOnce() -> Result<Box<dyn RowSource + Send>, FeedError> + Send + 'static,
     ) -> Result<(FeedKind, FeedCounts), IngestError> {
         let (kind_tx, kind_rx) = tokio::sync::oneshot::channel();
         let (rows_tx, mut rows_rx) = mpsc::channel::<FeedRow>(CHUNK * 4);
         // Parsing is blocking I/O over the stream; rows come over a bounded channel, so a big
         // feed never sits whole in memory.
         let reader = tokio::task::spawn_blocking(move || -> Result<(), FeedError> {
-            let mut rows = match EpRows::new(input, encoding) {
-                Ok(rows) => rows,
+            let mut rows = match open() {
+                Ok(source) => FeedRows::from_source(source),
                 Err(error) => {
                     let _ = kind_tx.send(None);
                     return Err(error);
@@ -532,12 +579,58 @@ impl FeedIngest {
         tx.commit().await
     }
 
+    /// Stores `fields` as the partner's newest mapping for `format`; answers its version.
+    pub async fn put_mapping(
+        &self,
+        partner: &str,
+        format: FeedFormat,
+        fields: &FieldMapping,
+    ) -> Result<i64, sqlx::Error> {
+        let json = serde_json::to_string(fields).unwrap_or_default();
+        // The next version; two writers racing for it collide on the primary key.
+        let row = sqlx::query(
+            "INSERT INTO feed_mappings (partner_id, format, version, fields, created_at_ms) \
+             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4 FROM feed_mappings \
+             WHERE partner_id = $1 AND format = $2 RETURNING version",
+        )
+        .bind(partner)
+        .bind(format.as_str())
+        .bind(json)
+        .bind(Utc::now().timestamp_millis())
+        .fetch_one(&self.pool)
+        .await?;
+        row.try_get(0)
+    }
+
+    /// The partner's newest mapping for `format`, with its version.
+    pub async fn mapping(
+        &self,
+        partner: &str,
+        format: FeedFormat,
+    ) -> Result<Option<(i64, FieldMapping)>, sqlx::Error> {
+        let Some(row) = sqlx::query(
+            "SELECT version, fields FROM feed_mappings WHERE partner_id = $1 AND format = $2 \
+             ORDER BY version DESC LIMIT 1",
+        )
+        .bind(partner)
+        .bind(format.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let fields: String = row.try_get(1)?;
+        let mapping =
+            serde_json::from_str(&fields).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+        Ok(Some((row.try_get(0)?, mapping)))
+    }
+
     /// A run of `partner`, with its rejections in line order.
     pub async fn find(&self, partner: &str, run_id: Uuid) -> Result<Option<FeedRun>, sqlx::Error> {
         let Some(row) = sqlx::query(
             "SELECT partner_id, format, encoding, kind, status, error, started_at_ms, \
-             finished_at_ms, rows_read, registered, updated, unchanged, delisted, rejected \
-             FROM feed_runs WHERE run_id = $1 AND partner_id = $2",
+             finished_at_ms, rows_read, registered, updated, unchanged, delisted, rejected, \
+             mapping_version FROM feed_runs WHERE run_id = $1 AND partner_id = $2",
         )
         .bind(run_id.to_string())
         .bind(partner)
@@ -564,6 +657,7 @@ impl FeedIngest {
             partner_id: row.try_get(0)?,
             format: row.try_get(1)?,
             encoding: row.try_get(2)?,
+            mapping_version: row.try_get(14)?,
             kind: row.try_get(3)?,
             status: row.try_get(4)?,
             error: row.try_get(5)?,
@@ -628,12 +722,6 @@ fn placeholders(first: usize, count: usize) -> String {
         .map(|n| format!("${n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn format_name(format: FeedFormat) -> &'static str {
-    match format {
-        FeedFormat::EpTsv => "ep-tsv",
-    }
 }
 
 fn kind_name(kind: FeedKind) -> &'static str {

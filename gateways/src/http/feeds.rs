@@ -19,24 +19,27 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::extract::CommandBody;
 use super::problem::ReadProblems;
 use super::{ApiError, AppState};
-use crate::feed::FeedEncoding;
 use crate::feed::ingest::{FeedFormat, FeedRun, IngestError};
+use crate::feed::{FeedEncoding, FieldMapping};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload))
         .routes(routes!(run))
+        .routes(routes!(put_mapping, get_mapping))
 }
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct FeedQuery {
-    /// The feed's format.
+    /// The feed's format: `ep-tsv` (Naver Shopping EP 3.0), or `csv` and `jsonl` through the
+    /// partner's field mapping.
     #[serde(default = "ep_tsv")]
-    #[param(value_type = Option<String>, pattern = "^ep-tsv$", default = "ep-tsv")]
+    #[param(value_type = Option<String>, pattern = "^(ep-tsv|csv|jsonl)$", default = "ep-tsv")]
     format: String,
     /// `utf-8` (with or without a BOM) or `euc-kr` (CP949); else the `charset` of
     /// `Content-Type`, else UTF-8.
@@ -141,12 +144,109 @@ async fn upload(
         Err(_) if too_large.load(Ordering::Relaxed) => Err(ApiError::PayloadTooLarge {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
         }),
-        Err(IngestError::Feed(error)) => Err(ApiError::InvalidFeed(error.to_string())),
+        Err(error @ (IngestError::Feed(_) | IngestError::NoMapping(..))) => {
+            Err(ApiError::InvalidFeed(error.to_string()))
+        }
         Err(IngestError::Command(error)) => Err(error.into()),
         Err(IngestError::Store(error)) => {
             Err(ApiError::Unavailable(format!("feed store: {error}")))
         }
     }
+}
+
+/// A field mapping and its version.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct VersionedMapping {
+    version: i64,
+    /// EP field → the partner's column or key.
+    fields: std::collections::BTreeMap<String, String>,
+}
+
+impl VersionedMapping {
+    fn new(version: i64, mapping: FieldMapping) -> Self {
+        Self {
+            version,
+            fields: mapping.fields,
+        }
+    }
+}
+
+/// A mapped format in a path: `csv` or `jsonl`.
+fn mapped_format(format: &str) -> Result<FeedFormat, ApiError> {
+    match format.parse::<FeedFormat>() {
+        Ok(format) if format.mapped() => Ok(format),
+        _ => Err(ApiError::BadRequest(format!(
+            "{format} feeds take no mapping; csv or jsonl"
+        ))),
+    }
+}
+
+/// Set a partner's field mapping for CSV or JSON Lines feeds: a new version, which later
+/// runs use.
+#[utoipa::path(
+    put,
+    path = "/v1/partners/{id}/feed-mappings/{format}",
+    tag = "feeds",
+    params(
+        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("format" = String, Path, pattern = "^(csv|jsonl)$", description = "`csv` or `jsonl`"),
+    ),
+    request_body = FieldMapping,
+    responses(
+        (status = 201, description = "The mapping, with its new version", body = VersionedMapping),
+        (status = 422, description = "A target is not an EP field, or a required one is unmapped", body = super::problem::Problem, content_type = "application/problem+json"),
+        ReadProblems,
+    ),
+)]
+async fn put_mapping(
+    State(state): State<AppState>,
+    Path((id, format)): Path<(String, String)>,
+    body: CommandBody<FieldMapping>,
+) -> Result<(StatusCode, Json<VersionedMapping>), ApiError> {
+    let partner = partner(id)?;
+    let format = mapped_format(&format)?;
+    let mapping = body.value;
+    mapping.check().map_err(ApiError::InvalidFeed)?;
+    let version = state
+        .feeds
+        .put_mapping(&partner, format, &mapping)
+        .await
+        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(VersionedMapping::new(version, mapping)),
+    ))
+}
+
+/// A partner's newest field mapping for CSV or JSON Lines feeds.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/feed-mappings/{format}",
+    tag = "feeds",
+    params(
+        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("format" = String, Path, pattern = "^(csv|jsonl)$", description = "`csv` or `jsonl`"),
+    ),
+    responses((status = 200, description = "The newest mapping", body = VersionedMapping), ReadProblems),
+)]
+async fn get_mapping(
+    State(state): State<AppState>,
+    Path((id, format)): Path<(String, String)>,
+) -> Result<Json<VersionedMapping>, ApiError> {
+    let partner = partner(id)?;
+    let format = mapped_format(&format)?;
+    state
+        .feeds
+        .mapping(&partner, format)
+        .await
+        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))?
+        .map(|(version, mapping)| Json(VersionedMapping::new(version, mapping)))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "partner {partner} has no {} mapping",
+                format.as_str()
+            ))
+        })
 }
 
 /// What a feed run read and did, with every rejected line.

@@ -489,7 +489,7 @@ mod ingest {
         app.upload("shop-1", "?encoding=latin1", TSV, feed(&[], "\n"))
             .await
             .assert_problem(400, "bad-request");
-        app.upload("shop-1", "?format=csv", TSV, feed(&[], "\n"))
+        app.upload("shop-1", "?format=xml", TSV, feed(&[], "\n"))
             .await
             .assert_problem(400, "bad-request");
         let big: Vec<String> = (0..40)
@@ -533,5 +533,178 @@ mod ingest {
             ))
             .await;
         assert_eq!(stored.body, run);
+    }
+}
+
+mod mapped {
+    //! CSV and JSON Lines feeds through versioned per-partner field mappings.
+
+    use serde_json::{Value, json};
+
+    use crate::helpers::{TestApp, spawn_sqlite_app};
+
+    async fn put_mapping(
+        app: &TestApp,
+        partner: &str,
+        format: &str,
+        fields: Value,
+    ) -> crate::helpers::Reply {
+        app.send(
+            app.client
+                .put(format!(
+                    "{}/v1/partners/{partner}/feed-mappings/{format}",
+                    app.address
+                ))
+                .json(&json!({ "fields": fields })),
+        )
+        .await
+    }
+
+    async fn upload(
+        app: &TestApp,
+        partner: &str,
+        format: &str,
+        body: &str,
+    ) -> crate::helpers::Reply {
+        app.send(
+            app.client
+                .post(format!(
+                    "{}/v1/partners/{partner}/feeds?format={format}",
+                    app.address
+                ))
+                .body(body.to_owned()),
+        )
+        .await
+    }
+
+    fn fields() -> Value {
+        json!({"id": "sku", "title": "name", "price_pc": "price", "link": "url",
+               "image_link": "image", "category_name1": "cat1", "category_name2": "cat2",
+               "brand": "brand", "shipping": "ship"})
+    }
+
+    fn rejections(run: &Value) -> Vec<(i64, String)> {
+        run["rejections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["line"].as_i64().unwrap(),
+                    r["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn mappings_are_versioned_and_checked() {
+        let app = spawn_sqlite_app().await;
+        app.get("/v1/partners/shop-9/feed-mappings/csv")
+            .await
+            .assert_problem(404, "not-found");
+        let first = put_mapping(&app, "shop-9", "csv", fields()).await;
+        assert_eq!(first.status, 201, "{}", first.body);
+        assert_eq!(first.body["version"], 1);
+        let mut changed = fields();
+        changed["title"] = json!("product_name");
+        assert_eq!(
+            put_mapping(&app, "shop-9", "csv", changed).await.body["version"],
+            2
+        );
+        let newest = app.get("/v1/partners/shop-9/feed-mappings/csv").await;
+        assert_eq!(
+            (
+                newest.body["version"].clone(),
+                newest.body["fields"]["title"].clone()
+            ),
+            (json!(2), json!("product_name"))
+        );
+        let mut unknown = fields();
+        unknown["colour"] = json!("colour");
+        put_mapping(&app, "shop-9", "csv", unknown)
+            .await
+            .assert_problem(422, "invalid-feed");
+        let mut missing = fields();
+        missing.as_object_mut().unwrap().remove("id");
+        let reply = put_mapping(&app, "shop-9", "jsonl", missing).await;
+        reply.assert_problem(422, "invalid-feed");
+        assert_eq!(reply.body["detail"], "the header row lacks the columns id");
+        put_mapping(&app, "shop-9", "ep-tsv", fields())
+            .await
+            .assert_problem(400, "bad-request");
+        // Without a mapping, a CSV feed is refused whole.
+        upload(&app, "shop-8", "csv", "sku,name\n")
+            .await
+            .assert_problem(422, "invalid-feed");
+    }
+
+    #[tokio::test]
+    async fn a_csv_feed_with_quoted_commas_newlines_and_quotes_is_read_record_by_record() {
+        let app = spawn_sqlite_app().await;
+        put_mapping(&app, "shop-7", "csv", fields()).await;
+        let csv = "\u{feff}sku,name,price,url,image,cat1,cat2,brand,ship\n\
+                   C-1,\"삼성 청소기, 화이트\",1000,https://s.example/1,https://i.example/1.jpg,가전,청소기,삼성,0\n\
+                   C-2,\"두 줄\n이름 \"\"특가\"\"\",2000,https://s.example/2,https://i.example/2.jpg,가전,청소기,LG,3000\n\
+                   C-3,짧은 줄,3000\n\
+                   C-4,소수 가격,10.5,https://s.example/4,https://i.example/4.jpg,가전,,LG,0\n\
+                   C-5,필터,9000,https://s.example/5,https://i.example/5.jpg,가전,청소기,LG,0\n";
+        let run = upload(&app, "shop-7", "csv", csv).await;
+        assert_eq!(run.status, 201, "{}", run.body);
+        assert_eq!(run.body["mapping_version"], 1);
+        assert_eq!(run.body["registered"], 3, "{}", run.body);
+        assert_eq!(
+            rejections(&run.body),
+            [
+                (5, "3 columns where the header has 9".to_owned()),
+                (
+                    6,
+                    "price_pc must be a whole number of won, at least 1, got 10.5".to_owned()
+                ),
+            ]
+        );
+        let product = app
+            .get(&format!(
+                "/v1/products/{}/state",
+                eventmall_events::ProductId::for_partner_sku(&"shop-7".into(), "C-2")
+            ))
+            .await;
+        assert_eq!(
+            product.body["state"]["details"]["title"],
+            "두 줄\n이름 \"특가\""
+        );
+        let again = upload(&app, "shop-7", "csv", csv).await;
+        assert_eq!(
+            (
+                again.body["registered"].clone(),
+                again.body["unchanged"].clone()
+            ),
+            (json!(0), json!(3))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_json_lines_feed_rejects_lines_that_are_not_objects() {
+        let app = spawn_sqlite_app().await;
+        put_mapping(&app, "shop-6", "jsonl", fields()).await;
+        let jsonl = [
+            json!({"sku": "J-1", "name": "청소기", "price": 1000, "url": "https://s.example/1",
+                   "image": "https://i.example/1.jpg", "cat1": "가전", "brand": "삼성", "ship": 0})
+            .to_string(),
+            "{\"sku\": \"J-2\", \"name\": ".to_owned(),
+            "[1, 2]".to_owned(),
+            json!({"sku": "J-3", "name": "필터", "price": "9000", "url": "https://s.example/3",
+                   "image": "https://i.example/3.jpg", "cat1": "가전", "ship": -1, "extra": true})
+            .to_string(),
+        ]
+        .join("\n");
+        let run = upload(&app, "shop-6", "jsonl", &jsonl).await;
+        assert_eq!(run.status, 201, "{}", run.body);
+        assert_eq!(run.body["registered"], 2, "{}", run.body);
+        let reasons = rejections(&run.body);
+        assert_eq!(reasons.len(), 2);
+        assert_eq!(reasons[0].0, 2);
+        assert!(reasons[0].1.starts_with("not JSON: "), "{reasons:?}");
+        assert_eq!(reasons[1], (3, "the line is not a JSON object".to_owned()));
     }
 }
