@@ -199,15 +199,12 @@ impl FeedIngest {
                 _ => Box::new(EpReader::new(input, encoding)?),
             })
         };
-        let outcome = self.apply(run_id, &partner, open).await;
-        let (status, error, kind, counts) = match &outcome {
-            Ok((kind, counts)) => ("completed", None, Some(*kind), counts.clone()),
-            Err(error) => (
-                "failed",
-                Some(error.to_string()),
-                None,
-                FeedCounts::default(),
-            ),
+        // A run that fails part of the way keeps the counts of what it did until then.
+        let mut counts = FeedCounts::default();
+        let outcome = self.apply(run_id, &partner, open, &mut counts).await;
+        let (status, error, kind) = match &outcome {
+            Ok(kind) => ("completed", None, Some(*kind)),
+            Err(error) => ("failed", Some(error.to_string()), None),
         };
         sqlx::query(
             "UPDATE feed_runs SET status = $2, error = $3, kind = $4, finished_at_ms = $5, \
@@ -239,7 +236,8 @@ impl FeedIngest {
         run_id: Uuid,
         partner: &PartnerId,
         open: impl FnOnce() -> Result<Box<dyn RowSource + Send>, FeedError> + Send + 'static,
-    ) -> Result<(FeedKind, FeedCounts), IngestError> {
+        counts: &mut FeedCounts,
+    ) -> Result<FeedKind, IngestError> {
         let (kind_tx, kind_rx) = tokio::sync::oneshot::channel();
         let (rows_tx, mut rows_rx) = mpsc::channel::<FeedRow>(CHUNK * 4);
         // Parsing is blocking I/O over the stream; rows come over a bounded channel, so a big
@@ -268,12 +266,11 @@ impl FeedIngest {
                 .unwrap_or(FeedError::Empty)
                 .into());
         };
-        let mut counts = FeedCounts::default();
         let mut chunk = Vec::with_capacity(CHUNK);
         loop {
             let open = rows_rx.recv_many(&mut chunk, CHUNK).await > 0;
             if !chunk.is_empty() {
-                self.apply_chunk(run_id, partner, &mut chunk, &mut counts)
+                self.apply_chunk(run_id, partner, &mut chunk, counts)
                     .await?;
             }
             if !open {
@@ -283,10 +280,11 @@ impl FeedIngest {
         reader
             .await
             .map_err(|e| FeedError::Io(std::io::Error::other(e)))??;
+        // Only a feed read to its end says what the partner no longer lists.
         if kind == FeedKind::Full {
             counts.delisted += self.delist_absent(run_id, partner).await?;
         }
-        Ok((kind, counts))
+        Ok(kind)
     }
 
     async fn apply_chunk(

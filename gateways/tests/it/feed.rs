@@ -492,12 +492,26 @@ mod ingest {
         app.upload("shop-1", "?format=xml", TSV, feed(&[], "\n"))
             .await
             .assert_problem(400, "bad-request");
+        let kept = app
+            .upload(
+                "shop-1",
+                "",
+                TSV,
+                feed(&[line("KEEP-1", "청소기", "1000")], "\n"),
+            )
+            .await;
+        assert_eq!(kept.body["registered"], 1, "{}", kept.body);
+        // A full feed cut off by the limit lists no KEEP-1, but a feed not read to its end
+        // delists nothing.
         let big: Vec<String> = (0..40)
             .map(|i| line(&format!("B-{i}"), "청소기", "1000"))
             .collect();
         app.upload("shop-1", "", TSV, feed(&big, "\n"))
             .await
             .assert_problem(413, "payload-too-large");
+        let id = eventmall_events::ProductId::for_partner_sku(&"shop-1".into(), "KEEP-1");
+        let state = app.get(&format!("/v1/products/{id}/state")).await;
+        assert_eq!(state.body["state"]["listed"], true, "{}", state.body);
         app.get("/v1/partners/shop-1/feeds/0190a000-0000-7000-8000-000000000001")
             .await
             .assert_problem(404, "not-found");
