@@ -94,13 +94,13 @@ async fn main() {
             .unwrap();
         let rate = rows as f64 / started.elapsed().as_secs_f64();
         let events = backend.count_after(0).await.unwrap() - before;
-        assert_eq!(run.counts.rows_read, rows as i64);
-        assert_eq!(run.counts.rejected, 0);
+        assert_eq!(run.summary.counts.rows_read, rows as i64);
+        assert_eq!(run.summary.counts.rejected, 0);
         println!(
             "{phase:<9}:   {rate:>10.0} rows/s   ÷ parse {:.3}   events {events}   registered {} unchanged {}   peak RSS {:.0} MiB",
             rate / parse_rate,
-            run.counts.registered,
-            run.counts.unchanged,
+            run.summary.counts.registered,
+            run.summary.counts.unchanged,
             peak_mib()
         );
     }

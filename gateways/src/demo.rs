@@ -141,10 +141,12 @@ pub async fn run(feeds: &FeedIngest, plan: DemoPlan) -> anyhow::Result<DemoRepor
             )
             .await?;
         driver.counters.events.fetch_add(
-            (run.counts.registered + run.counts.updated + run.counts.delisted) as u64,
+            (run.summary.counts.registered
+                + run.summary.counts.updated
+                + run.summary.counts.delisted) as u64,
             Ordering::Relaxed,
         );
-        feed_rows_rejected += run.counts.rejected as u64;
+        feed_rows_rejected += run.summary.counts.rejected as u64;
     }
     info!(
         products = products.len(),

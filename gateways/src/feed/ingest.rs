@@ -92,9 +92,9 @@ pub struct Rejection {
     pub reason: String,
 }
 
-/// A feed run as recorded.
+/// A feed run as recorded, without its rejected lines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FeedRun {
+pub struct FeedRunSummary {
     pub run_id: Uuid,
     pub partner_id: String,
     pub format: String,
@@ -110,7 +110,52 @@ pub struct FeedRun {
     pub finished_at_ms: Option<i64>,
     #[serde(flatten)]
     pub counts: FeedCounts,
+}
+
+/// A feed run as recorded, with every rejected line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FeedRun {
+    #[serde(flatten)]
+    pub summary: FeedRunSummary,
     pub rejections: Vec<Rejection>,
+}
+
+/// Columns of a run's summary, in the order [`summary`] reads them.
+const SUMMARY_COLUMNS: &str = "run_id, partner_id, format, encoding, mapping_version, kind, \
+     status, error, started_at_ms, finished_at_ms, rows_read, registered, updated, unchanged, \
+     delisted, rejected";
+
+fn summary(row: &sqlx::any::AnyRow) -> Result<FeedRunSummary, sqlx::Error> {
+    let run_id: String = row.try_get(0)?;
+    Ok(FeedRunSummary {
+        run_id: run_id
+            .parse()
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+        partner_id: row.try_get(1)?,
+        format: row.try_get(2)?,
+        encoding: row.try_get(3)?,
+        mapping_version: row.try_get(4)?,
+        kind: row.try_get(5)?,
+        status: row.try_get(6)?,
+        error: row.try_get(7)?,
+        started_at_ms: row.try_get(8)?,
+        finished_at_ms: row.try_get(9)?,
+        counts: FeedCounts {
+            rows_read: row.try_get(10)?,
+            registered: row.try_get(11)?,
+            updated: row.try_get(12)?,
+            unchanged: row.try_get(13)?,
+            delisted: row.try_get(14)?,
+            rejected: row.try_get(15)?,
+        },
+    })
+}
+
+/// A page of a partner's runs, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FeedRunPage {
+    pub runs: Vec<FeedRunSummary>,
+    pub total: i64,
 }
 
 /// Why a run could not be carried out.
@@ -625,15 +670,14 @@ impl FeedIngest {
 
     /// A run of `partner`, with its rejections in line order.
     pub async fn find(&self, partner: &str, run_id: Uuid) -> Result<Option<FeedRun>, sqlx::Error> {
-        let Some(row) = sqlx::query(
-            "SELECT partner_id, format, encoding, kind, status, error, started_at_ms, \
-             finished_at_ms, rows_read, registered, updated, unchanged, delisted, rejected, \
-             mapping_version FROM feed_runs WHERE run_id = $1 AND partner_id = $2",
-        )
-        .bind(run_id.to_string())
-        .bind(partner)
-        .fetch_optional(&self.pool)
-        .await?
+        let query = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM feed_runs WHERE run_id = $1 AND partner_id = $2"
+        );
+        let Some(row) = sqlx::query(&query)
+            .bind(run_id.to_string())
+            .bind(partner)
+            .fetch_optional(&self.pool)
+            .await?
         else {
             return Ok(None);
         };
@@ -651,26 +695,37 @@ impl FeedIngest {
                 })
                 .collect::<Result<_, sqlx::Error>>()?;
         Ok(Some(FeedRun {
-            run_id,
-            partner_id: row.try_get(0)?,
-            format: row.try_get(1)?,
-            encoding: row.try_get(2)?,
-            mapping_version: row.try_get(14)?,
-            kind: row.try_get(3)?,
-            status: row.try_get(4)?,
-            error: row.try_get(5)?,
-            started_at_ms: row.try_get(6)?,
-            finished_at_ms: row.try_get(7)?,
-            counts: FeedCounts {
-                rows_read: row.try_get(8)?,
-                registered: row.try_get(9)?,
-                updated: row.try_get(10)?,
-                unchanged: row.try_get(11)?,
-                delisted: row.try_get(12)?,
-                rejected: row.try_get(13)?,
-            },
+            summary: summary(&row)?,
             rejections,
         }))
+    }
+
+    /// A partner's runs, newest first.
+    pub async fn runs(
+        &self,
+        partner: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<FeedRunPage, sqlx::Error> {
+        let query = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM feed_runs WHERE partner_id = $1 \
+             ORDER BY started_at_ms DESC, run_id DESC LIMIT $2 OFFSET $3"
+        );
+        let runs = sqlx::query(&query)
+            .bind(partner)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(summary)
+            .collect::<Result<_, _>>()?;
+        let total = sqlx::query("SELECT COUNT(*) FROM feed_runs WHERE partner_id = $1")
+            .bind(partner)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(FeedRunPage { runs, total })
     }
 }
 

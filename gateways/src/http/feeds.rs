@@ -22,12 +22,12 @@ use uuid::Uuid;
 use super::extract::CommandBody;
 use super::problem::ReadProblems;
 use super::{ApiError, AppState};
-use crate::feed::ingest::{FeedFormat, FeedRun, IngestError};
+use crate::feed::ingest::{FeedFormat, FeedRun, FeedRunPage, IngestError};
 use crate::feed::{FeedEncoding, FieldMapping};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(upload))
+        .routes(routes!(upload, runs))
         .routes(routes!(run))
         .routes(routes!(put_mapping, get_mapping))
 }
@@ -133,7 +133,7 @@ async fn upload(
         .await;
     match run {
         Ok(run) => {
-            let location = format!("/v1/partners/{}/feeds/{}", partner.0, run.run_id);
+            let location = format!("/v1/partners/{}/feeds/{}", partner.0, run.summary.run_id);
             Ok((
                 StatusCode::CREATED,
                 [(header::LOCATION, location)],
@@ -247,6 +247,51 @@ async fn get_mapping(
                 format.as_str()
             ))
         })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RunsQuery {
+    /// Runs to skip.
+    #[serde(default)]
+    #[param(minimum = 0)]
+    offset: i64,
+    /// Runs to return.
+    #[serde(default = "twenty")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: i64,
+}
+
+fn twenty() -> i64 {
+    20
+}
+
+/// A partner's feed runs, newest first, without their rejected lines.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/feeds",
+    tag = "feeds",
+    params(("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), RunsQuery),
+    responses((status = 200, description = "The runs and how many there are", body = FeedRunPage), ReadProblems),
+)]
+async fn runs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    super::extract::Query(query): super::extract::Query<RunsQuery>,
+) -> Result<Json<FeedRunPage>, ApiError> {
+    let partner = partner(id)?;
+    if !(1..=100).contains(&query.limit) || query.offset < 0 {
+        return Err(ApiError::BadRequest(
+            "limit must be 1 to 100 and offset at least 0".into(),
+        ));
+    }
+    state
+        .feeds
+        .runs(&partner, query.offset, query.limit)
+        .await
+        .map(Json)
+        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))
 }
 
 /// What a feed run read and did, with every rejected line.

@@ -371,12 +371,22 @@ mod ingest {
         let location = first.headers["location"].to_str().unwrap().to_owned();
         let stored = app.get(&location).await;
         assert_eq!(stored.body, first.body);
+        let listed = app.get("/v1/partners/shop-1/feeds").await;
+        assert_eq!(listed.body["total"], 1, "{}", listed.body);
+        assert_eq!(listed.body["runs"][0]["run_id"], first.body["run_id"]);
+        assert!(listed.body["runs"][0].get("rejections").is_none());
         let events = app.events().await;
         assert_eq!(events.len(), 3);
         assert!(events.iter().all(|(kind, _)| kind == "ProductRegistered"));
 
         let again = app.upload("shop-1", "", TSV, body).await;
         assert_eq!(counts(&again.body), [5, 0, 0, 3, 0, 2]);
+        let listed = app.get("/v1/partners/shop-1/feeds?limit=1").await;
+        assert_eq!(listed.body["total"], 2);
+        assert_eq!(
+            listed.body["runs"][0]["run_id"], again.body["run_id"],
+            "newest first"
+        );
         assert_eq!(
             app.events().await.len(),
             3,
