@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing::info;
 
 use crate::config::Settings;
+use crate::dead_letters::{DeadLetterRecord, DeadLetterTool};
 use crate::demo::{self, DemoPlan};
 use crate::feed::FeedEncoding;
 use crate::feed::ingest::{FeedFormat, FeedIngest};
@@ -65,6 +66,12 @@ pub enum Command {
         #[command(subcommand)]
         command: RecommendCommand,
     },
+    /// The dead letters: list, show, retry (needs KAFKA_BOOTSTRAP_SERVERS, else the local
+    /// broker of a running `up`).
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLettersCommand,
+    },
     /// Read the event topics.
     Events {
         #[command(subcommand)]
@@ -80,6 +87,19 @@ pub enum Command {
         #[command(flatten)]
         plan: DemoArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Print the dead letters as JSON lines, oldest first per partition.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Print one dead letter as JSON, with its raw value in base64.
+    Show { partition: i32, offset: i64 },
+    /// Produce a dead letter's original record to its source topic again.
+    Retry { partition: i32, offset: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +209,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Relay => startup::relay(&settings).await,
+        Command::DeadLetters { command } => dead_letters(&settings, command).await,
         Command::Ingest {
             command:
                 IngestCommand::Feed {
@@ -239,13 +260,47 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The configured cluster, else the local broker of a running `up`.
+fn cluster(settings: &Settings) -> String {
+    match settings.external_kafka() {
+        Some(servers) => servers.to_owned(),
+        None => format!("127.0.0.1:{}", settings.broker.port),
+    }
+}
+
+async fn dead_letters(settings: &Settings, command: DeadLettersCommand) -> anyhow::Result<()> {
+    let tool = DeadLetterTool::new(&cluster(settings));
+    match command {
+        DeadLettersCommand::List { limit } => {
+            let page = tool.list(limit).await?;
+            for letter in &page.letters {
+                println!("{}", serde_json::to_string(letter)?);
+            }
+            eprintln!("{} of {} dead letters", page.letters.len(), page.total);
+        }
+        DeadLettersCommand::Show { partition, offset } => {
+            let record = tool
+                .show(partition, offset)
+                .await?
+                .with_context(|| format!("no dead letter at {partition}/{offset}"))?;
+            let letter = DeadLetterRecord::from(&record);
+            println!("{}", serde_json::to_string_pretty(&letter)?);
+        }
+        DeadLettersCommand::Retry { partition, offset } => {
+            let retried = tool
+                .retry(partition, offset)
+                .await?
+                .with_context(|| format!("no dead letter at {partition}/{offset}"))?;
+            println!("{}", serde_json::to_string(&retried)?);
+        }
+    }
+    Ok(())
+}
+
 /// Reads from the configured cluster, else the local broker of a running `up`, and decodes
 /// through the configured registry, else the one that `up` or `serve` serves.
 async fn events_tail(settings: &Settings, options: &TailOptions) -> anyhow::Result<()> {
-    let servers = match settings.external_kafka() {
-        Some(servers) => servers.to_owned(),
-        None => format!("127.0.0.1:{}", settings.broker.port),
-    };
+    let servers = cluster(settings);
     let registry = match settings.registry.url.as_str() {
         "" => format!("http://{}", settings.http.addr),
         url => url.to_owned(),

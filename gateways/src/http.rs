@@ -1,5 +1,6 @@
 //! The HTTP API: command routes per aggregate, their read-back routes, health.
 
+mod dead_letters;
 mod extract;
 mod feeds;
 mod health;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub views: crate::views::ReadModels,
     pub consistency: crate::consistency::ReadConsistency,
     pub feeds: crate::feed::ingest::FeedIngest,
+    /// The dead letters of the configured cluster; `None` without one.
+    pub dead_letters: Option<crate::dead_letters::DeadLetterTool>,
     /// The largest feed upload, in bytes.
     pub feed_limit_bytes: u64,
 }
@@ -93,6 +96,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(search::router())
         .merge(order_views::router())
         .merge(feeds::router())
+        .merge(dead_letters::router())
         .merge(recommendations::router())
         .merge(relay::router())
         .merge(projections::router())

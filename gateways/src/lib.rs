@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod consistency;
+pub mod dead_letters;
 pub mod demo;
 pub mod feed;
 pub mod http;

@@ -17,6 +17,7 @@ use tracing::info;
 use crate::commands::CommandGateway;
 use crate::config::Settings;
 use crate::consistency::ReadConsistency;
+use crate::dead_letters::DeadLetterTool;
 use crate::demo::{self, DemoPlan};
 use crate::feed::FeedEncoding;
 use crate::feed::ingest::{FeedFormat, FeedIngest, FeedRun};
@@ -117,6 +118,7 @@ impl Application {
                 Duration::from_millis(settings.projectors.read_wait_ms),
             ),
             feeds: FeedIngest::new(commands.clone(), control.clone()),
+            dead_letters: settings.external_kafka().map(DeadLetterTool::new),
             feed_limit_bytes: settings.http.feed_limit_bytes,
         };
         let mut router = router(state, settings.http.body_limit_bytes);

@@ -5,6 +5,7 @@
 mod api;
 mod bad_input;
 mod concurrency;
+mod dead_letters;
 mod demo;
 mod event_store;
 mod feed;
