@@ -295,6 +295,14 @@ where
     }
 }
 
+/// A customer or partner id in a path: 1 to 100 characters.
+pub fn party_id(id: String) -> Result<String, ApiError> {
+    match (1..=100).contains(&id.chars().count()) {
+        true => Ok(id),
+        false => Err(ApiError::BadRequest("an id has 1 to 100 characters".into())),
+    }
+}
+
 /// Query string whose rejection is problem+json.
 pub struct Query<T>(pub T);
 

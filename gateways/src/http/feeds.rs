@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::CommandBody;
+use super::extract::{CommandBody, party_id};
 use super::problem::ReadProblems;
 use super::{ApiError, AppState};
 use crate::feed::ingest::{FeedFormat, FeedRun, FeedRunPage, IngestError};
@@ -52,14 +52,6 @@ struct FeedQuery {
 
 fn ep_tsv() -> String {
     "ep-tsv".into()
-}
-
-/// A partner id in a path: 1 to 100 characters.
-fn partner(id: String) -> Result<String, ApiError> {
-    match (1..=100).contains(&id.chars().count()) {
-        true => Ok(id),
-        false => Err(ApiError::BadRequest("an id has 1 to 100 characters".into())),
-    }
 }
 
 /// The encoding named by the query, else by the `charset` of `Content-Type`, else UTF-8.
@@ -109,7 +101,7 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let partner = PartnerId(partner(id)?);
+    let partner = PartnerId(party_id(id)?);
     let format: FeedFormat = query.format.parse().map_err(ApiError::BadRequest)?;
     let encoding = encoding(query.encoding.as_deref(), &headers)?;
     let limit = state.feed_limit_bytes;
@@ -203,7 +195,7 @@ async fn put_mapping(
     Path((id, format)): Path<(String, String)>,
     body: CommandBody<FieldMapping>,
 ) -> Result<(StatusCode, Json<VersionedMapping>), ApiError> {
-    let partner = partner(id)?;
+    let partner = party_id(id)?;
     let format = mapped_format(&format)?;
     let mapping = body.value;
     mapping.check().map_err(ApiError::InvalidFeed)?;
@@ -233,7 +225,7 @@ async fn get_mapping(
     State(state): State<AppState>,
     Path((id, format)): Path<(String, String)>,
 ) -> Result<Json<VersionedMapping>, ApiError> {
-    let partner = partner(id)?;
+    let partner = party_id(id)?;
     let format = mapped_format(&format)?;
     state
         .feeds
@@ -280,7 +272,7 @@ async fn runs(
     Path(id): Path<String>,
     super::extract::Query(query): super::extract::Query<RunsQuery>,
 ) -> Result<Json<FeedRunPage>, ApiError> {
-    let partner = partner(id)?;
+    let partner = party_id(id)?;
     if !(1..=100).contains(&query.limit) || query.offset < 0 {
         return Err(ApiError::BadRequest(
             "limit must be 1 to 100 and offset at least 0".into(),
@@ -309,7 +301,7 @@ async fn run(
     State(state): State<AppState>,
     Path((id, run)): Path<(String, String)>,
 ) -> Result<Json<FeedRun>, ApiError> {
-    let partner = partner(id)?;
+    let partner = party_id(id)?;
     let run: Uuid = run
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("{run} is not a run id")))?;

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{IdPath, Query};
+use super::extract::{IdPath, Query, party_id};
 use super::problem::ReadProblems;
 use super::projections::ConsistencyToken;
 use super::{ApiError, AppState};
@@ -81,14 +81,6 @@ fn check_page(offset: i64, limit: i64) -> Result<(), ApiError> {
         false => Err(ApiError::BadRequest(
             "limit must be 1 to 100 and offset at least 0".into(),
         )),
-    }
-}
-
-/// A customer or partner id in a path: 1 to 100 characters.
-fn party_id(id: String) -> Result<String, ApiError> {
-    match (1..=100).contains(&id.chars().count()) {
-        true => Ok(id),
-        false => Err(ApiError::BadRequest("an id has 1 to 100 characters".into())),
     }
 }
 

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::extract::{IdPath, Query};
+use super::extract::{IdPath, Query, party_id};
 use super::problem::ReadProblems;
 use super::projections::ConsistencyToken;
 use super::{ApiError, AppState};
@@ -197,9 +197,7 @@ pub async fn for_customer(
     Path(customer): Path<String>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Vec<Item<Pick>>>, ApiError> {
-    if !(1..=100).contains(&customer.chars().count()) {
-        return Err(ApiError::BadRequest("an id has 1 to 100 characters".into()));
-    }
+    let customer = party_id(customer)?;
     let picks = state
         .views
         .recommendations
