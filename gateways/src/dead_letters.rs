@@ -117,7 +117,10 @@ impl DeadLetterTool {
                     )?;
                 }
             }
-            let letters = read(&consumer, &assignment, &ends, limit)?;
+            let letters = read_records(&consumer, &assignment, &ends, limit)?
+                .iter()
+                .map(DeadLetterRecord::from)
+                .collect();
             Ok(DeadLetterPage { letters, total })
         })
         .await?
@@ -215,18 +218,6 @@ fn ends(consumer: &BaseConsumer) -> anyhow::Result<BTreeMap<i32, (i64, i64)>> {
         }
     }
     Ok(ends)
-}
-
-fn read(
-    consumer: &BaseConsumer,
-    assignment: &TopicPartitionList,
-    ends: &BTreeMap<i32, (i64, i64)>,
-    limit: usize,
-) -> anyhow::Result<Vec<DeadLetterRecord>> {
-    Ok(read_records(consumer, assignment, ends, limit)?
-        .iter()
-        .map(DeadLetterRecord::from)
-        .collect())
 }
 
 /// Reads the assigned partitions up to their ends, or `limit` records.

@@ -348,53 +348,45 @@ impl FeedIngest {
             .collect();
         let before = self.items(partner, &skus).await?;
         let mut rejected = Vec::new();
-        let mut work = Vec::new();
+        // What this chunk says of each product: (SKU, content, listed).
+        let mut seen = Vec::new();
+        let mut changed = Vec::new();
         for row in chunk.drain(..) {
             counts.rows_read += 1;
             match row {
                 FeedRow::Rejected(line) => rejected.push(line),
                 FeedRow::Valid { line, product, raw } => {
                     let content = content(&product);
-                    let known = before.get(&product.id);
                     let delete = product.class == Some(Class::Delete);
-                    match known {
+                    match before.get(&product.id) {
                         Some(item) if !delete && item.listed && item.content == content => {
                             counts.unchanged += 1;
-                            work.push((line, product, raw, content, None));
+                            seen.push((product.id, content, true));
                         }
-                        _ => {
-                            let known = known.is_some();
-                            work.push((line, product, raw, content, Some(known)));
-                        }
+                        known => changed.push((line, product, raw, content, known.is_some())),
                     }
                 }
             }
         }
-        let results: Vec<_> = futures::stream::iter(work)
+        let results: Vec<_> = futures::stream::iter(changed)
             .map(|(line, product, raw, content, known)| {
                 async move {
-                    let outcome = match known {
-                        None => Ok(Outcome::Unchanged),
-                        Some(known) => self.apply_row(run_id, partner, line, &product, known).await,
-                    };
-                    (line, product, raw, content, known.is_none(), outcome)
+                    let outcome = self.apply_row(run_id, partner, line, &product, known).await;
+                    (line, product, raw, content, outcome)
                 }
                 .boxed()
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
-        let mut seen = Vec::new();
-        for (line, product, raw, content, skipped, outcome) in results {
+        for (line, product, raw, content, outcome) in results {
             match outcome {
                 Ok(outcome) => {
-                    if !skipped {
-                        match outcome {
-                            Outcome::Registered => counts.registered += 1,
-                            Outcome::Updated => counts.updated += 1,
-                            Outcome::Unchanged => counts.unchanged += 1,
-                            Outcome::Delisted => counts.delisted += 1,
-                        }
+                    match outcome {
+                        Outcome::Registered => counts.registered += 1,
+                        Outcome::Updated => counts.updated += 1,
+                        Outcome::Unchanged => counts.unchanged += 1,
+                        Outcome::Delisted => counts.delisted += 1,
                     }
                     seen.push((product.id, content, outcome != Outcome::Delisted));
                 }

@@ -64,13 +64,7 @@ impl FieldMapping {
         {
             return Err(format!("{} maps to an empty column name", blank.0));
         }
-        let positions: HashMap<String, usize> = self
-            .fields
-            .keys()
-            .enumerate()
-            .map(|(i, f)| (f.clone(), i))
-            .collect();
-        ep::kind_of(&positions)
+        ep::kind_of(&self.positions())
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

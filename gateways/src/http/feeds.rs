@@ -19,7 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{CommandBody, party_id};
+use super::extract::{CommandBody, Query, party_id};
 use super::problem::ReadProblems;
 use super::{ApiError, AppState};
 use crate::feed::ingest::{FeedFormat, FeedRun, FeedRunPage, IngestError};
@@ -52,6 +52,10 @@ struct FeedQuery {
 
 fn ep_tsv() -> String {
     "ep-tsv".into()
+}
+
+fn store_unavailable(error: sqlx::Error) -> ApiError {
+    ApiError::Unavailable(format!("feed store: {error}"))
 }
 
 /// The encoding named by the query, else by the `charset` of `Content-Type`, else UTF-8.
@@ -97,7 +101,7 @@ fn encoding(query: Option<&str>, headers: &HeaderMap) -> Result<FeedEncoding, Ap
 async fn upload(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    super::extract::Query(query): super::extract::Query<FeedQuery>,
+    Query(query): Query<FeedQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -140,9 +144,7 @@ async fn upload(
             Err(ApiError::InvalidFeed(error.to_string()))
         }
         Err(IngestError::Command(error)) => Err(error.into()),
-        Err(IngestError::Store(error)) => {
-            Err(ApiError::Unavailable(format!("feed store: {error}")))
-        }
+        Err(IngestError::Store(error)) => Err(store_unavailable(error)),
     }
 }
 
@@ -203,7 +205,7 @@ async fn put_mapping(
         .feeds
         .put_mapping(&partner, format, &mapping)
         .await
-        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))?;
+        .map_err(store_unavailable)?;
     Ok((
         StatusCode::CREATED,
         Json(VersionedMapping::new(version, mapping)),
@@ -231,7 +233,7 @@ async fn get_mapping(
         .feeds
         .mapping(&partner, format)
         .await
-        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))?
+        .map_err(store_unavailable)?
         .map(|(version, mapping)| Json(VersionedMapping::new(version, mapping)))
         .ok_or_else(|| {
             ApiError::NotFound(format!(
@@ -270,7 +272,7 @@ fn twenty() -> i64 {
 async fn runs(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    super::extract::Query(query): super::extract::Query<RunsQuery>,
+    Query(query): Query<RunsQuery>,
 ) -> Result<Json<FeedRunPage>, ApiError> {
     let partner = party_id(id)?;
     if !(1..=100).contains(&query.limit) || query.offset < 0 {
@@ -283,7 +285,7 @@ async fn runs(
         .runs(&partner, query.offset, query.limit)
         .await
         .map(Json)
-        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))
+        .map_err(store_unavailable)
 }
 
 /// What a feed run read and did, with every rejected line.
@@ -309,7 +311,7 @@ async fn run(
         .feeds
         .find(&partner, run)
         .await
-        .map_err(|error| ApiError::Unavailable(format!("feed store: {error}")))?
+        .map_err(store_unavailable)?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("partner {partner} has no feed run {run}")))
 }
