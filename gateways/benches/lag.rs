@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use eventmall_aggregates::order::LineRequest;
 use eventmall_aggregates::{OrderCommand, ProductCommand};
 use eventmall_events::{CommandMetadata, CustomerId, OrderId, PartnerId, ProductId};
-use eventmall_gateways::commands::{CommandRequest, Dispatch};
+use eventmall_gateways::commands::{CommandGateway, CommandRequest, Dispatch, Receipt};
 use eventmall_gateways::config::Settings;
 use eventmall_gateways::startup::Application;
 use hdrhistogram::Histogram;
@@ -57,6 +57,21 @@ where
     }
 }
 
+/// Sends a command; `None` when it is refused (the run goes on).
+async fn dispatch<C>(commands: &CommandGateway, id: impl ToString, command: C) -> Option<Receipt>
+where
+    CommandGateway: Dispatch<C>,
+{
+    commands
+        .dispatch(CommandRequest::new(
+            id,
+            command,
+            CommandMetadata::new_root(None),
+        ))
+        .await
+        .ok()
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let rate = env("BENCH_RATE", 1000);
@@ -88,7 +103,16 @@ async fn main() {
     let commands = app.commands().clone();
     let views = app.views().clone();
     let products: Vec<ProductId> = register_products(&commands, 500).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Start once search has the catalog, so the measured lag is steady-state lag.
+    let last = products[products.len() - 1].to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while views.search.index().product(&last).ok().flatten().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the catalog never reached search"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // Four stock changes for each order placed: both read models see steady traffic.
     let (search_lags, order_lags) = (histogram(), histogram());
@@ -96,6 +120,7 @@ async fn main() {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let started = Instant::now();
     let mut sent = 0u64;
+    let mut followers = tokio::task::JoinSet::new();
     while started.elapsed() < Duration::from_secs(seconds) {
         ticker.tick().await;
         sent += 1;
@@ -104,7 +129,7 @@ async fn main() {
         let product = products[sent as usize % products.len()];
         let (commands, views) = (commands.clone(), views.clone());
         let (search_lags, order_lags) = (search_lags.clone(), order_lags.clone());
-        tokio::spawn(async move {
+        followers.spawn(async move {
             let accepted_at = Instant::now();
             if sent.is_multiple_of(5) {
                 let order = OrderId::new();
@@ -116,14 +141,7 @@ async fn main() {
                         quantity: 1,
                     }],
                 };
-                let Ok(receipt) = commands
-                    .dispatch(CommandRequest::new(
-                        order,
-                        command,
-                        CommandMetadata::new_root(None),
-                    ))
-                    .await
-                else {
+                let Some(receipt) = dispatch(&commands, order, command).await else {
                     return;
                 };
                 if followed {
@@ -144,14 +162,7 @@ async fn main() {
                     partner_id: PartnerId::from("bench"),
                     stock: (sent % 1000) as u32 + 11,
                 };
-                let Ok(receipt) = commands
-                    .dispatch(CommandRequest::new(
-                        product,
-                        command,
-                        CommandMetadata::new_root(None),
-                    ))
-                    .await
-                else {
+                let Some(receipt) = dispatch(&commands, product, command).await else {
                     return;
                 };
                 if followed {
@@ -171,7 +182,8 @@ async fn main() {
         });
     }
     let offered = sent as f64 / started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Every follower ends: its change became visible, or its 60 s ran out.
+    while followers.join_next().await.is_some() {}
     println!(
         "{sent} commands at {offered:.0}/s offered, two in every {sample} followed to their read model"
     );
