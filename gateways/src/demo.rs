@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use eventmall_aggregates::order::{LineRequest, ReturnRequest};
-use eventmall_aggregates::{OrderCommand, PaymentCommand, ProductCommand};
+use eventmall_aggregates::{OrderCommand, PaymentCommand};
+use eventmall_events::product::ProductDetails;
 use eventmall_events::{
     CommandMetadata, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId,
 };
@@ -82,7 +83,8 @@ struct ProductPlan {
     partner_id: PartnerId,
     theme: usize,
     price: i64,
-    register: ProductCommand,
+    sku: String,
+    details: ProductDetails,
 }
 
 struct OrderPlan {
@@ -193,20 +195,15 @@ fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
             let (details, price) = theme.product(rng, k);
             let sku = format!("{}-{:05}", theme.code, k + 1);
             let product_id = ProductId::for_partner_sku(&partner_id, &sku);
-            let stock = rng.random_range(0..500);
+            // EP feeds carry no stock; the draw stays so that a seed makes the same world.
+            let _stock: u32 = rng.random_range(0..500);
             products.push(ProductPlan {
                 product_id,
                 partner_id: partner_id.clone(),
                 theme: theme_index,
                 price,
-                register: ProductCommand::Register {
-                    product_id,
-                    partner_id: partner_id.clone(),
-                    sku,
-                    details,
-                    price: Money::krw(price),
-                    stock,
-                },
+                sku,
+                details,
             });
         }
     }

@@ -2,7 +2,6 @@
 
 use std::fmt::Write;
 
-use eventmall_aggregates::ProductCommand;
 use eventmall_events::PartnerId;
 
 use super::ProductPlan;
@@ -25,9 +24,7 @@ pub fn ep_feed(
     let mut text = format!("{HEADER}\n");
     let site = format!("https://{}.shop.example", partner.0);
     for product in shelf {
-        let ProductCommand::Register { sku, details, .. } = &product.register else {
-            continue;
-        };
+        let (sku, details) = (&product.sku, &product.details);
         let levels: Vec<&str> = (0..4)
             .map(|i| details.category.get(i).map_or("", String::as_str))
             .collect();
