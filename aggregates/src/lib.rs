@@ -11,5 +11,5 @@ pub mod rejection;
 
 pub use order::{Order, OrderCommand, OrderError, OrderServices};
 pub use payment::{Payment, PaymentCommand, PaymentError, PaymentServices};
-pub use product::{Product, ProductCommand, ProductError};
+pub use product::{LISTED_STOCK, Product, ProductCommand, ProductError};
 pub use rejection::{Rejection, RejectionKind};

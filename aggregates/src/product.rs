@@ -5,5 +5,5 @@ mod commands;
 mod error;
 
 pub use aggregate::{Product, ProductState};
-pub use commands::ProductCommand;
+pub use commands::{LISTED_STOCK, ProductCommand};
 pub use error::ProductError;

@@ -55,37 +55,77 @@ pub fn subject(topic: &str, record_name: &str) -> String {
 
 /// Every event type's current schema: the contract of the aggregate topics.
 pub fn contract() -> Vec<EventSchema> {
-    fn of(
-        topic: &'static str,
-        namespace: &str,
-        schemas: Vec<(&'static str, Schema)>,
-    ) -> Vec<EventSchema> {
-        schemas
-            .into_iter()
-            .map(|(event_type, schema)| EventSchema {
-                topic,
-                event_type,
-                record_name: format!("{namespace}.{event_type}"),
-                schema,
-            })
-            .collect()
-    }
-    let mut all = of(
+    let mut all = schemas_of(
         ProductEvent::TOPIC,
         ProductEvent::NAMESPACE,
         ProductEvent::avro_schemas(),
     );
-    all.extend(of(
+    all.extend(schemas_of(
         OrderEvent::TOPIC,
         OrderEvent::NAMESPACE,
         OrderEvent::avro_schemas(),
     ));
-    all.extend(of(
+    all.extend(schemas_of(
         PaymentEvent::TOPIC,
         PaymentEvent::NAMESPACE,
         PaymentEvent::avro_schemas(),
     ));
     all
+}
+
+/// The schemas of one topic's record types, named in `namespace`.
+pub(crate) fn schemas_of(
+    topic: &'static str,
+    namespace: &str,
+    schemas: Vec<(&'static str, Schema)>,
+) -> Vec<EventSchema> {
+    schemas
+        .into_iter()
+        .map(|(event_type, schema)| EventSchema {
+            topic,
+            event_type,
+            record_name: format!("{namespace}.{event_type}"),
+            schema,
+        })
+        .collect()
+}
+
+/// A family of Avro records the codec reads and writes: the events, or the ingest records.
+pub(crate) trait AvroRecord: Sized {
+    /// The full Avro record name of this record.
+    fn record_name(&self) -> String;
+    /// Writes the record as an Avro datum of `schema`.
+    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error>;
+    /// Reads the record named `record_name` from `datum`.
+    fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError>;
+}
+
+impl AvroRecord for AnyEvent {
+    fn record_name(&self) -> String {
+        AnyEvent::record_name(self)
+    }
+
+    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error> {
+        AnyEvent::write_avro(self, schema, out)
+    }
+
+    fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
+        AnyEvent::read_avro(record_name, datum)
+    }
+}
+
+impl AvroRecord for crate::ingest::IngestRecord {
+    fn record_name(&self) -> String {
+        crate::ingest::IngestRecord::record_name(self)
+    }
+
+    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error> {
+        crate::ingest::IngestRecord::write_avro(self, schema, out)
+    }
+
+    fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
+        crate::ingest::IngestRecord::read_avro(record_name, datum)
+    }
 }
 
 impl AnyEvent {

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use apache_avro::types::Value;
 
-use crate::avro::{self, AnyEvent, Datum, ReadError};
+use crate::avro::{self, AnyEvent, AvroRecord, Datum, ReadError};
+use crate::ingest::{self, IngestRecord};
 
 /// The first byte of every record in the Confluent wire format.
 pub const MAGIC_BYTE: u8 = 0;
@@ -114,6 +115,7 @@ impl Codec {
         Self {
             current: avro::contract()
                 .into_iter()
+                .chain(ingest::contract())
                 .map(|schema| (schema.record_name, schema.schema))
                 .collect(),
             current_ids: HashMap::new(),
@@ -149,13 +151,37 @@ impl Codec {
 
     /// Appends `event` in the wire format, with the registry id of its current schema.
     pub fn encode(&self, event: &AnyEvent, out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let record = event.record_name();
+        self.encode_record(event, out)
+    }
+
+    /// Appends an ingest record in the wire format, as an upstream producer writes it.
+    pub fn encode_ingest(
+        &self,
+        record: &IngestRecord,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        self.encode_record(record, out)
+    }
+
+    /// Decodes a wire-format record into an event, resolving the writer's schema against ours.
+    pub fn decode(&self, record: &[u8]) -> Result<AnyEvent, CodecError> {
+        self.decode_record(record)
+    }
+
+    /// Decodes a wire-format record of an ingest topic, resolving the writer's schema against
+    /// ours.
+    pub fn decode_ingest(&self, record: &[u8]) -> Result<IngestRecord, CodecError> {
+        self.decode_record(record)
+    }
+
+    fn encode_record<R: AvroRecord>(&self, value: &R, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let record = value.record_name();
         let (Some(&id), Some(schema)) = (self.current_ids.get(&record), self.current.get(&record))
         else {
             return Err(CodecError::Unregistered(record));
         };
         write_header(id, out);
-        event
+        value
             .write_avro(schema, out)
             .map_err(|error| CodecError::Encode {
                 record,
@@ -163,8 +189,7 @@ impl Codec {
             })
     }
 
-    /// Decodes a wire-format record into an event, resolving the writer's schema against ours.
-    pub fn decode(&self, record: &[u8]) -> Result<AnyEvent, CodecError> {
+    fn decode_record<R: AvroRecord>(&self, record: &[u8]) -> Result<R, CodecError> {
         let (id, body) = split(record)?;
         let writer = self
             .writers
@@ -174,18 +199,15 @@ impl Codec {
             .record_name
             .as_deref()
             .ok_or_else(|| CodecError::TypeMismatch(format!("schema {id} is not a record")))?;
-        let reader = self.current.get(name).ok_or_else(|| {
-            CodecError::TypeMismatch(format!("{name} is no Eventmall event record"))
-        })?;
+        let unknown = || CodecError::TypeMismatch(format!("{name} is not a record of this topic"));
+        let reader = self.current.get(name).ok_or_else(unknown)?;
         let datum = Datum {
             writer: &writer.schema,
             reader: (!writer.is_current).then_some(reader),
             body,
         };
-        AnyEvent::read_avro(name, datum).map_err(|error| match error {
-            ReadError::UnknownRecord => {
-                CodecError::TypeMismatch(format!("{name} is no Eventmall event record"))
-            }
+        R::read_avro(name, datum).map_err(|error| match error {
+            ReadError::UnknownRecord => unknown(),
             ReadError::TrailingBytes(left) => {
                 CodecError::Malformed(format!("{left} bytes left after the {name} datum"))
             }

@@ -6,12 +6,12 @@
 //! Avro contract with its codec in the Confluent wire format.
 #![warn(missing_docs)]
 
-/// Declares an aggregate's event enum: one newtype variant per event record, named as the
-/// record, with `From` for each record and cqrs-es's `DomainEvent` (the variant name is the
-/// event type). Serialized adjacently tagged, so the store keeps `type` and `data` apart.
-macro_rules! domain_events {
+/// Declares an enum of the Avro records one topic carries: one newtype variant per record,
+/// named as the record, with `From` for each record. Serialized adjacently tagged, so a store
+/// keeps `type` and `data` apart.
+macro_rules! avro_records {
     (
-        $(#[$doc:meta])* $name:ident of $aggregate:literal in $namespace:literal on $topic:literal {
+        $(#[$doc:meta])* $name:ident in $namespace:literal on $topic:literal {
             $($(#[$vdoc:meta])* $variant:ident),+ $(,)?
         }
     ) => {
@@ -23,25 +23,78 @@ macro_rules! domain_events {
         }
 
         impl $name {
-            /// Every event type of this enum.
+            /// Every record type of this enum.
             pub const TYPES: &'static [&'static str] = &[$(stringify!($variant)),+];
 
-            /// The type of the aggregate these events belong to, as stored.
-            pub const AGGREGATE_TYPE: &'static str = $aggregate;
-
-            /// The Kafka topic that carries these events.
+            /// The Kafka topic that carries these records.
             pub const TOPIC: &'static str = $topic;
 
-            /// The Avro namespace of these event records.
+            /// The Avro namespace of these records.
             pub const NAMESPACE: &'static str = $namespace;
 
-            /// The current Avro schema of each event type, derived from its record.
+            /// The current Avro schema of each record type, derived from its struct.
             pub fn avro_schemas() -> Vec<(&'static str, apache_avro::Schema)> {
                 vec![$((
                     stringify!($variant),
                     <$variant as apache_avro::AvroSchema>::get_schema(),
                 )),+]
             }
+
+            /// Writes the record as an Avro datum of `schema`.
+            pub(crate) fn write_avro(
+                &self,
+                schema: &apache_avro::Schema,
+                out: &mut Vec<u8>,
+            ) -> Result<(), apache_avro::Error> {
+                match self {
+                    $(Self::$variant(record) => crate::avro::write_record(schema, record, out),)+
+                }
+            }
+
+            /// Reads the record of type `type_name` from `datum`.
+            pub(crate) fn read_avro(
+                type_name: &str,
+                datum: crate::avro::Datum<'_>,
+            ) -> Result<Self, crate::avro::ReadError> {
+                match type_name {
+                    $(stringify!($variant) => datum.read::<$variant>().map(Self::$variant),)+
+                    _ => Err(crate::avro::ReadError::UnknownRecord),
+                }
+            }
+
+            /// The record type.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => stringify!($variant),)+
+                }
+            }
+        }
+
+        $(impl From<$variant> for $name {
+            fn from(record: $variant) -> Self {
+                Self::$variant(record)
+            }
+        })+
+    };
+}
+
+/// Declares an aggregate's event enum ([`avro_records!`]), with cqrs-es's `DomainEvent` (the
+/// variant name is the event type) and the rebuilding of events from the store's JSON.
+macro_rules! domain_events {
+    (
+        $(#[$doc:meta])* $name:ident of $aggregate:literal in $namespace:literal on $topic:literal {
+            $($(#[$vdoc:meta])* $variant:ident),+ $(,)?
+        }
+    ) => {
+        avro_records! {
+            $(#[$doc])* $name in $namespace on $topic {
+                $($(#[$vdoc])* $variant),+
+            }
+        }
+
+        impl $name {
+            /// The type of the aggregate these events belong to, as stored.
+            pub const AGGREGATE_TYPE: &'static str = $aggregate;
 
             /// Rebuilds an event from its stored type name and JSON data.
             pub fn from_json(
@@ -58,42 +111,7 @@ macro_rules! domain_events {
                     ))),
                 }
             }
-
-            /// Writes the event's record as an Avro datum of `schema`.
-            pub(crate) fn write_avro(
-                &self,
-                schema: &apache_avro::Schema,
-                out: &mut Vec<u8>,
-            ) -> Result<(), apache_avro::Error> {
-                match self {
-                    $(Self::$variant(record) => crate::avro::write_record(schema, record, out),)+
-                }
-            }
-
-            /// Reads the record of event type `type_name` from `datum`.
-            pub(crate) fn read_avro(
-                type_name: &str,
-                datum: crate::avro::Datum<'_>,
-            ) -> Result<Self, crate::avro::ReadError> {
-                match type_name {
-                    $(stringify!($variant) => datum.read::<$variant>().map(Self::$variant),)+
-                    _ => Err(crate::avro::ReadError::UnknownRecord),
-                }
-            }
-
-            /// The event's type name.
-            pub fn type_name(&self) -> &'static str {
-                match self {
-                    $(Self::$variant(_) => stringify!($variant),)+
-                }
-            }
         }
-
-        $(impl From<$variant> for $name {
-            fn from(event: $variant) -> Self {
-                Self::$variant(event)
-            }
-        })+
 
         impl cqrs_es::DomainEvent for $name {
             fn event_type(&self) -> String {
@@ -110,6 +128,7 @@ macro_rules! domain_events {
 pub mod avro;
 pub mod codec;
 pub mod ids;
+pub mod ingest;
 pub mod metadata;
 pub mod money;
 pub mod order;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use apache_avro::Schema;
 use apache_avro::schema_compatibility::SchemaCompatibility;
 use eventmall_events::avro::contract;
+use eventmall_events::ingest;
 
 fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
@@ -61,7 +62,7 @@ fn every_event_type_is_published_at_its_current_schema() {
     let published = published();
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some();
     let mut stale = Vec::new();
-    for event in contract() {
+    for event in contract().into_iter().chain(ingest::contract()) {
         let derived = serde_json::to_value(&event.schema).unwrap();
         let versions = published
             .get(&(event.topic.to_owned(), event.record_name.clone()))

@@ -118,6 +118,9 @@ pub enum IngestCommand {
         /// The feed file.
         file: PathBuf,
     },
+    /// Consume the upstream producers' ingest topics into commands, until Ctrl-C (needs
+    /// KAFKA_BOOTSTRAP_SERVERS).
+    Consume,
 }
 
 #[derive(Debug, Subcommand)]
@@ -224,6 +227,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&run)?);
             Ok(())
         }
+        Command::Ingest {
+            command: IngestCommand::Consume,
+        } => startup::ingest(&settings).await,
         Command::Recommend {
             command: RecommendCommand::Evaluate { k },
         } => {

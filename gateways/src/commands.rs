@@ -39,6 +39,12 @@ impl<C> CommandRequest<C> {
             idempotency: None,
         }
     }
+
+    /// The request under an idempotency key: a repeat replays the first result.
+    pub fn idempotent(mut self, claim: IdempotencyClaim) -> Self {
+        self.idempotency = Some(claim);
+        self
+    }
 }
 
 /// What an accepted command did.

@@ -23,6 +23,7 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub relay: RelaySettings,
     pub projectors: ProjectorSettings,
+    pub ingest: IngestSettings,
     pub log: LogSettings,
 }
 
@@ -147,6 +148,24 @@ pub struct ProjectorSettings {
     pub commission_rate_bp: u32,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// Whether `up` runs the ingest consumer of the upstream producers' topics.
+    pub enabled: bool,
+    /// Its consumer group; a new group reads the ingest topics again from the start.
+    pub group: String,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            group: "eventmall-ingest".into(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -174,6 +193,7 @@ impl Default for Settings {
             registry: RegistrySettings::default(),
             relay: RelaySettings::default(),
             projectors: ProjectorSettings::default(),
+            ingest: IngestSettings::default(),
             log: LogSettings::default(),
         }
     }

@@ -1,7 +1,9 @@
-//! Kafka through rdkafka: client configuration, topic creation, the local broker that `up`
-//! starts, and `events tail`.
+//! Kafka through rdkafka: client configuration, topic creation, consumed records and the dead
+//! letters they may become, the local broker that `up` starts, and `events tail`.
 
 pub mod broker;
+pub mod dead_letter;
+pub mod record;
 pub mod tail;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ pub mod dead_letters;
 pub mod demo;
 pub mod feed;
 pub mod http;
+pub mod ingest;
 pub mod kafka;
 pub mod projector;
 pub mod registry;

@@ -8,14 +8,13 @@
 //! decoded or applied go to the dead letters before the batch that passes them commits.
 
 pub mod checkpoints;
-mod dead_letter;
-mod record;
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use eventmall_events::AnyEvent;
 use eventmall_projections::{Checkpoint, Envelope, Generation};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -25,9 +24,10 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+use uuid::Uuid;
 
-pub use dead_letter::{DEAD_LETTER_TOPIC, DeadLetter, DeadLetters, header};
-pub use record::Consumed;
+pub use crate::kafka::dead_letter::{DEAD_LETTER_TOPIC, DeadLetter, DeadLetters, header};
+pub use crate::kafka::record::Consumed;
 
 use crate::config::ProjectorSettings;
 use crate::kafka::client_config;
@@ -291,7 +291,7 @@ impl Projector {
                 .entry((&record.topic, record.partition))
                 .or_insert((0, 0));
             *entry = (record.offset + 1, entry.1.max(stored_at));
-            match record.decode(&self.codec).await {
+            match decode(record, &self.codec).await {
                 Ok(envelope) => batch.events.push(Delivered {
                     topic: record.topic.clone(),
                     partition: record.partition,
@@ -376,4 +376,32 @@ fn commit_offsets(consumer: &BaseConsumer<Rebalancer>, positions: &[Checkpoint])
     if let Err(error) = consumer.commit(&list, CommitMode::Async) {
         debug!(%error, "group offsets not committed");
     }
+}
+
+/// Decodes a record of an aggregate topic into an event envelope; the error is the reason it is
+/// poison.
+async fn decode(record: &Consumed, codec: &RegisteredCodec) -> Result<Envelope<AnyEvent>, String> {
+    let value = record.value.as_deref().ok_or("the record has no value")?;
+    let event = codec.decode(value).await.map_err(|e| e.to_string())?;
+    let key = record.key.as_deref().ok_or("the record has no key")?;
+    let aggregate_id = std::str::from_utf8(key)
+        .map_err(|_| "the key is not UTF-8".to_owned())?
+        .to_owned();
+    let event_type: String = record.parsed("event_type")?;
+    if event_type != event.event_type() {
+        return Err(format!(
+            "header event_type {event_type} but the value is a {}",
+            event.event_type()
+        ));
+    }
+    let timestamp_ms = record.timestamp_ms.ok_or("the record has no timestamp")?;
+    let recorded_at = DateTime::<Utc>::from_timestamp_millis(timestamp_ms)
+        .ok_or_else(|| format!("timestamp {timestamp_ms} is out of range"))?;
+    Ok(Envelope {
+        event_id: record.parsed::<Uuid>("event_id")?,
+        aggregate_id,
+        sequence: record.parsed("sequence")?,
+        recorded_at,
+        event,
+    })
 }

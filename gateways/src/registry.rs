@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use apache_avro::Schema;
 use async_trait::async_trait;
+use eventmall_events::ingest::IngestRecord;
 use eventmall_events::{AnyEvent, Codec, CodecError, EventSchema};
 use schema_registry_converter::async_impl::schema_registry::{
     SrSettings, get_schema_by_id, post_schema,
@@ -175,6 +176,12 @@ impl RegisteredCodec {
     pub async fn decode(&self, record: &[u8]) -> Result<AnyEvent, CodecError> {
         self.learn(record).await?;
         self.codec.read().await.decode(record)
+    }
+
+    /// Decodes an ingest record, fetching its writer's schema when needed.
+    pub async fn decode_ingest(&self, record: &[u8]) -> Result<IngestRecord, CodecError> {
+        self.learn(record).await?;
+        self.codec.read().await.decode_ingest(record)
     }
 
     /// Decodes a record of any registered schema into JSON.

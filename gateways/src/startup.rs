@@ -22,6 +22,7 @@ use crate::demo::{self, DemoPlan};
 use crate::feed::FeedEncoding;
 use crate::feed::ingest::{FeedFormat, FeedIngest, FeedRun};
 use crate::http::{AppState, router};
+use crate::ingest::IngestConsumer;
 use crate::kafka;
 use crate::kafka::broker::LocalBroker;
 use crate::projector::{DEAD_LETTER_TOPIC, Projection, Projector};
@@ -149,6 +150,21 @@ impl Application {
         .await
     }
 
+    /// The ingest consumer over this application's store, consuming `bootstrap_servers`.
+    pub async fn ingest(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+    ) -> anyhow::Result<IngestConsumer> {
+        connect_ingest(
+            settings,
+            self.commands.clone(),
+            &self.control,
+            bootstrap_servers,
+        )
+        .await
+    }
+
     /// The projectors of this application's read models, consuming `bootstrap_servers`.
     pub async fn projectors(
         &self,
@@ -264,6 +280,14 @@ async fn run_up(
             .collect(),
         false => Vec::new(),
     };
+    let ingest = match settings.ingest.enabled {
+        true => Some(tokio::spawn(
+            app.ingest(settings, bootstrap_servers)
+                .await?
+                .run(stop.clone()),
+        )),
+        false => None,
+    };
     let feeds = app.feeds();
     let server = tokio::spawn(app.run_until(shutdown_signal()));
     if let Some(plan) = demo {
@@ -274,6 +298,11 @@ async fn run_up(
     stop.cancel();
     if let Some(relay) = relay {
         let _ = relay.await;
+    }
+    if let Some(ingest) = ingest
+        && let Ok(Err(error)) = ingest.await
+    {
+        tracing::warn!(%error, "ingest consumer ended with an error");
     }
     for projector in projectors {
         if let Ok(Err(error)) = projector.await {
@@ -430,6 +459,36 @@ pub async fn ingest_feed(
         .await?;
     progress.finish_and_clear();
     Ok(run)
+}
+
+/// The ingest consumer over `commands`, with the ingest and dead-letter topics created when
+/// missing.
+pub async fn connect_ingest(
+    settings: &Settings,
+    commands: CommandGateway,
+    control: &AnyPool,
+    bootstrap_servers: &str,
+) -> anyhow::Result<IngestConsumer> {
+    let mut topics = eventmall_events::ingest::TOPICS.to_vec();
+    topics.push(DEAD_LETTER_TOPIC);
+    kafka::ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+    let codec = RegisteredCodec::new(schema_registry(settings, control)?);
+    IngestConsumer::connect(commands, codec, bootstrap_servers, &settings.ingest).await
+}
+
+/// The ingest consumer alone, until Ctrl-C or SIGTERM.
+pub async fn ingest(settings: &Settings) -> anyhow::Result<()> {
+    let servers = settings
+        .external_kafka()
+        .context("the ingest consumer needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+    let commands = command_gateway(settings).await?;
+    let control = store::connect_control(&settings.store_url()).await?;
+    let consumer = connect_ingest(settings, commands, &control, servers).await?;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(consumer.run(stop.clone()));
+    shutdown_signal().await;
+    stop.cancel();
+    running.await?
 }
 
 /// The relay alone, until Ctrl-C or SIGTERM.

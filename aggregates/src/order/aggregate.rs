@@ -106,7 +106,9 @@ impl Aggregate for Order {
             OrderCommand::Ship {
                 carrier,
                 tracking_number,
+                by_partner,
             } => {
+                self.expect_seller(by_partner.as_ref())?;
                 self.expect_status("ship", &[OrderStatus::Paid])?;
                 non_blank("carrier", &carrier)?;
                 non_blank("tracking_number", &tracking_number)?;
@@ -116,7 +118,11 @@ impl Aggregate for Order {
                 }
                 .into()
             }
-            OrderCommand::Deliver { receiver } => {
+            OrderCommand::Deliver {
+                receiver,
+                by_partner,
+            } => {
+                self.expect_seller(by_partner.as_ref())?;
                 self.expect_status("deliver", &[OrderStatus::Shipped])?;
                 OrderDelivered { receiver }.into()
             }
@@ -190,6 +196,17 @@ impl Aggregate for Order {
 
 impl Order {
     /// The state, if the order is in one of `allowed`; otherwise the refusal naming its status.
+    /// A partner acting on the order must be the one selling it.
+    fn expect_seller(&self, partner: Option<&PartnerId>) -> Result<(), OrderError> {
+        let state = self.state.as_ref().ok_or(OrderError::NotPlaced)?;
+        match partner {
+            Some(partner) if *partner != state.partner_id => Err(OrderError::NotSeller {
+                seller: state.partner_id.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn expect_status(
         &self,
         action: &'static str,

@@ -1,4 +1,4 @@
-use eventmall_events::{CustomerId, Money, OrderId, PaymentId, ProductId};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
 use serde::{Deserialize, Serialize};
 
 /// A product and how many units of it to buy.
@@ -28,12 +28,16 @@ pub enum OrderCommand {
         payment_id: PaymentId,
         amount: Money,
     },
+    /// Handed to a carrier. A partner reporting it (`by_partner`) must be the order's seller.
     Ship {
         carrier: String,
         tracking_number: String,
+        by_partner: Option<PartnerId>,
     },
+    /// Delivered. A partner reporting it (`by_partner`) must be the order's seller.
     Deliver {
         receiver: Option<String>,
+        by_partner: Option<PartnerId>,
     },
     ConfirmPurchase {
         automatic: bool,

@@ -44,6 +44,8 @@ pub enum OrderError {
         remaining: u32,
         requested: u32,
     },
+    #[error("the order is sold by partner {seller}")]
+    NotSeller { seller: PartnerId },
     #[error("{0}")]
     Catalog(String),
 }
@@ -53,6 +55,7 @@ impl Rejection for OrderError {
         match self {
             Self::NotPlaced => RejectionKind::NotFound,
             Self::Catalog(_) => RejectionKind::Unavailable,
+            Self::NotSeller { .. } => RejectionKind::Forbidden,
             _ => RejectionKind::Invariant,
         }
     }
@@ -73,6 +76,7 @@ impl Rejection for OrderError {
             Self::Blank { .. } => "blank-field",
             Self::UnknownLine { .. } => "unknown-line",
             Self::ReturnExceedsLine { .. } => "return-exceeds-line",
+            Self::NotSeller { .. } => "not-order-seller",
             Self::Catalog(_) => "catalog-unavailable",
         }
     }

@@ -7,7 +7,7 @@ use eventmall_events::product::{
 use eventmall_events::{Money, PartnerId, ProductId};
 use serde::{Deserialize, Serialize};
 
-use super::commands::ProductCommand;
+use super::commands::{LISTED_STOCK, ProductCommand};
 use super::error::ProductError;
 
 const MAX_TITLE_CHARS: usize = 100;
@@ -44,7 +44,7 @@ impl Aggregate for Product {
         _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), ProductError> {
-        let event = match command {
+        let events: Vec<ProductEvent> = match command {
             ProductCommand::Register {
                 product_id,
                 partner_id,
@@ -56,60 +56,59 @@ impl Aggregate for Product {
                 if self.state.is_some() {
                     return Err(ProductError::AlreadyRegistered);
                 }
-                check_sku(&sku)?;
-                if ProductId::for_partner_sku(&partner_id, &sku) != product_id {
-                    return Err(ProductError::IdMismatch);
-                }
-                check_details(&details)?;
-                check_price(price)?;
-                Some(ProductEvent::from(ProductRegistered {
-                    product_id,
-                    partner_id,
-                    sku,
-                    details,
-                    price,
-                    stock,
-                }))
+                vec![register(
+                    product_id, partner_id, sku, details, price, stock,
+                )?]
             }
+            ProductCommand::List {
+                product_id,
+                partner_id,
+                sku,
+                details,
+                price,
+                stock,
+            } => match self.state {
+                None => {
+                    let stock = stock.unwrap_or(LISTED_STOCK);
+                    vec![register(
+                        product_id, partner_id, sku, details, price, stock,
+                    )?]
+                }
+                Some(_) => {
+                    let state = self.owned_by(&partner_id)?;
+                    if state.product_id != product_id || state.sku != sku {
+                        return Err(ProductError::IdMismatch);
+                    }
+                    [
+                        update_details(state, details)?,
+                        change_price(state, price)?,
+                        stock.and_then(|stock| change_stock(state, stock)),
+                        relist(state, Some("listed again".to_owned())),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+                }
+            },
             ProductCommand::UpdateDetails {
                 partner_id,
                 details,
-            } => {
-                let state = self.owned_by(&partner_id)?;
-                check_details(&details)?;
-                (state.details != details).then(|| ProductDetailsUpdated { details }.into())
-            }
+            } => Vec::from_iter(update_details(self.owned_by(&partner_id)?, details)?),
             ProductCommand::ChangePrice { partner_id, price } => {
-                let state = self.owned_by(&partner_id)?;
-                check_price(price)?;
-                (state.price != price).then(|| {
-                    ProductPriceChanged {
-                        previous: state.price,
-                        price,
-                    }
-                    .into()
-                })
+                Vec::from_iter(change_price(self.owned_by(&partner_id)?, price)?)
             }
             ProductCommand::ChangeStock { partner_id, stock } => {
-                let state = self.owned_by(&partner_id)?;
-                (state.stock != stock).then(|| {
-                    ProductStockChanged {
-                        stock,
-                        previous: Some(state.stock),
-                    }
-                    .into()
-                })
+                Vec::from_iter(change_stock(self.owned_by(&partner_id)?, stock))
             }
             ProductCommand::Delist { partner_id, reason } => {
                 let state = self.owned_by(&partner_id)?;
-                state.listed.then(|| ProductDelisted { reason }.into())
+                Vec::from_iter(state.listed.then(|| ProductDelisted { reason }.into()))
             }
             ProductCommand::Relist { partner_id, reason } => {
-                let state = self.owned_by(&partner_id)?;
-                (!state.listed).then(|| ProductRelisted { reason }.into())
+                Vec::from_iter(relist(self.owned_by(&partner_id)?, reason))
             }
         };
-        if let Some(event) = event {
+        for event in events {
             sink.write(event, self).await;
         }
         Ok(())
@@ -153,6 +152,64 @@ impl Product {
         }
         Ok(state)
     }
+}
+
+fn register(
+    product_id: ProductId,
+    partner_id: PartnerId,
+    sku: String,
+    details: ProductDetails,
+    price: Money,
+    stock: u32,
+) -> Result<ProductEvent, ProductError> {
+    check_sku(&sku)?;
+    if ProductId::for_partner_sku(&partner_id, &sku) != product_id {
+        return Err(ProductError::IdMismatch);
+    }
+    check_details(&details)?;
+    check_price(price)?;
+    Ok(ProductRegistered {
+        product_id,
+        partner_id,
+        sku,
+        details,
+        price,
+        stock,
+    }
+    .into())
+}
+
+fn update_details(
+    state: &ProductState,
+    details: ProductDetails,
+) -> Result<Option<ProductEvent>, ProductError> {
+    check_details(&details)?;
+    Ok((state.details != details).then(|| ProductDetailsUpdated { details }.into()))
+}
+
+fn change_price(state: &ProductState, price: Money) -> Result<Option<ProductEvent>, ProductError> {
+    check_price(price)?;
+    Ok((state.price != price).then(|| {
+        ProductPriceChanged {
+            previous: state.price,
+            price,
+        }
+        .into()
+    }))
+}
+
+fn change_stock(state: &ProductState, stock: u32) -> Option<ProductEvent> {
+    (state.stock != stock).then(|| {
+        ProductStockChanged {
+            stock,
+            previous: Some(state.stock),
+        }
+        .into()
+    })
+}
+
+fn relist(state: &ProductState, reason: Option<String>) -> Option<ProductEvent> {
+    (!state.listed).then(|| ProductRelisted { reason }.into())
 }
 
 fn check_price(price: Money) -> Result<(), ProductError> {

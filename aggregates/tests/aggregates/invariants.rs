@@ -128,8 +128,12 @@ fn order_command() -> impl Strategy<Value = OrderCommand> {
         text().prop_map(|carrier| OrderCommand::Ship {
             carrier,
             tracking_number: "1".into(),
+            by_partner: None,
         }),
-        Just(OrderCommand::Deliver { receiver: None }),
+        Just(OrderCommand::Deliver {
+            receiver: None,
+            by_partner: None,
+        }),
         any::<bool>().prop_map(|automatic| OrderCommand::ConfirmPurchase { automatic }),
         text().prop_map(|reason| OrderCommand::Cancel { reason }),
         proptest::collection::vec(returned, 0..3).prop_map(|lines| OrderCommand::Return {

@@ -211,24 +211,28 @@ fn ship_only_a_paid_order_with_carrier_and_tracking() {
         .when(OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: "6543210987".into(),
+            by_partner: None,
         })
         .then_expect_events(vec![shipped()]);
     given(vec![placed()])
         .when(OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: "1".into(),
+            by_partner: None,
         })
         .then_expect_error(illegal("ship", OrderStatus::Placed));
     given(vec![placed(), paid()])
         .when(OrderCommand::Ship {
             carrier: " ".into(),
             tracking_number: "1".into(),
+            by_partner: None,
         })
         .then_expect_error(OrderError::Blank { field: "carrier" });
     given(vec![placed(), paid()])
         .when(OrderCommand::Ship {
             carrier: "우체국".into(),
             tracking_number: "".into(),
+            by_partner: None,
         })
         .then_expect_error(OrderError::Blank {
             field: "tracking_number",
@@ -238,10 +242,16 @@ fn ship_only_a_paid_order_with_carrier_and_tracking() {
 #[test]
 fn deliver_only_a_shipped_order() {
     given(vec![placed(), paid(), shipped()])
-        .when(OrderCommand::Deliver { receiver: None })
+        .when(OrderCommand::Deliver {
+            receiver: None,
+            by_partner: None,
+        })
         .then_expect_events(vec![delivered()]);
     given(vec![placed(), paid()])
-        .when(OrderCommand::Deliver { receiver: None })
+        .when(OrderCommand::Deliver {
+            receiver: None,
+            by_partner: None,
+        })
         .then_expect_error(illegal("deliver", OrderStatus::Paid));
 }
 
@@ -395,6 +405,38 @@ fn no_return_after_purchase_confirmation_and_nothing_after_cancel() {
 #[test]
 fn commands_on_a_missing_order_are_not_found() {
     given(vec![])
-        .when(OrderCommand::Deliver { receiver: None })
+        .when(OrderCommand::Deliver {
+            receiver: None,
+            by_partner: None,
+        })
         .then_expect_error(OrderError::NotPlaced);
+}
+
+#[test]
+fn a_partner_ships_and_delivers_only_the_orders_it_sells() {
+    let other = PartnerId::from("shop-2");
+    given(vec![placed(), paid()])
+        .when(OrderCommand::Ship {
+            carrier: "CJ대한통운".into(),
+            tracking_number: "6543210987".into(),
+            by_partner: Some(PartnerId::from("shop-1")),
+        })
+        .then_expect_events(vec![shipped()]);
+    given(vec![placed(), paid()])
+        .when(OrderCommand::Ship {
+            carrier: "CJ대한통운".into(),
+            tracking_number: "6543210987".into(),
+            by_partner: Some(other.clone()),
+        })
+        .then_expect_error(OrderError::NotSeller {
+            seller: PartnerId::from("shop-1"),
+        });
+    given(vec![placed(), paid(), shipped()])
+        .when(OrderCommand::Deliver {
+            receiver: None,
+            by_partner: Some(other),
+        })
+        .then_expect_error(OrderError::NotSeller {
+            seller: PartnerId::from("shop-1"),
+        });
 }

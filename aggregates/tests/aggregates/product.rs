@@ -260,3 +260,101 @@ fn commands_on_an_unregistered_product_are_not_found() {
         })
         .then_expect_error(ProductError::NotRegistered);
 }
+
+fn list(title: &str, price: i64, stock: Option<u32>) -> ProductCommand {
+    ProductCommand::List {
+        product_id: ProductId::for_partner_sku(&partner(), "SKU-1"),
+        partner_id: partner(),
+        sku: "SKU-1".into(),
+        details: details(title),
+        price: Money::krw(price),
+        stock,
+    }
+}
+
+#[test]
+fn list_registers_a_new_product_with_the_listed_stock_when_none_is_stated() {
+    let mut expected = registered();
+    if let ProductEvent::ProductRegistered(registered) = &mut expected {
+        registered.stock = eventmall_aggregates::LISTED_STOCK;
+    }
+    Test::with(())
+        .given_no_previous_events()
+        .when(list("삼성 비스포크 제트 무선청소기", 990_000, None))
+        .then_expect_events(vec![expected]);
+}
+
+#[test]
+fn list_of_a_known_product_changes_only_what_differs_and_relists() {
+    Test::with(())
+        .given(vec![registered()])
+        .when(list("삼성 비스포크 제트 무선청소기", 990_000, None))
+        .then_expect_events(vec![]);
+    Test::with(())
+        .given(vec![registered()])
+        .when(list("삼성 비스포크 제트 무선청소기", 990_000, Some(10)))
+        .then_expect_events(vec![]);
+    Test::with(())
+        .given(vec![
+            registered(),
+            ProductDelisted {
+                reason: Some("품절".into()),
+            }
+            .into(),
+        ])
+        .when(list("삼성 제트 무선청소기 2024", 890_000, Some(3)))
+        .then_expect_events(vec![
+            ProductDetailsUpdated {
+                details: details("삼성 제트 무선청소기 2024"),
+            }
+            .into(),
+            ProductPriceChanged {
+                previous: Money::krw(990_000),
+                price: Money::krw(890_000),
+            }
+            .into(),
+            ProductStockChanged {
+                stock: 3,
+                previous: Some(10),
+            }
+            .into(),
+            ProductRelisted {
+                reason: Some("listed again".into()),
+            }
+            .into(),
+        ]);
+}
+
+#[test]
+fn list_refuses_what_register_and_update_refuse() {
+    Test::with(())
+        .given(vec![registered()])
+        .when(list("청소기", 0, None))
+        .then_expect_error(ProductError::InvalidPrice { amount: 0 });
+    Test::with(())
+        .given(vec![registered()])
+        .when(list("", 1, None))
+        .then_expect_error(ProductError::InvalidTitle { length: 0 });
+    Test::with(())
+        .given(vec![registered()])
+        .when(ProductCommand::List {
+            product_id: ProductId::for_partner_sku(&partner(), "SKU-1"),
+            partner_id: PartnerId::from("shop-2"),
+            sku: "SKU-1".into(),
+            details: details("청소기"),
+            price: Money::krw(1),
+            stock: None,
+        })
+        .then_expect_error(ProductError::NotOwner { owner: partner() });
+    Test::with(())
+        .given(vec![registered()])
+        .when(ProductCommand::List {
+            product_id: ProductId::for_partner_sku(&partner(), "SKU-2"),
+            partner_id: partner(),
+            sku: "SKU-2".into(),
+            details: details("청소기"),
+            price: Money::krw(1),
+            stock: None,
+        })
+        .then_expect_error(ProductError::IdMismatch);
+}

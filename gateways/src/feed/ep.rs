@@ -324,22 +324,29 @@ pub struct EpProduct {
 
 const CONDITIONS: [&str; 6] = ["신상품", "중고", "리퍼", "전시", "반품", "스크래치"];
 
-/// Checks a row against the EP rules. A `D` line of a summary feed needs only its id.
-pub fn validate(row: &RawRow, kind: FeedKind) -> Result<EpProduct, String> {
-    let mut errors = Vec::new();
-    let id = row.get("id").unwrap_or_default();
-    if id.is_empty() {
-        errors.push("id is required".to_owned());
-    } else if id.chars().count() > 50 {
-        errors.push(format!(
-            "id has {} characters, at most 50",
-            id.chars().count()
-        ));
+/// The EP rule for a product id (the partner's SKU): 1–50 of `A-Z a-z 0-9 - _ .`.
+pub fn check_id(id: &str) -> Result<(), String> {
+    let length = id.chars().count();
+    if length == 0 {
+        Err("id is required".to_owned())
+    } else if length > 50 {
+        Err(format!("id has {length} characters, at most 50"))
     } else if !id
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        errors.push(format!("id {id:?} may hold only A-Z, a-z, 0-9, -, _ and ."));
+        Err(format!("id {id:?} may hold only A-Z, a-z, 0-9, -, _ and ."))
+    } else {
+        Ok(())
+    }
+}
+
+/// Checks a row against the EP rules. A `D` line of a summary feed needs only its id.
+pub fn validate(row: &RawRow, kind: FeedKind) -> Result<EpProduct, String> {
+    let mut errors = Vec::new();
+    let id = row.get("id").unwrap_or_default();
+    if let Err(error) = check_id(id) {
+        errors.push(error);
     }
     let (class, update_time) = match kind {
         FeedKind::Full => (None, None),

@@ -26,8 +26,6 @@ use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch};
 const CHUNK: usize = 256;
 /// Commands in flight at once.
 const CONCURRENCY: usize = 128;
-/// A product a feed lists is in stock: EP feeds carry no stock, a sold-out product leaves them.
-const LISTED_STOCK: u32 = 1;
 
 /// The feed formats a run reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -363,15 +361,15 @@ impl FeedIngest {
                             counts.unchanged += 1;
                             seen.push((product.id, content, true));
                         }
-                        known => changed.push((line, product, raw, content, known.is_some())),
+                        _ => changed.push((line, product, raw, content)),
                     }
                 }
             }
         }
         let results: Vec<_> = futures::stream::iter(changed)
-            .map(|(line, product, raw, content, known)| {
+            .map(|(line, product, raw, content)| {
                 async move {
-                    let outcome = self.apply_row(run_id, partner, line, &product, known).await;
+                    let outcome = self.apply_row(run_id, partner, line, &product).await;
                     (line, product, raw, content, outcome)
                 }
                 .boxed()
@@ -404,14 +402,13 @@ impl FeedIngest {
         Ok(())
     }
 
-    /// The commands for one row that differs from what the feed said before (or is new).
+    /// The command for one row that differs from what the feed said before (or is new).
     async fn apply_row(
         &self,
         run_id: Uuid,
         partner: &PartnerId,
         line: u64,
         product: &EpProduct,
-        known: bool,
     ) -> Result<Outcome, CommandError> {
         let id = ProductId::for_partner_sku(partner, &product.id);
         let metadata = metadata(run_id, partner, line);
@@ -430,49 +427,23 @@ impl FeedIngest {
                 false => Outcome::Delisted,
             });
         }
-        let details = details(product);
-        let price = Money {
-            amount: product.price,
-            currency: Currency::KRW,
-        };
-        if !known {
-            let registered = send(ProductCommand::Register {
-                product_id: id,
-                partner_id: partner.clone(),
-                sku: product.id.clone(),
-                details: details.clone(),
-                price,
-                stock: LISTED_STOCK,
-            })
-            .await;
-            match registered {
-                Ok(_) => return Ok(Outcome::Registered),
-                // Registered before, not through a feed: update it like a known one.
-                Err(CommandError::Rejected(refusal))
-                    if refusal.code() == "product-already-registered" => {}
-                Err(error) => return Err(error),
-            }
-        }
-        let mut changed = false;
-        for command in [
-            ProductCommand::UpdateDetails {
-                partner_id: partner.clone(),
-                details,
+        let receipt = send(ProductCommand::List {
+            product_id: id,
+            partner_id: partner.clone(),
+            sku: product.id.clone(),
+            details: details(product),
+            price: Money {
+                amount: product.price,
+                currency: Currency::KRW,
             },
-            ProductCommand::ChangePrice {
-                partner_id: partner.clone(),
-                price,
-            },
-            ProductCommand::Relist {
-                partner_id: partner.clone(),
-                reason: Some("listed in the feed again".into()),
-            },
-        ] {
-            changed |= !send(command).await?.events.is_empty();
-        }
-        Ok(match changed {
-            true => Outcome::Updated,
-            false => Outcome::Unchanged,
+            // EP feeds carry no stock: a new product gets the listed stock, a known one keeps its.
+            stock: None,
+        })
+        .await?;
+        Ok(match receipt.events.first().map(String::as_str) {
+            None => Outcome::Unchanged,
+            Some("ProductRegistered") => Outcome::Registered,
+            Some(_) => Outcome::Updated,
         })
     }
 

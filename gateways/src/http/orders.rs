@@ -151,6 +151,7 @@ async fn ship(
     let command = OrderCommand::Ship {
         carrier: b.carrier,
         tracking_number: b.tracking_number,
+        by_partner: None,
     };
     execute(
         &state,
@@ -198,6 +199,7 @@ async fn deliver(
         body.fingerprint.as_deref(),
         OrderCommand::Deliver {
             receiver: body.value.receiver,
+            by_partner: None,
         },
         StatusCode::OK,
     )

@@ -11,6 +11,7 @@ mod event_store;
 mod feed;
 mod helpers;
 mod idempotency;
+mod ingest;
 mod interop;
 mod kafka;
 mod openapi;

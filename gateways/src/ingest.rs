@@ -1,0 +1,272 @@
+//! The ingest consumer: upstream producers' Avro records on the ingest topics, turned into
+//! commands.
+//!
+//! Each record's command carries the producer's event id as its idempotency key, stored with
+//! the events it appends. A record delivered again, after a crash or a rebalance, replays the
+//! recorded result and appends nothing. Offsets are committed after the records before them
+//! are handled, so nothing is skipped.
+//!
+//! A record that cannot become a command goes to the dead letters with the reason, and the
+//! partition moves on. That covers a bad magic byte, an unknown schema id, a truncated body, a
+//! failed check and a refused command. What may pass, like a registry or a database that does
+//! not answer, is retried in place with backoff, so the partition waits and loses nothing.
+
+pub mod translate;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use eventmall_aggregates::RejectionKind;
+use eventmall_events::ingest::{self, IngestRecord};
+use eventmall_events::{CodecError, CommandMetadata};
+use futures::future::join_all;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch, Receipt};
+use crate::config::IngestSettings;
+use crate::kafka::client_config;
+use crate::kafka::dead_letter::{DeadLetter, DeadLetters};
+use crate::kafka::record::Consumed;
+use crate::registry::RegisteredCodec;
+use crate::store::IdempotencyClaim;
+use translate::IngestCommand;
+
+/// The stage its dead letters name.
+pub const STAGE: &str = "ingest";
+/// Records handled between offset commits, at most.
+const BATCH: usize = 500;
+/// How long a batch waits for more records after its first.
+const BATCH_WAIT: Duration = Duration::from_millis(20);
+
+/// What became of a record.
+#[derive(Debug)]
+pub enum Handled {
+    /// Its command ran; the receipt says whether it replayed an earlier delivery.
+    Executed(Receipt),
+    /// It went to the dead letters, for this reason.
+    DeadLettered(String),
+}
+
+/// Why a record was not handled.
+enum Failure {
+    /// The record can never become a command: dead-letter it.
+    Poison(String),
+    /// Something it needs did not answer: try again.
+    Transient(String),
+}
+
+/// Consumes the ingest topics as one consumer group.
+pub struct IngestConsumer {
+    commands: CommandGateway,
+    codec: RegisteredCodec,
+    dead_letters: DeadLetters,
+    consumer: StreamConsumer,
+    group: String,
+}
+
+impl IngestConsumer {
+    /// Registers the ingest contract and subscribes to the ingest topics; the topics must exist.
+    pub async fn connect(
+        commands: CommandGateway,
+        codec: RegisteredCodec,
+        bootstrap_servers: &str,
+        settings: &IngestSettings,
+    ) -> anyhow::Result<Self> {
+        codec.register(&ingest::contract()).await?;
+        let consumer: StreamConsumer = client_config(bootstrap_servers)
+            .set("group.id", &settings.group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "50")
+            .create()?;
+        consumer.subscribe(&ingest::TOPICS)?;
+        Ok(Self {
+            commands,
+            codec,
+            dead_letters: DeadLetters::new(bootstrap_servers, STAGE)?,
+            consumer,
+            group: settings.group.clone(),
+        })
+    }
+
+    /// Consumes until `stop`; the batch in hand is finished first.
+    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
+        info!(group = %self.group, topics = ?ingest::TOPICS, "ingest consumer started");
+        while let Some(records) = self.next_batch(&stop).await {
+            // Partitions are independent: each is handled in order, all at once.
+            let mut partitions: BTreeMap<(String, i32), Vec<Consumed>> = BTreeMap::new();
+            for record in records {
+                partitions
+                    .entry((record.topic.clone(), record.partition))
+                    .or_default()
+                    .push(record);
+            }
+            let handled = join_all(partitions.into_values().map(|records| async {
+                let mut next = None;
+                for record in records {
+                    if self.handle(&record, &stop).await.is_none() {
+                        break;
+                    }
+                    next = Some((record.topic.clone(), record.partition, record.offset + 1));
+                }
+                next
+            }))
+            .await;
+            self.commit(handled.into_iter().flatten());
+        }
+        info!(group = %self.group, "ingest consumer stopped");
+        Ok(())
+    }
+
+    /// Waits for a first record, then takes what follows within the batch window; `None` once
+    /// `stop` is cancelled.
+    async fn next_batch(&self, stop: &CancellationToken) -> Option<Vec<Consumed>> {
+        let mut records = Vec::new();
+        let mut deadline: Option<Instant> = None;
+        while records.len() < BATCH {
+            let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let received = tokio::select! {
+                () = stop.cancelled() => return None,
+                () = tokio::time::sleep(wait.unwrap_or(Duration::MAX)), if wait.is_some() => break,
+                received = self.consumer.recv() => received,
+            };
+            match received {
+                Ok(message) => {
+                    records.push(Consumed::from(message.detach()));
+                    deadline.get_or_insert_with(|| Instant::now() + BATCH_WAIT);
+                }
+                Err(error) => debug!(%error, "ingest poll"),
+            }
+        }
+        Some(records)
+    }
+
+    /// Tells the group where each partition is.
+    fn commit(&self, positions: impl Iterator<Item = (String, i32, i64)>) {
+        let mut list = TopicPartitionList::new();
+        for (topic, partition, next) in positions {
+            let _ = list.add_partition_offset(&topic, partition, Offset::Offset(next));
+        }
+        if list.count() == 0 {
+            return;
+        }
+        if let Err(error) = self.consumer.commit(&list, CommitMode::Async) {
+            // Redelivery of what was handled replays recorded results: harmless.
+            debug!(%error, "ingest offsets not committed");
+        }
+    }
+
+    /// Handles one record, retrying what may pass; `None` only when stopped meanwhile.
+    pub async fn handle(&self, record: &Consumed, stop: &CancellationToken) -> Option<Handled> {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let reason = match self.execute(record).await {
+                Ok(receipt) => return Some(Handled::Executed(receipt)),
+                Err(Failure::Poison(reason)) => reason,
+                Err(Failure::Transient(error)) => {
+                    warn!(topic = %record.topic, partition = record.partition,
+                        offset = record.offset, %error, ?backoff, "ingest record will be retried");
+                    tokio::select! {
+                        () = stop.cancelled() => return None,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            warn!(topic = %record.topic, partition = record.partition, offset = record.offset,
+                %reason, "ingest record sent to the dead letters");
+            let letter = DeadLetter {
+                record,
+                reason: reason.clone(),
+            };
+            match self.dead_letters.send(&[letter]).await {
+                Ok(()) => return Some(Handled::DeadLettered(reason)),
+                Err(error) => {
+                    warn!(%error, "dead letter not sent; retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => return None,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, record: &Consumed) -> Result<Receipt, Failure> {
+        let value = record
+            .value
+            .as_deref()
+            .ok_or_else(|| Failure::Poison("the record has no value".into()))?;
+        let decoded = self.decode(value).await?;
+        if decoded.topic() != record.topic {
+            return Err(Failure::Poison(format!(
+                "a {} belongs on {}, not {}",
+                decoded.record_name(),
+                decoded.topic(),
+                record.topic
+            )));
+        }
+        let command = translate::command(&decoded).map_err(Failure::Poison)?;
+        let metadata = CommandMetadata {
+            correlation_id: decoded.event_id().to_owned(),
+            causation_id: format!("{}/{}/{}", record.topic, record.partition, record.offset),
+            traceparent: record.header("traceparent").map(str::to_owned),
+            actor: Some(format!("ingest:{}", translate::partner(&decoded))),
+        };
+        let claim = IdempotencyClaim {
+            key: format!("ingest/{}/{}", record.topic, decoded.event_id()),
+            fingerprint: fingerprint(&decoded),
+        };
+        let executed = match command {
+            IngestCommand::Product { id, command } => {
+                let request = CommandRequest::new(id, command, metadata).idempotent(claim);
+                self.commands.dispatch(request).await
+            }
+            IngestCommand::Order { id, command } => {
+                let request = CommandRequest::new(id, command, metadata).idempotent(claim);
+                self.commands.dispatch(request).await
+            }
+        };
+        executed.map_err(|error| match error {
+            CommandError::Rejected(refusal) if refusal.kind() == RejectionKind::Unavailable => {
+                Failure::Transient(refusal.to_string())
+            }
+            CommandError::Rejected(refusal) => {
+                Failure::Poison(format!("refused: {}: {refusal}", refusal.code()))
+            }
+            CommandError::IdempotencyKeyReused => Failure::Poison(format!(
+                "event_id {} was used before for a different record",
+                decoded.event_id()
+            )),
+            CommandError::VersionConflict { .. } | CommandError::Store(_) => {
+                Failure::Transient(error.to_string())
+            }
+        })
+    }
+
+    async fn decode(&self, value: &[u8]) -> Result<IngestRecord, Failure> {
+        self.codec
+            .decode_ingest(value)
+            .await
+            .map_err(|error| match error {
+                CodecError::SchemaUnavailable { .. } => Failure::Transient(error.to_string()),
+                other => Failure::Poison(other.to_string()),
+            })
+    }
+}
+
+/// What makes two records with one event id the same record: their content, whatever schema
+/// version wrote it.
+fn fingerprint(record: &IngestRecord) -> String {
+    let content = match record {
+        IngestRecord::Product(record) => serde_json::to_vec(record),
+        IngestRecord::Shipment(record) => serde_json::to_vec(record),
+    }
+    .unwrap_or_default();
+    format!("{:x}", Sha256::digest(content))
+}
