@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::helpers::TestApp;
+use crate::interop::{python, run_python};
 use crate::kafka::{Record, TestBroker, drain};
 use crate::read_api::app_on;
 
@@ -430,6 +431,49 @@ async fn every_malformed_record_is_dead_lettered_with_its_reason_and_the_partiti
         "only the two good records appended: {:?}",
         stored.iter().map(|e| &e.aggregate_id).collect::<Vec<_>>()
     );
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_written_with_confluents_python_clients_feeds_the_ingest_topic() {
+    let broker = TestBroker::in_memory().await;
+    let app = app_on(&broker, 100).await;
+    let (running, stop) = start_ingest(&app, &broker, "ingest-python").await;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let schema =
+        format!("{root}/schemas/{PRODUCTS}/eventmall.ingest.product.ProductUpserted/v1.avsc");
+    let script = format!("{root}/gateways/tests/interop/ingest_producer.py");
+    run_python(
+        "the Python producer",
+        tokio::process::Command::new(python())
+            .arg(script)
+            .arg(&app.address)
+            .arg(broker.bootstrap())
+            .arg(schema)
+            .arg(PARTNER),
+    )
+    .await;
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            eventmall_events::ProductId::for_partner_sku(
+                &PartnerId::from(PARTNER),
+                &format!("PY-{i}"),
+            )
+            .to_string()
+        })
+        .collect();
+    stored_until(&app, "the Python producer's products", |stored| {
+        ids.iter().all(|id| !types_of(stored, id).is_empty())
+    })
+    .await;
+    let stored = app.stored().await;
+    assert_eq!(stored.len(), 3, "the retried record appended nothing");
+    let first = stored.iter().find(|e| e.aggregate_id == ids[0]).unwrap();
+    assert_eq!(first.payload["stock"], eventmall_aggregates::LISTED_STOCK);
+    assert_eq!(first.payload["details"]["category"][3], "러닝화");
+    assert_eq!(first.metadata.correlation_id, "py-0");
+    assert!(drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty());
     stop.cancel();
     running.await.unwrap().unwrap();
 }
