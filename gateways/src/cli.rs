@@ -206,7 +206,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .context("opening the store")?;
             let control = crate::store::connect_control(&settings.store_url()).await?;
-            let feeds = FeedIngest::new(commands, control);
+            let feeds =
+                FeedIngest::new(commands, control).with_dead_letters(settings.external_kafka())?;
             let report = demo::run(&feeds, plan.into()).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
@@ -293,10 +294,7 @@ async fn dead_letters(settings: &Settings, command: DeadLettersCommand) -> anyho
             println!("{}", serde_json::to_string_pretty(&letter)?);
         }
         DeadLettersCommand::Retry { partition, offset } => {
-            let retried = tool
-                .retry(partition, offset)
-                .await?
-                .with_context(|| format!("no dead letter at {partition}/{offset}"))?;
+            let retried = tool.retry(partition, offset).await?;
             println!("{}", serde_json::to_string(&retried)?);
         }
     }

@@ -87,6 +87,21 @@ pub struct Retried {
     pub offset: i64,
 }
 
+/// The stage of the dead letters of rejected feed lines.
+pub const FEED_STAGE: &str = "feed";
+
+/// Why a dead letter was not retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("no dead letter at {partition}/{offset}")]
+    NotFound { partition: i32, offset: i64 },
+    /// It has nowhere to go back to.
+    #[error("{0}")]
+    NotRetriable(String),
+    #[error(transparent)]
+    Kafka(#[from] anyhow::Error),
+}
+
 /// Reads and retries the dead letters of one cluster.
 #[derive(Clone, Debug)]
 pub struct DeadLetterTool {
@@ -155,19 +170,36 @@ impl DeadLetterTool {
     /// Produces the dead letter's original record to its source topic again: its key, value
     /// and source headers, without the `dead_letter.*` ones. `None` when there is no such
     /// dead letter.
-    pub async fn retry(&self, partition: i32, offset: i64) -> anyhow::Result<Option<Retried>> {
-        let Some(record) = self.show(partition, offset).await? else {
-            return Ok(None);
-        };
+    pub async fn retry(&self, partition: i32, offset: i64) -> Result<Retried, RetryError> {
+        let record = self
+            .show(partition, offset)
+            .await?
+            .ok_or(RetryError::NotFound { partition, offset })?;
         let letter = DeadLetterRecord::from(&record);
-        anyhow::ensure!(
-            !letter.source_topic.is_empty(),
-            "the dead letter names no source topic"
-        );
+        if letter.stage == FEED_STAGE {
+            return Err(RetryError::NotRetriable(format!(
+                "a rejected feed line is not retried from the dead letters: correct the feed and \
+                 upload it again (run {}, line {})",
+                letter
+                    .headers
+                    .get(header::FEED_RUN)
+                    .map_or("?", String::as_str),
+                letter
+                    .headers
+                    .get(header::FEED_LINE)
+                    .map_or("?", String::as_str),
+            )));
+        }
+        if letter.source_topic.is_empty() {
+            return Err(RetryError::NotRetriable(
+                "the dead letter names no source topic".into(),
+            ));
+        }
         let producer: FutureProducer = client_config(&self.bootstrap_servers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .create()?;
+            .create()
+            .context("creating the producer")?;
         let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
         for (key, value) in &record.headers {
             if !key.starts_with("dead_letter.") {
@@ -189,11 +221,11 @@ impl DeadLetterTool {
             .await
             .map_err(|(error, _)| error)
             .context("producing the retried record")?;
-        Ok(Some(Retried {
+        Ok(Retried {
             topic: letter.source_topic,
             partition: delivered.partition,
             offset: delivered.offset,
-        }))
+        })
     }
 }
 

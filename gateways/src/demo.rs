@@ -1,11 +1,13 @@
 //! `eventmall demo`: a synthetic channeling world built through the real command path.
 //!
-//! Each partner's catalog comes in through its Naver EP feed, ingested the way an upload is
-//! (one partner in three exports EUC-KR, one in four has two bad rows); orders and payments go
-//! through commands.
+//! Each partner's catalog comes in through its Naver EP feed, uploaded to the feed route of a
+//! running server (`up --demo`) or ingested in process (`eventmall demo`): one partner in three
+//! exports EUC-KR, one in four has two bad rows, one in five ships cash on delivery. Orders and
+//! payments go through commands.
 //!
 //! Partners sell products of one or two themes (vacuum cleaners and their accessories, laptops
-//! and peripherals, …) with Korean titles in the "brand name model" pattern; customers have a
+//! and peripherals, …) with Korean titles in the "brand gender category name [colour]" pattern,
+//! model numbers, four-level categories and EP options; customers have a
 //! favourite theme and buy bundles of related items from one partner, pay with their wallet,
 //! and some cancel or return. Everything is drawn from one seeded generator, ids included, and
 //! every command carries an idempotency key derived from the seed: the same seed gives the same
@@ -34,9 +36,10 @@ use uuid::Uuid;
 
 use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch, Receipt};
 use crate::feed::FeedEncoding;
-use crate::feed::ingest::{FeedFormat, FeedIngest};
+use crate::feed::ingest::{FeedFormat, FeedIngest, FeedRunSummary};
 use crate::store::IdempotencyClaim;
 use catalog::{THEMES, Theme};
+use feed::ShippingRule;
 
 /// How big a world to make.
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +88,8 @@ struct ProductPlan {
     price: i64,
     sku: String,
     details: ProductDetails,
+    /// EP `option_detail`.
+    options: String,
 }
 
 struct OrderPlan {
@@ -107,15 +112,100 @@ enum Fate {
     PartlyReturned,
 }
 
-/// Builds the world described by `plan`: each partner's catalog through its EP feed (the
-/// upload path's ingest), then orders and payments through commands.
+/// Where the demo's feeds go: the feed ingest in this process, or the upload route of a server.
+pub trait FeedUpload: Sync {
+    /// Ingests one partner's EP feed; answers the run's summary.
+    fn upload(
+        &self,
+        partner: &PartnerId,
+        encoding: FeedEncoding,
+        feed: Vec<u8>,
+    ) -> impl Future<Output = anyhow::Result<FeedRunSummary>> + Send;
+}
+
+impl FeedUpload for FeedIngest {
+    async fn upload(
+        &self,
+        partner: &PartnerId,
+        encoding: FeedEncoding,
+        feed: Vec<u8>,
+    ) -> anyhow::Result<FeedRunSummary> {
+        let run = self
+            .run(
+                partner.clone(),
+                FeedFormat::EpTsv,
+                encoding,
+                std::io::Cursor::new(feed),
+            )
+            .await?;
+        Ok(run.summary)
+    }
+}
+
+/// The upload route of a running server: `POST /v1/partners/{id}/feeds`.
+pub struct HttpUpload {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl HttpUpload {
+    /// Uploads to the server at `base_url` (`http://127.0.0.1:8080`).
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base_url: base_url.into(),
+        }
+    }
+}
+
+impl FeedUpload for HttpUpload {
+    async fn upload(
+        &self,
+        partner: &PartnerId,
+        encoding: FeedEncoding,
+        feed: Vec<u8>,
+    ) -> anyhow::Result<FeedRunSummary> {
+        let url = format!("{}/v1/partners/{}/feeds", self.base_url, partner.0);
+        let response = self
+            .client
+            .post(&url)
+            .query(&[("format", FeedFormat::EpTsv.as_str())])
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("text/tab-separated-values; charset={}", encoding.as_str()),
+            )
+            .body(feed)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::CREATED,
+            "uploading {partner}'s feed: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// Builds the world described by `plan` with the feed ingest in this process.
 pub async fn run(feeds: &FeedIngest, plan: DemoPlan) -> anyhow::Result<DemoReport> {
+    run_through(feeds, feeds.commands(), plan).await
+}
+
+/// Builds the world described by `plan`: each partner's catalog through its EP feed, uploaded
+/// to `feeds`, then orders and payments through `commands`.
+pub async fn run_through(
+    feeds: &impl FeedUpload,
+    commands: &CommandGateway,
+    plan: DemoPlan,
+) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     let products = plan_products(&mut rng, &plan);
     let orders = plan_orders(&mut rng, &plan, &products);
     let driver = Driver {
-        commands: feeds.commands(),
+        commands,
         seed: plan.seed,
         counters: Counters::default(),
     };
@@ -133,22 +223,18 @@ pub async fn run(feeds: &FeedIngest, plan: DemoPlan) -> anyhow::Result<DemoRepor
             1 => FeedEncoding::EucKr,
             _ => FeedEncoding::Utf8,
         };
-        let feed = feed::ep_feed(partner, &shelf, index % 4 == 2, encoding);
-        let run = feeds
-            .run(
-                partner.clone(),
-                FeedFormat::EpTsv,
-                encoding,
-                std::io::Cursor::new(feed),
-            )
-            .await?;
+        // Most shops ship free above a price; one in five has the customer pay on delivery.
+        let shipping = match index % 5 {
+            3 => ShippingRule::OnDelivery,
+            _ => ShippingRule::FreeAbove,
+        };
+        let feed = feed::ep_feed(partner, &shelf, index % 4 == 2, shipping, encoding);
+        let run = feeds.upload(partner, encoding, feed).await?;
         driver.counters.events.fetch_add(
-            (run.summary.counts.registered
-                + run.summary.counts.updated
-                + run.summary.counts.delisted) as u64,
+            (run.counts.registered + run.counts.updated + run.counts.delisted) as u64,
             Ordering::Relaxed,
         );
-        feed_rows_rejected += run.summary.counts.rejected as u64;
+        feed_rows_rejected += run.counts.rejected as u64;
     }
     info!(
         products = products.len(),
@@ -192,7 +278,7 @@ fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
         for k in 0..plan.products_per_partner {
             let theme_index = themes[k % themes.len()];
             let theme: &Theme = &THEMES[theme_index];
-            let (details, price) = theme.product(rng, k);
+            let drawn = theme.product(rng, k);
             let sku = format!("{}-{:05}", theme.code, k + 1);
             let product_id = ProductId::for_partner_sku(&partner_id, &sku);
             // EP feeds carry no stock; the draw stays so that a seed makes the same world.
@@ -201,9 +287,10 @@ fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
                 product_id,
                 partner_id: partner_id.clone(),
                 theme: theme_index,
-                price,
+                price: drawn.price,
                 sku,
-                details,
+                details: drawn.details,
+                options: drawn.options,
             });
         }
     }

@@ -89,6 +89,7 @@ pub struct Application {
     commands: CommandGateway,
     control: AnyPool,
     views: ReadModels,
+    feeds: FeedIngest,
 }
 
 impl Application {
@@ -108,6 +109,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.http.addr).await?;
         let views = open_views(settings).await?;
+        let feeds = FeedIngest::new(commands.clone(), control.clone())
+            .with_dead_letters(settings.external_kafka())?;
         let state = AppState {
             commands: commands.clone(),
             control: control.clone(),
@@ -118,7 +121,7 @@ impl Application {
                 settings.external_kafka(),
                 Duration::from_millis(settings.projectors.read_wait_ms),
             ),
-            feeds: FeedIngest::new(commands.clone(), control.clone()),
+            feeds: feeds.clone(),
             dead_letters: settings.external_kafka().map(DeadLetterTool::new),
             feed_limit_bytes: settings.http.feed_limit_bytes,
         };
@@ -132,6 +135,7 @@ impl Application {
             commands,
             control,
             views,
+            feeds,
         })
     }
 
@@ -185,7 +189,7 @@ impl Application {
 
     /// Feed ingest over this application's store: what the upload route runs.
     pub fn feeds(&self) -> FeedIngest {
-        FeedIngest::new(self.commands.clone(), self.control.clone())
+        self.feeds.clone()
     }
 
     pub fn commands(&self) -> &CommandGateway {
@@ -288,10 +292,16 @@ async fn run_up(
         )),
         false => None,
     };
-    let feeds = app.feeds();
+    let commands = app.commands().clone();
+    let mut address = app.local_addr()?;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     let server = tokio::spawn(app.run_until(shutdown_signal()));
     if let Some(plan) = demo {
-        let report = demo::run(&feeds, plan).await?;
+        // The demo's partners upload their feeds the way real ones do.
+        let uploads = demo::HttpUpload::new(format!("http://{address}"));
+        let report = demo::run_through(&uploads, &commands, plan).await?;
         info!(?report, "demo world ready");
     }
     let served = server.await;
@@ -455,6 +465,7 @@ pub async fn ingest_feed(
     );
     let input = std::io::BufReader::with_capacity(256 * 1024, progress.wrap_read(opened));
     let run = FeedIngest::new(commands, control)
+        .with_dead_letters(settings.external_kafka())?
         .run(partner, format, encoding, input)
         .await?;
     progress.finish_and_clear();

@@ -11,7 +11,7 @@ use eventmall_aggregates::ProductCommand;
 use eventmall_events::product::ProductDetails;
 use eventmall_events::{CommandMetadata, Currency, Money, PartnerId, ProductId};
 use futures::{FutureExt, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row};
 use tokio::sync::mpsc;
@@ -21,6 +21,8 @@ use super::ep::{Class, EpProduct};
 use super::mapped::{CsvSource, FieldMapping, JsonlSource, RowSource};
 use super::{EpReader, FeedEncoding, FeedError, FeedKind, FeedRow, FeedRows, RejectedLine};
 use crate::commands::{CommandError, CommandGateway, CommandRequest, Dispatch};
+use crate::dead_letters::FEED_STAGE;
+use crate::kafka::dead_letter::DeadLetters;
 
 /// Rows handled together: one lookup of what the feed said before, one write of what it says.
 const CHUNK: usize = 256;
@@ -70,7 +72,7 @@ impl std::str::FromStr for FeedFormat {
 }
 
 /// What a run did, line by line.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedCounts {
     /// Data lines read, rejected ones included.
     pub rows_read: i64,
@@ -91,7 +93,7 @@ pub struct Rejection {
 }
 
 /// A feed run as recorded, without its rejected lines.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FeedRunSummary {
     pub run_id: Uuid,
     pub partner_id: String,
@@ -167,6 +169,9 @@ pub enum IngestError {
     Command(#[from] CommandError),
     #[error("partner {0} has no field mapping for {1} feeds; PUT one first")]
     NoMapping(String, &'static str),
+    /// Rejected lines are kept in the run; the dead-letter topic did not take them.
+    #[error("rejected lines not sent to the dead letters: {0:#}")]
+    DeadLetters(anyhow::Error),
 }
 
 /// Runs feeds against the command gateway, recording them in the event store's database.
@@ -174,6 +179,8 @@ pub enum IngestError {
 pub struct FeedIngest {
     commands: CommandGateway,
     pool: AnyPool,
+    /// Where rejected lines go besides the run's record, when there is a cluster.
+    dead_letters: Option<DeadLetters>,
 }
 
 /// One product command's outcome for a row.
@@ -193,7 +200,23 @@ struct Item {
 
 impl FeedIngest {
     pub fn new(commands: CommandGateway, pool: AnyPool) -> Self {
-        Self { commands, pool }
+        Self {
+            commands,
+            pool,
+            dead_letters: None,
+        }
+    }
+
+    /// Feed ingest that also sends each rejected line, raw, to the dead-letter topic of the
+    /// cluster at `bootstrap_servers` (stage `feed`).
+    pub fn with_dead_letters(
+        mut self,
+        bootstrap_servers: Option<&str>,
+    ) -> rdkafka::error::KafkaResult<Self> {
+        self.dead_letters = bootstrap_servers
+            .map(|servers| DeadLetters::new(servers, FEED_STAGE))
+            .transpose()?;
+        Ok(self)
     }
 
     /// The command gateway the runs use.
@@ -399,6 +422,14 @@ impl FeedIngest {
         }
         counts.rejected += rejected.len() as i64;
         self.record(run_id, partner, &seen, &rejected).await?;
+        if let Some(letters) = &self.dead_letters
+            && !rejected.is_empty()
+        {
+            letters
+                .send_feed_lines(&partner.0, &run_id.to_string(), &rejected)
+                .await
+                .map_err(IngestError::DeadLetters)?;
+        }
         Ok(())
     }
 

@@ -8,9 +8,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::extract::Query;
-use super::problem::ReadProblems;
+use super::problem::{Problem, ReadProblems};
 use super::{ApiError, AppState};
-use crate::dead_letters::{DeadLetterPage, DeadLetterRecord, DeadLetterTool, Retried};
+use crate::dead_letters::{DeadLetterPage, DeadLetterRecord, DeadLetterTool, Retried, RetryError};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -100,19 +100,24 @@ async fn show(
         ("partition" = i32, Path, minimum = 0, description = "Its partition on the dead-letter topic"),
         ("offset" = i64, Path, minimum = 0, description = "Its offset there"),
     ),
-    responses((status = 200, description = "Where the record went", body = Retried), ReadProblems),
+    responses(
+        (status = 200, description = "Where the record went", body = Retried),
+        (status = 422, description = "The dead letter has no source to go back to (a rejected \
+            feed line: upload the corrected feed)", body = Problem, content_type = "application/problem+json"),
+        ReadProblems,
+    ),
 )]
 async fn retry(
     State(state): State<AppState>,
     Path((partition, offset)): Path<(String, String)>,
 ) -> Result<Json<Retried>, ApiError> {
     let (partition, offset) = position(&partition, &offset)?;
-    tool(&state)?
-        .retry(partition, offset)
-        .await
-        .map_err(unavailable)?
-        .map(Json)
-        .ok_or_else(|| not_found(partition, offset))
+    match tool(&state)?.retry(partition, offset).await {
+        Ok(retried) => Ok(Json(retried)),
+        Err(RetryError::NotFound { partition, offset }) => Err(not_found(partition, offset)),
+        Err(RetryError::NotRetriable(why)) => Err(ApiError::NotRetriable(why)),
+        Err(RetryError::Kafka(error)) => Err(unavailable(error)),
+    }
 }
 
 fn position(partition: &str, offset: &str) -> Result<(i32, i64), ApiError> {

@@ -145,6 +145,7 @@ async fn upload(
         }
         Err(IngestError::Command(error)) => Err(error.into()),
         Err(IngestError::Store(error)) => Err(store_unavailable(error)),
+        Err(error @ IngestError::DeadLetters(_)) => Err(ApiError::Unavailable(error.to_string())),
     }
 }
 

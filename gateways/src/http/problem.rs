@@ -108,6 +108,9 @@ pub enum ApiError {
     /// A body that is text but not a feed: its header row cannot be read.
     #[error("{0}")]
     InvalidFeed(String),
+    /// A dead letter with nowhere to go back to.
+    #[error("{0}")]
+    NotRetriable(String),
     #[error("{0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -137,6 +140,11 @@ impl ApiError {
             ),
             Self::NotFound(_) => (S::NOT_FOUND, "Not found", "not-found".into()),
             Self::InvalidFeed(_) => (S::UNPROCESSABLE_ENTITY, "Not a feed", "invalid-feed".into()),
+            Self::NotRetriable(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "Not retriable",
+                "not-retriable".into(),
+            ),
             Self::Unavailable(_) => (
                 S::SERVICE_UNAVAILABLE,
                 "Service unavailable",

@@ -8,6 +8,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::record::Consumed;
+use crate::feed::RejectedLine;
 use crate::kafka::client_config;
 
 /// The topic of every dead letter.
@@ -20,6 +21,11 @@ pub mod header {
     pub const SOURCE_TOPIC: &str = "dead_letter.source_topic";
     pub const SOURCE_PARTITION: &str = "dead_letter.source_partition";
     pub const SOURCE_OFFSET: &str = "dead_letter.source_offset";
+    /// A rejected feed line's partner, run and line number (stage `feed`), in place of the
+    /// source topic, partition and offset.
+    pub const FEED_PARTNER: &str = "feed.partner_id";
+    pub const FEED_RUN: &str = "feed.run_id";
+    pub const FEED_LINE: &str = "feed.line";
 }
 
 /// A record to send to the dead letters, and why.
@@ -51,34 +57,71 @@ impl DeadLetters {
 
     /// Sends every letter and waits until the broker has them all.
     pub async fn send(&self, letters: &[DeadLetter<'_>]) -> anyhow::Result<()> {
-        let deliveries = letters.iter().map(|letter| {
+        let stage = self.stage.as_str();
+        self.produce(letters.iter().map(|letter| {
             let source = letter.record;
-            let partition = source.partition.to_string();
-            let offset = source.offset.to_string();
-            let mut headers = OwnedHeaders::new_with_capacity(source.headers.len() + 5);
-            for (key, value) in &source.headers {
-                headers = headers.insert(Header {
-                    key,
-                    value: Some(value),
-                });
-            }
-            for (key, value) in [
-                (header::REASON, letter.reason.as_str()),
-                (header::STAGE, self.stage.as_str()),
-                (header::SOURCE_TOPIC, source.topic.as_str()),
-                (header::SOURCE_PARTITION, partition.as_str()),
-                (header::SOURCE_OFFSET, offset.as_str()),
-            ] {
+            let mut headers: Vec<(&str, Vec<u8>)> = source
+                .headers
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.clone()))
+                .collect();
+            headers.extend([
+                (header::REASON, letter.reason.clone().into_bytes()),
+                (header::STAGE, stage.as_bytes().to_vec()),
+                (header::SOURCE_TOPIC, source.topic.clone().into_bytes()),
+                (
+                    header::SOURCE_PARTITION,
+                    source.partition.to_string().into_bytes(),
+                ),
+                (
+                    header::SOURCE_OFFSET,
+                    source.offset.to_string().into_bytes(),
+                ),
+            ]);
+            (source.key.as_deref(), source.value.as_deref(), headers)
+        }))
+        .await
+    }
+
+    /// Sends the rejected lines of a feed run, each with its reason, partner, run and line,
+    /// keyed by the partner; the value is the line's raw bytes.
+    pub async fn send_feed_lines(
+        &self,
+        partner: &str,
+        run: &str,
+        lines: &[RejectedLine],
+    ) -> anyhow::Result<()> {
+        let stage = self.stage.as_str();
+        self.produce(lines.iter().map(|line| {
+            let headers = vec![
+                (header::REASON, line.reason.clone().into_bytes()),
+                (header::STAGE, stage.as_bytes().to_vec()),
+                (header::FEED_PARTNER, partner.as_bytes().to_vec()),
+                (header::FEED_RUN, run.as_bytes().to_vec()),
+                (header::FEED_LINE, line.line.to_string().into_bytes()),
+            ];
+            (Some(partner.as_bytes()), Some(line.raw.as_slice()), headers)
+        }))
+        .await
+    }
+
+    async fn produce<'a>(
+        &self,
+        letters: impl Iterator<Item = (Option<&'a [u8]>, Option<&'a [u8]>, Vec<(&'a str, Vec<u8>)>)>,
+    ) -> anyhow::Result<()> {
+        let deliveries = letters.map(|(key, value, fields)| {
+            let mut headers = OwnedHeaders::new_with_capacity(fields.len());
+            for (key, value) in &fields {
                 headers = headers.insert(Header {
                     key,
                     value: Some(value),
                 });
             }
             let mut record = FutureRecord::<[u8], [u8]>::to(DEAD_LETTER_TOPIC).headers(headers);
-            if let Some(key) = source.key.as_deref() {
+            if let Some(key) = key {
                 record = record.key(key);
             }
-            if let Some(value) = source.value.as_deref() {
+            if let Some(value) = value {
                 record = record.payload(value);
             }
             let sent = self.producer.send(record, Duration::from_secs(30));

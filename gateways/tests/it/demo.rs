@@ -71,3 +71,51 @@ async fn the_same_seed_makes_the_same_world() {
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
+
+#[tokio::test]
+async fn demo_products_read_like_a_korean_shop_catalog() {
+    let (backend, db) = sqlite_backend().await;
+    demo::run(&feeds(&backend, &db).await, plan(5))
+        .await
+        .unwrap();
+    let count = backend.count_after(0).await.unwrap() as usize;
+    let registered: Vec<serde_json::Value> = read_until(&*backend, 0, count)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "ProductRegistered")
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(registered.len(), 36);
+    let mut gendered = 0;
+    for product in &registered {
+        let details = &product["details"];
+        let title = details["title"].as_str().unwrap();
+        let brand = details["brand"].as_str().unwrap();
+        let category: Vec<&str> = details["category"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|level| level.as_str().unwrap())
+            .collect();
+        // "brand [gender] category name [colour]", with a four-level category whose last level
+        // is the title's category word.
+        assert_eq!(category.len(), 4, "{details}");
+        let rest = title
+            .strip_prefix(brand)
+            .unwrap_or_else(|| panic!("{title}"));
+        let rest = ["남성 ", "여성 ", "남아 ", "여아 "]
+            .iter()
+            .find_map(|gender| rest.trim_start().strip_prefix(gender))
+            .inspect(|_| gendered += 1)
+            .unwrap_or(rest.trim_start());
+        assert!(rest.starts_with(category[3]), "{title}: {category:?}");
+        assert!(title.ends_with(']') && title.contains(" ["), "{title}");
+        assert!(
+            details["model_number"]
+                .as_str()
+                .is_some_and(|m| m.len() >= 8),
+            "{details}"
+        );
+    }
+    assert!(gendered > 0, "no title names whom it is for");
+}

@@ -305,6 +305,75 @@ mod ingest {
         }
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rejected_lines_are_dead_letters_with_their_raw_bytes_and_are_not_retried() {
+        use eventmall_gateways::projector::{DEAD_LETTER_TOPIC, header};
+
+        let broker = crate::kafka::TestBroker::in_memory().await;
+        eventmall_gateways::kafka::ensure_topics(
+            &broker.bootstrap(),
+            &crate::kafka::kafka_settings(),
+            &[DEAD_LETTER_TOPIC],
+        )
+        .await
+        .unwrap();
+        let app = crate::read_api::app_on(&broker, 100).await;
+        let lines = [
+            line("A-1", "삼성 무선청소기", "1000"),
+            line("A-2", "한글 청소기", "-5"),
+            line("A-3", "청소기", "1.5"),
+        ];
+        let text = String::from_utf8(feed(&lines, "\n")).unwrap();
+        let body = encoding_rs::EUC_KR.encode(&text).0.into_owned();
+        let reply = app
+            .upload(
+                "shop-1",
+                "",
+                "text/tab-separated-values; charset=euc-kr",
+                body,
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        assert_eq!(reply.body["rejected"], 2);
+        let run = reply.body["run_id"].as_str().unwrap();
+
+        let mut letters = crate::kafka::drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]);
+        letters.sort_by_key(|letter| letter.header(header::FEED_LINE).to_owned());
+        assert_eq!(letters.len(), 2);
+        for (letter, (number, raw)) in letters.iter().zip([(3, &lines[1]), (4, &lines[2])]) {
+            assert_eq!(letter.header(header::STAGE), "feed");
+            assert_eq!(letter.header(header::FEED_PARTNER), "shop-1");
+            assert_eq!(letter.header(header::FEED_RUN), run);
+            assert_eq!(letter.header(header::FEED_LINE), number.to_string());
+            assert!(
+                letter.header(header::REASON).contains("price_pc"),
+                "{}",
+                letter.header(header::REASON)
+            );
+            assert_eq!(letter.key, "shop-1");
+            // The line as the partner sent it: EUC-KR, not re-encoded.
+            assert_eq!(letter.payload, encoding_rs::EUC_KR.encode(raw).0.as_ref());
+        }
+
+        let listed = app.get("/v1/admin/dead-letters").await;
+        let first = &listed.body["letters"][0];
+        let retried = app
+            .send(app.client.post(format!(
+                "{}/v1/admin/dead-letters/{}/{}/retry",
+                app.address, first["partition"], first["offset"]
+            )))
+            .await;
+        retried.assert_problem(422, "not-retriable");
+        assert!(
+            retried.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("upload it again"),
+            "{}",
+            retried.body
+        );
+    }
+
     const TSV: &str = "text/tab-separated-values";
 
     fn counts(run: &Value) -> [i64; 6] {

@@ -114,7 +114,37 @@ async fn up_runs_broker_api_registry_and_relay_and_stops_the_broker_on_sigterm()
         .unwrap();
     assert_eq!(
         subjects.as_array().unwrap().len(),
-        eventmall_events::avro::contract().len()
+        eventmall_events::avro::contract().len() + eventmall_events::ingest::contract().len()
+    );
+
+    // The demo's partners uploaded their feeds to the feed route; their bad lines are dead
+    // letters. Partners 2 and 6 (of 0–7) carry two bad rows each; partner 1 exports EUC-KR.
+    let get = |path: String| async move {
+        reqwest::get(path)
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    let runs = get(format!("{}/v1/partners/partner-003/feeds", up.api)).await;
+    assert_eq!(runs["total"], 1, "{runs}");
+    assert_eq!(runs["runs"][0]["rejected"], 2, "{runs}");
+    let runs = get(format!("{}/v1/partners/partner-002/feeds", up.api)).await;
+    assert_eq!(runs["runs"][0]["encoding"], "euc-kr", "{runs}");
+    assert_eq!(runs["runs"][0]["rejected"], 0, "{runs}");
+    let letters = get(format!("{}/v1/admin/dead-letters", up.api)).await;
+    let feed_letters: Vec<&Value> = letters["letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|letter| letter["stage"] == "feed")
+        .collect();
+    assert_eq!(feed_letters.len(), 4, "{letters}");
+    assert!(
+        feed_letters
+            .iter()
+            .any(|letter| letter["headers"]["feed.partner_id"] == "partner-007")
     );
 
     // The CLI reads the topic through the running registry.
@@ -170,6 +200,68 @@ async fn up_uses_the_cluster_named_by_kafka_bootstrap_servers() {
     let broker = TestBroker::in_memory().await;
     let mut up = up(Some(&broker.bootstrap())).await;
     up.wait_relayed().await;
+
+    // `up` consumes the ingest topics too: an upstream record becomes a product.
+    let codec = eventmall_gateways::registry::RegisteredCodec::new(std::sync::Arc::new(
+        eventmall_gateways::registry::RemoteRegistry::new(&up.api),
+    ));
+    codec
+        .register(&eventmall_events::ingest::contract())
+        .await
+        .unwrap();
+    let partner = eventmall_events::PartnerId::from("upstream-shop");
+    let record: eventmall_events::ingest::IngestRecord =
+        eventmall_events::ingest::ProductIngest::from(eventmall_events::ingest::ProductUpserted {
+            event_id: "up-1".into(),
+            partner_id: partner.clone(),
+            sku: "UP-1".into(),
+            title: "뉴발란스 남성 러닝화 1080 v14 [블랙]".into(),
+            brand: Some("뉴발란스".into()),
+            category: vec![
+                "스포츠/레저".into(),
+                "러닝".into(),
+                "러닝용품".into(),
+                "러닝화".into(),
+            ],
+            model_number: Some("M1080K14".into()),
+            price: eventmall_events::Money::krw(189_000),
+            stock: Some(3),
+        })
+        .into();
+    let mut value = Vec::new();
+    codec
+        .codec()
+        .await
+        .encode_ingest(&record, &mut value)
+        .unwrap();
+    let producer: rdkafka::producer::FutureProducer =
+        eventmall_gateways::kafka::client_config(&broker.bootstrap())
+            .create()
+            .unwrap();
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::<str, [u8]>::to(record.topic())
+                .key("UP-1")
+                .payload(&value),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let product = eventmall_events::ProductId::for_partner_sku(&partner, "UP-1");
+    let state_url = format!("{}/v1/products/{product}/state", up.api);
+    let mut listed = false;
+    for _ in 0..300 {
+        let response = reqwest::get(&state_url).await.unwrap();
+        if response.status() == 200 {
+            let state: Value = response.json().await.unwrap();
+            assert_eq!(state["state"]["stock"], 3, "{state}");
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed, "the upstream record did not become a product");
+
     let data = up.terminate().await;
     assert!(
         !data.path().join("broker").exists(),
