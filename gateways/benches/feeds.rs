@@ -1,8 +1,8 @@
 //! `cargo bench -p eventmall-gateways --bench feeds`
 //!
-//! Feed rows per second from an EP TSV file to events stored (SQLite), for a fresh feed and for
-//! the same feed again (every row unchanged), against the raw parse rate of the same file in
-//! the same run: the EP reader alone, every line decoded, split and checked, no store.
+//! Feed rows per second from an EP TSV file to events stored (SQLite), for a fresh feed, for
+//! the same feed again (every row unchanged) and for a feed with every price changed, against
+//! the raw parse rate of the same file in the same run: the EP reader alone, every line decoded, split and checked, no store.
 //! `BENCH_ROWS` sets the feed's size (default 100,000). Peak RSS is reported per phase.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -29,8 +29,9 @@ const CATEGORIES: [[&str; 3]; 4] = [
     ["디지털", "노트북", "게이밍노트북"],
 ];
 
-/// Writes an EP feed of `rows` products; returns its size in bytes.
-fn write_feed(path: &std::path::Path, rows: u64) -> u64 {
+/// Writes an EP feed of `rows` products, their prices raised by `raise`; returns its size in
+/// bytes.
+fn write_feed(path: &std::path::Path, rows: u64, raise: u64) -> u64 {
     let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
     writeln!(out, "{HEADER}").unwrap();
     for i in 0..rows {
@@ -39,7 +40,7 @@ fn write_feed(path: &std::path::Path, rows: u64) -> u64 {
         writeln!(
             out,
             "P-{i}\t{brand} 남성 {c3} 모델{i:06} 블랙\t{price}\t{normal}\thttps://shop.example/p/{i}\thttps://img.example/{i}.jpg\t{c1}\t{c2}\t{c3}\t\t{brand}\t{brand}전자\tMD-{i:06}\t신상품\t{ship}\t{c3}|{brand}\t색상^블랙|화이트;사이즈^S|M|L",
-            price = 10_000 + (i % 500) * 100,
+            price = 10_000 + (i % 500) * 100 + raise,
             normal = 20_000 + (i % 500) * 100,
             ship = if i % 3 == 0 { 0 } else { 3000 },
         )
@@ -58,7 +59,9 @@ async fn main() {
     let rows = env("BENCH_ROWS", 100_000);
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("feed.tsv");
-    let bytes = write_feed(&feed, rows);
+    let bytes = write_feed(&feed, rows, 0);
+    let repriced = dir.path().join("repriced.tsv");
+    write_feed(&repriced, rows, 100);
     println!("feed: {rows} rows, {:.1} MiB", bytes as f64 / 1048576.0);
 
     reset_peak();
@@ -79,7 +82,11 @@ async fn main() {
     let backend = store::connect(&url, 16).await.unwrap();
     let control = store::connect_control(&url).await.unwrap();
     let ingest = FeedIngest::new(gateway_over(backend.clone(), &Settings::default()), control);
-    for phase in ["fresh", "unchanged"] {
+    for (phase, file) in [
+        ("fresh", &feed),
+        ("unchanged", &feed),
+        ("repriced", &repriced),
+    ] {
         reset_peak();
         let before = backend.count_after(0).await.unwrap();
         let started = Instant::now();
@@ -88,7 +95,7 @@ async fn main() {
                 PartnerId::from("bench"),
                 FeedFormat::EpTsv,
                 FeedEncoding::Utf8,
-                open(&feed),
+                open(file),
             )
             .await
             .unwrap();
@@ -97,9 +104,10 @@ async fn main() {
         assert_eq!(run.summary.counts.rows_read, rows as i64);
         assert_eq!(run.summary.counts.rejected, 0);
         println!(
-            "{phase:<9}:   {rate:>10.0} rows/s   ÷ parse {:.3}   events {events}   registered {} unchanged {}   peak RSS {:.0} MiB",
+            "{phase:<9}:   {rate:>10.0} rows/s   ÷ parse {:.3}   events {events}   registered {} updated {} unchanged {}   peak RSS {:.0} MiB",
             rate / parse_rate,
             run.summary.counts.registered,
+            run.summary.counts.updated,
             run.summary.counts.unchanged,
             peak_mib()
         );

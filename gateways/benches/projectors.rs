@@ -26,11 +26,10 @@ use eventmall_projections::Generation;
 use eventmall_projections::recommendations::TrendClock;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
-use support::{env, peak_mib, reset_peak, start_broker};
+use support::{env, peak_mib, raw_consume, reset_peak, start_broker};
 use tokio_util::sync::CancellationToken;
 
 const PRODUCTS: &str = ProductEvent::TOPIC;
@@ -149,38 +148,6 @@ fn world(total: usize, products: usize) -> Vec<Event> {
         }
     }
     events
-}
-
-/// Reads every record of `topics` from the beginning with a plain consumer; answers the time.
-fn raw_consume(bootstrap: &str, topics: &[&str], expected: usize) -> Duration {
-    let consumer: BaseConsumer = client_config(bootstrap)
-        .set("group.id", format!("bench-raw-{}", uuid::Uuid::now_v7()))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        for partition in metadata.topics()[0].partitions() {
-            assignment
-                .add_partition_offset(topic, partition.id(), Offset::Beginning)
-                .unwrap();
-        }
-    }
-    let started = Instant::now();
-    consumer.assign(&assignment).unwrap();
-    let (mut seen, mut bytes) = (0, 0usize);
-    while seen < expected {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            use rdkafka::Message;
-            bytes += message.payload().map_or(0, <[u8]>::len);
-            seen += 1;
-        }
-    }
-    assert!(bytes > 0);
-    started.elapsed()
 }
 
 async fn applied(projection: &dyn Projection) -> usize {

@@ -3,8 +3,9 @@
 //!
 //! Each record's command carries the producer's event id as its idempotency key, stored with
 //! the events it appends. A record delivered again, after a crash or a rebalance, replays the
-//! recorded result and appends nothing. Offsets are committed after the records before them
-//! are handled, so nothing is skipped.
+//! recorded result and appends nothing. The records of one key (one product, one order) are
+//! handled in order, those of different keys at the same time. Offsets are committed after the
+//! records before them are handled, so nothing is skipped.
 //!
 //! A record that cannot become a command goes to the dead letters with the reason, and the
 //! partition moves on. That covers a bad magic byte, an unknown schema id, a truncated body, a
@@ -13,13 +14,13 @@
 
 pub mod translate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use eventmall_aggregates::RejectionKind;
 use eventmall_events::ingest::{self, IngestRecord};
 use eventmall_events::{CodecError, CommandMetadata};
-use futures::future::join_all;
+use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use sha2::{Digest, Sha256};
@@ -38,9 +39,14 @@ use translate::IngestCommand;
 /// The stage its dead letters name.
 pub const STAGE: &str = "ingest";
 /// Records handled between offset commits, at most.
-const BATCH: usize = 500;
+const BATCH: usize = 2_000;
+/// Keys (products, orders) handled at once.
+const CONCURRENCY: usize = 128;
 /// How long a batch waits for more records after its first.
 const BATCH_WAIT: Duration = Duration::from_millis(20);
+
+/// What a record keeps its order within: its topic, partition and key.
+type OrderKey<'a> = (&'a str, i32, Option<&'a [u8]>);
 
 /// What became of a record.
 #[derive(Debug)]
@@ -97,26 +103,34 @@ impl IngestConsumer {
     pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         info!(group = %self.group, topics = ?ingest::TOPICS, "ingest consumer started");
         while let Some(records) = self.next_batch(&stop).await {
-            // Partitions are independent: each is handled in order, all at once.
-            let mut partitions: BTreeMap<(String, i32), Vec<Consumed>> = BTreeMap::new();
-            for record in records {
-                partitions
-                    .entry((record.topic.clone(), record.partition))
+            // Records of one key (one product, one order) are handled in order; records of
+            // different keys, partitions included, at the same time.
+            let mut keys: BTreeMap<OrderKey<'_>, Vec<usize>> = BTreeMap::new();
+            for (index, record) in records.iter().enumerate() {
+                keys.entry((&record.topic, record.partition, record.key.as_deref()))
                     .or_default()
-                    .push(record);
+                    .push(index);
             }
-            let handled = join_all(partitions.into_values().map(|records| async {
-                let mut next = None;
-                for record in records {
-                    if self.handle(&record, &stop).await.is_none() {
-                        break;
+            let (this, records, stop) = (&self, &records, &stop);
+            let handled: HashSet<usize> = futures::stream::iter(keys.into_values())
+                .map(|indices| {
+                    async move {
+                        let mut handled = Vec::with_capacity(indices.len());
+                        for index in indices {
+                            if this.handle(&records[index], stop).await.is_none() {
+                                break;
+                            }
+                            handled.push(index);
+                        }
+                        handled
                     }
-                    next = Some((record.topic.clone(), record.partition, record.offset + 1));
-                }
-                next
-            }))
-            .await;
-            self.commit(handled.into_iter().flatten());
+                    .boxed()
+                })
+                .buffer_unordered(CONCURRENCY)
+                .flat_map(futures::stream::iter)
+                .collect()
+                .await;
+            self.commit(&next_offsets(records, &handled));
         }
         info!(group = %self.group, "ingest consumer stopped");
         Ok(())
@@ -146,10 +160,10 @@ impl IngestConsumer {
     }
 
     /// Tells the group where each partition is.
-    fn commit(&self, positions: impl Iterator<Item = (String, i32, i64)>) {
+    fn commit(&self, positions: &BTreeMap<(&str, i32), i64>) {
         let mut list = TopicPartitionList::new();
-        for (topic, partition, next) in positions {
-            let _ = list.add_partition_offset(&topic, partition, Offset::Offset(next));
+        for ((topic, partition), next) in positions {
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
         }
         if list.count() == 0 {
             return;
@@ -258,6 +272,31 @@ impl IngestConsumer {
                 other => Failure::Poison(other.to_string()),
             })
     }
+}
+
+/// Each partition's next offset to read: its first record not handled, else past its last.
+fn next_offsets<'a>(
+    records: &'a [Consumed],
+    handled: &HashSet<usize>,
+) -> BTreeMap<(&'a str, i32), i64> {
+    let mut next = BTreeMap::new();
+    let mut stuck = HashSet::new();
+    // A batch holds each partition's records in offset order.
+    for (index, record) in records.iter().enumerate() {
+        let partition = (record.topic.as_str(), record.partition);
+        if stuck.contains(&partition) {
+            continue;
+        }
+        match handled.contains(&index) {
+            true => {
+                next.insert(partition, record.offset + 1);
+            }
+            false => {
+                stuck.insert(partition);
+            }
+        }
+    }
+    next
 }
 
 /// What makes two records with one event id the same record: their content, whatever schema

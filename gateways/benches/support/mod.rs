@@ -82,3 +82,39 @@ pub fn peak_mib() -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// Reads every record of `topics` from the beginning with a plain consumer; answers the time.
+pub fn raw_consume(bootstrap: &str, topics: &[&str], expected: usize) -> std::time::Duration {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::time::{Duration, Instant};
+
+    let consumer: BaseConsumer = eventmall_gateways::kafka::client_config(bootstrap)
+        .set("group.id", format!("bench-raw-{}", uuid::Uuid::now_v7()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        for partition in metadata.topics()[0].partitions() {
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .unwrap();
+        }
+    }
+    let started = Instant::now();
+    consumer.assign(&assignment).unwrap();
+    let (mut seen, mut bytes) = (0, 0usize);
+    while seen < expected {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            use rdkafka::Message;
+            bytes += message.payload().map_or(0, <[u8]>::len);
+            seen += 1;
+        }
+    }
+    assert!(bytes > 0);
+    started.elapsed()
+}
