@@ -309,3 +309,40 @@ fn fingerprint(record: &IngestRecord) -> String {
     .unwrap_or_default();
     format!("{:x}", Sha256::digest(content))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(topic: &str, partition: i32, offset: i64) -> Consumed {
+        Consumed {
+            topic: topic.into(),
+            partition,
+            offset,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_partition_commits_up_to_its_first_record_not_handled() {
+        let records = [
+            record("a", 0, 10),
+            record("a", 1, 5),
+            record("a", 0, 11),
+            record("a", 1, 6),
+            record("a", 0, 12),
+            record("b", 0, 3),
+        ];
+        // Stopped before a/0@11 was handled, though a/0@12 (another key) was.
+        let handled = HashSet::from([0, 1, 3, 4]);
+        let next = next_offsets(&records, &handled);
+        assert_eq!(
+            next,
+            BTreeMap::from([(("a", 0), 11), (("a", 1), 7)]),
+            "b/0 had nothing handled: it is not committed"
+        );
+    }
+}

@@ -82,6 +82,20 @@ impl Upstream {
         self.raw(record.topic(), Some(&value)).await;
     }
 
+    /// Publishes to the partition the key hashes to, as producers do.
+    async fn publish_keyed(&self, record: &IngestRecord, key: &str) {
+        let value = self.encode(record).await;
+        self.producer
+            .send(
+                FutureRecord::<str, [u8]>::to(record.topic())
+                    .key(key)
+                    .payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+
     async fn raw(&self, topic: &str, value: Option<&[u8]>) {
         let mut record = FutureRecord::<str, [u8]>::to(topic).partition(0).key("key");
         if let Some(value) = value {
@@ -474,6 +488,37 @@ async fn a_producer_written_with_confluents_python_clients_feeds_the_ingest_topi
     assert_eq!(first.payload["details"]["category"][3], "러닝화");
     assert_eq!(first.metadata.correlation_id, "py-0");
     assert!(drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty());
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_of_one_key_apply_in_order_while_keys_run_at_once() {
+    let broker = TestBroker::in_memory().await;
+    let app = app_on(&broker, 100).await;
+    let upstream = Upstream::new(&broker, &app).await;
+    // Published before the consumer starts, so its batches hold many keys at once.
+    let skus: Vec<String> = (0..40).map(|i| format!("ORD-{i:02}")).collect();
+    for round in 0..3 {
+        for sku in &skus {
+            let record = upserted(&format!("{sku}-{round}"), sku, 10_000 + round * 1_000);
+            upstream.publish_keyed(&record, sku).await;
+        }
+    }
+    let (running, stop) = start_ingest(&app, &broker, "ingest-order").await;
+    stored_until(&app, "every round", |stored| stored.len() == skus.len() * 3).await;
+    let stored = app.stored().await;
+    for sku in &skus {
+        let id = eventmall_events::ProductId::for_partner_sku(&PartnerId::from(PARTNER), sku)
+            .to_string();
+        // ProductRegistered and ProductPriceChanged both carry the price as `price`.
+        let prices: Vec<&serde_json::Value> = stored
+            .iter()
+            .filter(|e| e.aggregate_id == id)
+            .map(|e| &e.payload["price"]["amount"])
+            .collect();
+        assert_eq!(prices, [10_000, 11_000, 12_000], "{sku}");
+    }
     stop.cancel();
     running.await.unwrap().unwrap();
 }
