@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use eventmall_events::AnyEvent;
+use eventmall_events::{AnyEvent, CodecError};
 use eventmall_projections::{Checkpoint, Envelope, Generation};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaResult;
@@ -299,7 +299,9 @@ impl Projector {
                     envelope,
                     record: index,
                 }),
-                Err(reason) => poison.push(DeadLetter { record, reason }),
+                Err(Undecoded::Poison(reason)) => poison.push(DeadLetter { record, reason }),
+                // Not the record's fault: the batch is retried from the checkpoints.
+                Err(Undecoded::Unavailable(error)) => return Err(error.into()),
             }
         }
         batch.positions = positions
@@ -378,21 +380,46 @@ fn commit_offsets(consumer: &BaseConsumer<Rebalancer>, positions: &[Checkpoint])
     }
 }
 
-/// Decodes a record of an aggregate topic into an event envelope; the error is the reason it is
-/// poison.
-async fn decode(record: &Consumed, codec: &RegisteredCodec) -> Result<Envelope<AnyEvent>, String> {
+/// Why a record was not decoded.
+enum Undecoded {
+    /// The record is poison, for this reason.
+    Poison(String),
+    /// The registry did not answer; the record may be fine.
+    Unavailable(CodecError),
+}
+
+impl From<String> for Undecoded {
+    fn from(reason: String) -> Self {
+        Self::Poison(reason)
+    }
+}
+
+impl From<&str> for Undecoded {
+    fn from(reason: &str) -> Self {
+        Self::Poison(reason.to_owned())
+    }
+}
+
+/// Decodes a record of an aggregate topic into an event envelope.
+async fn decode(
+    record: &Consumed,
+    codec: &RegisteredCodec,
+) -> Result<Envelope<AnyEvent>, Undecoded> {
     let value = record.value.as_deref().ok_or("the record has no value")?;
-    let event = codec.decode(value).await.map_err(|e| e.to_string())?;
+    let event = codec.decode(value).await.map_err(|error| match error {
+        CodecError::SchemaUnavailable { .. } => Undecoded::Unavailable(error),
+        other => Undecoded::Poison(other.to_string()),
+    })?;
     let key = record.key.as_deref().ok_or("the record has no key")?;
     let aggregate_id = std::str::from_utf8(key)
         .map_err(|_| "the key is not UTF-8".to_owned())?
         .to_owned();
     let event_type: String = record.parsed("event_type")?;
     if event_type != event.event_type() {
-        return Err(format!(
+        return Err(Undecoded::Poison(format!(
             "header event_type {event_type} but the value is a {}",
             event.event_type()
-        ));
+        )));
     }
     let timestamp_ms = record.timestamp_ms.ok_or("the record has no timestamp")?;
     let recorded_at = DateTime::<Utc>::from_timestamp_millis(timestamp_ms)

@@ -554,3 +554,46 @@ async fn poison_records_go_to_the_dead_letters_and_their_partition_moves_on(subj
     assert!(reasons[1].contains("truncated"), "{reasons:?}");
     assert!(reasons[2].contains("unknown"), "{reasons:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_does_not_answer_holds_the_projector_back_and_loses_nothing() {
+    let app = spawn_sqlite_app().await;
+    let broker = TestBroker::in_memory().await;
+    published_world(&app, &broker, 20).await;
+    let live = Subject::OrderViews.live(&app);
+    // A codec that has never seen the writers' schema ids, and a registry nobody listens on.
+    let port = eventmall_gateways::kafka::broker::free_port().unwrap();
+    let unreachable = eventmall_gateways::registry::RegisteredCodec::new(Arc::new(
+        eventmall_gateways::registry::RemoteRegistry::new(&format!("http://127.0.0.1:{port}")),
+    ));
+    let projector = Projector::new(
+        live.clone(),
+        unreachable,
+        &broker.bootstrap(),
+        &settings(50),
+    )
+    .unwrap();
+    let stop = CancellationToken::new();
+    let running = projector.spawn(stop.clone());
+    // The projector thread must end before the runtime does, also when an assertion fails.
+    let guard = stop.drop_guard();
+    // Long enough for several polls and retried batches.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        applied(live.as_ref()).await,
+        0,
+        "a batch passed without its schemas"
+    );
+    assert!(
+        drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty(),
+        "good records were dead-lettered because the registry was away"
+    );
+    drop(guard);
+    running.await.unwrap().unwrap();
+
+    // With the registry back, the same records apply.
+    let (running, guard) = start(&app, &broker, live.clone(), 50).await;
+    wait_applied(live.as_ref(), Subject::OrderViews.records(&broker)).await;
+    drop(guard);
+    running.await.unwrap().unwrap();
+}
