@@ -48,15 +48,6 @@ const BATCH_WAIT: Duration = Duration::from_millis(20);
 /// What a record keeps its order within: its topic, partition and key.
 type OrderKey<'a> = (&'a str, i32, Option<&'a [u8]>);
 
-/// What became of a record.
-#[derive(Debug)]
-pub enum Handled {
-    /// Its command ran; the receipt says whether it replayed an earlier delivery.
-    Executed(Receipt),
-    /// It went to the dead letters, for this reason.
-    DeadLettered(String),
-}
-
 /// Why a record was not handled.
 enum Failure {
     /// The record can never become a command: dead-letter it.
@@ -117,7 +108,7 @@ impl IngestConsumer {
                     async move {
                         let mut handled = Vec::with_capacity(indices.len());
                         for index in indices {
-                            if this.handle(&records[index], stop).await.is_none() {
+                            if !this.handle(&records[index], stop).await {
                                 break;
                             }
                             handled.push(index);
@@ -174,40 +165,35 @@ impl IngestConsumer {
         }
     }
 
-    /// Handles one record, retrying what may pass; `None` only when stopped meanwhile.
-    pub async fn handle(&self, record: &Consumed, stop: &CancellationToken) -> Option<Handled> {
+    /// Runs one record's command, or sends it to the dead letters, retrying what may pass;
+    /// false only when stopped meanwhile.
+    async fn handle(&self, record: &Consumed, stop: &CancellationToken) -> bool {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let reason = match self.execute(record).await {
-                Ok(receipt) => return Some(Handled::Executed(receipt)),
-                Err(Failure::Poison(reason)) => reason,
+            match self.execute(record).await {
+                Ok(_) => return true,
+                Err(Failure::Poison(reason)) => {
+                    warn!(topic = %record.topic, partition = record.partition,
+                        offset = record.offset, %reason, "ingest record sent to the dead letters");
+                    match self
+                        .dead_letters
+                        .send(&[DeadLetter { record, reason }])
+                        .await
+                    {
+                        Ok(()) => return true,
+                        Err(error) => warn!(%error, ?backoff, "dead letter not sent; retrying"),
+                    }
+                }
                 Err(Failure::Transient(error)) => {
                     warn!(topic = %record.topic, partition = record.partition,
                         offset = record.offset, %error, ?backoff, "ingest record will be retried");
-                    tokio::select! {
-                        () = stop.cancelled() => return None,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-            warn!(topic = %record.topic, partition = record.partition, offset = record.offset,
-                %reason, "ingest record sent to the dead letters");
-            let letter = DeadLetter {
-                record,
-                reason: reason.clone(),
-            };
-            match self.dead_letters.send(&[letter]).await {
-                Ok(()) => return Some(Handled::DeadLettered(reason)),
-                Err(error) => {
-                    warn!(%error, "dead letter not sent; retrying");
-                    tokio::select! {
-                        () = stop.cancelled() => return None,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
                 }
             }
+            tokio::select! {
+                () = stop.cancelled() => return false,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 

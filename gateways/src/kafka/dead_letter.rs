@@ -35,7 +35,7 @@ pub struct DeadLetter<'a> {
     pub reason: String,
 }
 
-/// Sends dead letters for one stage (a projector, an ingest consumer).
+/// Sends dead letters for one stage (a projector, the ingest consumer, the feed ingest).
 #[derive(Clone)]
 pub struct DeadLetters {
     producer: FutureProducer,
