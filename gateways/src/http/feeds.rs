@@ -37,10 +37,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 struct FeedQuery {
     /// The feed's format: `ep-tsv` (Naver Shopping EP 3.0), or `csv` and `jsonl` through the
-    /// partner's field mapping.
-    #[serde(default = "ep_tsv")]
-    #[param(value_type = Option<String>, pattern = "^(ep-tsv|csv|jsonl)$", default = "ep-tsv")]
-    format: String,
+    /// partner's field mapping; else named by `Content-Type` (`text/csv`,
+    /// `application/x-ndjson` or `application/jsonl`), else `ep-tsv`.
+    #[param(value_type = Option<String>, pattern = "^(ep-tsv|csv|jsonl)$")]
+    format: Option<String>,
     /// `utf-8` (with or without a BOM) or `euc-kr` (CP949); else the `charset` of
     /// `Content-Type`, else UTF-8.
     #[param(
@@ -50,12 +50,27 @@ struct FeedQuery {
     encoding: Option<String>,
 }
 
-fn ep_tsv() -> String {
-    "ep-tsv".into()
-}
-
 fn store_unavailable(error: sqlx::Error) -> ApiError {
     ApiError::Unavailable(format!("feed store: {error}"))
+}
+
+/// The format named by the query, else by the media type of `Content-Type`, else EP TSV.
+fn format(query: Option<&str>, headers: &HeaderMap) -> Result<FeedFormat, ApiError> {
+    if let Some(name) = query {
+        return name.parse().map_err(ApiError::BadRequest);
+    }
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|media_type| media_type.trim().to_ascii_lowercase());
+    Ok(match media_type.as_deref() {
+        Some("text/csv") => FeedFormat::Csv,
+        Some("application/x-ndjson" | "application/jsonl" | "application/jsonlines") => {
+            FeedFormat::Jsonl
+        }
+        _ => FeedFormat::EpTsv,
+    })
 }
 
 /// The encoding named by the query, else by the `charset` of `Content-Type`, else UTF-8.
@@ -106,7 +121,7 @@ async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     let partner = PartnerId(party_id(id)?);
-    let format: FeedFormat = query.format.parse().map_err(ApiError::BadRequest)?;
+    let format = format(query.format.as_deref(), &headers)?;
     let encoding = encoding(query.encoding.as_deref(), &headers)?;
     let limit = state.feed_limit_bytes;
     let read = Arc::new(AtomicU64::new(0));

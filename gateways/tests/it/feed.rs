@@ -766,13 +766,23 @@ mod mapped {
             product.body["state"]["details"]["title"],
             "두 줄\n이름 \"특가\""
         );
-        let again = upload(&app, "shop-7", "csv", csv).await;
+        // The format and the encoding may come from `Content-Type` instead of the query.
+        let again = app
+            .send(
+                app.client
+                    .post(format!("{}/v1/partners/shop-7/feeds", app.address))
+                    .header("content-type", "text/csv; charset=utf-8")
+                    .body(csv),
+            )
+            .await;
+        assert_eq!(again.status, 201, "{}", again.body);
         assert_eq!(
             (
+                again.body["format"].clone(),
                 again.body["registered"].clone(),
                 again.body["unchanged"].clone()
             ),
-            (json!(0), json!(3))
+            (json!("csv"), json!(0), json!(3))
         );
     }
 
