@@ -8,7 +8,7 @@
 //! An exclusive lock on `<database>.lock` keeps other processes from writing the file, so the
 //! writer knows every aggregate's latest version and the event store can trust its cache.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
 use std::path::Path;
 use std::str::FromStr;
@@ -140,10 +140,11 @@ const ROWS_PER_INSERT: usize = 2048;
 
 /// Commits a group of appends in one transaction.
 ///
-/// Plain appends (events only) go in as few multi-row INSERTs as possible. SQLite backs out a
-/// failed statement and keeps the transaction, so when one of them lost a race the chunk is
-/// retried append by append, which tells winners from losers. Appends that also write a
-/// snapshot or an idempotency key run in their own savepoint.
+/// Plain appends (events only, or events under an idempotency key not used yet) go in as few
+/// multi-row INSERTs as possible, their keys in one more; each such chunk in a savepoint. When
+/// a chunk fails (an append lost a race) it is retried append by append, which tells winners
+/// from losers. Appends that write a snapshot, or claim a used key, run alone in their own
+/// savepoint.
 #[instrument(skip_all, fields(appends = group.len()))]
 async fn write_group(
     connection: &mut SqliteConnection,
@@ -156,9 +157,11 @@ async fn write_group(
         return group.iter().map(|_| Err(copy_error(&error))).collect();
     }
     let mut results: Vec<Option<StoreResult<Appended>>> = group.iter().map(|_| None).collect();
-    for chunk in plain_chunks(group) {
+    // A lookup that fails sends the keyed appends the slow way, which reports the error.
+    let new_keys = new_keys(connection, group).await.unwrap_or_default();
+    for chunk in plain_chunks(group, &new_keys) {
         let appends: Vec<&Append> = chunk.iter().map(|&i| &group[i].0).collect();
-        match insert_events(connection, &appends).await {
+        match insert_chunk(connection, &appends).await {
             Ok(mut appended) => {
                 for (&i, positions) in chunk.iter().zip(appended.drain(..)) {
                     results[i] = Some(Ok(positions));
@@ -188,12 +191,49 @@ async fn write_group(
         .collect()
 }
 
-/// Indices of the plain appends of a group, in chunks of at most [`ROWS_PER_INSERT`] rows.
-fn plain_chunks(group: &[(Append, Reply)]) -> Vec<Vec<usize>> {
+/// The appends of a group whose idempotency key is not used yet and is claimed by no other
+/// append of the group. The group's transaction holds the only write lock, so what this reads
+/// stays true until it commits.
+async fn new_keys(
+    connection: &mut SqliteConnection,
+    group: &[(Append, Reply)],
+) -> Result<HashSet<usize>, sqlx::Error> {
+    let mut claims: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, (append, _)) in group.iter().enumerate() {
+        if let Some(claim) = &append.idempotency
+            && append.snapshot.is_none()
+        {
+            claims.entry(claim.key.as_str()).or_default().push(i);
+        }
+    }
+    let keys: Vec<&str> = claims.keys().copied().collect();
+    let mut used = HashSet::new();
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let mut select =
+            QueryBuilder::<Sqlite>::new("SELECT key FROM idempotency_keys WHERE key IN (");
+        let mut separated = select.separated(", ");
+        for key in chunk {
+            separated.push_bind(*key);
+        }
+        select.push(")");
+        let found: Vec<(String,)> = select.build_query_as().fetch_all(&mut *connection).await?;
+        used.extend(found.into_iter().map(|(key,)| key));
+    }
+    Ok(claims
+        .into_iter()
+        .filter(|(key, appends)| appends.len() == 1 && !used.contains(*key))
+        .flat_map(|(_, appends)| appends)
+        .collect())
+}
+
+/// Indices of the plain appends of a group (events only, or events under a new key), in
+/// chunks of at most [`ROWS_PER_INSERT`] rows.
+fn plain_chunks(group: &[(Append, Reply)], new_keys: &HashSet<usize>) -> Vec<Vec<usize>> {
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut rows = 0;
     for (i, (append, _)) in group.iter().enumerate() {
-        let plain = append.snapshot.is_none() && append.idempotency.is_none();
+        let plain =
+            append.snapshot.is_none() && (append.idempotency.is_none() || new_keys.contains(&i));
         if !plain || append.events.is_empty() {
             continue;
         }
@@ -232,6 +272,56 @@ async fn append_alone(connection: &mut SqliteConnection, append: &Append) -> Sto
 /// sqlx errors cannot be cloned; every append of a failed group gets the same message.
 fn copy_error(error: &sqlx::Error) -> StoreError {
     StoreError::Database(sqlx::Error::Protocol(error.to_string()))
+}
+
+/// Inserts the events of `appends` in one statement and their idempotency keys in another, all
+/// or nothing; the positions of each append, in order.
+async fn insert_chunk(
+    connection: &mut SqliteConnection,
+    appends: &[&Append],
+) -> Result<Vec<Appended>, sqlx::Error> {
+    let keyed: Vec<usize> = (0..appends.len())
+        .filter(|&i| appends[i].idempotency.is_some())
+        .collect();
+    if keyed.is_empty() {
+        // A lone statement is atomic by itself.
+        return insert_events(connection, appends).await;
+    }
+    sqlx::query("SAVEPOINT chunk")
+        .execute(&mut *connection)
+        .await?;
+    let result = async {
+        let appended = insert_events(connection, appends).await?;
+        let mut insert = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO idempotency_keys (key, fingerprint, aggregate_type, aggregate_id, \
+             version, global_position, event_types, created_at) ",
+        );
+        let created_at = now();
+        insert.push_values(&keyed, |mut row, &i| {
+            let (append, positions) = (appends[i], &appended[i].positions);
+            let claim = append.idempotency.as_ref();
+            row.push_bind(claim.map(|c| c.key.as_str()))
+                .push_bind(claim.map(|c| c.fingerprint.as_str()))
+                .push_bind(&append.aggregate_type)
+                .push_bind(&append.aggregate_id)
+                .push_bind(append.expected_version + positions.len() as i64)
+                .push_bind(positions.last().copied())
+                .push_bind(event_types(&append.events))
+                .push_bind(created_at);
+        });
+        insert.build().execute(&mut *connection).await?;
+        Ok(appended)
+    }
+    .await;
+    if result.is_err() {
+        sqlx::query("ROLLBACK TO chunk")
+            .execute(&mut *connection)
+            .await?;
+    }
+    sqlx::query("RELEASE chunk")
+        .execute(&mut *connection)
+        .await?;
+    result
 }
 
 /// Inserts the events of `appends` in one statement; the positions of each append, in order.

@@ -145,6 +145,78 @@ pub async fn an_idempotency_key_is_recorded_with_the_events(backend: Arc<dyn Eve
     assert!(backend.idempotency("nope").await.unwrap().is_none());
 }
 
+/// Many keyed appends at once, as the ingest consumer sends them: on SQLite they share one
+/// group commit. Each key is recorded with its own events; the loser of a version race
+/// appends nothing and records no key, and a key claimed twice is taken once.
+pub async fn keyed_appends_at_once_record_each_key_with_its_own_events(
+    backend: Arc<dyn EventBackend>,
+) {
+    let keyed = |id: &str, version: i64, key: &str| {
+        let mut append = append(id, version, vec![event(version as u32 + 1)]);
+        append.idempotency = Some(IdempotencyClaim {
+            key: key.into(),
+            fingerprint: format!("fp-{key}"),
+        });
+        append
+    };
+    let mut appends: Vec<Append> = (0..40)
+        .map(|i| keyed(&format!("k{i}"), 0, &format!("key-{i}")))
+        .collect();
+    // Two appends race for version 1 of k0, and two appends claim one key.
+    appends.push(keyed("k0", 0, "key-race"));
+    appends.push(keyed("twice-a", 0, "key-twice"));
+    appends.push(keyed("twice-b", 0, "key-twice"));
+    let results =
+        futures::future::join_all(appends.into_iter().map(|append| backend.append(append))).await;
+    let (won, lost): (Vec<_>, Vec<_>) = results.iter().partition(|r| r.is_ok());
+    assert_eq!(won.len(), 41, "{lost:?}");
+    let k0_won_by = match backend.idempotency("key-0").await.unwrap() {
+        Some(_) => "key-0",
+        None => "key-race",
+    };
+    for i in 1..40 {
+        let record = backend
+            .idempotency(&format!("key-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.aggregate_id, format!("k{i}"));
+        assert_eq!(record.version, 1);
+        assert_eq!(record.fingerprint, format!("fp-key-{i}"));
+    }
+    let loser = if k0_won_by == "key-0" {
+        "key-race"
+    } else {
+        "key-0"
+    };
+    assert!(backend.idempotency(loser).await.unwrap().is_none());
+    assert_eq!(
+        backend.stream("product", "k0", 0, 10).await.unwrap().len(),
+        1
+    );
+    let twice = backend.idempotency("key-twice").await.unwrap().unwrap();
+    let other = if twice.aggregate_id == "twice-a" {
+        "twice-b"
+    } else {
+        "twice-a"
+    };
+    assert!(
+        backend
+            .stream("product", other, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        lost.iter()
+            .any(|r| matches!(r, Err(StoreError::Conflict { .. })))
+    );
+    assert!(
+        lost.iter()
+            .any(|r| matches!(r, Err(StoreError::IdempotencyKeyUsed(_))))
+    );
+}
+
 pub async fn an_append_over_the_backends_limit_is_refused_whole(backend: Arc<dyn EventBackend>) {
     let events = (0..70_000).map(event).collect();
     match backend.append(append("p1", 0, events)).await {
@@ -402,6 +474,12 @@ macro_rules! event_store_suite {
             async fn an_idempotency_key_is_recorded_with_the_events() {
                 let (backend, _db) = $open().await;
                 super::an_idempotency_key_is_recorded_with_the_events(backend).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn keyed_appends_at_once_record_each_key_with_its_own_events() {
+                let (backend, _db) = $open().await;
+                super::keyed_appends_at_once_record_each_key_with_its_own_events(backend).await;
             }
 
             #[tokio::test]

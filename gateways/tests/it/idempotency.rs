@@ -44,6 +44,24 @@ async fn replayed_keys_append_nothing(app: TestApp) {
         .await;
     other.assert_problem(422, "idempotency-key-reused");
     assert_eq!(event_count(&app).await, events);
+
+    // A retry that the aggregate would refuse now (the order is no longer placed) still gets
+    // the first answer.
+    let order = first.body["aggregate_id"].as_str().unwrap();
+    let cancel = || {
+        app.client
+            .post(format!("{}/v1/orders/{order}/cancel", app.address))
+            .header("idempotency-key", "cancel-kim-1")
+            .json(&json!({"reason": "changed my mind"}))
+    };
+    let cancelled = app.send(cancel()).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let events = event_count(&app).await;
+    let again = app.send(cancel()).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["replayed"], true);
+    assert_eq!(again.body["version"], cancelled.body["version"]);
+    assert_eq!(event_count(&app).await, events);
 }
 
 /// Concurrent first requests with one key: one command runs, every caller gets its answer.
