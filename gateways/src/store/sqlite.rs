@@ -292,24 +292,11 @@ async fn insert_chunk(
         .await?;
     let result = async {
         let appended = insert_events(connection, appends).await?;
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO idempotency_keys (key, fingerprint, aggregate_type, aggregate_id, \
-             version, global_position, event_types, created_at) ",
-        );
-        let created_at = now();
-        insert.push_values(&keyed, |mut row, &i| {
-            let (append, positions) = (appends[i], &appended[i].positions);
-            let claim = append.idempotency.as_ref();
-            row.push_bind(claim.map(|c| c.key.as_str()))
-                .push_bind(claim.map(|c| c.fingerprint.as_str()))
-                .push_bind(&append.aggregate_type)
-                .push_bind(&append.aggregate_id)
-                .push_bind(append.expected_version + positions.len() as i64)
-                .push_bind(positions.last().copied())
-                .push_bind(event_types(&append.events))
-                .push_bind(created_at);
-        });
-        insert.build().execute(&mut *connection).await?;
+        let keys: Vec<(&Append, &[i64])> = keyed
+            .iter()
+            .map(|&i| (appends[i], appended[i].positions.as_slice()))
+            .collect();
+        insert_keys(connection, &keys).await?;
         Ok(appended)
     }
     .await;
@@ -420,23 +407,35 @@ async fn append_one(connection: &mut SqliteConnection, append: &Append) -> Store
         .execute(&mut *connection)
         .await?;
     }
-    if let Some(claim) = &append.idempotency {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (key, fingerprint, aggregate_type, aggregate_id, \
-             version, global_position, event_types, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&claim.key)
-        .bind(&claim.fingerprint)
-        .bind(&append.aggregate_type)
-        .bind(&append.aggregate_id)
-        .bind(append.expected_version + positions.len() as i64)
-        .bind(positions.last())
-        .bind(event_types(&append.events))
-        .bind(now())
-        .execute(&mut *connection)
-        .await?;
+    if append.idempotency.is_some() {
+        insert_keys(connection, &[(append, &positions)]).await?;
     }
     Ok(Appended { positions })
+}
+
+/// Records the idempotency key of each append (which has one) with the positions its events got.
+async fn insert_keys(
+    connection: &mut SqliteConnection,
+    appends: &[(&Append, &[i64])],
+) -> Result<(), sqlx::Error> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO idempotency_keys (key, fingerprint, aggregate_type, aggregate_id, version, \
+         global_position, event_types, created_at) ",
+    );
+    let created_at = now();
+    insert.push_values(appends, |mut row, (append, positions)| {
+        let claim = append.idempotency.as_ref();
+        row.push_bind(claim.map(|c| c.key.as_str()))
+            .push_bind(claim.map(|c| c.fingerprint.as_str()))
+            .push_bind(&append.aggregate_type)
+            .push_bind(&append.aggregate_id)
+            .push_bind(append.expected_version + positions.len() as i64)
+            .push_bind(positions.last().copied())
+            .push_bind(event_types(&append.events))
+            .push_bind(created_at);
+    });
+    insert.build().execute(&mut *connection).await?;
+    Ok(())
 }
 
 async fn find_idempotency(
