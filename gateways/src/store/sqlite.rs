@@ -258,15 +258,25 @@ async fn append_alone(connection: &mut SqliteConnection, append: &Append) -> Sto
         .execute(&mut *connection)
         .await?;
     let result = append_one(connection, append).await;
-    if result.is_err() {
-        sqlx::query("ROLLBACK TO append")
+    release(connection, "append", result.is_err()).await?;
+    result
+}
+
+/// Ends the savepoint `name`, undoing what it holds when `failed`.
+async fn release(
+    connection: &mut SqliteConnection,
+    name: &str,
+    failed: bool,
+) -> Result<(), sqlx::Error> {
+    if failed {
+        sqlx::query(&format!("ROLLBACK TO {name}"))
             .execute(&mut *connection)
             .await?;
     }
-    sqlx::query("RELEASE append")
+    sqlx::query(&format!("RELEASE {name}"))
         .execute(&mut *connection)
         .await?;
-    result
+    Ok(())
 }
 
 /// sqlx errors cannot be cloned; every append of a failed group gets the same message.
@@ -300,14 +310,7 @@ async fn insert_chunk(
         Ok(appended)
     }
     .await;
-    if result.is_err() {
-        sqlx::query("ROLLBACK TO chunk")
-            .execute(&mut *connection)
-            .await?;
-    }
-    sqlx::query("RELEASE chunk")
-        .execute(&mut *connection)
-        .await?;
+    release(connection, "chunk", result.is_err()).await?;
     result
 }
 
