@@ -100,34 +100,6 @@ pub(crate) trait AvroRecord: Sized {
     fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError>;
 }
 
-impl AvroRecord for AnyEvent {
-    fn record_name(&self) -> String {
-        AnyEvent::record_name(self)
-    }
-
-    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error> {
-        AnyEvent::write_avro(self, schema, out)
-    }
-
-    fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
-        AnyEvent::read_avro(record_name, datum)
-    }
-}
-
-impl AvroRecord for crate::ingest::IngestRecord {
-    fn record_name(&self) -> String {
-        crate::ingest::IngestRecord::record_name(self)
-    }
-
-    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error> {
-        crate::ingest::IngestRecord::write_avro(self, schema, out)
-    }
-
-    fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
-        crate::ingest::IngestRecord::read_avro(record_name, datum)
-    }
-}
-
 impl AnyEvent {
     /// Rebuilds an event from the event store's aggregate type, event type and JSON data.
     pub fn from_stored(
@@ -176,13 +148,14 @@ impl AnyEvent {
         };
         format!("{namespace}.{}", self.event_type())
     }
+}
 
-    /// Writes the event's record as an Avro datum of `schema`.
-    pub(crate) fn write_avro(
-        &self,
-        schema: &Schema,
-        out: &mut Vec<u8>,
-    ) -> Result<(), apache_avro::Error> {
+impl AvroRecord for AnyEvent {
+    fn record_name(&self) -> String {
+        AnyEvent::record_name(self)
+    }
+
+    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error> {
         match self {
             Self::Product(event) => event.write_avro(schema, out),
             Self::Order(event) => event.write_avro(schema, out),
@@ -190,8 +163,7 @@ impl AnyEvent {
         }
     }
 
-    /// Reads the record named `record_name` from `datum`.
-    pub(crate) fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
+    fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
         let (namespace, type_name) = record_name
             .rsplit_once('.')
             .ok_or(ReadError::UnknownRecord)?;

@@ -9,7 +9,7 @@
 use apache_avro::AvroSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::avro::{Datum, EventSchema, ReadError};
+use crate::avro::{AvroRecord, Datum, EventSchema, ReadError};
 use crate::ids::{OrderId, PartnerId};
 use crate::money::Money;
 
@@ -102,8 +102,9 @@ avro_records!(
     }
 );
 
-/// A record of any ingest topic.
-#[derive(Clone, Debug, PartialEq)]
+/// A record of any ingest topic; as JSON, the record of its topic.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum IngestRecord {
     /// A record of the product ingest topic.
     Product(ProductIngest),
@@ -141,6 +142,16 @@ impl IngestRecord {
         }
     }
 
+    /// The partner the record speaks for.
+    pub fn partner_id(&self) -> &PartnerId {
+        match self {
+            Self::Product(ProductIngest::ProductUpserted(r)) => &r.partner_id,
+            Self::Product(ProductIngest::ProductWithdrawn(r)) => &r.partner_id,
+            Self::Shipment(ShipmentIngest::ShipmentDispatched(r)) => &r.partner_id,
+            Self::Shipment(ShipmentIngest::ShipmentDelivered(r)) => &r.partner_id,
+        }
+    }
+
     /// The topic that carries the record.
     pub fn topic(&self) -> &'static str {
         match self {
@@ -158,8 +169,14 @@ impl IngestRecord {
             }
         }
     }
+}
 
-    pub(crate) fn write_avro(
+impl AvroRecord for IngestRecord {
+    fn record_name(&self) -> String {
+        IngestRecord::record_name(self)
+    }
+
+    fn write_avro(
         &self,
         schema: &apache_avro::Schema,
         out: &mut Vec<u8>,
@@ -170,7 +187,7 @@ impl IngestRecord {
         }
     }
 
-    pub(crate) fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
+    fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError> {
         let (namespace, type_name) = record_name
             .rsplit_once('.')
             .ok_or(ReadError::UnknownRecord)?;

@@ -32,23 +32,16 @@ pub enum IngestCommand {
 /// The command for `record`, or why the record is invalid.
 pub fn command(record: &IngestRecord) -> Result<IngestCommand, String> {
     check_event_id(record.event_id())?;
+    check_partner(record.partner_id())?;
     match record {
         IngestRecord::Product(ProductIngest::ProductUpserted(upserted)) => upsert(upserted),
         IngestRecord::Product(ProductIngest::ProductWithdrawn(withdrawn)) => withdraw(withdrawn),
         IngestRecord::Shipment(ShipmentIngest::ShipmentDispatched(dispatched)) => {
-            dispatch(dispatched)
+            Ok(dispatch(dispatched))
         }
-        IngestRecord::Shipment(ShipmentIngest::ShipmentDelivered(delivered)) => deliver(delivered),
-    }
-}
-
-/// The partner a record speaks for.
-pub fn partner(record: &IngestRecord) -> &PartnerId {
-    match record {
-        IngestRecord::Product(ProductIngest::ProductUpserted(r)) => &r.partner_id,
-        IngestRecord::Product(ProductIngest::ProductWithdrawn(r)) => &r.partner_id,
-        IngestRecord::Shipment(ShipmentIngest::ShipmentDispatched(r)) => &r.partner_id,
-        IngestRecord::Shipment(ShipmentIngest::ShipmentDelivered(r)) => &r.partner_id,
+        IngestRecord::Shipment(ShipmentIngest::ShipmentDelivered(delivered)) => {
+            Ok(deliver(delivered))
+        }
     }
 }
 
@@ -82,31 +75,28 @@ fn withdraw(record: &ProductWithdrawn) -> Result<IngestCommand, String> {
     })
 }
 
-fn dispatch(record: &ShipmentDispatched) -> Result<IngestCommand, String> {
-    check_partner(&record.partner_id)?;
-    Ok(IngestCommand::Order {
+fn dispatch(record: &ShipmentDispatched) -> IngestCommand {
+    IngestCommand::Order {
         id: record.order_id,
         command: OrderCommand::Ship {
             carrier: record.carrier.clone(),
             tracking_number: record.tracking_number.clone(),
             by_partner: Some(record.partner_id.clone()),
         },
-    })
+    }
 }
 
-fn deliver(record: &ShipmentDelivered) -> Result<IngestCommand, String> {
-    check_partner(&record.partner_id)?;
-    Ok(IngestCommand::Order {
+fn deliver(record: &ShipmentDelivered) -> IngestCommand {
+    IngestCommand::Order {
         id: record.order_id,
         command: OrderCommand::Deliver {
             receiver: record.receiver.clone(),
             by_partner: Some(record.partner_id.clone()),
         },
-    })
+    }
 }
 
 fn product_id(partner: &PartnerId, sku: &str) -> Result<ProductId, String> {
-    check_partner(partner)?;
     check_id(sku).map_err(|error| format!("sku: {error}"))?;
     Ok(ProductId::for_partner_sku(partner, sku))
 }
