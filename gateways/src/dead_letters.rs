@@ -14,7 +14,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::kafka::client_config;
-use crate::projector::{Consumed, DEAD_LETTER_TOPIC, header};
+use crate::kafka::dead_letter::{DEAD_LETTER_TOPIC, header};
+use crate::kafka::record::Consumed;
 
 /// How long reading the dead letters may take.
 const READ_TIMEOUT: Duration = Duration::from_secs(15);

@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-pub use crate::kafka::dead_letter::{DEAD_LETTER_TOPIC, DeadLetter, DeadLetters, header};
-pub use crate::kafka::record::Consumed;
+use crate::kafka::dead_letter::{DeadLetter, DeadLetters};
+use crate::kafka::record::Consumed;
 
 use crate::config::ProjectorSettings;
 use crate::kafka::client_config;

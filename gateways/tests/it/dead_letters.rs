@@ -1,6 +1,7 @@
 //! The dead-letter tooling against a real broker: list, show and retry, over HTTP and the CLI.
 
-use eventmall_gateways::projector::{Consumed, DEAD_LETTER_TOPIC, DeadLetter, DeadLetters};
+use eventmall_gateways::kafka::dead_letter::{DEAD_LETTER_TOPIC, DeadLetter, DeadLetters};
+use eventmall_gateways::kafka::record::Consumed;
 use serde_json::Value;
 
 use crate::kafka::{TestBroker, drain, kafka_settings};

@@ -307,7 +307,7 @@ mod ingest {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn rejected_lines_are_dead_letters_with_their_raw_bytes_and_are_not_retried() {
-        use eventmall_gateways::projector::{DEAD_LETTER_TOPIC, header};
+        use eventmall_gateways::kafka::dead_letter::{DEAD_LETTER_TOPIC, header};
 
         let broker = crate::kafka::TestBroker::in_memory().await;
         eventmall_gateways::kafka::ensure_topics(

@@ -10,7 +10,7 @@ use eventmall_events::ingest::{
 };
 use eventmall_events::{Money, OrderId, PartnerId, StoredEvent};
 use eventmall_gateways::config::Settings;
-use eventmall_gateways::projector::{DEAD_LETTER_TOPIC, header};
+use eventmall_gateways::kafka::dead_letter::{DEAD_LETTER_TOPIC, header};
 use eventmall_gateways::registry::RegisteredCodec;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
