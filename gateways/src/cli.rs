@@ -11,7 +11,7 @@ use crate::config::Settings;
 use crate::dead_letters::{DeadLetterRecord, DeadLetterTool};
 use crate::demo::{self, DemoPlan};
 use crate::feed::FeedEncoding;
-use crate::feed::ingest::{FeedFormat, FeedIngest};
+use crate::feed::ingest::FeedFormat;
 use crate::kafka::tail::{TailOptions, tail};
 use crate::registry::{RegisteredCodec, RemoteRegistry};
 use crate::startup::{self, command_gateway};
@@ -202,12 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(plan) => {
-            let commands = command_gateway(&settings)
-                .await
-                .context("opening the store")?;
-            let control = crate::store::connect_control(&settings.store_url()).await?;
-            let feeds =
-                FeedIngest::new(commands, control).with_dead_letters(settings.external_kafka())?;
+            let feeds = startup::feed_ingest(&settings).await?;
             let report = demo::run(&feeds, plan.into()).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())

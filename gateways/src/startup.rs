@@ -25,7 +25,8 @@ use crate::http::{AppState, router};
 use crate::ingest::IngestConsumer;
 use crate::kafka;
 use crate::kafka::broker::LocalBroker;
-use crate::projector::{DEAD_LETTER_TOPIC, Projection, Projector};
+use crate::kafka::dead_letter::DEAD_LETTER_TOPIC;
+use crate::projector::{Projection, Projector};
 use crate::registry::{
     self, Level, RegisteredCodec, RegistryStore, RemoteRegistry, SchemaRegistry,
 };
@@ -109,8 +110,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.http.addr).await?;
         let views = open_views(settings).await?;
-        let feeds = FeedIngest::new(commands.clone(), control.clone())
-            .with_dead_letters(settings.external_kafka())?;
+        let feeds = feeds_over(settings, commands.clone(), control.clone())?;
         let state = AppState {
             commands: commands.clone(),
             control: control.clone(),
@@ -447,6 +447,25 @@ async fn connect_relay(
     .await
 }
 
+/// Feed ingest over `commands`; with a cluster configured, rejected lines also go to its dead
+/// letters.
+fn feeds_over(
+    settings: &Settings,
+    commands: CommandGateway,
+    control: AnyPool,
+) -> rdkafka::error::KafkaResult<FeedIngest> {
+    FeedIngest::new(commands, control).with_dead_letters(settings.external_kafka())
+}
+
+/// Feed ingest over the configured store, for the CLI (`ingest feed`, `demo`).
+pub async fn feed_ingest(settings: &Settings) -> anyhow::Result<FeedIngest> {
+    let commands = command_gateway(settings)
+        .await
+        .context("opening the store")?;
+    let control = store::connect_control(&settings.store_url()).await?;
+    Ok(feeds_over(settings, commands, control)?)
+}
+
 /// Ingests a feed file through the same path as `POST /v1/partners/{id}/feeds`, showing how
 /// much of the file is read.
 pub async fn ingest_feed(
@@ -456,18 +475,14 @@ pub async fn ingest_feed(
     encoding: FeedEncoding,
     file: &Path,
 ) -> anyhow::Result<FeedRun> {
-    let commands = command_gateway(settings).await?;
-    let control = store::connect_control(&settings.store_url()).await?;
+    let feeds = feed_ingest(settings).await?;
     let opened =
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let progress = ProgressBar::new(opened.metadata()?.len()).with_style(
         ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")?,
     );
     let input = std::io::BufReader::with_capacity(256 * 1024, progress.wrap_read(opened));
-    let run = FeedIngest::new(commands, control)
-        .with_dead_letters(settings.external_kafka())?
-        .run(partner, format, encoding, input)
-        .await?;
+    let run = feeds.run(partner, format, encoding, input).await?;
     progress.finish_and_clear();
     Ok(run)
 }
