@@ -161,7 +161,12 @@ async fn main() {
                     .unwrap();
             }
         }
+        let deadline = Instant::now() + Duration::from_secs(600);
         while backend.count_after(0).await.unwrap() < expected {
+            assert!(
+                Instant::now() < deadline,
+                "{phase}: the events did not arrive"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let elapsed = started.elapsed();

@@ -11,7 +11,8 @@ use eventmall_events::product::{ProductEvent, ProductStockChanged};
 use eventmall_events::{AnyEvent, Money, PartnerId, PaymentId, ProductId};
 use eventmall_gateways::config::ProjectorSettings;
 use eventmall_gateways::demo::{self, DemoPlan};
-use eventmall_gateways::projector::{DEAD_LETTER_TOPIC, Projection, Projector, header};
+use eventmall_gateways::kafka::dead_letter::{DEAD_LETTER_TOPIC, header};
+use eventmall_gateways::projector::{Projection, Projector};
 use eventmall_gateways::views::{OrderViews, Recommendations, Search};
 use eventmall_projections::Generation;
 use eventmall_projections::recommendations::TrendClock;
@@ -561,10 +562,20 @@ async fn a_registry_that_does_not_answer_holds_the_projector_back_and_loses_noth
     let broker = TestBroker::in_memory().await;
     published_world(&app, &broker, 20).await;
     let live = Subject::OrderViews.live(&app);
-    // A codec that has never seen the writers' schema ids, and a registry nobody listens on.
-    let port = eventmall_gateways::kafka::broker::free_port().unwrap();
+    // A codec that has never seen the writers' schema ids, and a "registry" that hangs up on
+    // every request, counting them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let registry = tokio::spawn(async move {
+        while let Ok((connection, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(connection);
+        }
+    });
     let unreachable = eventmall_gateways::registry::RegisteredCodec::new(Arc::new(
-        eventmall_gateways::registry::RemoteRegistry::new(&format!("http://127.0.0.1:{port}")),
+        eventmall_gateways::registry::RemoteRegistry::new(&format!("http://{address}")),
     ));
     let projector = Projector::new(
         live.clone(),
@@ -577,8 +588,20 @@ async fn a_registry_that_does_not_answer_holds_the_projector_back_and_loses_noth
     let running = projector.spawn(stop.clone());
     // The projector thread must end before the runtime does, also when an assertion fails.
     let guard = stop.drop_guard();
-    // Long enough for several polls and retried batches.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Until the projector has asked, failed and retried its batch a few times. "Nothing was
+    // applied" needs a window too: a projector that dead-lettered the records instead would
+    // have committed its first batches within it.
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    while asked.load(std::sync::atomic::Ordering::Relaxed) < 3
+        || started.elapsed() < Duration::from_secs(2)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projector never asked the registry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(
         applied(live.as_ref()).await,
         0,
@@ -590,6 +613,7 @@ async fn a_registry_that_does_not_answer_holds_the_projector_back_and_loses_noth
     );
     drop(guard);
     running.await.unwrap().unwrap();
+    registry.abort();
 
     // With the registry back, the same records apply.
     let (running, guard) = start(&app, &broker, live.clone(), 50).await;
