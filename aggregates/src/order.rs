@@ -5,7 +5,8 @@ mod catalog;
 mod commands;
 mod error;
 
-pub use aggregate::{Order, OrderState, OrderStatus};
+pub use aggregate::{Order, OrderState};
 pub use catalog::{CatalogEntry, CatalogError, OrderServices, ProductCatalog};
 pub use commands::{LineRequest, OrderCommand, ReturnRequest};
 pub use error::OrderError;
+pub use eventmall_events::order::OrderStatus;

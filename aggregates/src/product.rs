@@ -3,6 +3,7 @@
 mod aggregate;
 mod commands;
 mod error;
+pub mod rules;
 
 pub use aggregate::{Product, ProductState};
 pub use commands::{LISTED_STOCK, ProductCommand};

@@ -127,6 +127,7 @@ macro_rules! domain_events {
 
 pub mod avro;
 pub mod codec;
+pub mod dead_letter;
 pub mod ids;
 pub mod ingest;
 pub mod metadata;
@@ -138,6 +139,7 @@ pub mod stored;
 
 pub use avro::{AnyEvent, EventSchema};
 pub use codec::{Codec, CodecError};
+pub use dead_letter::DeadLetter;
 pub use ids::{CustomerId, OrderId, PartnerId, PaymentId, ProductId, WalletId};
 pub use metadata::{CommandMetadata, EventMetadata};
 pub use money::{Currency, Money};

@@ -130,3 +130,66 @@ domain_events!(
         OrderLinesReturned,
     }
 );
+
+/// Where an order is in its life, as its events tell it: the write side decides commands on
+/// it, and the order views show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Placed, not paid yet.
+    Placed,
+    /// Paid, not shipped yet.
+    Paid,
+    /// Handed to the carrier.
+    Shipped,
+    /// Received by the customer; lines may still be returned.
+    Delivered,
+    /// The customer (or the end of the return window) confirmed the purchase.
+    PurchaseConfirmed,
+    /// Cancelled before shipping.
+    Cancelled,
+    /// Some units came back. The order views say so; the aggregate keeps such an order
+    /// `delivered`, where further returns and the purchase confirmation stay open.
+    PartiallyReturned,
+    /// Every unit came back.
+    Returned,
+}
+
+impl OrderStatus {
+    /// Every status, in the order of an order's life.
+    pub const ALL: [Self; 8] = [
+        Self::Placed,
+        Self::Paid,
+        Self::Shipped,
+        Self::Delivered,
+        Self::PurchaseConfirmed,
+        Self::Cancelled,
+        Self::PartiallyReturned,
+        Self::Returned,
+    ];
+
+    /// The status as stored and served (`purchase_confirmed`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::Paid => "paid",
+            Self::Shipped => "shipped",
+            Self::Delivered => "delivered",
+            Self::PurchaseConfirmed => "purchase_confirmed",
+            Self::Cancelled => "cancelled",
+            Self::PartiallyReturned => "partially_returned",
+            Self::Returned => "returned",
+        }
+    }
+
+    /// The status named `text`, as [`as_str`](Self::as_str) writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -2,16 +2,19 @@
 //!
 //! Nothing here does I/O of its own except the search index, whose files are the read model
 //! itself: the SQL read models are computed here as changes to rows, which the gateways write
-//! in one transaction together with the consumed offsets.
+//! in one transaction together with the consumed offsets. [`Projection`] is what the projector
+//! runtime asks of a read model.
 
 pub mod checkpoint;
 pub mod envelope;
 pub mod orders;
+pub mod projection;
 pub mod recommendations;
 pub mod search;
 
 pub use checkpoint::{Checkpoint, Generation};
 pub use envelope::Envelope;
+pub use projection::{Batch, Delivered, Prepared, Projection, ReadModelError};
 
 /// Why an event could not be applied to a read model. The projector sends its record to the
 /// dead letters with this reason and moves on.

@@ -10,10 +10,11 @@ use std::collections::HashMap;
 
 use eventmall_events::order::OrderEvent;
 
+pub use eventmall_events::order::OrderStatus;
 pub use profile::ProfileDelta;
 pub use sales::{SalesDelta, SalesKey, seoul_day, seoul_month};
 pub use settlement::{CommissionRate, Settlement};
-pub use view::{LineView, OrderStatus, OrderView, TimelineEntry};
+pub use view::{LineView, OrderView, TimelineEntry};
 
 use crate::{Envelope, ProjectionError, Result};
 

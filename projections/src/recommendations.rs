@@ -4,8 +4,10 @@
 
 mod counts;
 mod evaluation;
+mod purchases;
 mod scoring;
 
 pub use counts::{Basket, BasketLine, Counts, TrendClock};
 pub use evaluation::{Evaluation, Purchase, Scores, evaluate};
+pub use purchases::Purchases;
 pub use scoring::{Neighbour, Pick, Reason, cosine, personalize, rank_neighbours};

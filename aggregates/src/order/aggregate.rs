@@ -1,11 +1,10 @@
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use eventmall_events::order::{
     OrderCancelled, OrderDelivered, OrderEvent, OrderLine, OrderLinesReturned, OrderPaid,
-    OrderPlaced, OrderPurchaseConfirmed, OrderShipped, ReturnedLine,
+    OrderPlaced, OrderPurchaseConfirmed, OrderShipped, OrderStatus, ReturnedLine,
 };
 use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId};
 use serde::{Deserialize, Serialize};
@@ -15,32 +14,6 @@ use super::commands::{LineRequest, OrderCommand, ReturnRequest};
 use super::error::OrderError;
 
 const MAX_LINES: usize = 100;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    Placed,
-    Paid,
-    Shipped,
-    Delivered,
-    PurchaseConfirmed,
-    Cancelled,
-    Returned,
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Placed => "placed",
-            Self::Paid => "paid",
-            Self::Shipped => "shipped",
-            Self::Delivered => "delivered",
-            Self::PurchaseConfirmed => "purchase_confirmed",
-            Self::Cancelled => "cancelled",
-            Self::Returned => "returned",
-        })
-    }
-}
 
 /// An order; `None` until placed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

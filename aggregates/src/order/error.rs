@@ -1,7 +1,7 @@
 use eventmall_events::{Money, PartnerId, ProductId};
 
-use super::aggregate::OrderStatus;
 use crate::rejection::{Rejection, RejectionKind};
+use eventmall_events::order::OrderStatus;
 
 /// Why an order command was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

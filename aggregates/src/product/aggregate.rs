@@ -9,10 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::{LISTED_STOCK, ProductCommand};
 use super::error::ProductError;
-
-const MAX_TITLE_CHARS: usize = 100;
-const MAX_SKU_CHARS: usize = 50;
-const MAX_CATEGORY_LEVELS: usize = 4;
+use super::rules::{check_details, check_price, check_sku};
 
 /// A product; `None` until registered.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -210,36 +207,4 @@ fn change_stock(state: &ProductState, stock: u32) -> Option<ProductEvent> {
 
 fn relist(state: &ProductState, reason: Option<String>) -> Option<ProductEvent> {
     (!state.listed).then(|| ProductRelisted { reason }.into())
-}
-
-fn check_price(price: Money) -> Result<(), ProductError> {
-    if price.amount < 1 {
-        return Err(ProductError::InvalidPrice {
-            amount: price.amount,
-        });
-    }
-    Ok(())
-}
-
-fn check_sku(sku: &str) -> Result<(), ProductError> {
-    let length = sku.chars().count();
-    if length == 0 || length > MAX_SKU_CHARS {
-        return Err(ProductError::InvalidSku { length });
-    }
-    Ok(())
-}
-
-fn check_details(details: &ProductDetails) -> Result<(), ProductError> {
-    let length = details.title.trim().chars().count();
-    if length == 0 || length > MAX_TITLE_CHARS {
-        return Err(ProductError::InvalidTitle { length });
-    }
-    let levels = &details.category;
-    if levels.is_empty()
-        || levels.len() > MAX_CATEGORY_LEVELS
-        || levels.iter().any(|level| level.trim().is_empty())
-    {
-        return Err(ProductError::InvalidCategory);
-    }
-    Ok(())
 }

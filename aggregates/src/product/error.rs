@@ -19,6 +19,8 @@ pub enum ProductError {
     InvalidTitle { length: usize },
     #[error("sku must have 1 to 50 characters, got {length}")]
     InvalidSku { length: usize },
+    #[error("sku {sku:?} may hold only A-Z, a-z, 0-9, -, _ and .")]
+    SkuCharacters { sku: String },
     #[error("category must have 1 to 4 non-empty levels")]
     InvalidCategory,
 }
@@ -40,7 +42,7 @@ impl Rejection for ProductError {
             Self::NotOwner { .. } => "not-product-owner",
             Self::InvalidPrice { .. } => "invalid-price",
             Self::InvalidTitle { .. } => "invalid-title",
-            Self::InvalidSku { .. } => "invalid-sku",
+            Self::InvalidSku { .. } | Self::SkuCharacters { .. } => "invalid-sku",
             Self::InvalidCategory => "invalid-category",
         }
     }

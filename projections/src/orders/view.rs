@@ -2,55 +2,11 @@
 
 use chrono::{DateTime, Utc};
 use eventmall_events::Money;
-use eventmall_events::order::{OrderEvent, OrderPlaced};
+use eventmall_events::order::{OrderEvent, OrderPlaced, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 use super::{Effect, ProfileDelta, SalesDelta, SalesKey};
 use crate::{Envelope, ProjectionError, Result};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[schema(as = OrderViewStatus)]
-pub enum OrderStatus {
-    Placed,
-    Paid,
-    Shipped,
-    Delivered,
-    PurchaseConfirmed,
-    Cancelled,
-    PartiallyReturned,
-    Returned,
-}
-
-impl OrderStatus {
-    pub const ALL: [Self; 8] = [
-        Self::Placed,
-        Self::Paid,
-        Self::Shipped,
-        Self::Delivered,
-        Self::PurchaseConfirmed,
-        Self::Cancelled,
-        Self::PartiallyReturned,
-        Self::Returned,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Placed => "placed",
-            Self::Paid => "paid",
-            Self::Shipped => "shipped",
-            Self::Delivered => "delivered",
-            Self::PurchaseConfirmed => "purchase_confirmed",
-            Self::Cancelled => "cancelled",
-            Self::PartiallyReturned => "partially_returned",
-            Self::Returned => "returned",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == text)
-    }
-}
 
 /// A line of the order, with what has come back of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

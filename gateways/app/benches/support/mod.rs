@@ -1,0 +1,120 @@
+//! What the benchmarks share.
+// Each benchmark is its own crate and uses a part of this.
+#![allow(dead_code)]
+
+use eventmall_aggregates::ProductCommand;
+use eventmall_events::{CommandMetadata, PartnerId, ProductId};
+use eventmall_store::{CommandGateway, CommandRequest, Dispatch};
+
+/// A numeric setting from the environment, or `default`.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Registers `n` products of the partner `bench` through the command gateway.
+pub async fn register_products(commands: &CommandGateway, n: usize) -> Vec<ProductId> {
+    let partner = PartnerId::from("bench");
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let sku = format!("LAT-{i}");
+        let id = ProductId::for_partner_sku(&partner, &sku);
+        let command = ProductCommand::Register {
+            product_id: id,
+            partner_id: partner.clone(),
+            sku,
+            details: eventmall_events::product::ProductDetails {
+                title: format!("삼성 무선청소기 VS{i:05}"),
+                brand: Some("삼성".into()),
+                category: vec!["가전".into(), "청소기".into()],
+                model_number: Some(format!("VS{i:05}")),
+            },
+            price: eventmall_events::Money::krw(100_000),
+            stock: 10,
+        };
+        commands
+            .dispatch(CommandRequest::new(
+                id,
+                command,
+                CommandMetadata::new_root(None),
+            ))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// A local broker for a benchmark, from `EVENTMALL_TEST_BROKER` (else `nisshi` on `PATH`).
+pub async fn start_broker(
+    storage: &str,
+    dir: &std::path::Path,
+) -> eventmall_kafka::broker::LocalBroker {
+    use eventmall_kafka::BrokerSettings;
+    use eventmall_kafka::broker::{LocalBroker, free_port};
+    LocalBroker::start(
+        &BrokerSettings {
+            binary: std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into()),
+            port: free_port().unwrap(),
+            storage: storage.to_owned(),
+            ..BrokerSettings::default()
+        },
+        dir,
+    )
+    .await
+    .unwrap()
+}
+
+/// Resets this process's peak resident memory, so the next phase's peak can be read.
+pub fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident memory since start or the last [`reset_peak`], in MiB.
+pub fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Reads every record of `topics` from the beginning with a plain consumer; answers the time.
+pub fn raw_consume(bootstrap: &str, topics: &[&str], expected: usize) -> std::time::Duration {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    use std::time::{Duration, Instant};
+
+    let consumer: BaseConsumer = eventmall_kafka::client_config(bootstrap)
+        .set("group.id", format!("bench-raw-{}", uuid::Uuid::now_v7()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .unwrap();
+        for partition in metadata.topics()[0].partitions() {
+            assignment
+                .add_partition_offset(topic, partition.id(), Offset::Beginning)
+                .unwrap();
+        }
+    }
+    let started = Instant::now();
+    consumer.assign(&assignment).unwrap();
+    let (mut seen, mut bytes) = (0, 0usize);
+    while seen < expected {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            use rdkafka::Message;
+            bytes += message.payload().map_or(0, <[u8]>::len);
+            seen += 1;
+        }
+    }
+    assert!(bytes > 0);
+    started.elapsed()
+}

@@ -1,0 +1,545 @@
+//! `eventmall demo`: a synthetic channeling world built through the real command path.
+//!
+//! Each partner's catalog comes in through its Naver EP feed, uploaded to the feed route of a
+//! running server (`up --demo`) or ingested in process (`eventmall demo`): one partner in three
+//! exports EUC-KR, one in four has two bad rows, one in five ships cash on delivery. Orders and
+//! payments go through commands.
+//!
+//! Partners sell products of one or two themes (vacuum cleaners and their accessories, laptops
+//! and peripherals, …) with Korean titles in the "brand gender category name [colour]" pattern,
+//! model numbers, four-level categories and EP options; customers have a
+//! favourite theme and buy bundles of related items from one partner, pay with their wallet,
+//! and some cancel or return. Everything is drawn from one seeded generator, ids included, and
+//! every command carries an idempotency key derived from the seed: the same seed gives the same
+//! world, and running it twice appends nothing the second time.
+
+mod feed;
+mod themes;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use eventmall_aggregates::order::{LineRequest, ReturnRequest};
+use eventmall_aggregates::{OrderCommand, PaymentCommand};
+use eventmall_events::product::ProductDetails;
+use eventmall_events::{
+    CommandMetadata, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId,
+};
+use futures::{StreamExt, TryStreamExt};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::info;
+use uuid::Uuid;
+
+use eventmall_feeds::{FeedEncoding, FeedFormat, FeedIngest, FeedRunSummary};
+use eventmall_store::{
+    CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
+};
+use feed::ShippingRule;
+use themes::{THEMES, Theme};
+
+/// How big a world to make.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoPlan {
+    pub partners: usize,
+    pub products_per_partner: usize,
+    pub customers: usize,
+    pub orders: usize,
+    pub seed: u64,
+    /// Commands in flight at once.
+    pub concurrency: usize,
+}
+
+/// What a demo run did.
+#[derive(Debug, Default, Serialize)]
+pub struct DemoReport {
+    pub products: u64,
+    pub orders: u64,
+    pub paid: u64,
+    pub declined: u64,
+    pub cancelled: u64,
+    pub delivered: u64,
+    pub returned: u64,
+    /// Bad rows the demo's feeds carry on purpose, rejected by the ingest.
+    pub feed_rows_rejected: u64,
+    pub commands: u64,
+    pub events_appended: u64,
+    pub seconds: f64,
+}
+
+#[derive(Default)]
+struct Counters {
+    paid: AtomicU64,
+    declined: AtomicU64,
+    cancelled: AtomicU64,
+    delivered: AtomicU64,
+    returned: AtomicU64,
+    commands: AtomicU64,
+    events: AtomicU64,
+}
+
+struct ProductPlan {
+    product_id: ProductId,
+    partner_id: PartnerId,
+    theme: usize,
+    price: i64,
+    sku: String,
+    details: ProductDetails,
+    /// EP `option_detail`.
+    options: String,
+}
+
+struct OrderPlan {
+    index: usize,
+    order_id: OrderId,
+    payment_id: PaymentId,
+    customer_id: CustomerId,
+    wallet_id: WalletId,
+    lines: Vec<(ProductId, u32, i64)>,
+    fate: Fate,
+}
+
+#[derive(Clone, Copy)]
+enum Fate {
+    LeftPlaced,
+    Paid,
+    CancelledAfterPayment,
+    Delivered,
+    Confirmed,
+    PartlyReturned,
+}
+
+/// Where the demo's feeds go: the feed ingest in this process, or the upload route of a server.
+pub trait FeedUpload: Sync {
+    /// Ingests one partner's EP feed; answers the run's summary.
+    fn upload(
+        &self,
+        partner: &PartnerId,
+        encoding: FeedEncoding,
+        feed: Vec<u8>,
+    ) -> impl Future<Output = anyhow::Result<FeedRunSummary>> + Send;
+}
+
+impl FeedUpload for FeedIngest {
+    async fn upload(
+        &self,
+        partner: &PartnerId,
+        encoding: FeedEncoding,
+        feed: Vec<u8>,
+    ) -> anyhow::Result<FeedRunSummary> {
+        let run = self
+            .run(
+                partner.clone(),
+                FeedFormat::EpTsv,
+                encoding,
+                std::io::Cursor::new(feed),
+            )
+            .await?;
+        Ok(run.summary)
+    }
+}
+
+/// The upload route of a running server: `POST /v1/partners/{id}/feeds`.
+pub struct HttpUpload {
+    client: reqwest::Client,
+    base_url: String,
+}
+
+impl HttpUpload {
+    /// Uploads to the server at `base_url` (`http://127.0.0.1:8080`).
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base_url: base_url.into(),
+        }
+    }
+}
+
+impl FeedUpload for HttpUpload {
+    async fn upload(
+        &self,
+        partner: &PartnerId,
+        encoding: FeedEncoding,
+        feed: Vec<u8>,
+    ) -> anyhow::Result<FeedRunSummary> {
+        let url = format!("{}/v1/partners/{}/feeds", self.base_url, partner.0);
+        let response = self
+            .client
+            .post(&url)
+            .query(&[("format", FeedFormat::EpTsv.as_str())])
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("text/tab-separated-values; charset={}", encoding.as_str()),
+            )
+            .body(feed)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::CREATED,
+            "uploading {partner}'s feed: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(serde_json::from_slice(&body)?)
+    }
+}
+
+/// Builds the world described by `plan` with the feed ingest in this process.
+pub async fn run(feeds: &FeedIngest, plan: DemoPlan) -> anyhow::Result<DemoReport> {
+    run_through(feeds, feeds.commands(), plan).await
+}
+
+/// Builds the world described by `plan`: each partner's catalog through its EP feed, uploaded
+/// to `feeds`, then orders and payments through `commands`.
+pub async fn run_through(
+    feeds: &impl FeedUpload,
+    commands: &CommandGateway,
+    plan: DemoPlan,
+) -> anyhow::Result<DemoReport> {
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
+    let products = plan_products(&mut rng, &plan);
+    let orders = plan_orders(&mut rng, &plan, &products);
+    let driver = Driver {
+        commands,
+        seed: plan.seed,
+        counters: Counters::default(),
+    };
+    let mut feed_rows_rejected = 0;
+    // Products are planned partner by partner.
+    let mut partners: Vec<&PartnerId> = products.iter().map(|p| &p.partner_id).collect();
+    partners.dedup();
+    for (index, partner) in partners.into_iter().enumerate() {
+        let shelf: Vec<&ProductPlan> = products
+            .iter()
+            .filter(|p| &p.partner_id == partner)
+            .collect();
+        // Some shops export EUC-KR, and some feeds have bad rows.
+        let encoding = match index % 3 {
+            1 => FeedEncoding::EucKr,
+            _ => FeedEncoding::Utf8,
+        };
+        // Most shops ship free above a price; one in five has the customer pay on delivery.
+        let shipping = match index % 5 {
+            3 => ShippingRule::OnDelivery,
+            _ => ShippingRule::FreeAbove,
+        };
+        let feed = feed::ep_feed(partner, &shelf, index % 4 == 2, shipping, encoding);
+        let run = feeds.upload(partner, encoding, feed).await?;
+        driver.counters.events.fetch_add(
+            (run.counts.registered + run.counts.updated + run.counts.delisted) as u64,
+            Ordering::Relaxed,
+        );
+        feed_rows_rejected += run.counts.rejected as u64;
+    }
+    info!(
+        products = products.len(),
+        "demo catalog ingested through partner feeds"
+    );
+    let concurrency = plan.concurrency.max(1);
+    futures::stream::iter(orders.iter())
+        .map(|order| driver.order(order))
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let c = &driver.counters;
+    let report = DemoReport {
+        products: products.len() as u64,
+        orders: orders.len() as u64,
+        paid: c.paid.load(Ordering::Relaxed),
+        declined: c.declined.load(Ordering::Relaxed),
+        cancelled: c.cancelled.load(Ordering::Relaxed),
+        delivered: c.delivered.load(Ordering::Relaxed),
+        returned: c.returned.load(Ordering::Relaxed),
+        feed_rows_rejected,
+        commands: c.commands.load(Ordering::Relaxed),
+        events_appended: c.events.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    info!(?report, "demo done");
+    Ok(report)
+}
+
+fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
+    let mut products = Vec::with_capacity(plan.partners * plan.products_per_partner);
+    for p in 0..plan.partners {
+        let partner_id = PartnerId(format!("partner-{:03}", p + 1));
+        // Each partner sells one or two themes; partner p always has theme p mod N, so every
+        // theme has sellers.
+        let mut themes = vec![p % THEMES.len()];
+        if rng.random_bool(0.5) {
+            themes.push(rng.random_range(0..THEMES.len()));
+        }
+        themes.dedup();
+        for k in 0..plan.products_per_partner {
+            let theme_index = themes[k % themes.len()];
+            let theme: &Theme = &THEMES[theme_index];
+            let drawn = theme.product(rng, k);
+            let sku = format!("{}-{:05}", theme.code, k + 1);
+            let product_id = ProductId::for_partner_sku(&partner_id, &sku);
+            // EP feeds carry no stock; the draw stays so that a seed makes the same world.
+            let _stock: u32 = rng.random_range(0..500);
+            products.push(ProductPlan {
+                product_id,
+                partner_id: partner_id.clone(),
+                theme: theme_index,
+                price: drawn.price,
+                sku,
+                details: drawn.details,
+                options: drawn.options,
+            });
+        }
+    }
+    products
+}
+
+fn plan_orders(rng: &mut ChaCha8Rng, plan: &DemoPlan, products: &[ProductPlan]) -> Vec<OrderPlan> {
+    // Customers only care for themes some partner sells.
+    let mut sold: Vec<usize> = products.iter().map(|p| p.theme).collect();
+    sold.sort_unstable();
+    sold.dedup();
+    if sold.is_empty() {
+        return Vec::new();
+    }
+    let customers: Vec<(CustomerId, WalletId, usize)> = (0..plan.customers.max(1))
+        .map(|c| {
+            let customer = CustomerId(format!("customer-{:04}", c + 1));
+            // One customer in 25 has a blocked wallet, so some payments are declined.
+            let wallet = if c % 25 == 24 {
+                WalletId(format!("blocked-wallet-{:04}", c + 1))
+            } else {
+                WalletId(format!("wallet-{:04}", c + 1))
+            };
+            (customer, wallet, sold[rng.random_range(0..sold.len())])
+        })
+        .collect();
+    let mut orders = Vec::with_capacity(plan.orders);
+    for index in 0..plan.orders {
+        let (customer_id, wallet_id, favourite) =
+            customers[rng.random_range(0..customers.len())].clone();
+        // Mostly the favourite theme, sometimes something else.
+        let theme = if rng.random_bool(0.8) {
+            favourite
+        } else {
+            sold[rng.random_range(0..sold.len())]
+        };
+        let sellers: Vec<&PartnerId> = products
+            .iter()
+            .filter(|p| p.theme == theme)
+            .map(|p| &p.partner_id)
+            .collect();
+        let Some(&partner) = sellers.choose(rng) else {
+            continue;
+        };
+        let shelf: Vec<&ProductPlan> = products
+            .iter()
+            .filter(|p| p.theme == theme && &p.partner_id == partner)
+            .collect();
+        // Bundles: neighbours on a partner's shelf go together (a vacuum, its filter, its
+        // stand), so a basket is a run of the shelf; now and then one odd item joins it.
+        let size = rng.random_range(1..=shelf.len().min(3));
+        let start = rng.random_range(0..=shelf.len() - size);
+        let mut basket: Vec<&ProductPlan> = shelf[start..start + size].to_vec();
+        if rng.random_bool(0.2)
+            && let Some(odd) = shelf.choose(rng)
+            && !basket.iter().any(|p| p.product_id == odd.product_id)
+        {
+            basket.push(odd);
+        }
+        let lines = basket
+            .iter()
+            .map(|p| (p.product_id, rng.random_range(1..=2), p.price))
+            .collect();
+        let fate = match rng.random_range(0..100) {
+            0..5 => Fate::LeftPlaced,
+            5..15 => Fate::Paid,
+            15..25 => Fate::CancelledAfterPayment,
+            25..45 => Fate::Delivered,
+            45..90 => Fate::Confirmed,
+            _ => Fate::PartlyReturned,
+        };
+        orders.push(OrderPlan {
+            index,
+            order_id: OrderId(seeded_v7(rng, index)),
+            payment_id: PaymentId(seeded_v7(rng, index)),
+            customer_id,
+            wallet_id,
+            lines,
+            fate,
+        });
+    }
+    orders
+}
+
+/// A UUID v7 whose time and random bits come from the seeded generator.
+fn seeded_v7(rng: &mut ChaCha8Rng, index: usize) -> Uuid {
+    const BASE_MILLIS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let random: [u8; 10] = rng.random();
+    uuid::Builder::from_unix_timestamp_millis(BASE_MILLIS + index as u64 * 60_000, &random)
+        .into_uuid()
+}
+
+struct Driver<'a> {
+    commands: &'a CommandGateway,
+    seed: u64,
+    counters: Counters,
+}
+
+impl Driver<'_> {
+    /// Sends one command with an idempotency key unique to this seed and step.
+    async fn send<C>(
+        &self,
+        step: String,
+        aggregate_id: impl ToString,
+        command: C,
+    ) -> Result<Receipt, CommandError>
+    where
+        C: Serialize + Send,
+        CommandGateway: Dispatch<C>,
+    {
+        let fingerprint = format!(
+            "{:x}",
+            Sha256::digest(serde_json::to_vec(&command).unwrap_or_default())
+        );
+        let mut request = CommandRequest::new(
+            aggregate_id,
+            command,
+            CommandMetadata::new_root(Some("demo".into())),
+        );
+        request.idempotency = Some(IdempotencyClaim {
+            key: format!("demo-{}-{step}", self.seed),
+            fingerprint,
+        });
+        let receipt = self.commands.dispatch(request).await?;
+        self.counters.commands.fetch_add(1, Ordering::Relaxed);
+        if !receipt.replayed {
+            self.counters
+                .events
+                .fetch_add(receipt.events.len() as u64, Ordering::Relaxed);
+        }
+        Ok(receipt)
+    }
+
+    async fn order(&self, order: &OrderPlan) -> Result<(), CommandError> {
+        let step = |name: &str| format!("order-{}-{name}", order.index);
+        let place = OrderCommand::Place {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            lines: order
+                .lines
+                .iter()
+                .map(|&(product_id, quantity, _)| LineRequest {
+                    product_id,
+                    quantity,
+                })
+                .collect(),
+        };
+        self.send(step("place"), order.order_id, place).await?;
+        if let Fate::LeftPlaced = order.fate {
+            return Ok(());
+        }
+        let total: i64 = order
+            .lines
+            .iter()
+            .map(|&(_, quantity, price)| price * i64::from(quantity))
+            .sum();
+        let request = PaymentCommand::Request {
+            payment_id: order.payment_id,
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            wallet_id: order.wallet_id.clone(),
+            amount: Money::krw(total),
+        };
+        self.send(step("pay-request"), order.payment_id, request)
+            .await?;
+        let authorized = self
+            .send(
+                step("authorize"),
+                order.payment_id,
+                PaymentCommand::Authorize,
+            )
+            .await?;
+        if authorized.events.iter().any(|e| e == "PaymentDeclined") {
+            self.counters.declined.fetch_add(1, Ordering::Relaxed);
+            let cancel = OrderCommand::Cancel {
+                reason: "결제 거절".into(),
+            };
+            self.send(step("cancel"), order.order_id, cancel).await?;
+            self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let capture = PaymentCommand::Capture { amount: None };
+        self.send(step("capture"), order.payment_id, capture)
+            .await?;
+        let paid = OrderCommand::MarkPaid {
+            payment_id: order.payment_id,
+            amount: Money::krw(total),
+        };
+        self.send(step("mark-paid"), order.order_id, paid).await?;
+        self.counters.paid.fetch_add(1, Ordering::Relaxed);
+        match order.fate {
+            Fate::LeftPlaced | Fate::Paid => return Ok(()),
+            Fate::CancelledAfterPayment => {
+                let cancel = OrderCommand::Cancel {
+                    reason: "단순 변심".into(),
+                };
+                self.send(step("cancel"), order.order_id, cancel).await?;
+                let refund = PaymentCommand::Refund {
+                    amount: Money::krw(total),
+                    reason: "주문 취소".into(),
+                };
+                self.send(step("refund"), order.payment_id, refund).await?;
+                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Fate::Delivered | Fate::Confirmed | Fate::PartlyReturned => {}
+        }
+        let ship = OrderCommand::Ship {
+            carrier: "CJ대한통운".into(),
+            tracking_number: format!("{:012}", order.index * 7919 + 100_000),
+            by_partner: None,
+        };
+        self.send(step("ship"), order.order_id, ship).await?;
+        let deliver = OrderCommand::Deliver {
+            receiver: Some(["본인", "경비실", "문앞"][order.index % 3].to_owned()),
+            by_partner: None,
+        };
+        self.send(step("deliver"), order.order_id, deliver).await?;
+        self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+        match order.fate {
+            Fate::Confirmed => {
+                self.send(
+                    step("confirm"),
+                    order.order_id,
+                    OrderCommand::ConfirmPurchase {
+                        automatic: order.index.is_multiple_of(4),
+                    },
+                )
+                .await?;
+            }
+            Fate::PartlyReturned => {
+                let (_, _, price) = order.lines[0];
+                let give_back = OrderCommand::Return {
+                    lines: vec![ReturnRequest {
+                        line_no: 1,
+                        quantity: 1,
+                    }],
+                    reason: "상품 불량".into(),
+                };
+                self.send(step("return"), order.order_id, give_back).await?;
+                let refund = PaymentCommand::Refund {
+                    amount: Money::krw(price),
+                    reason: "반품".into(),
+                };
+                self.send(step("refund"), order.payment_id, refund).await?;
+                self.counters.returned.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,268 @@
+//! The roles the binary runs: everything on one machine (`up`), or one role per process at
+//! scale (`serve`, `project`, `relay`, `ingest consume`), each until Ctrl-C or SIGTERM.
+
+use std::path::Path;
+
+use anyhow::Context;
+use eventmall_events::PartnerId;
+use eventmall_feeds::{FeedEncoding, FeedFormat, FeedIngest, FeedRun};
+use eventmall_kafka::broker::LocalBroker;
+use eventmall_kafka::relay::hostname;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::Settings;
+use crate::demo::{self, DemoPlan};
+use crate::startup::{
+    Application, codec, command_gateway, connect_ingest, connect_relay, feeds_over, open_views,
+    projectors,
+};
+
+/// The Kafka cluster: an external one, or the local broker started for this run.
+pub enum Cluster {
+    External(String),
+    Local(Box<LocalBroker>),
+}
+
+impl Cluster {
+    /// The configured cluster, or a local broker started with its files in the data directory.
+    pub async fn start(settings: &Settings) -> anyhow::Result<Self> {
+        match settings.external_kafka() {
+            Some(servers) => Ok(Self::External(servers.to_owned())),
+            None => {
+                let dir = settings.data_dir.join("broker");
+                let broker = LocalBroker::start(&settings.broker, &dir).await?;
+                Ok(Self::Local(Box::new(broker)))
+            }
+        }
+    }
+
+    pub fn bootstrap_servers(&self) -> &str {
+        match self {
+            Self::External(servers) => servers,
+            Self::Local(broker) => broker.bootstrap_servers(),
+        }
+    }
+
+    /// Stops the local broker; an external cluster is left alone.
+    pub async fn stop(self) {
+        if let Self::Local(broker) = self {
+            broker.stop().await;
+        }
+    }
+}
+
+/// Everything on one machine: the broker (unless external), the API with the registry, the
+/// relay, the projectors, the ingest consumer and optionally the demo world; until Ctrl-C or
+/// SIGTERM, then all of it stops.
+pub async fn up(settings: &Settings, demo: Option<DemoPlan>) -> anyhow::Result<()> {
+    let cluster = Cluster::start(settings).await?;
+    let result = run_up(settings, cluster.bootstrap_servers(), demo).await;
+    cluster.stop().await;
+    result
+}
+
+async fn run_up(
+    settings: &Settings,
+    bootstrap_servers: &str,
+    demo: Option<DemoPlan>,
+) -> anyhow::Result<()> {
+    // The cluster of this run, local or not, is the one every part reads and writes.
+    let mut settings = settings.clone();
+    settings.kafka.bootstrap_servers = bootstrap_servers.to_owned();
+    let settings = &settings;
+    let app = Application::build(settings).await?;
+    let stop = CancellationToken::new();
+    let relay = match settings.relay.enabled {
+        true => Some(tokio::spawn(
+            app.relay(settings, bootstrap_servers)
+                .await?
+                .run(stop.clone()),
+        )),
+        false => None,
+    };
+    let projectors: Vec<_> = match settings.projectors.enabled {
+        true => app
+            .projectors(settings, bootstrap_servers)
+            .await?
+            .into_iter()
+            .map(|projector| projector.spawn(stop.clone()))
+            .collect(),
+        false => Vec::new(),
+    };
+    let ingest = match settings.ingest.enabled {
+        true => Some(tokio::spawn(
+            app.ingest(settings, bootstrap_servers)
+                .await?
+                .run(stop.clone()),
+        )),
+        false => None,
+    };
+    let commands = app.commands().clone();
+    let mut address = app.local_addr()?;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let server = tokio::spawn(app.run_until(shutdown_signal()));
+    if let Some(plan) = demo {
+        // The demo's partners upload their feeds the way real ones do.
+        let uploads = demo::HttpUpload::new(format!("http://{address}"));
+        let report = demo::run_through(&uploads, &commands, plan).await?;
+        info!(?report, "demo world ready");
+    }
+    let served = server.await;
+    stop.cancel();
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
+    if let Some(ingest) = ingest
+        && let Ok(Err(error)) = ingest.await
+    {
+        warn!(%error, "ingest consumer ended with an error");
+    }
+    for projector in projectors {
+        if let Ok(Err(error)) = projector.await {
+            warn!(%error, "projector ended with an error");
+        }
+    }
+    served??;
+    Ok(())
+}
+
+/// The API, with the projectors called `names` in the same process (a search replica), until
+/// Ctrl-C or SIGTERM.
+pub async fn serve(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
+    let mut settings = settings.clone();
+    if !names.is_empty() && settings.projectors.search_replica.is_empty() {
+        settings.projectors.search_replica = hostname();
+    }
+    let settings = &settings;
+    let app = Application::build(settings)
+        .await
+        .context("starting the application")?;
+    let stop = CancellationToken::new();
+    let mut running = Vec::new();
+    if !names.is_empty() {
+        let servers = settings
+            .external_kafka()
+            .context("projectors need a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+        let codec = codec(settings, app.store_pool())?;
+        for projector in projectors(settings, app.views(), codec, servers, names).await? {
+            running.push(projector.spawn(stop.clone()));
+        }
+    }
+    let served = app.run_until_stopped().await;
+    stop.cancel();
+    for projector in running {
+        projector.await??;
+    }
+    Ok(served?)
+}
+
+/// The projectors called `names` alone, until Ctrl-C or SIGTERM.
+pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
+    let servers = settings
+        .external_kafka()
+        .context("a projector needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+    let codec = codec(settings, &store_pool)?;
+    let views = open_views(settings).await?;
+    let stop = CancellationToken::new();
+    let running: Vec<_> = projectors(settings, &views, codec, servers, names)
+        .await?
+        .into_iter()
+        .map(|projector| projector.spawn(stop.clone()))
+        .collect();
+    shutdown_signal().await;
+    stop.cancel();
+    for projector in running {
+        projector.await??;
+    }
+    Ok(())
+}
+
+/// The relay alone, until Ctrl-C or SIGTERM.
+pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
+    let servers = settings
+        .external_kafka()
+        .context("the relay needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+    let backend =
+        eventmall_store::connect(&settings.store_url(), settings.store.max_connections).await?;
+    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+    let relay = connect_relay(settings, backend, store_pool, servers).await?;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(relay.run(stop.clone()));
+    shutdown_signal().await;
+    stop.cancel();
+    running.await?;
+    Ok(())
+}
+
+/// The ingest consumer alone, until Ctrl-C or SIGTERM.
+pub async fn ingest(settings: &Settings) -> anyhow::Result<()> {
+    let servers = settings
+        .external_kafka()
+        .context("the ingest consumer needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+    let commands = command_gateway(settings).await?;
+    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+    let consumer = connect_ingest(settings, commands, &store_pool, servers).await?;
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(consumer.run(stop.clone()));
+    shutdown_signal().await;
+    stop.cancel();
+    Ok(running.await??)
+}
+
+/// Feed ingest over the configured store, for the CLI (`ingest feed`, `demo`).
+pub async fn feed_ingest(settings: &Settings) -> anyhow::Result<FeedIngest> {
+    let commands = command_gateway(settings)
+        .await
+        .context("opening the store")?;
+    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+    feeds_over(settings, commands, store_pool)
+}
+
+/// Ingests a feed file through the same path as `POST /v1/partners/{id}/feeds`, showing how
+/// much of the file is read.
+pub async fn ingest_feed(
+    settings: &Settings,
+    partner: PartnerId,
+    format: FeedFormat,
+    encoding: FeedEncoding,
+    file: &Path,
+) -> anyhow::Result<FeedRun> {
+    let feeds = feed_ingest(settings).await?;
+    let opened =
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let progress = ProgressBar::new(opened.metadata()?.len()).with_style(
+        ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}")?,
+    );
+    let input = std::io::BufReader::with_capacity(256 * 1024, progress.wrap_read(opened));
+    let run = feeds.run(partner, format, encoding, input).await?;
+    progress.finish_and_clear();
+    Ok(run)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    info!("shutdown signal received");
+}

@@ -1,0 +1,328 @@
+//! The application: everything wired from settings, serving until it is stopped. Tests start
+//! it on port 0 with a database of their own; the roles in `roles.rs` run it, or parts of it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use eventmall_events::{DeadLetter, dead_letter};
+use eventmall_feeds::{DeadLetterSink, FeedIngest};
+use eventmall_http::{AppState, router};
+use eventmall_kafka::consistency::ReadConsistency;
+use eventmall_kafka::dead_letters::{DeadLetterTool, DeadLetters};
+use eventmall_kafka::ensure_topics;
+use eventmall_kafka::ingest::IngestConsumer;
+use eventmall_kafka::projector::Projector;
+use eventmall_kafka::relay::Relay;
+use eventmall_projections::Projection;
+use eventmall_read_models::ReadModels;
+use eventmall_registry::{Level, RegisteredCodec, RegistryStore, RemoteRegistry, SchemaRegistry};
+use eventmall_store::{CommandGateway, EventBackend, StoreError, StoreResult};
+use sqlx::AnyPool;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::config::Settings;
+
+/// Opens the event store and wires the command gateway, without serving anything.
+pub async fn command_gateway(settings: &Settings) -> StoreResult<CommandGateway> {
+    if settings.store.url.is_empty() {
+        // The default SQLite file lives in the data directory; make sure it exists.
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+    }
+    let backend =
+        eventmall_store::connect(&settings.store_url(), settings.store.max_connections).await?;
+    Ok(commands_over(backend, settings))
+}
+
+/// The command gateway over `backend`, with the simulated wallet.
+pub fn commands_over(backend: Arc<dyn EventBackend>, settings: &Settings) -> CommandGateway {
+    CommandGateway::with_simulated_wallet(backend, &settings.store, &settings.wallet)
+}
+
+/// The embedded registry over the event store's database, at the configured default level.
+pub fn registry_store(settings: &Settings, store_pool: &AnyPool) -> anyhow::Result<RegistryStore> {
+    let level: Level = settings
+        .registry
+        .compatibility
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))
+        .context("registry.compatibility")?;
+    Ok(RegistryStore::new(store_pool.clone(), level))
+}
+
+/// The registry the relay and consumers use: the external one when configured, else ours.
+pub fn schema_registry(
+    settings: &Settings,
+    store_pool: &AnyPool,
+) -> anyhow::Result<Arc<dyn SchemaRegistry>> {
+    Ok(match settings.registry.url.as_str() {
+        "" => Arc::new(registry_store(settings, store_pool)?),
+        url => Arc::new(RemoteRegistry::new(url)),
+    })
+}
+
+/// A codec over the configured registry.
+pub fn codec(settings: &Settings, store_pool: &AnyPool) -> anyhow::Result<RegisteredCodec> {
+    Ok(RegisteredCodec::new(schema_registry(settings, store_pool)?))
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    commands: CommandGateway,
+    store_pool: AnyPool,
+    views: ReadModels,
+    feeds: FeedIngest,
+}
+
+impl Application {
+    /// Opens the store, migrates it and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let commands = command_gateway(settings).await?;
+        let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+        Self::with_gateway(settings, commands, store_pool).await
+    }
+
+    /// Serves the command API, the read models, the relay's status and, unless an external
+    /// registry is configured, the embedded schema registry's Confluent API.
+    pub async fn with_gateway(
+        settings: &Settings,
+        commands: CommandGateway,
+        store_pool: AnyPool,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.http.addr).await?;
+        let views = open_views(settings).await?;
+        let feeds = feeds_over(settings, commands.clone(), store_pool.clone())?;
+        let state = AppState {
+            commands: commands.clone(),
+            store_pool: store_pool.clone(),
+            views: views.clone(),
+            consistency: ReadConsistency::new(
+                store_pool.clone(),
+                &settings.relay.name,
+                settings.external_kafka(),
+                Duration::from_millis(settings.projectors.read_wait_ms),
+            ),
+            feeds: feeds.clone(),
+            dead_letters: settings.external_kafka().map(DeadLetterTool::new),
+            feed_limit_bytes: settings.http.feed_limit_bytes,
+        };
+        let mut router = router(state, settings.http.body_limit_bytes);
+        if settings.registry.url.is_empty() {
+            let registry = registry_store(settings, &store_pool)?;
+            router = router.merge(eventmall_registry::http::router(registry));
+        }
+        Ok(Self {
+            listener,
+            router,
+            commands,
+            store_pool,
+            views,
+            feeds,
+        })
+    }
+
+    /// A relay over this application's store, publishing to `bootstrap_servers`.
+    pub async fn relay(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+    ) -> anyhow::Result<Relay> {
+        connect_relay(
+            settings,
+            self.commands.backend().clone(),
+            self.store_pool.clone(),
+            bootstrap_servers,
+        )
+        .await
+    }
+
+    /// The ingest consumer over this application's store, consuming `bootstrap_servers`.
+    pub async fn ingest(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+    ) -> anyhow::Result<IngestConsumer> {
+        connect_ingest(
+            settings,
+            self.commands.clone(),
+            &self.store_pool,
+            bootstrap_servers,
+        )
+        .await
+    }
+
+    /// The projectors of this application's read models, consuming `bootstrap_servers`.
+    pub async fn projectors(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+    ) -> anyhow::Result<Vec<Projector>> {
+        let codec = codec(settings, &self.store_pool)?;
+        projectors(settings, &self.views, codec, bootstrap_servers, &[]).await
+    }
+
+    pub fn views(&self) -> &ReadModels {
+        &self.views
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Feed ingest over this application's store: what the upload route runs.
+    pub fn feeds(&self) -> FeedIngest {
+        self.feeds.clone()
+    }
+
+    pub fn commands(&self) -> &CommandGateway {
+        &self.commands
+    }
+
+    /// The event store's database, as a plain pool.
+    pub fn store_pool(&self) -> &AnyPool {
+        &self.store_pool
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(crate::roles::shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        info!(addr = %self.listener.local_addr()?, "serving");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await
+    }
+}
+
+/// Opens the read models' database and each read model's live generation.
+pub async fn open_views(settings: &Settings) -> anyhow::Result<ReadModels> {
+    if settings.projectors.url.is_empty() {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let pool = eventmall_read_models::connect(&settings.views_url())
+        .await
+        .context("opening the read models' database")?;
+    let views = ReadModels::open(
+        pool,
+        &settings.search_dir(),
+        &settings.projectors.read_models(),
+    )
+    .await?;
+    Ok(views)
+}
+
+/// The projectors called `names` (every one when empty), with their topics and the dead-letter
+/// topic created when missing.
+pub async fn projectors(
+    settings: &Settings,
+    views: &ReadModels,
+    codec: RegisteredCodec,
+    bootstrap_servers: &str,
+    names: &[String],
+) -> anyhow::Result<Vec<Projector>> {
+    let all = views.projections().to_vec();
+    if let Some(unknown) = names
+        .iter()
+        .find(|name| !all.iter().any(|p| p.name() == name.as_str()))
+    {
+        let known: Vec<&str> = all.iter().map(|p| p.name()).collect();
+        anyhow::bail!("no projector {unknown}; one of {}", known.join(", "));
+    }
+    let chosen: Vec<Arc<dyn Projection>> = all
+        .into_iter()
+        .filter(|p| names.is_empty() || names.iter().any(|name| name == p.name()))
+        .collect();
+    let mut topics: Vec<&str> = chosen
+        .iter()
+        .flat_map(|p| p.topics().iter().copied())
+        .collect();
+    topics.push(dead_letter::TOPIC);
+    topics.sort_unstable();
+    topics.dedup();
+    ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+    let runtime = settings.projectors.runtime();
+    chosen
+        .into_iter()
+        .map(|projection| {
+            Ok(Projector::new(
+                projection,
+                codec.clone(),
+                bootstrap_servers,
+                &runtime,
+            )?)
+        })
+        .collect()
+}
+
+/// A relay over `backend`, with the configured registry, publishing to `bootstrap_servers`.
+pub async fn connect_relay(
+    settings: &Settings,
+    backend: Arc<dyn EventBackend>,
+    store_pool: AnyPool,
+    bootstrap_servers: &str,
+) -> anyhow::Result<Relay> {
+    let codec = codec(settings, &store_pool)?;
+    Ok(Relay::connect(
+        backend,
+        store_pool,
+        codec,
+        bootstrap_servers,
+        &settings.kafka,
+        &settings.relay,
+    )
+    .await?)
+}
+
+/// The ingest consumer over `commands`, with the ingest and dead-letter topics created when
+/// missing.
+pub async fn connect_ingest(
+    settings: &Settings,
+    commands: CommandGateway,
+    store_pool: &AnyPool,
+    bootstrap_servers: &str,
+) -> anyhow::Result<IngestConsumer> {
+    let mut topics = eventmall_events::ingest::TOPICS.to_vec();
+    topics.push(dead_letter::TOPIC);
+    ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+    let codec = codec(settings, store_pool)?;
+    Ok(IngestConsumer::connect(commands, codec, bootstrap_servers, &settings.ingest).await?)
+}
+
+/// Feed ingest over `commands`; with a cluster configured, rejected lines also go to its dead
+/// letters.
+pub fn feeds_over(
+    settings: &Settings,
+    commands: CommandGateway,
+    store_pool: AnyPool,
+) -> anyhow::Result<FeedIngest> {
+    let feeds = FeedIngest::new(commands, store_pool);
+    Ok(match settings.external_kafka() {
+        Some(servers) => {
+            feeds.with_dead_letters(Arc::new(KafkaDeadLetters(DeadLetters::new(servers)?)))
+        }
+        None => feeds,
+    })
+}
+
+/// The feeds' dead-letter port, on the cluster's dead-letter topic.
+struct KafkaDeadLetters(DeadLetters);
+
+#[async_trait::async_trait]
+impl DeadLetterSink for KafkaDeadLetters {
+    async fn send(
+        &self,
+        letters: Vec<DeadLetter>,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.0.send(letters).await?)
+    }
+}

@@ -1,0 +1,424 @@
+//! Per-test databases and servers. Every test gets its own SQLite file or PostgreSQL database
+//! and its own server on a free port, so tests run in parallel without sharing state.
+
+use std::sync::Arc;
+
+use eventmall_kafka::relay::{Relay, relay_rows};
+use eventmall_registry::{Level, RegisteredCodec, RegistryStore};
+use eventmall_store::CommandGateway;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::kafka::{TestBroker, kafka_settings, relay_settings};
+use eventmall::config::Settings;
+use eventmall::startup::{Application, commands_over};
+use eventmall_read_models::ReadModels;
+use eventmall_store::{EventBackend, PostgresBackend, SqliteBackend};
+use serde_json::{Value, json};
+use sqlx::Connection;
+use tempfile::TempDir;
+use uuid::Uuid;
+
+/// Where the tests create their PostgreSQL databases; `scripts/test` starts the cluster.
+fn postgres_admin_url() -> String {
+    std::env::var("EVENTMALL_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://eventmall:eventmall@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that lives as long as the test.
+pub enum TestDb {
+    Sqlite(TempDir),
+    Postgres { url: String },
+}
+
+impl TestDb {
+    pub fn url(&self) -> String {
+        match self {
+            TestDb::Sqlite(dir) => format!("sqlite://{}", dir.path().join("events.db").display()),
+            TestDb::Postgres { url } => url.clone(),
+        }
+    }
+}
+
+pub async fn sqlite_db() -> TestDb {
+    TestDb::Sqlite(tempfile::tempdir().unwrap())
+}
+
+/// A fresh PostgreSQL database. Panics, never skips, when PostgreSQL is not there.
+pub async fn postgres_db() -> TestDb {
+    let admin = postgres_admin_url();
+    let mut connection = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin}: {e}. \
+             Run the tests with scripts/test, which starts it."
+            )
+        });
+    let name = format!("eventmall_test_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .expect("create test database");
+    let (base, _) = admin.rsplit_once('/').expect("admin url has a database");
+    TestDb::Postgres {
+        url: format!("{base}/{name}"),
+    }
+}
+
+pub async fn sqlite_backend() -> (Arc<dyn EventBackend>, TestDb) {
+    let db = sqlite_db().await;
+    let backend = SqliteBackend::connect(&db.url(), 8).await.unwrap();
+    (Arc::new(backend), db)
+}
+
+pub async fn postgres_backend() -> (Arc<dyn EventBackend>, TestDb) {
+    let (backend, db) = postgres_backend_typed().await;
+    (backend, db)
+}
+
+pub async fn postgres_backend_typed() -> (Arc<PostgresBackend>, TestDb) {
+    let db = postgres_db().await;
+    let backend = PostgresBackend::connect(&db.url(), 16).await.unwrap();
+    (Arc::new(backend), db)
+}
+
+/// Opens the same database again, as a restarted process would.
+pub async fn reopen(db: &TestDb) -> Arc<dyn EventBackend> {
+    eventmall_store::connect(&db.url(), 4).await.unwrap()
+}
+
+/// The application serving on a free port.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub commands: CommandGateway,
+    /// The database's second pool: registry and relay state.
+    pub store_pool: sqlx::AnyPool,
+    /// The read models the app serves, in the app's own data directory.
+    pub views: ReadModels,
+    pub data: TempDir,
+    pub settings: Settings,
+    db: TestDb,
+}
+
+pub async fn spawn_app(backend: (Arc<dyn EventBackend>, TestDb)) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// The application on a free port, with settings adjusted by `adjust`.
+pub async fn spawn_app_with(
+    backend: (Arc<dyn EventBackend>, TestDb),
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let (backend, db) = backend;
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = Settings {
+        data_dir: data.path().to_owned(),
+        ..Settings::default()
+    };
+    settings.http.addr = "127.0.0.1:0".into();
+    settings.http.body_limit_bytes = 64 * 1024;
+    settings.store.snapshot_every = 10;
+    adjust(&mut settings);
+    let commands = commands_over(backend, &settings);
+    let store_pool = eventmall_store::connect_pool(&db.url()).await.unwrap();
+    let app = Application::with_gateway(&settings, commands.clone(), store_pool.clone())
+        .await
+        .unwrap();
+    let address = format!("http://{}", app.local_addr().unwrap());
+    let views = app.views().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        commands,
+        store_pool,
+        views,
+        data,
+        settings,
+        db,
+    }
+}
+
+pub async fn spawn_sqlite_app() -> TestApp {
+    spawn_app(sqlite_backend().await).await
+}
+
+/// A response's status, headers and JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts a problem+json answer with `status` and the problem type ending in `slug`.
+    pub fn assert_problem(&self, status: u16, slug: &str) {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(
+            self.headers["content-type"], "application/problem+json",
+            "{}",
+            self.body
+        );
+        assert_eq!(
+            self.body["type"],
+            format!("urn:eventmall:problem:{slug}"),
+            "{}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["detail"].is_string());
+    }
+}
+
+impl TestApp {
+    /// Feed ingest over the app's store, as the upload route runs it.
+    pub fn feeds(&self) -> eventmall_feeds::FeedIngest {
+        eventmall_feeds::FeedIngest::new(self.commands.clone(), self.store_pool.clone())
+    }
+
+    pub fn backend(&self) -> &Arc<dyn EventBackend> {
+        self.commands.backend()
+    }
+
+    /// The URL of the app's database, for another process to open.
+    pub fn store_url(&self) -> String {
+        self.db.url()
+    }
+
+    /// A codec over the embedded registry.
+    pub fn codec(&self) -> RegisteredCodec {
+        RegisteredCodec::new(Arc::new(RegistryStore::new(
+            self.store_pool.clone(),
+            Level::BackwardTransitive,
+        )))
+    }
+
+    /// Starts a relay over the app's store, publishing to `broker`.
+    pub async fn start_relay(&self, broker: &TestBroker) -> (JoinHandle<()>, CancellationToken) {
+        let relay = Relay::connect(
+            self.backend().clone(),
+            self.store_pool.clone(),
+            self.codec(),
+            &broker.bootstrap(),
+            &kafka_settings(),
+            &relay_settings(),
+        )
+        .await
+        .unwrap();
+        let stop = CancellationToken::new();
+        (tokio::spawn(relay.run(stop.clone())), stop)
+    }
+
+    /// Starts every projector of the app's read models, consuming `broker`.
+    pub async fn start_projectors(
+        &self,
+        broker: &TestBroker,
+    ) -> (Vec<JoinHandle<eventmall_kafka::Result<()>>>, DropGuard) {
+        let projectors = eventmall::startup::projectors(
+            &self.settings,
+            &self.views,
+            self.codec(),
+            &broker.bootstrap(),
+            &[],
+        )
+        .await
+        .unwrap();
+        let stop = CancellationToken::new();
+        let running = projectors
+            .into_iter()
+            .map(|projector| projector.spawn(stop.clone()))
+            .collect();
+        // Projector threads must end before the runtime does, also when a test panics.
+        (running, stop.drop_guard())
+    }
+
+    /// The relay's published position.
+    pub async fn published(&self) -> i64 {
+        relay_rows(&self.store_pool)
+            .await
+            .unwrap()
+            .first()
+            .map_or(0, |row| row.position)
+    }
+
+    pub async fn wait_published(&self, position: i64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+        while self.published().await < position {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the relay published up to {} of {position}",
+                self.published().await
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    pub async fn stored(&self) -> Vec<eventmall_events::StoredEvent> {
+        self.backend().read_after(0, 1_000_000).await.unwrap()
+    }
+
+    pub async fn last_position(&self) -> i64 {
+        self.stored().await.last().map_or(0, |e| e.global_position)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.address))
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(format!("{}{path}", self.address)))
+            .await
+    }
+
+    /// Registers a product and returns its id.
+    pub async fn register_product(&self, partner: &str, sku: &str, price: i64) -> String {
+        let reply = self
+            .post(
+                "/v1/products",
+                json!({
+                    "partner_id": partner,
+                    "sku": sku,
+                    "title": format!("삼성 비스포크 제트 무선청소기 {sku}"),
+                    "brand": "삼성",
+                    "category": ["가전", "청소기", "무선청소기"],
+                    "model_number": "VS20A956A",
+                    "price": {"amount": price, "currency": "KRW"},
+                    "stock": 100
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["aggregate_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Places an order of `quantity` units of `product` and takes it to delivered.
+    pub async fn delivered_order(&self, product: &str, quantity: u32, price: i64) -> String {
+        let placed = self
+            .post(
+                "/v1/orders",
+                json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": quantity}]}),
+            )
+            .await;
+        assert_eq!(placed.status, 201, "{}", placed.body);
+        let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
+        let total = price * i64::from(quantity);
+        let payment = Uuid::now_v7();
+        for (path, body) in [
+            (
+                "pay",
+                json!({"payment_id": payment, "amount": {"amount": total}}),
+            ),
+            (
+                "ship",
+                json!({"carrier": "CJ대한통운", "tracking_number": "1234"}),
+            ),
+            ("deliver", json!({})),
+        ] {
+            let reply = self.post(&format!("/v1/orders/{order}/{path}"), body).await;
+            assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        }
+        order
+    }
+}
+
+/// Reads after `position` until `count` events arrived, as a tailing reader does: on
+/// PostgreSQL, events of transactions that committed while an older one (in any database of
+/// the cluster) was still running become readable a moment later.
+pub async fn read_until(
+    backend: &dyn EventBackend,
+    position: i64,
+    count: usize,
+) -> Vec<eventmall_events::StoredEvent> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut after = position;
+    while seen.len() < count {
+        let page = backend.read_after(after, 1000).await.unwrap();
+        match page.last() {
+            Some(last) => after = last.global_position,
+            None => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "only {} of {count} events became readable",
+                    seen.len()
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+        seen.extend(page);
+    }
+    seen
+}
+
+/// An append of one `OrderDelivered` to a new order `id`, as the store tests write it directly.
+pub fn delivered(id: &str) -> eventmall_store::Append {
+    use eventmall_store::{Append, NewEvent};
+    Append {
+        aggregate_type: "order".into(),
+        aggregate_id: id.into(),
+        expected_version: 0,
+        events: vec![NewEvent {
+            event_type: "OrderDelivered".into(),
+            event_version: "1".into(),
+            payload: json!({}),
+            metadata: eventmall_events::CommandMetadata::new_root(None)
+                .for_event(chrono::Utc::now()),
+        }],
+        snapshot: None,
+        idempotency: None,
+    }
+}
+
+/// Runs each named `async fn(TestApp)` of the calling module against an app on SQLite and one
+/// on PostgreSQL, as `sqlite::<name>` and `postgres::<name>`: one way to cover both backends,
+/// as `event_store_suite!` does for the store alone.
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let app = crate::helpers::spawn_app(crate::helpers::sqlite_backend().await);
+                    super::$name(app.await).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let app = crate::helpers::spawn_app(crate::helpers::postgres_backend().await);
+                    super::$name(app.await).await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use on_both_backends;

@@ -1,0 +1,26 @@
+//! Integration tests: the event store on SQLite and PostgreSQL, the HTTP API end to end, and
+//! Kafka (relay, registry, tail) against brokers the tests start.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api;
+mod bad_input;
+mod concurrency;
+mod dead_letters;
+mod demo;
+mod deploy;
+mod event_store;
+mod feed;
+mod helpers;
+mod idempotency;
+mod ingest;
+mod interop;
+mod kafka;
+mod openapi;
+mod out_of_order;
+mod product_rules;
+mod projector;
+mod read_api;
+mod registry;
+mod relay;
+mod sqlite_writer;
+mod up;

@@ -1,0 +1,236 @@
+//! One home for the product rules: the same value gets the same verdict at every door that
+//! takes products in — the HTTP API, a partner's EP feed upload, and a record on the product
+//! ingest topic.
+
+use eventmall_events::ingest::{IngestRecord, ProductIngest, ProductUpserted};
+use eventmall_events::{Money, PartnerId};
+use eventmall_kafka::Consumed;
+use eventmall_kafka::ingest::{Failure, IngestCommands};
+use eventmall_registry::RegisteredCodec;
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_sqlite_app};
+
+/// A product as every door can state it.
+struct Case {
+    what: &'static str,
+    sku: String,
+    title: String,
+    category: Vec<&'static str>,
+    price: i64,
+    accepted: bool,
+}
+
+fn case(what: &'static str, accepted: bool) -> Case {
+    Case {
+        what,
+        sku: format!("C-{}", what.len()),
+        title: "삼성 비스포크 제트 무선청소기".into(),
+        category: vec!["가전", "청소기"],
+        price: 990_000,
+        accepted,
+    }
+}
+
+/// Good and bad values of every rule, each case otherwise valid; SKUs are distinct.
+fn cases() -> Vec<Case> {
+    let mut cases = vec![
+        case("a valid product", true),
+        Case {
+            sku: "x".repeat(50),
+            ..case("a SKU of 50 characters", true)
+        },
+        Case {
+            sku: "y".repeat(51),
+            ..case("a SKU of 51 characters", false)
+        },
+        Case {
+            sku: "a-1_b.C".into(),
+            ..case("a SKU of letters, digits and - _ .", true)
+        },
+        Case {
+            sku: "A/5".into(),
+            ..case("a SKU with a slash", false)
+        },
+        Case {
+            sku: "a b".into(),
+            ..case("a SKU with a space", false)
+        },
+        Case {
+            sku: "가나".into(),
+            ..case("a SKU in Hangul", false)
+        },
+        Case {
+            title: "가".repeat(100),
+            ..case("a title of 100 characters", true)
+        },
+        Case {
+            title: "가".repeat(101),
+            ..case("a title of 101 characters", false)
+        },
+        Case {
+            title: format!("  {}  ", "나".repeat(100)),
+            ..case("a title of 100 characters between spaces", true)
+        },
+        Case {
+            title: "   ".into(),
+            ..case("a blank title", false)
+        },
+        Case {
+            category: vec!["가전", "생활가전", "청소기", "무선청소기"],
+            ..case("four category levels", true)
+        },
+        Case {
+            category: vec!["가전", "", "청소기"],
+            ..case("a gap in the category", false)
+        },
+        Case {
+            price: 1,
+            ..case("a price of 1", true)
+        },
+        Case {
+            price: 0,
+            ..case("a price of 0", false)
+        },
+    ];
+    for (n, case) in cases.iter_mut().enumerate() {
+        if case.sku.starts_with("C-") {
+            case.sku = format!("C-{n}");
+        }
+    }
+    cases
+}
+
+async fn through_the_api(app: &TestApp, case: &Case) -> bool {
+    let reply = app
+        .post(
+            "/v1/products",
+            json!({
+                "partner_id": "rules-api", "sku": case.sku, "title": case.title,
+                "category": case.category, "price": {"amount": case.price}, "stock": 1
+            }),
+        )
+        .await;
+    match reply.status {
+        201 => true,
+        422 => {
+            let kind = reply.body["type"].as_str().unwrap_or_default();
+            assert!(
+                [
+                    "invalid-sku",
+                    "invalid-title",
+                    "invalid-category",
+                    "invalid-price"
+                ]
+                .iter()
+                .any(|slug| kind.ends_with(slug)),
+                "{}: {}",
+                case.what,
+                reply.body
+            );
+            false
+        }
+        other => panic!("{}: {other} {}", case.what, reply.body),
+    }
+}
+
+/// Each case's verdict in one EP feed upload, in case order.
+async fn through_a_feed(app: &TestApp, cases: &[Case]) -> Vec<bool> {
+    let mut feed = "id\ttitle\tprice_pc\tlink\timage_link\tcategory_name1\tcategory_name2\t\
+                    category_name3\tcategory_name4\tshipping\n"
+        .to_owned();
+    for case in cases {
+        let levels: Vec<&str> = (0..4)
+            .map(|i| case.category.get(i).copied().unwrap_or(""))
+            .collect();
+        feed.push_str(&format!(
+            "{}\t{}\t{}\thttps://shop.example/p\thttps://shop.example/i.jpg\t{}\t0\n",
+            case.sku,
+            case.title,
+            case.price,
+            levels.join("\t")
+        ));
+    }
+    let reply = app
+        .send(
+            app.client
+                .post(format!("{}/v1/partners/rules-feed/feeds", app.address))
+                .body(feed),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let rejected: Vec<i64> = reply.body["rejections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["line"].as_i64().unwrap())
+        .collect();
+    // The header is line 1.
+    (0..cases.len())
+        .map(|i| !rejected.contains(&(i as i64 + 2)))
+        .collect()
+}
+
+async fn through_the_ingest_topic(
+    handler: &IngestCommands,
+    codec: &RegisteredCodec,
+    case: &Case,
+) -> bool {
+    let record: IngestRecord = ProductIngest::from(ProductUpserted {
+        event_id: format!("rules-{}", case.what),
+        partner_id: PartnerId::from("rules-ingest"),
+        sku: case.sku.clone(),
+        title: case.title.clone(),
+        brand: None,
+        category: case
+            .category
+            .iter()
+            .map(|level| (*level).to_owned())
+            .collect(),
+        model_number: None,
+        price: Money::krw(case.price),
+        stock: Some(1),
+    })
+    .into();
+    let mut value = Vec::new();
+    codec
+        .codec()
+        .await
+        .encode_ingest(&record, &mut value)
+        .unwrap();
+    let consumed = Consumed {
+        topic: record.topic().to_owned(),
+        partition: 0,
+        offset: 0,
+        key: Some(case.sku.clone().into_bytes()),
+        value: Some(value),
+        headers: Vec::new(),
+        timestamp_ms: None,
+    };
+    match handler.execute(&consumed).await {
+        Ok(_) => true,
+        Err(Failure::Poison(_)) => false,
+        Err(Failure::Transient(error)) => panic!("{}: {error}", case.what),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_door_gives_the_same_verdict_for_the_same_product() {
+    let app = spawn_sqlite_app().await;
+    let codec = app.codec();
+    let handler = IngestCommands::new(app.commands.clone(), codec.clone())
+        .await
+        .unwrap();
+    let cases = cases();
+    let fed = through_a_feed(&app, &cases).await;
+    for (case, fed) in cases.iter().zip(fed) {
+        let api = through_the_api(&app, case).await;
+        let ingested = through_the_ingest_topic(&handler, &codec, case).await;
+        assert_eq!(
+            (api, fed, ingested),
+            (case.accepted, case.accepted, case.accepted),
+            "{}: (api, feed, ingest topic)",
+            case.what
+        );
+    }
+}

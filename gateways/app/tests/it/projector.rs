@@ -1,0 +1,624 @@
+//! Projectors against a real broker, each test run for every projector: a projector killed
+//! mid-batch and restarted builds the same read model as a clean rebuild, a record delivered
+//! twice changes nothing, and a poison record goes to the dead letters while its partition
+//! moves on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use eventmall::demo::{self, DemoPlan};
+use eventmall_events::dead_letter::{TOPIC as DEAD_LETTER_TOPIC, header};
+use eventmall_events::order::{OrderEvent, OrderPaid};
+use eventmall_events::product::{ProductEvent, ProductStockChanged};
+use eventmall_events::{AnyEvent, Money, PartnerId, PaymentId, ProductId};
+use eventmall_kafka::ProjectorSettings;
+use eventmall_kafka::projector::Projector;
+use eventmall_projections::Generation;
+use eventmall_projections::Projection;
+use eventmall_projections::recommendations::TrendClock;
+use eventmall_read_models::{OrderViews, Recommendations, Search};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, spawn_sqlite_app};
+use crate::kafka::{Record, TestBroker, drain, kafka_settings};
+
+const ORDERS: &str = OrderEvent::TOPIC;
+const PRODUCTS: &str = ProductEvent::TOPIC;
+
+fn settings(batch_size: usize) -> ProjectorSettings {
+    ProjectorSettings {
+        batch_size,
+        batch_wait_ms: 5,
+        ..ProjectorSettings::default()
+    }
+}
+
+/// Runs `projection` in this process until the token is cancelled.
+async fn start(
+    app: &TestApp,
+    broker: &TestBroker,
+    projection: Arc<dyn Projection>,
+    batch_size: usize,
+) -> (JoinHandle<eventmall_kafka::Result<()>>, DropGuard) {
+    eventmall_kafka::ensure_topics(
+        &broker.bootstrap(),
+        &kafka_settings(),
+        &[PRODUCTS, ORDERS, DEAD_LETTER_TOPIC],
+    )
+    .await
+    .unwrap();
+    let projector = Projector::new(
+        projection,
+        app.codec(),
+        &broker.bootstrap(),
+        &settings(batch_size),
+    )
+    .unwrap();
+    let stop = CancellationToken::new();
+    // The projector thread must end before the runtime does, also when a test panics.
+    (projector.spawn(stop.clone()), stop.drop_guard())
+}
+
+/// Records on `topic`, from the partitions' high watermarks.
+fn records_on(broker: &TestBroker, topic: &str) -> i64 {
+    let consumer: BaseConsumer = eventmall_kafka::client_config(&broker.bootstrap())
+        .create()
+        .unwrap();
+    eventmall_kafka::partition_ends(&consumer, &[topic], Duration::from_secs(10))
+        .unwrap()
+        .iter()
+        .map(|(_, _, end)| end)
+        .sum()
+}
+
+/// The projector a test runs against.
+#[derive(Clone, Copy, Debug)]
+enum Subject {
+    OrderViews,
+    Search,
+    Recommendations,
+}
+
+impl Subject {
+    fn name(self) -> &'static str {
+        match self {
+            Self::OrderViews => OrderViews::NAME,
+            Self::Search => Search::NAME,
+            Self::Recommendations => Recommendations::NAME,
+        }
+    }
+
+    /// The live generation, as the app serves it.
+    fn live(self, app: &TestApp) -> Arc<dyn Projection> {
+        match self {
+            Self::OrderViews => Arc::new(app.views.orders.clone()),
+            Self::Search => Arc::new(app.views.search.clone()),
+            Self::Recommendations => Arc::new(app.views.recommendations.clone()),
+        }
+    }
+
+    async fn open(self, app: &TestApp, generation: Generation) -> Arc<dyn Projection> {
+        match self {
+            Self::OrderViews => Arc::new(
+                OrderViews::open(app.views.orders.pool().clone(), generation)
+                    .await
+                    .unwrap(),
+            ),
+            Self::Search => {
+                Arc::new(Search::open(&app.data.path().join("search"), generation, "").unwrap())
+            }
+            Self::Recommendations => Arc::new(recommendations(app, generation).await),
+        }
+    }
+
+    async fn checksum(self, app: &TestApp, generation: Generation) -> String {
+        match self {
+            Self::OrderViews => OrderViews::open(app.views.orders.pool().clone(), generation)
+                .await
+                .unwrap()
+                .checksum()
+                .await
+                .unwrap(),
+            Self::Search => Search::open(&app.data.path().join("search"), generation, "")
+                .unwrap()
+                .index()
+                .checksum()
+                .unwrap(),
+            Self::Recommendations => recommendations(app, generation)
+                .await
+                .checksum()
+                .await
+                .unwrap(),
+        }
+    }
+
+    fn records(self, broker: &TestBroker) -> i64 {
+        let projection_topics: &[&str] = match self {
+            Self::OrderViews | Self::Recommendations => &[ORDERS],
+            Self::Search => &[PRODUCTS, ORDERS],
+        };
+        projection_topics
+            .iter()
+            .map(|t| records_on(broker, t))
+            .sum()
+    }
+}
+
+async fn recommendations(app: &TestApp, generation: Generation) -> Recommendations {
+    let clock = TrendClock {
+        half_life_hours: app.settings.projectors.trending_half_life_hours,
+    };
+    Recommendations::open(app.views.orders.pool().clone(), generation, clock)
+        .await
+        .unwrap()
+}
+
+/// Offsets the read model has passed, summed over partitions.
+async fn applied(projection: &dyn Projection) -> i64 {
+    projection
+        .checkpoints()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.next_offset)
+        .sum()
+}
+
+async fn wait_applied(projection: &dyn Projection, total: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while applied(projection).await < total {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} passed {} of {total} records",
+            projection.name(),
+            applied(projection).await
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A demo world, published by the relay; answers the records on the order topic.
+async fn published_world(app: &TestApp, broker: &TestBroker, orders: usize) -> i64 {
+    let (_relay, _stop) = app.start_relay(broker).await;
+    let plan = DemoPlan {
+        partners: 3,
+        products_per_partner: 10,
+        customers: 25,
+        orders,
+        seed: 11,
+        concurrency: 8,
+    };
+    demo::run(&app.feeds(), plan).await.unwrap();
+    app.wait_published(app.last_position().await).await;
+    let order_events = app
+        .stored()
+        .await
+        .iter()
+        .filter(|e| e.aggregate_type == "order")
+        .count();
+    assert_eq!(
+        records_on(broker, ORDERS),
+        i64::try_from(order_events).unwrap()
+    );
+    i64::try_from(order_events).unwrap()
+}
+
+/// Builds `generation` from offset 0 in this process; answers its checksum.
+async fn rebuild(
+    app: &TestApp,
+    broker: &TestBroker,
+    subject: Subject,
+    generation: Generation,
+) -> String {
+    let projection = subject.open(app, generation).await;
+    let (running, stop) = start(app, broker, projection.clone(), 500).await;
+    wait_applied(projection.as_ref(), subject.records(broker)).await;
+    drop(stop);
+    running.await.unwrap().unwrap();
+    drop(projection);
+    subject.checksum(app, generation).await
+}
+
+fn project_process(
+    app: &TestApp,
+    broker: &TestBroker,
+    subject: Subject,
+    batch_size: usize,
+) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmall"))
+        .args(["project", subject.name()])
+        .arg("--data-dir")
+        .arg(app.data.path())
+        .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
+        .env("EVENTMALL__STORE__URL", app.store_url())
+        .env("EVENTMALL__PROJECTORS__BATCH_SIZE", batch_size.to_string())
+        .env("EVENTMALL__PROJECTORS__BATCH_WAIT_MS", "5")
+        .env("EVENTMALL__PROJECTORS__SESSION_TIMEOUT_MS", "6000")
+        .env("EVENTMALL__LOG__FILTER", "warn")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Generates one test per projector from a test written against a [`Subject`].
+macro_rules! for_each_projector {
+    ($($test:ident),+ $(,)?) => {
+        mod order_views {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Subject::OrderViews).await;
+                }
+            )+
+        }
+        mod recommendations {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Subject::Recommendations).await;
+                }
+            )+
+        }
+        mod search {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::Subject::Search).await;
+                }
+            )+
+        }
+    };
+}
+
+for_each_projector!(
+    killed_mid_batch_and_restarted_equals_a_clean_rebuild,
+    a_record_delivered_twice_changes_nothing,
+    poison_records_go_to_the_dead_letters_and_their_partition_moves_on,
+);
+
+async fn killed_mid_batch_and_restarted_equals_a_clean_rebuild(subject: Subject) {
+    let app = spawn_sqlite_app().await;
+    let broker = TestBroker::in_memory().await;
+    published_world(&app, &broker, 300).await;
+    let total = subject.records(&broker);
+    let live = subject.live(&app);
+
+    // `eventmall project` as its own process, SIGKILLed once it is part of the way through.
+    let mut child = project_process(&app, &broker, subject, 7);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while applied(live.as_ref()).await < total / 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projector made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let at_kill = applied(live.as_ref()).await;
+    assert!(
+        at_kill < total,
+        "killed after the end: {at_kill} of {total}"
+    );
+
+    let mut child = project_process(&app, &broker, subject, 7);
+    wait_applied(live.as_ref(), total).await;
+    let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap());
+    kill(pid, Signal::SIGTERM).unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "eventmall project exited with {status}");
+
+    let generation = live.generation();
+    let clean = rebuild(&app, &broker, subject, generation.next()).await;
+    assert_eq!(subject.checksum(&app, generation).await, clean);
+
+    // And the read routes serve it.
+    let stored = app.stored().await;
+    let first = |event_type: &str| {
+        stored
+            .iter()
+            .find(|e| e.event_type == event_type)
+            .map(|e| e.aggregate_id.clone())
+            .unwrap()
+    };
+    let path = match subject {
+        Subject::OrderViews => format!("/v1/orders/{}", first("OrderPlaced")),
+        Subject::Search => format!("/v1/products/{}", first("ProductRegistered")),
+        Subject::Recommendations => "/v1/customers/customer-0001/recommendations".to_owned(),
+    };
+    let read = app.get(&path).await;
+    assert_eq!(read.status, 200, "{}", read.body);
+}
+
+async fn a_record_delivered_twice_changes_nothing(subject: Subject) {
+    let app = spawn_sqlite_app().await;
+    let broker = TestBroker::in_memory().await;
+    published_world(&app, &broker, 60).await;
+    let total = subject.records(&broker);
+    let live = subject.live(&app);
+    let (running, stop) = start(&app, &broker, live.clone(), 50).await;
+    wait_applied(live.as_ref(), total).await;
+    let once = subject.checksum(&app, live.generation()).await;
+
+    // The relay's at-least-once delivery, exaggerated: every record published again.
+    let producer = producer(&broker);
+    for record in drain(&broker.bootstrap(), live.topics()) {
+        send(
+            &producer,
+            &record.topic,
+            &record.key,
+            &record.headers_list(),
+            record.payload(),
+        )
+        .await;
+    }
+    wait_applied(live.as_ref(), 2 * total).await;
+    assert_eq!(subject.checksum(&app, live.generation()).await, once);
+    drop(stop);
+    running.await.unwrap().unwrap();
+    assert!(drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty());
+}
+
+fn producer(broker: &TestBroker) -> FutureProducer {
+    eventmall_kafka::client_config(&broker.bootstrap())
+        .set("partitioner", "murmur2_random")
+        .create()
+        .unwrap()
+}
+
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    key: &str,
+    headers: &[(String, String)],
+    payload: &[u8],
+) {
+    let mut list = OwnedHeaders::new();
+    for (name, value) in headers {
+        list = list.insert(Header {
+            key: name,
+            value: Some(value),
+        });
+    }
+    producer
+        .send(
+            FutureRecord::to(topic)
+                .key(key)
+                .payload(payload)
+                .headers(list),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+}
+
+impl Record {
+    fn headers_list(&self) -> Vec<(String, String)> {
+        let mut list: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        list.sort();
+        list
+    }
+}
+
+async fn poison_records_go_to_the_dead_letters_and_their_partition_moves_on(subject: Subject) {
+    let app = spawn_sqlite_app().await;
+    let broker = TestBroker::in_memory().await;
+    let (_relay, _stop) = app.start_relay(&broker).await;
+    let product = app.register_product("p-1", "vacuum", 399_000).await;
+    let first = app.delivered_order(&product, 1, 399_000).await;
+    app.wait_published(app.last_position().await).await;
+    let codec = app.codec();
+    codec
+        .register(&eventmall_events::avro::contract())
+        .await
+        .unwrap();
+
+    // Three poison records keyed like the aggregate created next, so they share its partition:
+    // not Avro, truncated Avro, and an event the read model refuses.
+    let (topic, next, refused, refused_type) = match subject {
+        Subject::OrderViews | Subject::Recommendations => (
+            ORDERS,
+            Uuid::now_v7().to_string(),
+            AnyEvent::Order(OrderEvent::OrderPaid(OrderPaid {
+                payment_id: PaymentId::new(),
+                amount: Money::krw(1),
+            })),
+            "OrderPaid",
+        ),
+        Subject::Search => (
+            PRODUCTS,
+            ProductId::for_partner_sku(&PartnerId("p-9".into()), "next").to_string(),
+            AnyEvent::Product(ProductEvent::ProductStockChanged(ProductStockChanged {
+                stock: 1,
+                previous: None,
+            })),
+            "ProductStockChanged",
+        ),
+    };
+    let real = drain(&broker.bootstrap(), &[topic]);
+    let not_avro = b"{\"json\": \"instead of avro\"}".to_vec();
+    let truncated = real[0].payload()[..real[0].payload().len() - 3].to_vec();
+    let mut refused_bytes = Vec::new();
+    codec
+        .codec()
+        .await
+        .encode(&refused, &mut refused_bytes)
+        .unwrap();
+    let headers = |event_type: &str| {
+        vec![
+            ("event_id".to_owned(), Uuid::now_v7().to_string()),
+            ("event_type".to_owned(), event_type.to_owned()),
+            ("sequence".to_owned(), "2".to_owned()),
+        ]
+    };
+    let producer = producer(&broker);
+    for (payload, event_type) in [
+        (&not_avro, "OrderPlaced"),
+        (&truncated, "OrderPlaced"),
+        (&refused_bytes, refused_type),
+    ] {
+        send(&producer, topic, &next, &headers(event_type), payload).await;
+    }
+    let created = match subject {
+        Subject::OrderViews | Subject::Recommendations => {
+            app.post(
+                "/v1/orders",
+                json!({"order_id": next, "customer_id": "lee", "lines": [{"product_id": product, "quantity": 2}]}),
+            )
+            .await
+        }
+        Subject::Search => {
+            app.post(
+                "/v1/products",
+                json!({"partner_id": "p-9", "sku": "next", "title": "다음 상품", "category": ["기타"],
+                       "price": {"amount": 1000, "currency": "KRW"}, "stock": 1}),
+            )
+            .await
+        }
+    };
+    assert_eq!(created.status, 201, "{}", created.body);
+    app.wait_published(app.last_position().await).await;
+
+    let live = subject.live(&app);
+    let (running, stop) = start(&app, &broker, live.clone(), 50).await;
+    wait_applied(live.as_ref(), subject.records(&broker)).await;
+    drop(stop);
+    running.await.unwrap().unwrap();
+
+    // What came after the poison, on the same partition, was applied.
+    match subject {
+        Subject::Recommendations => {
+            let trending = app.get("/v1/trending?category=가전").await;
+            assert_eq!(trending.status, 200, "{}", trending.body);
+            assert_eq!(trending.body[0]["product_id"], product, "{}", trending.body);
+            let live = &app.views.recommendations;
+            let baskets = format!(
+                "SELECT COUNT(*) FROM {}baskets WHERE order_id = $1",
+                live.generation().table_prefix(Recommendations::NAME)
+            );
+            let found: i64 = sqlx::query_scalar(&baskets)
+                .bind(&next)
+                .fetch_one(live.pool())
+                .await
+                .unwrap();
+            assert_eq!(found, 1, "the order placed after the poison is counted");
+        }
+        Subject::OrderViews => {
+            let view = app.get(&format!("/v1/orders/{next}")).await;
+            assert_eq!(view.status, 200, "{}", view.body);
+            assert_eq!(view.body["lines"][0]["quantity"], 2);
+            assert_eq!(
+                app.get(&format!("/v1/orders/{first}")).await.body["status"],
+                "delivered"
+            );
+        }
+        Subject::Search => {
+            let found = app.get(&format!("/v1/products/{next}")).await;
+            assert_eq!(found.status, 200, "{}", found.body);
+            assert_eq!(found.body["title"], "다음 상품");
+            let sold = app.get(&format!("/v1/products/{product}")).await;
+            assert_eq!(sold.body["popularity"], 1, "{}", sold.body);
+        }
+    }
+
+    let letters = drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]);
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    let source_partition = letters[0].header(header::SOURCE_PARTITION).to_owned();
+    let mut offsets = Vec::new();
+    for (letter, payload) in letters.iter().zip([&not_avro, &truncated, &refused_bytes]) {
+        assert_eq!(letter.payload(), payload, "the raw bytes are kept");
+        assert_eq!(letter.key, next);
+        assert_eq!(letter.header(header::SOURCE_TOPIC), topic);
+        assert_eq!(letter.header(header::SOURCE_PARTITION), source_partition);
+        assert_eq!(letter.header(header::STAGE), subject.name());
+        assert!(
+            letter.headers.contains_key("event_id"),
+            "source headers are kept"
+        );
+        offsets.push(letter.header(header::SOURCE_OFFSET).parse::<i64>().unwrap());
+    }
+    assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "{offsets:?}");
+    let reasons: Vec<&str> = letters.iter().map(|l| l.header(header::REASON)).collect();
+    assert!(reasons[0].contains("magic byte"), "{reasons:?}");
+    assert!(reasons[1].contains("truncated"), "{reasons:?}");
+    assert!(reasons[2].contains("unknown"), "{reasons:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_does_not_answer_holds_the_projector_back_and_loses_nothing() {
+    let app = spawn_sqlite_app().await;
+    let broker = TestBroker::in_memory().await;
+    published_world(&app, &broker, 20).await;
+    let live = Subject::OrderViews.live(&app);
+    // A codec that has never seen the writers' schema ids, and a "registry" that hangs up on
+    // every request, counting them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = asked.clone();
+    let registry = tokio::spawn(async move {
+        while let Ok((connection, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(connection);
+        }
+    });
+    let unreachable = eventmall_registry::RegisteredCodec::new(Arc::new(
+        eventmall_registry::RemoteRegistry::new(&format!("http://{address}")),
+    ));
+    let projector = Projector::new(
+        live.clone(),
+        unreachable,
+        &broker.bootstrap(),
+        &settings(50),
+    )
+    .unwrap();
+    let stop = CancellationToken::new();
+    let running = projector.spawn(stop.clone());
+    // The projector thread must end before the runtime does, also when an assertion fails.
+    let guard = stop.drop_guard();
+    // Until the projector has asked, failed and retried its batch a few times. "Nothing was
+    // applied" needs a window too: a projector that dead-lettered the records instead would
+    // have committed its first batches within it.
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    while asked.load(std::sync::atomic::Ordering::Relaxed) < 3
+        || started.elapsed() < Duration::from_secs(2)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the projector never asked the registry"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        applied(live.as_ref()).await,
+        0,
+        "a batch passed without its schemas"
+    );
+    assert!(
+        drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty(),
+        "good records were dead-lettered because the registry was away"
+    );
+    drop(guard);
+    running.await.unwrap().unwrap();
+    registry.abort();
+
+    // With the registry back, the same records apply.
+    let (running, guard) = start(&app, &broker, live.clone(), 50).await;
+    wait_applied(live.as_ref(), Subject::OrderViews.records(&broker)).await;
+    drop(guard);
+    running.await.unwrap().unwrap();
+}

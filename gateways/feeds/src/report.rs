@@ -1,0 +1,60 @@
+//! What a run reports: its counts, its rejected lines, its summary as recorded.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// What a run did, line by line.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FeedCounts {
+    /// Data lines read, rejected ones included.
+    pub rows_read: i64,
+    pub registered: i64,
+    /// Rows that changed a product: details, price, or listed again.
+    pub updated: i64,
+    pub unchanged: i64,
+    /// Products delisted: absent from a full feed, or `D` in a summary feed.
+    pub delisted: i64,
+    pub rejected: i64,
+}
+
+/// A rejected line of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Rejection {
+    pub line: i64,
+    pub reason: String,
+}
+
+/// A feed run as recorded, without its rejected lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FeedRunSummary {
+    pub run_id: Uuid,
+    pub partner_id: String,
+    pub format: String,
+    pub encoding: String,
+    /// The field mapping's version a CSV or JSON Lines run used.
+    pub mapping_version: Option<i64>,
+    /// `full` or `summary`, once the header is read.
+    pub kind: Option<String>,
+    /// `running`, `completed` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    pub started_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+    #[serde(flatten)]
+    pub counts: FeedCounts,
+}
+
+/// A feed run as recorded, with every rejected line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FeedRun {
+    #[serde(flatten)]
+    pub summary: FeedRunSummary,
+    pub rejections: Vec<Rejection>,
+}
+
+/// A page of a partner's runs, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FeedRunPage {
+    pub runs: Vec<FeedRunSummary>,
+    pub total: i64,
+}

@@ -1,0 +1,328 @@
+//! `POST /v1/partners/{id}/feeds`: a partner's product feed, read from the request body as a
+//! stream; `GET /v1/partners/{id}/feeds/{run}`: what a run did.
+
+use std::io::BufReader;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use eventmall_events::PartnerId;
+use futures::StreamExt;
+use serde::Deserialize;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use eventmall_feeds::{FeedEncoding, FeedFormat, FeedRun, FeedRunPage, FieldMapping};
+
+use crate::extract::{CommandBody, Query, party_id};
+use crate::problem::{Problem, ReadProblems, feed_store};
+use crate::{ApiError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload, runs))
+        .routes(routes!(run))
+        .routes(routes!(put_mapping, get_mapping))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct FeedQuery {
+    /// The feed's format: `ep-tsv` (Naver Shopping EP 3.0), or `csv` and `jsonl` through the
+    /// partner's field mapping; else named by `Content-Type` (`text/csv`,
+    /// `application/x-ndjson` or `application/jsonl`), else `ep-tsv`.
+    #[param(value_type = Option<String>, pattern = "^(ep-tsv|csv|jsonl)$")]
+    format: Option<String>,
+    /// `utf-8` (with or without a BOM) or `euc-kr` (CP949); else the `charset` of
+    /// `Content-Type`, else UTF-8.
+    #[param(
+        value_type = Option<String>,
+        pattern = "^([Uu][Tt][Ff][-_]?8|[Ee][Uu][Cc][-_]?[Kk][Rr]|[Cc][Pp]949|[Ww][Ii][Nn][Dd][Oo][Ww][Ss][-_]949|[Kk][Ss][-_][Cc][-_]5601[-_]1987)$"
+    )]
+    encoding: Option<String>,
+}
+
+/// The format named by the query, else by the media type of `Content-Type`, else EP TSV.
+fn format(query: Option<&str>, headers: &HeaderMap) -> Result<FeedFormat, ApiError> {
+    if let Some(name) = query {
+        return name.parse().map_err(ApiError::BadRequest);
+    }
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|media_type| media_type.trim().to_ascii_lowercase());
+    Ok(match media_type.as_deref() {
+        Some("text/csv") => FeedFormat::Csv,
+        Some("application/x-ndjson" | "application/jsonl" | "application/jsonlines") => {
+            FeedFormat::Jsonl
+        }
+        _ => FeedFormat::EpTsv,
+    })
+}
+
+/// The encoding named by the query, else by the `charset` of `Content-Type`, else UTF-8.
+fn encoding(query: Option<&str>, headers: &HeaderMap) -> Result<FeedEncoding, ApiError> {
+    let charset = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .split(';')
+                .filter_map(|param| param.trim().split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+                .map(|(_, charset)| charset.trim().trim_matches('"').to_owned())
+        });
+    query
+        .map(str::to_owned)
+        .or(charset)
+        .map_or(Ok(FeedEncoding::Utf8), |name| {
+            name.parse().map_err(ApiError::BadRequest)
+        })
+}
+
+/// Upload a product feed.
+///
+/// The body is read as a stream, a line at a time. A bad row is rejected with its line number
+/// and reason and never stops the run; a feed whose header row cannot be read is refused
+/// whole with 422. A *full* feed delists the partner's products it does not list; a *summary* feed
+/// (with `class` and `update_time` columns) applies `I`, `U` and `D` lines.
+#[utoipa::path(
+    post,
+    path = "/v1/partners/{id}/feeds",
+    tag = "feeds",
+    params(("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), FeedQuery),
+    request_body(content = String, content_type = "text/tab-separated-values", description = "Naver Shopping EP 3.0 TSV"),
+    responses(
+        (status = 201, description = "The run, with its counts and rejected lines", body = FeedRun,
+         headers(("Location" = String, description = "The run's URL"))),
+        (status = 413, description = "The feed is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a feed: its header row is missing, unreadable or lacks a required column", body = Problem, content_type = "application/problem+json"),
+        ReadProblems,
+    ),
+)]
+async fn upload(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<FeedQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let partner = PartnerId(party_id(id)?);
+    let format = format(query.format.as_deref(), &headers)?;
+    let encoding = encoding(query.encoding.as_deref(), &headers)?;
+    let limit = state.feed_limit_bytes;
+    let read = Arc::new(AtomicU64::new(0));
+    let too_large = Arc::new(AtomicBool::new(false));
+    let counted = {
+        let too_large = too_large.clone();
+        body.into_data_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            if read.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit {
+                too_large.store(true, Ordering::Relaxed);
+                return Err(std::io::Error::other("the feed is larger than the limit"));
+            }
+            Ok(chunk)
+        })
+    };
+    let input = BufReader::with_capacity(64 * 1024, SyncIoBridge::new(StreamReader::new(counted)));
+    let run = state
+        .feeds
+        .run(partner.clone(), format, encoding, input)
+        .await;
+    match run {
+        Ok(run) => {
+            let location = format!("/v1/partners/{}/feeds/{}", partner.0, run.summary.run_id);
+            Ok((
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(run),
+            )
+                .into_response())
+        }
+        Err(_) if too_large.load(Ordering::Relaxed) => Err(ApiError::PayloadTooLarge {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        }),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// A field mapping and its version.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct VersionedMapping {
+    version: i64,
+    /// EP field → the partner's column or key.
+    fields: std::collections::BTreeMap<String, String>,
+}
+
+impl VersionedMapping {
+    fn new(version: i64, mapping: FieldMapping) -> Self {
+        Self {
+            version,
+            fields: mapping.fields,
+        }
+    }
+}
+
+/// A mapped format in a path: `csv` or `jsonl`.
+fn mapped_format(format: &str) -> Result<FeedFormat, ApiError> {
+    match format.parse::<FeedFormat>() {
+        Ok(format) if format.mapped() => Ok(format),
+        _ => Err(ApiError::BadRequest(format!(
+            "{format} feeds take no mapping; csv or jsonl"
+        ))),
+    }
+}
+
+/// Set a partner's field mapping for CSV or JSON Lines feeds: a new version, which later
+/// runs use.
+#[utoipa::path(
+    put,
+    path = "/v1/partners/{id}/feed-mappings/{format}",
+    tag = "feeds",
+    params(
+        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("format" = String, Path, pattern = "^(csv|jsonl)$", description = "`csv` or `jsonl`"),
+    ),
+    request_body = FieldMapping,
+    responses(
+        (status = 201, description = "The mapping, with its new version", body = VersionedMapping),
+        (status = 422, description = "A target is not an EP field, or a required one is unmapped", body = Problem, content_type = "application/problem+json"),
+        ReadProblems,
+    ),
+)]
+async fn put_mapping(
+    State(state): State<AppState>,
+    Path((id, format)): Path<(String, String)>,
+    body: CommandBody<FieldMapping>,
+) -> Result<(StatusCode, Json<VersionedMapping>), ApiError> {
+    let partner = party_id(id)?;
+    let format = mapped_format(&format)?;
+    let mapping = body.value;
+    mapping.check().map_err(ApiError::InvalidFeed)?;
+    let version = state
+        .feeds
+        .records()
+        .put_mapping(&partner, format, &mapping)
+        .await
+        .map_err(feed_store)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(VersionedMapping::new(version, mapping)),
+    ))
+}
+
+/// A partner's newest field mapping for CSV or JSON Lines feeds.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/feed-mappings/{format}",
+    tag = "feeds",
+    params(
+        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("format" = String, Path, pattern = "^(csv|jsonl)$", description = "`csv` or `jsonl`"),
+    ),
+    responses((status = 200, description = "The newest mapping", body = VersionedMapping), ReadProblems),
+)]
+async fn get_mapping(
+    State(state): State<AppState>,
+    Path((id, format)): Path<(String, String)>,
+) -> Result<Json<VersionedMapping>, ApiError> {
+    let partner = party_id(id)?;
+    let format = mapped_format(&format)?;
+    state
+        .feeds
+        .records()
+        .mapping(&partner, format)
+        .await
+        .map_err(feed_store)?
+        .map(|(version, mapping)| Json(VersionedMapping::new(version, mapping)))
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "partner {partner} has no {} mapping",
+                format.as_str()
+            ))
+        })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RunsQuery {
+    /// Runs to skip.
+    #[serde(default)]
+    #[param(minimum = 0)]
+    offset: i64,
+    /// Runs to return.
+    #[serde(default = "twenty")]
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: i64,
+}
+
+fn twenty() -> i64 {
+    20
+}
+
+/// A partner's feed runs, newest first, without their rejected lines.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/feeds",
+    tag = "feeds",
+    params(("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), RunsQuery),
+    responses((status = 200, description = "The runs and how many there are", body = FeedRunPage), ReadProblems),
+)]
+async fn runs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<RunsQuery>,
+) -> Result<Json<FeedRunPage>, ApiError> {
+    let partner = party_id(id)?;
+    if !(1..=100).contains(&query.limit) || query.offset < 0 {
+        return Err(ApiError::BadRequest(
+            "limit must be 1 to 100 and offset at least 0".into(),
+        ));
+    }
+    state
+        .feeds
+        .records()
+        .runs(&partner, query.offset, query.limit)
+        .await
+        .map(Json)
+        .map_err(feed_store)
+}
+
+/// What a feed run read and did, with every rejected line.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/feeds/{run}",
+    tag = "feeds",
+    params(
+        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("run" = Uuid, Path, description = "The run id the upload answered"),
+    ),
+    responses((status = 200, description = "The run", body = FeedRun), ReadProblems),
+)]
+async fn run(
+    State(state): State<AppState>,
+    Path((id, run)): Path<(String, String)>,
+) -> Result<Json<FeedRun>, ApiError> {
+    let partner = party_id(id)?;
+    let run: Uuid = run
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{run} is not a run id")))?;
+    state
+        .feeds
+        .records()
+        .find(&partner, run)
+        .await
+        .map_err(feed_store)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("partner {partner} has no feed run {run}")))
+}

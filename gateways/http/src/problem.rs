@@ -1,0 +1,350 @@
+//! Errors as `application/problem+json` (RFC 9457), with a stable `type` per kind.
+//!
+//! A 5xx never carries internal error text: it carries the request id, and its cause is logged
+//! once, with the whole error chain, under that id. Every crate's error becomes an [`ApiError`]
+//! here, so each route answers the same way for the same failure.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use eventmall_aggregates::RejectionKind;
+use eventmall_feeds::RunError;
+use eventmall_projections::search::SearchError;
+use eventmall_store::{CommandError, StoreError};
+use serde::Serialize;
+use tracing::error;
+use utoipa::IntoResponses;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as ApiResponse, ResponseBuilder};
+
+use crate::extract::REQUEST_ID;
+
+/// The cause of a 5xx, kept for the log.
+pub type Cause = Box<dyn Error + Send + Sync>;
+
+tokio::task_local! {
+    /// The id of the request being answered, for the problems it may answer with.
+    static CURRENT_REQUEST: String;
+}
+
+/// Runs the rest of the request with its id at hand (set by the request-id layer), so that a
+/// 5xx names it and its log line too.
+pub(crate) async fn with_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    CURRENT_REQUEST.scope(id, next.run(request)).await
+}
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem: what went wrong, for people (`title`, `detail`) and for code (`type`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A stable URN per kind of problem (`urn:eventmall:problem:version-conflict`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    pub detail: String,
+    /// The request's id (`X-Request-Id`): the server's log names the cause of a 5xx under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// A documented response whose body is the component `schema` as `content_type`.
+pub(super) fn documented(description: &str, content_type: &str, schema: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        content_type,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(schema)))
+            .build(),
+    )
+}
+
+/// The problems a route may answer with, for the OpenAPI document.
+fn problem_responses(statuses: &[(u16, &str)]) -> BTreeMap<String, RefOr<ApiResponse>> {
+    statuses
+        .iter()
+        .map(|(status, description)| {
+            let response = documented(description, PROBLEM_JSON, "Problem").build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+const BAD_REQUEST: (u16, &str) = (
+    400,
+    "Malformed JSON, a wrong type, a bad header, path id or query parameter",
+);
+const NOT_FOUND: (u16, &str) = (404, "No such resource");
+const UNAVAILABLE: (u16, &str) = (503, "A store or read model cannot be reached");
+
+/// What a command route answers when the command is not accepted.
+pub struct CommandProblems;
+
+impl IntoResponses for CommandProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[
+            BAD_REQUEST,
+            (403, "The partner does not own the product"),
+            NOT_FOUND,
+            (
+                409,
+                "The aggregate is not at the version `If-Match` names, or a concurrent command won the version",
+            ),
+            (413, "The body is larger than the limit"),
+            (415, "The body is not JSON"),
+            (
+                422,
+                "The aggregate refuses the command: an invariant the schema cannot express (an unknown product, an amount that is not the total, a transition its state does not allow), or the `Idempotency-Key` was used for another request",
+            ),
+            UNAVAILABLE,
+        ])
+    }
+}
+
+/// What a read route answers when it cannot.
+pub struct ReadProblems;
+
+impl IntoResponses for ReadProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[BAD_REQUEST, NOT_FOUND, UNAVAILABLE])
+    }
+}
+
+/// Every way a request fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    NotFound(String),
+    /// A body that is text but not a feed: its header row cannot be read.
+    #[error("{0}")]
+    InvalidFeed(String),
+    /// A dead letter with nowhere to go back to.
+    #[error("{0}")]
+    NotRetriable(String),
+    /// A dependency (a database, the broker, the registry, the wallet) could not be reached.
+    #[error("the {dependency} is unavailable: {cause}")]
+    Unavailable {
+        dependency: &'static str,
+        cause: Cause,
+    },
+    /// Anything else that went wrong on our side.
+    #[error("{0}")]
+    Internal(Cause),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+impl ApiError {
+    pub fn unavailable(dependency: &'static str, cause: impl Into<Cause>) -> Self {
+        Self::Unavailable {
+            dependency,
+            cause: cause.into(),
+        }
+    }
+
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::Internal(cause.into())
+    }
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        use StatusCode as S;
+        match self {
+            Self::MalformedJson(_) => (S::BAD_REQUEST, "Malformed JSON", "malformed-json".into()),
+            Self::InvalidBody(_) => (
+                S::BAD_REQUEST,
+                "Invalid request body",
+                "invalid-body".into(),
+            ),
+            Self::BadRequest(_) => (S::BAD_REQUEST, "Bad request", "bad-request".into()),
+            Self::PayloadTooLarge { .. } => (
+                S::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                "payload-too-large".into(),
+            ),
+            Self::UnsupportedMediaType => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                "unsupported-media-type".into(),
+            ),
+            Self::NotFound(_) => (S::NOT_FOUND, "Not found", "not-found".into()),
+            Self::InvalidFeed(_) => (S::UNPROCESSABLE_ENTITY, "Not a feed", "invalid-feed".into()),
+            Self::NotRetriable(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "Not retriable",
+                "not-retriable".into(),
+            ),
+            Self::Unavailable { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "unavailable".into(),
+            ),
+            Self::Internal(_) => (
+                S::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "internal".into(),
+            ),
+            Self::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                "method-not-allowed".into(),
+            ),
+            Self::Command(CommandError::VersionConflict { .. }) => {
+                (S::CONFLICT, "Version conflict", "version-conflict".into())
+            }
+            Self::Command(CommandError::IdempotencyKeyReused) => (
+                S::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
+                "idempotency-key-reused".into(),
+            ),
+            Self::Command(CommandError::Rejected(rejection)) => {
+                let (status, title) = match rejection.kind() {
+                    RejectionKind::NotFound => (S::NOT_FOUND, "Not found"),
+                    RejectionKind::Forbidden => (S::FORBIDDEN, "Forbidden"),
+                    RejectionKind::Invariant => (S::UNPROCESSABLE_ENTITY, "Command refused"),
+                    RejectionKind::Unavailable => (S::SERVICE_UNAVAILABLE, "Service unavailable"),
+                };
+                (status, title, rejection.code().into())
+            }
+            Self::Command(CommandError::Store(error)) if error.is_unavailable() => (
+                S::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "unavailable".into(),
+            ),
+            Self::Command(CommandError::Store(_)) => (
+                S::INTERNAL_SERVER_ERROR,
+                "Internal error",
+                "internal".into(),
+            ),
+        }
+    }
+
+    /// What a client is told of a 5xx: which dependency, when one is down, and no more.
+    fn server_detail(&self) -> String {
+        match self {
+            Self::Unavailable { dependency, .. } => {
+                format!("the {dependency} is unavailable; try again later")
+            }
+            Self::Command(CommandError::Store(error)) if error.is_unavailable() => {
+                "the event store is unavailable; try again later".to_owned()
+            }
+            Self::Command(CommandError::Rejected(rejection)) => {
+                format!("{}; try again later", rejection.code().replace('-', " "))
+            }
+            _ => "the request could not be completed".to_owned(),
+        }
+    }
+}
+
+/// An error and every cause beneath it, outermost first: `a: b: c`.
+fn chain(error: &dyn Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Wrappers that print their cause already need it only once.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title, slug) = self.parts();
+        let request_id = CURRENT_REQUEST.try_with(Clone::clone).ok();
+        let detail = match status.is_server_error() {
+            true => {
+                let id = request_id.as_deref().unwrap_or_default();
+                error!(request_id = %id, status = status.as_u16(), error = %chain(&self), "request failed");
+                self.server_detail()
+            }
+            false => self.to_string(),
+        };
+        let problem = Problem {
+            kind: format!("urn:eventmall:problem:{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            request_id,
+        };
+        let mut response = (status, Json(problem)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::Command(CommandError::Store(error))
+    }
+}
+
+impl From<eventmall_read_models::Error> for ApiError {
+    fn from(error: eventmall_read_models::Error) -> Self {
+        match error.is_unavailable() {
+            true => Self::unavailable("read models' database", error),
+            false => Self::internal(error),
+        }
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(error: SearchError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<eventmall_kafka::Error> for ApiError {
+    fn from(error: eventmall_kafka::Error) -> Self {
+        match error.is_unavailable() {
+            true => Self::unavailable("Kafka cluster", error),
+            false => Self::internal(error),
+        }
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(error: RunError) -> Self {
+        match error {
+            RunError::Feed(_) | RunError::NoMapping(..) => Self::InvalidFeed(error.to_string()),
+            RunError::Command(error) => error.into(),
+            RunError::Store(error) => feed_store(error),
+            RunError::DeadLetters(cause) => Self::unavailable("dead-letter topic", cause),
+        }
+    }
+}
+
+/// A failure of the feed tables, which live in the event store's database.
+pub(crate) fn feed_store(error: sqlx::Error) -> ApiError {
+    StoreError::Database(error).into()
+}

@@ -1,0 +1,25 @@
+//! What the HTTP API is configured with (`[http]`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Address to listen on; port 0 picks a free one.
+    pub addr: String,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    /// Largest feed upload (`POST /v1/partners/{id}/feeds`), read as a stream; larger ones
+    /// stop with 413.
+    pub feed_limit_bytes: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            addr: "127.0.0.1:8080".into(),
+            body_limit_bytes: 256 * 1024,
+            feed_limit_bytes: 1 << 30,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+use eventmall_events::CodecError;
+use eventmall_projections::ReadModelError;
+use eventmall_registry::RegistryClientError;
+use eventmall_store::StoreError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong between Eventmall and a Kafka cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("creating topic {topic}: {code}")]
+    CreateTopic {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("topic {0} does not exist")]
+    NoSuchTopic(String),
+    #[error("the local broker: {0}")]
+    Broker(String),
+    #[error("the local broker: {context}: {source}")]
+    BrokerFile {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("reading {0} timed out")]
+    Timeout(&'static str),
+    #[error("no Kafka cluster is configured for this process")]
+    NoCluster,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Registry(#[from] RegistryClientError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    ReadModel(#[from] ReadModelError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("writing: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("a blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl Error {
+    /// Whether the cluster (or a dependency of it) could not be reached, as against a request
+    /// it refused.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Kafka(_) | Self::Timeout(_) | Self::NoCluster | Self::Task(_) => true,
+            Self::Database(_) | Self::Store(_) | Self::Registry(_) | Self::ReadModel(_) => true,
+            Self::Codec(_) => true,
+            Self::CreateTopic { .. }
+            | Self::NoSuchTopic(_)
+            | Self::Broker(_)
+            | Self::BrokerFile { .. }
+            | Self::Io(_) => false,
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The projector runtime: consumes a projection's topics as its own consumer group, in
+//! batches, and applies each batch to the read model together with the batch's offsets, so
+//! every event's effect lands exactly once however the projector is stopped or killed.
+//!
+//! A projector runs on a thread of its own: librdkafka's poll, its rebalance callback (which
+//! seeks each assigned partition to the read model's checkpoint) and the batch all happen in
+//! order there, so no batch is ever in flight while partitions move. Records that cannot be
+//! decoded or applied go to the dead letters before the batch that passes them commits.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use eventmall_events::{AnyEvent, CodecError, DeadLetter};
+use eventmall_projections::{Batch, Checkpoint, Delivered, Envelope, Projection};
+use eventmall_registry::RegisteredCodec;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, instrument, warn};
+use uuid::Uuid;
+
+use crate::dead_letters::{DeadLetters, refused};
+use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
+
+pub struct Projector {
+    projection: Arc<dyn Projection>,
+    codec: RegisteredCodec,
+    dead_letters: DeadLetters,
+    bootstrap_servers: String,
+    settings: ProjectorSettings,
+}
+
+/// Seeks every partition it is given to the read model's checkpoint (or the beginning).
+struct Rebalancer {
+    projection: Arc<dyn Projection>,
+    runtime: Handle,
+}
+
+impl ClientContext for Rebalancer {}
+
+impl ConsumerContext for Rebalancer {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        partitions: &mut TopicPartitionList,
+    ) {
+        let name = self.projection.name();
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let stored = match self.runtime.block_on(self.projection.checkpoints()) {
+                    Ok(stored) => stored,
+                    Err(error) => {
+                        // Start from the beginning: each batch's own check against the stored
+                        // checkpoints still skips what is applied, only slower.
+                        warn!(projector = name, %error, "checkpoints unavailable at assignment");
+                        Vec::new()
+                    }
+                };
+                seek_to(partitions, &stored);
+                info!(projector = name, assigned = ?positions(partitions), "partitions assigned");
+                if let Err(error) = consumer.assign(partitions) {
+                    warn!(projector = name, %error, "assignment failed");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                info!(
+                    projector = name,
+                    revoked = partitions.count(),
+                    "partitions revoked"
+                );
+                if let Err(error) = consumer.unassign() {
+                    warn!(projector = name, %error, "unassignment failed");
+                }
+            }
+            other => warn!(projector = name, error = ?other, "rebalance failed"),
+        }
+    }
+}
+
+/// Sets each partition's offset to its checkpoint, or to the beginning when there is none.
+fn seek_to(partitions: &mut TopicPartitionList, stored: &[Checkpoint]) {
+    let wanted: Vec<(String, i32, Offset)> = partitions
+        .elements()
+        .iter()
+        .map(|element| {
+            let offset = stored
+                .iter()
+                .find(|c| c.topic == element.topic() && c.partition == element.partition())
+                .map_or(Offset::Beginning, |c| Offset::Offset(c.next_offset));
+            (element.topic().to_owned(), element.partition(), offset)
+        })
+        .collect();
+    for (topic, partition, offset) in wanted {
+        let _ = partitions.set_partition_offset(&topic, partition, offset);
+    }
+}
+
+fn positions(partitions: &TopicPartitionList) -> Vec<String> {
+    partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}/{}@{:?}", e.topic(), e.partition(), e.offset()))
+        .collect()
+}
+
+impl Projector {
+    pub fn new(
+        projection: Arc<dyn Projection>,
+        codec: RegisteredCodec,
+        bootstrap_servers: &str,
+        settings: &ProjectorSettings,
+    ) -> Result<Self> {
+        let dead_letters = DeadLetters::new(bootstrap_servers)?;
+        Ok(Self {
+            projection,
+            codec,
+            dead_letters,
+            bootstrap_servers: bootstrap_servers.to_owned(),
+            settings: settings.clone(),
+        })
+    }
+
+    /// Runs on a thread of its own until `stop`; the batch in hand is finished first.
+    pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<Result<()>> {
+        let runtime = Handle::current();
+        tokio::task::spawn_blocking(move || self.run(&runtime, &stop))
+    }
+
+    fn consumer(&self, runtime: &Handle) -> Result<BaseConsumer<Rebalancer>> {
+        let projection = &self.projection;
+        let consumer: BaseConsumer<Rebalancer> = client_config(&self.bootstrap_servers)
+            .set("group.id", projection.group_id())
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            // Eager assignment: the rebalance callback assigns whole, seeked partition lists.
+            .set("partition.assignment.strategy", "range,roundrobin")
+            .set("fetch.wait.max.ms", "50")
+            .set(
+                "session.timeout.ms",
+                self.settings.session_timeout_ms.to_string(),
+            )
+            .create_with_context(Rebalancer {
+                projection: projection.clone(),
+                runtime: runtime.clone(),
+            })?;
+        consumer.subscribe(projection.topics())?;
+        Ok(consumer)
+    }
+
+    fn run(self, runtime: &Handle, stop: &CancellationToken) -> Result<()> {
+        let name = self.projection.name();
+        let consumer = self.consumer(runtime)?;
+        info!(projector = name, generation = %self.projection.generation(), "projector started");
+        let mut backoff = Duration::from_millis(100);
+        while !stop.is_cancelled() {
+            let records = self.poll_batch(&consumer);
+            if records.is_empty() {
+                continue;
+            }
+            match runtime.block_on(self.process(&records)) {
+                Ok(positions) => {
+                    backoff = Duration::from_millis(100);
+                    commit_offsets(&consumer, &positions);
+                }
+                Err(error) => {
+                    warn!(projector = name, %error, ?backoff, "batch not applied; retrying from the checkpoints");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    self.rewind(runtime, &consumer);
+                }
+            }
+        }
+        info!(projector = name, "projector stopped");
+        Ok(())
+    }
+
+    /// Waits for a first record, then takes what follows within the batch window.
+    fn poll_batch(&self, consumer: &BaseConsumer<Rebalancer>) -> Vec<Consumed> {
+        let mut records = Vec::new();
+        let window = Duration::from_millis(self.settings.batch_wait_ms);
+        let mut deadline: Option<Instant> = None;
+        while records.len() < self.settings.batch_size {
+            let timeout = match deadline {
+                None => Duration::from_millis(100),
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+            };
+            match consumer.poll(timeout) {
+                Some(Ok(message)) => {
+                    records.push(Consumed::from(message.detach()));
+                    deadline.get_or_insert_with(|| Instant::now() + window);
+                }
+                Some(Err(error)) => debug!(projector = self.projection.name(), %error, "poll"),
+                None if deadline.is_none() => return records,
+                None => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+        }
+        records
+    }
+
+    /// Decodes, applies, dead-letters and commits one batch; answers the new positions.
+    #[instrument(skip_all, fields(projector = self.projection.name(), records = records.len()))]
+    async fn process(&self, records: &[Consumed]) -> Result<Vec<Checkpoint>> {
+        // Per partition: the next offset and the highest store position passed.
+        let mut positions: BTreeMap<(&str, i32), (i64, i64)> = BTreeMap::new();
+        let mut batch = Batch::default();
+        let mut poison: Vec<(&Consumed, String)> = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let stored_at = record
+                .header("global_position")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let entry = positions
+                .entry((&record.topic, record.partition))
+                .or_insert((0, 0));
+            *entry = (record.offset + 1, entry.1.max(stored_at));
+            match decode(record, &self.codec).await {
+                Ok(envelope) => batch.events.push(Delivered {
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                    offset: record.offset,
+                    envelope,
+                    record: index,
+                }),
+                Err(Undecoded::Poison(reason)) => poison.push((record, reason)),
+                // Not the record's fault: the batch is retried from the checkpoints.
+                Err(Undecoded::Unavailable(error)) => return Err(Error::Codec(error)),
+            }
+        }
+        batch.positions = positions
+            .into_iter()
+            .map(|((topic, partition), (next_offset, position))| Checkpoint {
+                topic: topic.to_owned(),
+                partition,
+                next_offset,
+                position,
+            })
+            .collect();
+        let prepared = self.projection.prepare(&batch).await?;
+        for (index, reason) in prepared.refused {
+            poison.push((&records[batch.events[index].record], reason));
+        }
+        // A record below the checkpoint was dead-lettered when it was first passed.
+        poison.retain(|(record, _)| {
+            let key = (record.topic.clone(), record.partition);
+            record.offset >= prepared.before.get(&key).copied().unwrap_or(0)
+        });
+        let dead_letters = poison.len();
+        if !poison.is_empty() {
+            let stage = self.projection.name();
+            let letters: Vec<DeadLetter> = poison
+                .iter()
+                .map(|(record, reason)| {
+                    warn!(
+                        projector = stage,
+                        topic = %record.topic,
+                        partition = record.partition,
+                        offset = record.offset,
+                        %reason,
+                        "record sent to the dead letters"
+                    );
+                    refused(record, stage, reason)
+                })
+                .collect();
+            self.dead_letters.send(letters).await?;
+        }
+        prepared.commit.await?;
+        debug!(
+            projector = self.projection.name(),
+            records = records.len(),
+            dead_letters,
+            "batch committed"
+        );
+        Ok(batch.positions)
+    }
+
+    /// Seeks every assigned partition back to its checkpoint after a failed batch.
+    fn rewind(&self, runtime: &Handle, consumer: &BaseConsumer<Rebalancer>) {
+        let Ok(mut assigned) = consumer.assignment() else {
+            return;
+        };
+        match runtime.block_on(self.projection.checkpoints()) {
+            Ok(stored) => seek_to(&mut assigned, &stored),
+            Err(error) => {
+                warn!(projector = self.projection.name(), %error, "checkpoints unavailable");
+                return;
+            }
+        }
+        if let Err(error) = consumer.seek_partitions(assigned, Duration::from_secs(5)) {
+            warn!(projector = self.projection.name(), %error, "rewind failed");
+        }
+    }
+}
+
+/// Tells the group where the projector is, for tools that watch group lag; the read model's
+/// checkpoints stay the truth.
+fn commit_offsets(consumer: &BaseConsumer<Rebalancer>, positions: &[Checkpoint]) {
+    let mut list = TopicPartitionList::new();
+    for position in positions {
+        let _ = list.add_partition_offset(
+            &position.topic,
+            position.partition,
+            Offset::Offset(position.next_offset),
+        );
+    }
+    if let Err(error) = consumer.commit(&list, CommitMode::Async) {
+        debug!(%error, "group offsets not committed");
+    }
+}
+
+/// Why a record was not decoded.
+enum Undecoded {
+    /// The record is poison, for this reason.
+    Poison(String),
+    /// The registry did not answer; the record may be fine.
+    Unavailable(CodecError),
+}
+
+impl From<String> for Undecoded {
+    fn from(reason: String) -> Self {
+        Self::Poison(reason)
+    }
+}
+
+impl From<&str> for Undecoded {
+    fn from(reason: &str) -> Self {
+        Self::Poison(reason.to_owned())
+    }
+}
+
+/// Decodes a record of an aggregate topic into an event envelope.
+async fn decode(
+    record: &Consumed,
+    codec: &RegisteredCodec,
+) -> Result<Envelope<AnyEvent>, Undecoded> {
+    let value = record.value.as_deref().ok_or("the record has no value")?;
+    let event = codec.decode(value).await.map_err(|error| match error {
+        CodecError::SchemaUnavailable { .. } => Undecoded::Unavailable(error),
+        other => Undecoded::Poison(other.to_string()),
+    })?;
+    let key = record.key.as_deref().ok_or("the record has no key")?;
+    let aggregate_id = std::str::from_utf8(key)
+        .map_err(|_| "the key is not UTF-8".to_owned())?
+        .to_owned();
+    let event_type: String = record.parsed("event_type")?;
+    if event_type != event.event_type() {
+        return Err(Undecoded::Poison(format!(
+            "header event_type {event_type} but the value is a {}",
+            event.event_type()
+        )));
+    }
+    let timestamp_ms = record.timestamp_ms.ok_or("the record has no timestamp")?;
+    let recorded_at = DateTime::<Utc>::from_timestamp_millis(timestamp_ms)
+        .ok_or_else(|| format!("timestamp {timestamp_ms} is out of range"))?;
+    Ok(Envelope {
+        event_id: record.parsed::<Uuid>("event_id")?,
+        aggregate_id,
+        sequence: record.parsed("sequence")?,
+        recorded_at,
+        event,
+    })
+}

@@ -1,0 +1,129 @@
+//! What Kafka, the local broker, the relay, the ingest consumer and the projectors are
+//! configured with (`[kafka]`, `[broker]`, `[relay]`, `[ingest]` and part of `[projectors]`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// `host:port,…` of the cluster; empty means the local broker that `up` starts. The plain
+    /// `KAFKA_BOOTSTRAP_SERVERS` variable is honoured too.
+    pub bootstrap_servers: String,
+    /// Partitions of the topics Eventmall creates.
+    pub partitions: i32,
+    /// Replication factor of the topics Eventmall creates.
+    pub replication_factor: i32,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: String::new(),
+            partitions: 6,
+            replication_factor: 1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerSettings {
+    /// The local broker's executable, a path or a name on `PATH`.
+    pub binary: String,
+    /// Port the local broker listens on, on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Its storage engine URL; empty means a SQLite file in `<data_dir>/broker/`.
+    pub storage: String,
+    /// How long `up` waits for it to accept connections, in milliseconds.
+    pub ready_timeout_ms: u64,
+    /// Its consumer-group initial rebalance delay, in milliseconds (Kafka's default is 3000).
+    pub group_initial_rebalance_delay_ms: u64,
+}
+
+impl Default for BrokerSettings {
+    fn default() -> Self {
+        Self {
+            binary: "nisshi".into(),
+            port: 9092,
+            storage: String::new(),
+            ready_timeout_ms: 30_000,
+            group_initial_rebalance_delay_ms: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaySettings {
+    /// Whether `up` runs the relay.
+    pub enabled: bool,
+    /// Name of the relay's checkpoint and lease; relays with one name share one position.
+    pub name: String,
+    /// Events read from the store and produced per batch.
+    pub batch_size: i64,
+    /// How often an idle relay looks for new events, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// How long a lease lasts without renewal, in milliseconds.
+    pub lease_ttl_ms: u64,
+    /// How long the producer tries to deliver a record before the batch is retried, in ms.
+    pub delivery_timeout_ms: u64,
+    /// The producer's `linger.ms`.
+    pub linger_ms: u64,
+    /// The producer's `compression.type` (`none`, `lz4`, `zstd`, …).
+    pub compression: String,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            name: "eventmall".into(),
+            batch_size: 2_000,
+            poll_interval_ms: 20,
+            lease_ttl_ms: 10_000,
+            delivery_timeout_ms: 30_000,
+            linger_ms: 5,
+            compression: "none".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// Whether `up` runs the ingest consumer of the upstream producers' topics.
+    pub enabled: bool,
+    /// Its consumer group; a new group reads the ingest topics again from the start.
+    pub group: String,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            group: "eventmall-ingest".into(),
+        }
+    }
+}
+
+/// How a projector consumes: the runtime's part of `[projectors]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProjectorSettings {
+    /// Records applied per transaction, at most.
+    pub batch_size: usize,
+    /// How long a projector waits for more records before applying a partial batch, in ms.
+    pub batch_wait_ms: u64,
+    /// How long the group waits for a silent (killed) projector instance before its
+    /// partitions go to the others, in ms.
+    pub session_timeout_ms: u64,
+}
+
+impl Default for ProjectorSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 2_000,
+            batch_wait_ms: 20,
+            session_timeout_ms: 10_000,
+        }
+    }
+}

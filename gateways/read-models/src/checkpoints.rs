@@ -1,0 +1,145 @@
+//! The SQL read models' bookkeeping: each projector's generations, and its checkpoints, which
+//! move in the same transaction as the rows they account for.
+
+use eventmall_projections::projection::Positions;
+use eventmall_projections::{Checkpoint, Generation};
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::{Error, Result};
+
+/// Creates the bookkeeping tables when missing.
+pub(crate) async fn ensure_tables(pool: &AnyPool) -> sqlx::Result<()> {
+    for statement in [
+        "CREATE TABLE IF NOT EXISTS projection_generations (\
+            projector TEXT NOT NULL, generation BIGINT NOT NULL, state TEXT NOT NULL, \
+            created_at_ms BIGINT NOT NULL, PRIMARY KEY (projector, generation))",
+        "CREATE TABLE IF NOT EXISTS projection_checkpoints (\
+            projector TEXT NOT NULL, generation BIGINT NOT NULL, topic TEXT NOT NULL, \
+            partition_id BIGINT NOT NULL, next_offset BIGINT NOT NULL, \
+            position BIGINT NOT NULL DEFAULT 0, \
+            PRIMARY KEY (projector, generation, topic, partition_id))",
+    ] {
+        sqlx::query(statement).execute(pool).await?;
+    }
+    Ok(())
+}
+
+/// The generation reads are served from; the first one is created live when there is none.
+pub(crate) async fn live_generation(pool: &AnyPool, projector: &str) -> sqlx::Result<Generation> {
+    sqlx::query(
+        "INSERT INTO projection_generations (projector, generation, state, created_at_ms) \
+         SELECT $1, 1, 'live', $2 WHERE NOT EXISTS \
+         (SELECT 1 FROM projection_generations WHERE projector = $3)",
+    )
+    .bind(projector)
+    .bind(chrono::Utc::now().timestamp_millis())
+    .bind(projector)
+    .execute(pool)
+    .await?;
+    let generation: i64 = sqlx::query_scalar(
+        "SELECT MAX(generation) FROM projection_generations WHERE projector = $1 AND state = 'live'",
+    )
+    .bind(projector)
+    .fetch_one(pool)
+    .await?;
+    Ok(Generation(u32::try_from(generation).unwrap_or(1)))
+}
+
+/// Every checkpoint of a projector's generation.
+pub(crate) async fn load(
+    pool: &AnyPool,
+    projector: &str,
+    generation: Generation,
+) -> sqlx::Result<Vec<Checkpoint>> {
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT topic, partition_id, next_offset, position FROM projection_checkpoints \
+         WHERE projector = $1 AND generation = $2 ORDER BY topic, partition_id",
+    )
+    .bind(projector)
+    .bind(i64::from(generation.0))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(topic, partition, next_offset, position)| Checkpoint {
+            topic,
+            partition: i32::try_from(partition).unwrap_or_default(),
+            next_offset,
+            position,
+        })
+        .collect())
+}
+
+/// Moves the checkpoints to `positions` inside `tx` and answers where each partition stood
+/// before: records below that were applied already and must be skipped. The move is a
+/// compare-and-set, so a zombie instance whose partition was reassigned cannot commit.
+pub(crate) async fn advance(
+    tx: &mut Transaction<'_, Any>,
+    projector: &str,
+    generation: Generation,
+    positions: &[Checkpoint],
+) -> Result<Positions> {
+    let mut before = Positions::with_capacity(positions.len());
+    for position in positions {
+        let stored: Option<i64> = sqlx::query_scalar(
+            "SELECT next_offset FROM projection_checkpoints \
+             WHERE projector = $1 AND generation = $2 AND topic = $3 AND partition_id = $4",
+        )
+        .bind(projector)
+        .bind(i64::from(generation.0))
+        .bind(&position.topic)
+        .bind(i64::from(position.partition))
+        .fetch_optional(&mut **tx)
+        .await?;
+        let moved = match stored {
+            Some(stored) if stored >= position.next_offset => true,
+            Some(stored) => {
+                sqlx::query(
+                    "UPDATE projection_checkpoints SET next_offset = $1, \
+                     position = CASE WHEN position > $7 THEN position ELSE $7 END \
+                     WHERE projector = $2 AND generation = $3 AND topic = $4 \
+                     AND partition_id = $5 AND next_offset = $6",
+                )
+                .bind(position.next_offset)
+                .bind(projector)
+                .bind(i64::from(generation.0))
+                .bind(&position.topic)
+                .bind(i64::from(position.partition))
+                .bind(stored)
+                .bind(position.position)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO projection_checkpoints \
+                     (projector, generation, topic, partition_id, next_offset, position) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                )
+                .bind(projector)
+                .bind(i64::from(generation.0))
+                .bind(&position.topic)
+                .bind(i64::from(position.partition))
+                .bind(position.next_offset)
+                .bind(position.position)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+        };
+        if !moved {
+            return Err(Error::Fenced {
+                topic: position.topic.clone(),
+                partition: position.partition,
+            });
+        }
+        before.insert(
+            (position.topic.clone(), position.partition),
+            stored.unwrap_or(0),
+        );
+    }
+    Ok(before)
+}

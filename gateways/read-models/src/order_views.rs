@@ -1,0 +1,335 @@
+//! The order views projector: orders with their timelines, partner sales per Seoul day and
+//! customer profiles, in one generation's tables, from `eventmall.orders.v1`.
+
+mod queries;
+
+use std::collections::HashMap;
+
+use eventmall_events::order::OrderEvent;
+use eventmall_projections::orders::{OrderChanges, OrderView, seoul_day};
+use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection, ReadModelError};
+use sqlx::{Any, AnyPool, Transaction};
+
+pub use queries::{CategoryCount, CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter};
+
+use crate::database::{SqlValue, begin_write, placeholders, upsert};
+use crate::{Result, checkpoints};
+
+const TOPICS: &[&str] = &[OrderEvent::TOPIC];
+
+/// Rows loaded per query when a batch reads the views it touches.
+const LOAD_CHUNK: usize = 400;
+
+/// One generation of the order views.
+#[derive(Clone)]
+pub struct OrderViews {
+    pool: AnyPool,
+    generation: Generation,
+    tables: Tables,
+}
+
+/// The table names of a generation.
+#[derive(Clone, Debug)]
+struct Tables {
+    orders: String,
+    sales: String,
+    customers: String,
+    categories: String,
+}
+
+impl Tables {
+    fn of(generation: Generation) -> Self {
+        let prefix = generation.table_prefix(OrderViews::NAME);
+        Self {
+            orders: format!("{prefix}orders"),
+            sales: format!("{prefix}daily_sales"),
+            customers: format!("{prefix}customers"),
+            categories: format!("{prefix}customer_categories"),
+        }
+    }
+
+    fn create_statements(&self) -> Vec<String> {
+        let Self {
+            orders,
+            sales,
+            customers,
+            categories,
+        } = self;
+        vec![
+            format!(
+                "CREATE TABLE IF NOT EXISTS {orders} (order_id TEXT PRIMARY KEY, \
+                 customer_id TEXT NOT NULL, partner_id TEXT NOT NULL, status TEXT NOT NULL, \
+                 placed_at_ms BIGINT NOT NULL, placed_day TEXT NOT NULL, version BIGINT NOT NULL, \
+                 view TEXT NOT NULL)"
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {orders}_customer ON {orders} \
+                 (customer_id, placed_at_ms, order_id)"
+            ),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {orders}_partner ON {orders} \
+                 (partner_id, status, placed_day)"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {sales} (partner_id TEXT NOT NULL, day TEXT NOT NULL, \
+                 currency TEXT NOT NULL, orders BIGINT NOT NULL, units BIGINT NOT NULL, \
+                 gross BIGINT NOT NULL, cancellations BIGINT NOT NULL, cancelled BIGINT NOT NULL, \
+                 refunds BIGINT NOT NULL, net BIGINT NOT NULL, \
+                 PRIMARY KEY (partner_id, day, currency))"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {customers} (customer_id TEXT PRIMARY KEY, \
+                 orders BIGINT NOT NULL, spent BIGINT NOT NULL, last_order_at_ms BIGINT)"
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {categories} (customer_id TEXT NOT NULL, \
+                 category TEXT NOT NULL, orders BIGINT NOT NULL, \
+                 PRIMARY KEY (customer_id, category))"
+            ),
+        ]
+    }
+}
+
+impl OrderViews {
+    pub const NAME: &'static str = "order-views";
+
+    /// Opens `generation`, creating its tables when missing.
+    pub async fn open(pool: AnyPool, generation: Generation) -> sqlx::Result<Self> {
+        let tables = Tables::of(generation);
+        for statement in tables.create_statements() {
+            sqlx::query(&statement).execute(&pool).await?;
+        }
+        Ok(Self {
+            pool,
+            generation,
+            tables,
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Opens the generation reads are served from.
+    pub async fn live(pool: AnyPool) -> sqlx::Result<Self> {
+        let generation = checkpoints::live_generation(&pool, Self::NAME).await?;
+        Self::open(pool, generation).await
+    }
+
+    async fn load(&self, tx: &mut Transaction<'_, Any>, ids: &[&str]) -> Result<Vec<OrderView>> {
+        let mut views = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOAD_CHUNK) {
+            let sql = format!(
+                "SELECT view FROM {} WHERE order_id IN ({})",
+                self.tables.orders,
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for json in query.fetch_all(&mut **tx).await? {
+                views.push(serde_json::from_str(&json)?);
+            }
+        }
+        Ok(views)
+    }
+
+    async fn write(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        changes: &OrderChanges,
+        loaded_versions: &HashMap<String, i64>,
+    ) -> Result<()> {
+        let mut views = Vec::new();
+        for view in changes.views.values() {
+            if loaded_versions.get(&view.order_id) == Some(&view.version) {
+                continue;
+            }
+            views.push(vec![
+                SqlValue::Text(view.order_id.clone()),
+                SqlValue::Text(view.customer_id.clone()),
+                SqlValue::Text(view.partner_id.clone()),
+                SqlValue::Text(view.status.as_str().to_owned()),
+                SqlValue::Int(view.placed_at.timestamp_millis()),
+                SqlValue::Text(seoul_day(view.placed_at).to_string()),
+                SqlValue::Int(view.version),
+                SqlValue::Text(serde_json::to_string(view)?),
+            ]);
+        }
+        upsert(
+            tx,
+            &self.tables.orders,
+            &[
+                "order_id",
+                "customer_id",
+                "partner_id",
+                "status",
+                "placed_at_ms",
+                "placed_day",
+                "version",
+                "view",
+            ],
+            "order_id",
+            "status = excluded.status, version = excluded.version, view = excluded.view",
+            views,
+        )
+        .await?;
+
+        let table = &self.tables.sales;
+        let sums = [
+            "orders",
+            "units",
+            "gross",
+            "cancellations",
+            "cancelled",
+            "refunds",
+            "net",
+        ];
+        let sales = changes
+            .sales
+            .iter()
+            .map(|(key, delta)| {
+                let mut row = vec![
+                    SqlValue::Text(key.partner_id.clone()),
+                    SqlValue::Text(key.day.to_string()),
+                    SqlValue::Text(format!("{:?}", key.currency)),
+                ];
+                row.extend(
+                    [
+                        delta.orders,
+                        delta.units,
+                        delta.gross,
+                        delta.cancellations,
+                        delta.cancelled,
+                        delta.refunds,
+                        delta.net,
+                    ]
+                    .map(SqlValue::Int),
+                );
+                row
+            })
+            .collect();
+        let add: Vec<String> = sums
+            .iter()
+            .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+            .collect();
+        let mut columns = vec!["partner_id", "day", "currency"];
+        columns.extend(sums);
+        upsert(
+            tx,
+            table,
+            &columns,
+            "partner_id, day, currency",
+            &add.join(", "),
+            sales,
+        )
+        .await?;
+
+        let table = &self.tables.customers;
+        let profiles = changes
+            .profiles
+            .iter()
+            .map(|(customer, delta)| {
+                vec![
+                    SqlValue::Text(customer.clone()),
+                    SqlValue::Int(delta.orders),
+                    SqlValue::Int(delta.spent),
+                    SqlValue::MaybeInt(delta.last_order_at.map(|at| at.timestamp_millis())),
+                ]
+            })
+            .collect();
+        let update = format!(
+            "orders = {table}.orders + excluded.orders, spent = {table}.spent + excluded.spent, \
+             last_order_at_ms = CASE WHEN {table}.last_order_at_ms IS NULL \
+             OR excluded.last_order_at_ms > {table}.last_order_at_ms \
+             THEN COALESCE(excluded.last_order_at_ms, {table}.last_order_at_ms) \
+             ELSE {table}.last_order_at_ms END"
+        );
+        upsert(
+            tx,
+            table,
+            &["customer_id", "orders", "spent", "last_order_at_ms"],
+            "customer_id",
+            &update,
+            profiles,
+        )
+        .await?;
+
+        let table = &self.tables.categories;
+        let categories = changes
+            .profiles
+            .iter()
+            .flat_map(|(customer, delta)| {
+                delta.categories.iter().map(move |(category, count)| {
+                    vec![
+                        SqlValue::Text(customer.clone()),
+                        SqlValue::Text(category.clone()),
+                        SqlValue::Int(*count),
+                    ]
+                })
+            })
+            .collect();
+        upsert(
+            tx,
+            table,
+            &["customer_id", "category", "orders"],
+            "customer_id, category",
+            &format!("orders = {table}.orders + excluded.orders"),
+            categories,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for OrderViews {
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    fn topics(&self) -> &'static [&'static str] {
+        TOPICS
+    }
+
+    fn generation(&self) -> Generation {
+        self.generation
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, ReadModelError> {
+        Ok(checkpoints::load(&self.pool, Self::NAME, self.generation)
+            .await
+            .map_err(crate::Error::from)?)
+    }
+
+    async fn prepare(&self, batch: &Batch) -> Result<Prepared, ReadModelError> {
+        let mut tx = begin_write(&self.pool).await.map_err(crate::Error::from)?;
+        let before =
+            checkpoints::advance(&mut tx, Self::NAME, self.generation, &batch.positions).await?;
+        let (fresh, ids) = crate::fresh_orders(batch, &before);
+        let loaded = self.load(&mut tx, &ids).await?;
+        let versions = loaded
+            .iter()
+            .map(|view| (view.order_id.clone(), view.version))
+            .collect();
+        let mut changes = OrderChanges::over(loaded);
+        let mut refused = Vec::new();
+        for (index, event) in fresh {
+            let envelope = batch.events[index].envelope.with(event.clone());
+            if let Err(error) = changes.apply(&envelope) {
+                refused.push((index, error.to_string()));
+            }
+        }
+        self.write(&mut tx, &changes, &versions).await?;
+        Ok(Prepared {
+            refused,
+            before,
+            commit: Box::pin(async move {
+                tx.commit()
+                    .await
+                    .map_err(|error| crate::Error::from(error).into())
+            }),
+        })
+    }
+}

@@ -1,0 +1,316 @@
+//! The command path every caller takes (HTTP, feeds, ingest topics, the demo): load the
+//! aggregate, check the expected version, let the aggregate decide, append what it decided,
+//! all in one place. The Order aggregate's catalog port reads the Product aggregates here.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use eventmall_aggregates::order::{CatalogEntry, CatalogError, ProductCatalog};
+use eventmall_aggregates::{
+    Order, OrderCommand, OrderServices, Payment, PaymentCommand, PaymentServices, Product,
+    ProductCommand, Rejection,
+};
+use eventmall_events::order::OrderEvent;
+use eventmall_events::payment::PaymentEvent;
+use eventmall_events::product::ProductEvent;
+use eventmall_events::{CommandMetadata, ProductId};
+use serde::Serialize;
+use tracing::instrument;
+
+use crate::wallet::{SimulatedWallet, WalletLimits};
+use crate::{
+    Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, SqlEventStore, StoreError,
+    StoreSettings, WalletSettings,
+};
+
+/// A command with everything around it.
+#[derive(Clone, Debug)]
+pub struct CommandRequest<C> {
+    pub aggregate_id: String,
+    pub command: C,
+    /// The version the caller saw (`If-Match`); a different current version is a conflict.
+    pub expected_version: Option<i64>,
+    pub metadata: CommandMetadata,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+impl<C> CommandRequest<C> {
+    pub fn new(aggregate_id: impl ToString, command: C, metadata: CommandMetadata) -> Self {
+        Self {
+            aggregate_id: aggregate_id.to_string(),
+            command,
+            expected_version: None,
+            metadata,
+            idempotency: None,
+        }
+    }
+
+    /// The request under an idempotency key: a repeat replays the first result.
+    pub fn idempotent(mut self, claim: IdempotencyClaim) -> Self {
+        self.idempotency = Some(claim);
+        self
+    }
+}
+
+/// What an accepted command did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// The aggregate's version after the command.
+    pub version: i64,
+    /// Position of the command's last event; the consistency token for reads.
+    pub global_position: Option<i64>,
+    /// Types of the events appended, in order; empty when nothing changed.
+    pub events: Vec<String>,
+    /// True when this is the recorded answer to an earlier request with the same key.
+    pub replayed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Rejected(Box<dyn Rejection + Send + Sync>),
+    #[error("expected version {expected}, but the aggregate changed{}", actual.map(|v| format!(" (now {v})")).unwrap_or_default())]
+    VersionConflict { expected: i64, actual: Option<i64> },
+    #[error("idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an accepted command appended, as the domain's events; empty when it changed nothing or
+/// is the recorded answer to an earlier request with the same key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dispatched<E> {
+    pub receipt: Receipt,
+    pub events: Vec<E>,
+}
+
+/// Executes commands against the three aggregates.
+#[derive(Clone)]
+pub struct CommandGateway {
+    pub products: SqlEventStore<Product>,
+    pub orders: SqlEventStore<Order>,
+    pub payments: SqlEventStore<Payment>,
+    order_services: OrderServices,
+    payment_services: PaymentServices,
+}
+
+impl CommandGateway {
+    pub fn new(
+        backend: Arc<dyn EventBackend>,
+        settings: &StoreSettings,
+        payment_services: PaymentServices,
+    ) -> Self {
+        fn store<A: Aggregate + Clone>(
+            backend: &Arc<dyn EventBackend>,
+            settings: &StoreSettings,
+        ) -> SqlEventStore<A> {
+            SqlEventStore::new(
+                backend.clone(),
+                settings.snapshot_every,
+                settings.aggregate_cache,
+            )
+        }
+        let products = store(&backend, settings);
+        let order_services = OrderServices {
+            catalog: Arc::new(StoreCatalog {
+                products: products.clone(),
+            }),
+        };
+        Self {
+            orders: store(&backend, settings),
+            payments: store(&backend, settings),
+            products,
+            order_services,
+            payment_services,
+        }
+    }
+
+    /// The gateway with the simulated wallet behind the payments (the default wallet).
+    pub fn with_simulated_wallet(
+        backend: Arc<dyn EventBackend>,
+        store: &StoreSettings,
+        wallet: &WalletSettings,
+    ) -> Self {
+        let wallet = SimulatedWallet::new(WalletLimits {
+            starting_balance: wallet.starting_balance,
+            per_payment_limit: wallet.per_payment_limit,
+        });
+        let services = PaymentServices {
+            wallet: Arc::new(wallet),
+        };
+        Self::new(backend, store, services)
+    }
+
+    pub fn backend(&self) -> &Arc<dyn EventBackend> {
+        self.products.backend()
+    }
+}
+
+/// Executes commands of type `C`; the gateway implements it once per aggregate.
+pub trait Dispatch<C: Send>: Sync {
+    /// The events of the aggregate `C` is for.
+    type Event: Send;
+
+    /// Runs the command; answers its receipt and the events it appended.
+    fn execute(
+        &self,
+        request: CommandRequest<C>,
+    ) -> impl Future<Output = Result<Dispatched<Self::Event>, CommandError>> + Send;
+
+    /// Runs the command; answers its receipt.
+    fn dispatch(
+        &self,
+        request: CommandRequest<C>,
+    ) -> impl Future<Output = Result<Receipt, CommandError>> + Send {
+        async move { self.execute(request).await.map(|done| done.receipt) }
+    }
+}
+
+impl Dispatch<ProductCommand> for CommandGateway {
+    type Event = ProductEvent;
+
+    async fn execute(
+        &self,
+        request: CommandRequest<ProductCommand>,
+    ) -> Result<Dispatched<ProductEvent>, CommandError> {
+        execute(&self.products, &(), request).await
+    }
+}
+
+impl Dispatch<OrderCommand> for CommandGateway {
+    type Event = OrderEvent;
+
+    async fn execute(
+        &self,
+        request: CommandRequest<OrderCommand>,
+    ) -> Result<Dispatched<OrderEvent>, CommandError> {
+        execute(&self.orders, &self.order_services, request).await
+    }
+}
+
+impl Dispatch<PaymentCommand> for CommandGateway {
+    type Event = PaymentEvent;
+
+    async fn execute(
+        &self,
+        request: CommandRequest<PaymentCommand>,
+    ) -> Result<Dispatched<PaymentEvent>, CommandError> {
+        execute(&self.payments, &self.payment_services, request).await
+    }
+}
+
+/// The Order aggregate's catalog port: the Product aggregates in the store.
+struct StoreCatalog {
+    products: SqlEventStore<Product>,
+}
+
+#[async_trait]
+impl ProductCatalog for StoreCatalog {
+    async fn entry(&self, product_id: ProductId) -> Result<Option<CatalogEntry>, CatalogError> {
+        let loaded = self
+            .products
+            .load(&product_id.to_string())
+            .await
+            .map_err(|e| CatalogError(e.to_string()))?;
+        Ok(loaded.aggregate.state.map(|state| CatalogEntry {
+            product_id: state.product_id,
+            partner_id: state.partner_id,
+            title: state.details.title,
+            category: state.details.category,
+            price: state.price,
+            listed: state.listed,
+        }))
+    }
+}
+
+#[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %request.aggregate_id))]
+async fn execute<A>(
+    store: &SqlEventStore<A>,
+    services: &A::Services,
+    request: CommandRequest<A::Command>,
+) -> Result<Dispatched<A::Event>, CommandError>
+where
+    A: Aggregate + Clone,
+    A::Error: Rejection + Send + Sync + 'static,
+{
+    if let Some(claim) = &request.idempotency
+        && let Some(record) = store.backend().idempotency(&claim.key).await?
+    {
+        return replay(record, claim).map(Dispatched::replayed);
+    }
+    let mut context = store.load(&request.aggregate_id).await?;
+    if let Some(expected) = request.expected_version
+        && expected != context.version
+    {
+        return Err(CommandError::VersionConflict {
+            expected,
+            actual: Some(context.version),
+        });
+    }
+    let sink = EventSink::default();
+    context
+        .aggregate
+        .handle(request.command, services, &sink)
+        .await
+        .map_err(|rejection| CommandError::Rejected(Box::new(rejection)))?;
+    let events = sink.collect().await;
+    let claim = request.idempotency;
+    match store
+        .append(&events, &context, &request.metadata, claim.clone())
+        .await
+    {
+        Ok(committed) => Ok(Dispatched {
+            receipt: receipt::<A>(committed),
+            events,
+        }),
+        Err(StoreError::Conflict { .. }) => Err(CommandError::VersionConflict {
+            expected: context.version,
+            actual: None,
+        }),
+        Err(StoreError::IdempotencyKeyUsed(record)) => match &claim {
+            Some(claim) => replay(*record, claim).map(Dispatched::replayed),
+            None => Err(CommandError::IdempotencyKeyReused),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+impl<E> Dispatched<E> {
+    fn replayed(receipt: Receipt) -> Self {
+        Self {
+            receipt,
+            events: Vec::new(),
+        }
+    }
+}
+
+fn receipt<A: Aggregate>(committed: Committed) -> Receipt {
+    Receipt {
+        aggregate_type: A::TYPE.to_owned(),
+        global_position: committed.global_position(),
+        aggregate_id: committed.aggregate_id,
+        version: committed.version,
+        events: committed.event_types,
+        replayed: false,
+    }
+}
+
+/// The recorded answer for a key used before, if this is the same request.
+fn replay(record: IdempotencyRecord, claim: &IdempotencyClaim) -> Result<Receipt, CommandError> {
+    if record.fingerprint != claim.fingerprint {
+        return Err(CommandError::IdempotencyKeyReused);
+    }
+    Ok(Receipt {
+        aggregate_type: record.aggregate_type,
+        aggregate_id: record.aggregate_id,
+        version: record.version,
+        global_position: record.global_position,
+        events: record.event_types,
+        replayed: true,
+    })
+}

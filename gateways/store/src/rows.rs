@@ -1,0 +1,97 @@
+//! Row types shared by both backends.
+
+use chrono::{DateTime, Utc};
+use eventmall_events::{EventMetadata, StoredEvent};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::backend::IdempotencyRecord;
+use crate::error::{StoreError, StoreResult};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    global_position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Json<serde_json::Value>,
+    event_id: String,
+    correlation_id: String,
+    causation_id: String,
+    traceparent: Option<String>,
+    actor: Option<String>,
+    recorded_at: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> StoreResult<Self> {
+        let event_id = Uuid::parse_str(&row.event_id)
+            .map_err(|e| StoreError::Corrupt(format!("event_id {}: {e}", row.event_id)))?;
+        Ok(StoredEvent {
+            global_position: row.global_position,
+            aggregate_type: row.aggregate_type,
+            aggregate_id: row.aggregate_id,
+            sequence: row.sequence,
+            event_type: row.event_type,
+            event_version: row.event_version,
+            payload: row.payload.0,
+            metadata: EventMetadata {
+                event_id,
+                correlation_id: row.correlation_id,
+                causation_id: row.causation_id,
+                traceparent: row.traceparent,
+                actor: row.actor,
+                recorded_at: row.recorded_at,
+            },
+        })
+    }
+}
+
+pub(crate) fn into_events(rows: Vec<EventRow>) -> StoreResult<Vec<StoredEvent>> {
+    rows.into_iter().map(StoredEvent::try_from).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IdempotencyRow {
+    key: String,
+    fingerprint: String,
+    aggregate_type: String,
+    aggregate_id: String,
+    version: i64,
+    global_position: Option<i64>,
+    event_types: Json<Vec<String>>,
+}
+
+impl From<IdempotencyRow> for IdempotencyRecord {
+    fn from(row: IdempotencyRow) -> Self {
+        IdempotencyRecord {
+            key: row.key,
+            fingerprint: row.fingerprint,
+            aggregate_type: row.aggregate_type,
+            aggregate_id: row.aggregate_id,
+            version: row.version,
+            global_position: row.global_position,
+            event_types: row.event_types.0,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SnapshotRow {
+    pub version: i64,
+    pub payload: Json<serde_json::Value>,
+}
+
+/// The event types of an append, as recorded with its idempotency key.
+pub(crate) fn event_types(events: &[crate::backend::NewEvent]) -> Json<Vec<String>> {
+    Json(events.iter().map(|e| e.event_type.clone()).collect())
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
