@@ -15,31 +15,29 @@
 
 mod feed;
 mod themes;
+mod upload;
+mod world;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use eventmall_aggregates::order::{LineRequest, ReturnRequest};
 use eventmall_aggregates::{OrderCommand, PaymentCommand};
-use eventmall_events::product::ProductDetails;
-use eventmall_events::{
-    CommandMetadata, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId,
+use eventmall_events::{CommandMetadata, Money, PartnerId};
+use eventmall_feeds::{FeedEncoding, FeedIngest};
+use eventmall_store::{
+    CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
 };
 use futures::{StreamExt, TryStreamExt};
-use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::info;
-use uuid::Uuid;
 
-use eventmall_feeds::{FeedEncoding, FeedFormat, FeedIngest, FeedRunSummary};
-use eventmall_store::{
-    CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
-};
 use feed::ShippingRule;
-use themes::{THEMES, Theme};
+pub use upload::{FeedUpload, HttpUpload};
+use world::{Fate, OrderPlan, ProductPlan, plan_orders, plan_products};
 
 /// How big a world to make.
 #[derive(Clone, Copy, Debug)]
@@ -79,113 +77,6 @@ struct Counters {
     returned: AtomicU64,
     commands: AtomicU64,
     events: AtomicU64,
-}
-
-struct ProductPlan {
-    product_id: ProductId,
-    partner_id: PartnerId,
-    theme: usize,
-    price: i64,
-    sku: String,
-    details: ProductDetails,
-    /// EP `option_detail`.
-    options: String,
-}
-
-struct OrderPlan {
-    index: usize,
-    order_id: OrderId,
-    payment_id: PaymentId,
-    customer_id: CustomerId,
-    wallet_id: WalletId,
-    lines: Vec<(ProductId, u32, i64)>,
-    fate: Fate,
-}
-
-#[derive(Clone, Copy)]
-enum Fate {
-    LeftPlaced,
-    Paid,
-    CancelledAfterPayment,
-    Delivered,
-    Confirmed,
-    PartlyReturned,
-}
-
-/// Where the demo's feeds go: the feed ingest in this process, or the upload route of a server.
-pub trait FeedUpload: Sync {
-    /// Ingests one partner's EP feed; answers the run's summary.
-    fn upload(
-        &self,
-        partner: &PartnerId,
-        encoding: FeedEncoding,
-        feed: Vec<u8>,
-    ) -> impl Future<Output = anyhow::Result<FeedRunSummary>> + Send;
-}
-
-impl FeedUpload for FeedIngest {
-    async fn upload(
-        &self,
-        partner: &PartnerId,
-        encoding: FeedEncoding,
-        feed: Vec<u8>,
-    ) -> anyhow::Result<FeedRunSummary> {
-        let run = self
-            .run(
-                partner.clone(),
-                FeedFormat::EpTsv,
-                encoding,
-                std::io::Cursor::new(feed),
-            )
-            .await?;
-        Ok(run.summary)
-    }
-}
-
-/// The upload route of a running server: `POST /v1/partners/{id}/feeds`.
-pub struct HttpUpload {
-    client: reqwest::Client,
-    base_url: String,
-}
-
-impl HttpUpload {
-    /// Uploads to the server at `base_url` (`http://127.0.0.1:8080`).
-    pub fn new(base_url: impl Into<String>) -> Self {
-        Self {
-            client: reqwest::Client::new(),
-            base_url: base_url.into(),
-        }
-    }
-}
-
-impl FeedUpload for HttpUpload {
-    async fn upload(
-        &self,
-        partner: &PartnerId,
-        encoding: FeedEncoding,
-        feed: Vec<u8>,
-    ) -> anyhow::Result<FeedRunSummary> {
-        let url = format!("{}/v1/partners/{}/feeds", self.base_url, partner.0);
-        let response = self
-            .client
-            .post(&url)
-            .query(&[("format", FeedFormat::EpTsv.as_str())])
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                format!("text/tab-separated-values; charset={}", encoding.as_str()),
-            )
-            .body(feed)
-            .send()
-            .await?;
-        let status = response.status();
-        let body = response.bytes().await?;
-        anyhow::ensure!(
-            status == reqwest::StatusCode::CREATED,
-            "uploading {partner}'s feed: {status} {}",
-            String::from_utf8_lossy(&body)
-        );
-        Ok(serde_json::from_slice(&body)?)
-    }
 }
 
 /// Builds the world described by `plan` with the feed ingest in this process.
@@ -262,125 +153,6 @@ pub async fn run_through(
     };
     info!(?report, "demo done");
     Ok(report)
-}
-
-fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
-    let mut products = Vec::with_capacity(plan.partners * plan.products_per_partner);
-    for p in 0..plan.partners {
-        let partner_id = PartnerId(format!("partner-{:03}", p + 1));
-        // Each partner sells one or two themes; partner p always has theme p mod N, so every
-        // theme has sellers.
-        let mut themes = vec![p % THEMES.len()];
-        if rng.random_bool(0.5) {
-            themes.push(rng.random_range(0..THEMES.len()));
-        }
-        themes.dedup();
-        for k in 0..plan.products_per_partner {
-            let theme_index = themes[k % themes.len()];
-            let theme: &Theme = &THEMES[theme_index];
-            let drawn = theme.product(rng, k);
-            let sku = format!("{}-{:05}", theme.code, k + 1);
-            let product_id = ProductId::for_partner_sku(&partner_id, &sku);
-            // EP feeds carry no stock; the draw stays so that a seed makes the same world.
-            let _stock: u32 = rng.random_range(0..500);
-            products.push(ProductPlan {
-                product_id,
-                partner_id: partner_id.clone(),
-                theme: theme_index,
-                price: drawn.price,
-                sku,
-                details: drawn.details,
-                options: drawn.options,
-            });
-        }
-    }
-    products
-}
-
-fn plan_orders(rng: &mut ChaCha8Rng, plan: &DemoPlan, products: &[ProductPlan]) -> Vec<OrderPlan> {
-    // Customers only care for themes some partner sells.
-    let mut sold: Vec<usize> = products.iter().map(|p| p.theme).collect();
-    sold.sort_unstable();
-    sold.dedup();
-    if sold.is_empty() {
-        return Vec::new();
-    }
-    let customers: Vec<(CustomerId, WalletId, usize)> = (0..plan.customers.max(1))
-        .map(|c| {
-            let customer = CustomerId(format!("customer-{:04}", c + 1));
-            // One customer in 25 has a blocked wallet, so some payments are declined.
-            let wallet = if c % 25 == 24 {
-                WalletId(format!("blocked-wallet-{:04}", c + 1))
-            } else {
-                WalletId(format!("wallet-{:04}", c + 1))
-            };
-            (customer, wallet, sold[rng.random_range(0..sold.len())])
-        })
-        .collect();
-    let mut orders = Vec::with_capacity(plan.orders);
-    for index in 0..plan.orders {
-        let (customer_id, wallet_id, favourite) =
-            customers[rng.random_range(0..customers.len())].clone();
-        // Mostly the favourite theme, sometimes something else.
-        let theme = if rng.random_bool(0.8) {
-            favourite
-        } else {
-            sold[rng.random_range(0..sold.len())]
-        };
-        let sellers: Vec<&PartnerId> = products
-            .iter()
-            .filter(|p| p.theme == theme)
-            .map(|p| &p.partner_id)
-            .collect();
-        let Some(&partner) = sellers.choose(rng) else {
-            continue;
-        };
-        let shelf: Vec<&ProductPlan> = products
-            .iter()
-            .filter(|p| p.theme == theme && &p.partner_id == partner)
-            .collect();
-        // Bundles: neighbours on a partner's shelf go together (a vacuum, its filter, its
-        // stand), so a basket is a run of the shelf; now and then one odd item joins it.
-        let size = rng.random_range(1..=shelf.len().min(3));
-        let start = rng.random_range(0..=shelf.len() - size);
-        let mut basket: Vec<&ProductPlan> = shelf[start..start + size].to_vec();
-        if rng.random_bool(0.2)
-            && let Some(odd) = shelf.choose(rng)
-            && !basket.iter().any(|p| p.product_id == odd.product_id)
-        {
-            basket.push(odd);
-        }
-        let lines = basket
-            .iter()
-            .map(|p| (p.product_id, rng.random_range(1..=2), p.price))
-            .collect();
-        let fate = match rng.random_range(0..100) {
-            0..5 => Fate::LeftPlaced,
-            5..15 => Fate::Paid,
-            15..25 => Fate::CancelledAfterPayment,
-            25..45 => Fate::Delivered,
-            45..90 => Fate::Confirmed,
-            _ => Fate::PartlyReturned,
-        };
-        orders.push(OrderPlan {
-            index,
-            order_id: OrderId(seeded_v7(rng, index)),
-            payment_id: PaymentId(seeded_v7(rng, index)),
-            customer_id,
-            wallet_id,
-            lines,
-            fate,
-        });
-    }
-    orders
-}
-
-/// A UUID v7 whose time and random bits come from the seeded generator.
-fn seeded_v7(rng: &mut ChaCha8Rng, index: usize) -> Uuid {
-    const BASE_MILLIS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
-    let random: [u8; 10] = rng.random();
-    uuid::Builder::from_unix_timestamp_millis(BASE_MILLIS + index as u64 * 60_000, &random)
-        .into_uuid()
 }
 
 struct Driver<'a> {

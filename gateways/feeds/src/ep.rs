@@ -8,6 +8,8 @@
 //! columns and is rejected with that reason.
 
 mod rules;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, Read};

@@ -6,6 +6,7 @@
 //! | file | what |
 //! |---|---|
 //! | `encoding.rs` | UTF-8 or EUC-KR, a line at a time |
+//! | `format.rs` | EP TSV, CSV or JSON Lines |
 //! | `ep.rs`, `ep/rules.rs` | the EP TSV line reader; the rules of a row |
 //! | `mapped.rs` | CSV and JSON Lines through a partner's field mapping |
 //! | `rows.rs` | the checked rows of any format, duplicates refused |
@@ -15,6 +16,7 @@
 
 pub mod encoding;
 pub mod ep;
+mod format;
 pub mod mapped;
 mod records;
 mod report;
@@ -23,7 +25,8 @@ mod run;
 
 pub use encoding::FeedEncoding;
 pub use ep::{EpProduct, EpReader, FeedError, FeedKind, RejectedLine};
+pub use format::FeedFormat;
 pub use mapped::{FieldMapping, RowSource};
 pub use report::{FeedCounts, FeedRun, FeedRunPage, FeedRunSummary, Rejection};
 pub use rows::{EpRows, FeedRow, FeedRows};
-pub use run::{DeadLetterSink, FeedFormat, FeedIngest, RunError};
+pub use run::{DeadLetterSink, FeedIngest, RunError};

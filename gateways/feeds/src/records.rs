@@ -10,8 +10,7 @@ use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use crate::report::{FeedCounts, FeedRun, FeedRunPage, FeedRunSummary, Rejection};
-use crate::run::FeedFormat;
-use crate::{FeedEncoding, FeedKind, FieldMapping, RejectedLine};
+use crate::{FeedEncoding, FeedFormat, FeedKind, FieldMapping, RejectedLine};
 
 /// Rows a statement names at most: four values a row stay under SQLite's 32,766 parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;

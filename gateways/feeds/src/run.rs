@@ -12,7 +12,6 @@ use eventmall_events::product::{ProductDetails, ProductEvent};
 use eventmall_events::{CommandMetadata, Currency, DeadLetter, Money, PartnerId, ProductId};
 use eventmall_store::{CommandError, CommandGateway, CommandRequest, Dispatch};
 use futures::{FutureExt, StreamExt};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 use tokio::sync::mpsc;
@@ -23,56 +22,14 @@ use crate::ep::{Class, EpProduct};
 use crate::mapped::{CsvSource, JsonlSource};
 use crate::records::{Ending, FeedRecords, ROWS_PER_STATEMENT, Seen};
 use crate::{
-    EpReader, FeedCounts, FeedEncoding, FeedError, FeedKind, FeedRow, FeedRows, FeedRun,
-    RejectedLine, RowSource,
+    EpReader, FeedCounts, FeedEncoding, FeedError, FeedFormat, FeedKind, FeedRow, FeedRows,
+    FeedRun, RejectedLine, RowSource,
 };
 
 /// Rows handled together: one lookup of what the feed said before, one write of what it says.
 const CHUNK: usize = 256;
 /// Commands in flight at once.
 const CONCURRENCY: usize = 128;
-
-/// The feed formats a run reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum FeedFormat {
-    /// Naver Shopping EP 3.0 TSV, full or summary.
-    EpTsv,
-    /// CSV with a header row, through the partner's field mapping.
-    Csv,
-    /// JSON Lines, through the partner's field mapping.
-    Jsonl,
-}
-
-impl FeedFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EpTsv => "ep-tsv",
-            Self::Csv => "csv",
-            Self::Jsonl => "jsonl",
-        }
-    }
-
-    /// Whether the format needs a field mapping.
-    pub fn mapped(self) -> bool {
-        self != Self::EpTsv
-    }
-}
-
-impl std::str::FromStr for FeedFormat {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "ep-tsv" => Ok(Self::EpTsv),
-            "csv" => Ok(Self::Csv),
-            "jsonl" => Ok(Self::Jsonl),
-            other => Err(format!(
-                "unknown feed format {other}; one of ep-tsv, csv, jsonl"
-            )),
-        }
-    }
-}
 
 /// Why a run could not be carried out.
 #[derive(Debug, thiserror::Error)]

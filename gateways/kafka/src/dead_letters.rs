@@ -47,6 +47,8 @@ pub fn fit(mut letter: DeadLetter) -> DeadLetter {
     let room = MAX_RECORD_BYTES.saturating_sub(RECORD_OVERHEAD + key + headers);
     match &mut letter.value {
         Some(value) if value.len() > room => {
+            // Room for the header that says so, too: its name and up to 20 digits.
+            let room = room.saturating_sub(header::VALUE_TRUNCATED_FROM.len() + 20);
             let length = value.len();
             value.truncate(room);
             letter.with_header(header::VALUE_TRUNCATED_FROM, length.to_string())
