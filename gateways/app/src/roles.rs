@@ -2,6 +2,7 @@
 //! scale (`serve`, `project`, `relay`, `ingest consume`), each until Ctrl-C or SIGTERM.
 
 use std::path::Path;
+use std::pin::{Pin, pin};
 
 use anyhow::Context;
 use eventmall_events::PartnerId;
@@ -57,8 +58,9 @@ impl Cluster {
 /// relay, the projectors, the ingest consumer and optionally the demo world; until Ctrl-C or
 /// SIGTERM, then all of it stops.
 pub async fn up(settings: &Settings, demo: Option<DemoPlan>) -> anyhow::Result<()> {
+    let stopped = shutdown_signal();
     let cluster = Cluster::start(settings).await?;
-    let result = run_up(settings, cluster.bootstrap_servers(), demo).await;
+    let result = run_up(settings, cluster.bootstrap_servers(), demo, stopped).await;
     cluster.stop().await;
     result
 }
@@ -67,6 +69,7 @@ async fn run_up(
     settings: &Settings,
     bootstrap_servers: &str,
     demo: Option<DemoPlan>,
+    stopped: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // The cluster of this run, local or not, is the one every part reads and writes.
     let mut settings = settings.clone();
@@ -104,7 +107,7 @@ async fn run_up(
     if address.ip().is_unspecified() {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    let server = tokio::spawn(app.run_until(shutdown_signal()));
+    let server = tokio::spawn(app.run_until(stopped));
     if let Some(plan) = demo {
         // The demo's partners upload their feeds the way real ones do.
         let uploads = demo::HttpUpload::new(format!("http://{address}"));
@@ -133,6 +136,7 @@ async fn run_up(
 /// The API, with the projectors called `names` in the same process (a search replica), until
 /// Ctrl-C or SIGTERM.
 pub async fn serve(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
+    let stopped = shutdown_signal();
     let mut settings = settings.clone();
     if !names.is_empty() && settings.projectors.search_replica.is_empty() {
         settings.projectors.search_replica = hostname();
@@ -152,7 +156,7 @@ pub async fn serve(settings: &Settings, names: &[String]) -> anyhow::Result<()> 
             running.push(projector.spawn(stop.clone()));
         }
     }
-    let served = app.run_until_stopped().await;
+    let served = app.run_until(stopped).await;
     stop.cancel();
     for projector in running {
         projector.await??;
@@ -162,19 +166,25 @@ pub async fn serve(settings: &Settings, names: &[String]) -> anyhow::Result<()> 
 
 /// The projectors called `names` alone, until Ctrl-C or SIGTERM.
 pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
+    let mut stopped = pin!(shutdown_signal());
     let servers = settings
         .external_kafka()
         .context("a projector needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
-    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
-    let codec = codec(settings, &store_pool)?;
-    let views = open_views(settings).await?;
+    let starting = async {
+        let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+        let codec = codec(settings, &store_pool)?;
+        let views = open_views(settings).await?;
+        projectors(settings, &views, codec, servers, names).await
+    };
+    let Some(projectors) = unless_stopped(&mut stopped, starting).await? else {
+        return Ok(());
+    };
     let stop = CancellationToken::new();
-    let running: Vec<_> = projectors(settings, &views, codec, servers, names)
-        .await?
+    let running: Vec<_> = projectors
         .into_iter()
         .map(|projector| projector.spawn(stop.clone()))
         .collect();
-    shutdown_signal().await;
+    stopped.await;
     stop.cancel();
     for projector in running {
         projector.await??;
@@ -184,16 +194,22 @@ pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()
 
 /// The relay alone, until Ctrl-C or SIGTERM.
 pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
+    let mut stopped = pin!(shutdown_signal());
     let servers = settings
         .external_kafka()
         .context("the relay needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
-    let backend =
-        eventmall_store::connect(&settings.store_url(), settings.store.max_connections).await?;
-    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
-    let relay = connect_relay(settings, backend, store_pool, servers).await?;
+    let starting = async {
+        let url = settings.store_url();
+        let backend = eventmall_store::connect(&url, settings.store.max_connections).await?;
+        let store_pool = eventmall_store::connect_pool(&url).await?;
+        connect_relay(settings, backend, store_pool, servers).await
+    };
+    let Some(relay) = unless_stopped(&mut stopped, starting).await? else {
+        return Ok(());
+    };
     let stop = CancellationToken::new();
     let running = tokio::spawn(relay.run(stop.clone()));
-    shutdown_signal().await;
+    stopped.await;
     stop.cancel();
     running.await?;
     Ok(())
@@ -201,15 +217,21 @@ pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
 
 /// The ingest consumer alone, until Ctrl-C or SIGTERM.
 pub async fn ingest(settings: &Settings) -> anyhow::Result<()> {
+    let mut stopped = pin!(shutdown_signal());
     let servers = settings
         .external_kafka()
         .context("the ingest consumer needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
-    let commands = command_gateway(settings).await?;
-    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
-    let consumer = connect_ingest(settings, commands, &store_pool, servers).await?;
+    let starting = async {
+        let commands = command_gateway(settings).await?;
+        let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+        connect_ingest(settings, commands, &store_pool, servers).await
+    };
+    let Some(consumer) = unless_stopped(&mut stopped, starting).await? else {
+        return Ok(());
+    };
     let stop = CancellationToken::new();
     let running = tokio::spawn(consumer.run(stop.clone()));
-    shutdown_signal().await;
+    stopped.await;
     stop.cancel();
     Ok(running.await??)
 }
@@ -244,25 +266,37 @@ pub async fn ingest_feed(
     Ok(run)
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+/// `starting`, unless a shutdown signal comes first: then `None`, and the role stops before it
+/// has started.
+async fn unless_stopped<T>(
+    stopped: &mut Pin<&mut impl Future<Output = ()>>,
+    starting: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<Option<T>> {
     tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        started = starting => started.map(Some),
+        () = stopped.as_mut() => {
+            info!("stopped while starting");
+            Ok(None)
+        }
     }
-    info!("shutdown signal received");
+}
+
+/// Listens for Ctrl-C and SIGTERM from now on; the future completes on the first of them. A
+/// role calls it before it starts any work, so a signal that comes early is never the default
+/// action (the process killed mid-way) but a clean stop.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = (interrupt, terminate) else {
+            warn!("cannot listen for shutdown signals; stop the process with SIGKILL");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        info!("shutdown signal received");
+    }
 }

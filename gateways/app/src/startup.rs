@@ -187,11 +187,6 @@ impl Application {
         &self.store_pool
     }
 
-    /// Serves until Ctrl-C or SIGTERM, then finishes the requests in flight.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.run_until(crate::roles::shutdown_signal()).await
-    }
-
     /// Serves until `stop` completes.
     pub async fn run_until(
         self,

@@ -417,9 +417,12 @@ async fn every_malformed_record_is_dead_lettered_with_its_reason_and_the_partiti
             "offset {offset}: {reason:?} is not {want_reason:?}"
         );
     }
+    // Two letters come from offset 0 (one per topic); the bad magic byte is the products one.
     let raw = letters
         .iter()
-        .find(|l| l.header(header::SOURCE_OFFSET) == "0")
+        .find(|l| {
+            l.header(header::SOURCE_TOPIC) == PRODUCTS && l.header(header::SOURCE_OFFSET) == "0"
+        })
         .unwrap();
     assert_eq!(
         raw.payload(),

@@ -352,3 +352,46 @@ async fn up_finds_the_broker_install_broker_left_in_its_cache_when_it_is_not_on_
     let data = up.terminate().await;
     assert!(data.path().join("broker/broker.log").exists());
 }
+
+/// Whether process `pid` catches `signal`: its `SigCgt` mask in /proc.
+fn catches(pid: u32, signal: Signal) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .expect("/proc/<pid>/status has SigCgt");
+    let mask = u64::from_str_radix(mask.trim(), 16).unwrap();
+    mask & (1 << (signal as u64 - 1)) != 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_catches_sigterm_before_it_connects_and_stops_cleanly_while_starting() {
+    let db = crate::helpers::postgres_db().await;
+    // A broker address nothing answers on: the relay stays in its start, connecting.
+    let nowhere = format!("127.0.0.1:{}", free_port().unwrap());
+    let data = tempfile::tempdir().unwrap();
+    let mut relay = eventmall(data.path(), free_port().unwrap(), free_port().unwrap())
+        .env("EVENTMALL__STORE__URL", db.url())
+        .env("KAFKA_BOOTSTRAP_SERVERS", &nowhere)
+        .arg("relay")
+        .spawn()
+        .unwrap();
+    let pid = relay.id().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !catches(pid, Signal::SIGTERM) {
+        if let Some(status) = relay.try_wait().unwrap() {
+            panic!("eventmall relay exited ({status}) before catching SIGTERM");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "eventmall relay never caught SIGTERM while it was starting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill(Pid::from_raw(i32::try_from(pid).unwrap()), Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), relay.wait())
+        .await
+        .expect("eventmall relay stops within 10 s of SIGTERM, though not started")
+        .unwrap();
+    assert!(status.success(), "eventmall relay exited with {status}");
+}
