@@ -1,10 +1,11 @@
 //! The SQL read models' bookkeeping: each projector's generations, and its checkpoints, which
 //! move in the same transaction as the rows they account for.
 
-use eventmall_projections::projection::Positions;
+use eventmall_projections::projection::{Commit, Positions};
 use eventmall_projections::{Checkpoint, Generation};
 use sqlx::{Any, AnyPool, Transaction};
 
+use crate::database::begin_write;
 use crate::{Error, Result};
 
 /// Creates the bookkeeping tables when missing.
@@ -50,7 +51,7 @@ pub(crate) async fn load(
     pool: &AnyPool,
     projector: &str,
     generation: Generation,
-) -> sqlx::Result<Vec<Checkpoint>> {
+) -> Result<Vec<Checkpoint>> {
     let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT topic, partition_id, next_offset, position FROM projection_checkpoints \
          WHERE projector = $1 AND generation = $2 ORDER BY topic, partition_id",
@@ -73,7 +74,7 @@ pub(crate) async fn load(
 /// Moves the checkpoints to `positions` inside `tx` and answers where each partition stood
 /// before: records below that were applied already and must be skipped. The move is a
 /// compare-and-set, so a zombie instance whose partition was reassigned cannot commit.
-pub(crate) async fn advance(
+async fn advance(
     tx: &mut Transaction<'_, Any>,
     projector: &str,
     generation: Generation,
@@ -142,4 +143,22 @@ pub(crate) async fn advance(
         );
     }
     Ok(before)
+}
+
+/// A batch's write transaction, begun with the checkpoints moved to `positions` in it; and where
+/// each partition stood before.
+pub(crate) async fn begin(
+    pool: &AnyPool,
+    projector: &str,
+    generation: Generation,
+    positions: &[Checkpoint],
+) -> Result<(Transaction<'static, Any>, Positions)> {
+    let mut tx = begin_write(pool).await?;
+    let before = advance(&mut tx, projector, generation, positions).await?;
+    Ok((tx, before))
+}
+
+/// The commit of a batch's transaction, left for the runtime to await.
+pub(crate) fn commit(tx: Transaction<'static, Any>) -> Commit {
+    Box::pin(async move { tx.commit().await.map_err(|e| Error::from(e).into()) })
 }

@@ -12,7 +12,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use queries::{CategoryCount, CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter};
 
-use crate::database::{SqlValue, begin_write, placeholders, upsert};
+use crate::database::{SqlValue, placeholders, upsert};
 use crate::{Result, checkpoints};
 
 const TOPICS: &[&str] = &[OrderEvent::TOPIC];
@@ -298,15 +298,12 @@ impl Projection for OrderViews {
     }
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, ReadModelError> {
-        Ok(checkpoints::load(&self.pool, Self::NAME, self.generation)
-            .await
-            .map_err(crate::Error::from)?)
+        Ok(checkpoints::load(&self.pool, Self::NAME, self.generation).await?)
     }
 
     async fn prepare(&self, batch: &Batch) -> Result<Prepared, ReadModelError> {
-        let mut tx = begin_write(&self.pool).await.map_err(crate::Error::from)?;
-        let before =
-            checkpoints::advance(&mut tx, Self::NAME, self.generation, &batch.positions).await?;
+        let (mut tx, before) =
+            checkpoints::begin(&self.pool, Self::NAME, self.generation, &batch.positions).await?;
         let (fresh, ids) = crate::fresh_orders(batch, &before);
         let loaded = self.load(&mut tx, &ids).await?;
         let versions = loaded
@@ -325,11 +322,7 @@ impl Projection for OrderViews {
         Ok(Prepared {
             refused,
             before,
-            commit: Box::pin(async move {
-                tx.commit()
-                    .await
-                    .map_err(|error| crate::Error::from(error).into())
-            }),
+            commit: checkpoints::commit(tx),
         })
     }
 }

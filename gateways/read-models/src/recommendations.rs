@@ -13,7 +13,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use queries::{Affinity, Trend};
 
-use crate::database::{SqlValue, begin_write, placeholders, upsert};
+use crate::database::{SqlValue, placeholders, upsert};
 use crate::{Result, checkpoints};
 
 const TOPICS: &[&str] = &[OrderEvent::TOPIC];
@@ -335,15 +335,12 @@ impl Projection for Recommendations {
     }
 
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, ReadModelError> {
-        Ok(checkpoints::load(&self.pool, Self::NAME, self.generation)
-            .await
-            .map_err(crate::Error::from)?)
+        Ok(checkpoints::load(&self.pool, Self::NAME, self.generation).await?)
     }
 
     async fn prepare(&self, batch: &Batch) -> Result<Prepared, ReadModelError> {
-        let mut tx = begin_write(&self.pool).await.map_err(crate::Error::from)?;
-        let before =
-            checkpoints::advance(&mut tx, Self::NAME, self.generation, &batch.positions).await?;
+        let (mut tx, before) =
+            checkpoints::begin(&self.pool, Self::NAME, self.generation, &batch.positions).await?;
         let (fresh, orders) = crate::fresh_orders(batch, &before);
         let placing: Vec<String> = fresh
             .iter()
@@ -371,11 +368,7 @@ impl Projection for Recommendations {
         Ok(Prepared {
             refused,
             before,
-            commit: Box::pin(async move {
-                tx.commit()
-                    .await
-                    .map_err(|error| crate::Error::from(error).into())
-            }),
+            commit: checkpoints::commit(tx),
         })
     }
 }

@@ -67,9 +67,11 @@ impl From<RegistryError> for Error {
             RegistryError::InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42201),
             RegistryError::InvalidVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
             RegistryError::InvalidLevel(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42203),
-            RegistryError::Store(e) => {
-                tracing::error!(error = %e, "schema registry store");
-                (StatusCode::INTERNAL_SERVER_ERROR, 50001)
+            RegistryError::Store(cause) => {
+                // The cause is for the log; the client gets Confluent's own words for 50001.
+                tracing::error!(error = %cause, "schema registry store");
+                let message = "Error in the backend data store".to_owned();
+                return Self(StatusCode::INTERNAL_SERVER_ERROR, 50001, message);
             }
         };
         Self(status, code, error.to_string())

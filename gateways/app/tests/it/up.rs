@@ -395,3 +395,38 @@ async fn a_role_catches_sigterm_before_it_connects_and_stops_cleanly_while_start
         .unwrap();
     assert!(status.success(), "eventmall relay exited with {status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_up_serves_the_demo_world_and_stops_on_sigterm() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/up");
+    let data = tempfile::tempdir().unwrap();
+    let api_port = free_port().unwrap();
+    let child = Command::new(script)
+        .args([
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "--orders",
+            "30",
+        ])
+        .env("EVENTMALL_BIN", env!("CARGO_BIN_EXE_eventmall"))
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env("EVENTMALL__HTTP__ADDR", format!("127.0.0.1:{api_port}"))
+        .env("EVENTMALL__BROKER__PORT", free_port().unwrap().to_string())
+        .env("EVENTMALL__LOG__FILTER", "warn")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut up = Up {
+        child,
+        api: format!("http://127.0.0.1:{api_port}"),
+        data,
+    };
+    let relay = up.wait_relayed().await;
+    assert_eq!(relay["lag_events"], 0);
+    let data = up.terminate().await;
+    assert!(
+        !data.path().join("broker/broker.pid").exists(),
+        "the broker it started is stopped"
+    );
+}
