@@ -326,9 +326,17 @@ impl From<SearchError> for ApiError {
 
 impl From<eventmall_kafka::Error> for ApiError {
     fn from(error: eventmall_kafka::Error) -> Self {
-        match error.is_unavailable() {
-            true => Self::unavailable("Kafka cluster", error),
-            false => Self::internal(error),
+        use eventmall_kafka::Error as Kafka;
+        match error {
+            Kafka::Store(error) => error.into(),
+            // The relay's and the registry's tables are in the event store's database.
+            Kafka::Database(error) => StoreError::Database(error).into(),
+            Kafka::ReadModel(_) => Self::unavailable("read models' database", error),
+            Kafka::Registry(_) | Kafka::Codec(_) => Self::unavailable("schema registry", error),
+            Kafka::Kafka(_) | Kafka::Timeout(_) | Kafka::NoCluster => {
+                Self::unavailable("Kafka cluster", error)
+            }
+            other => Self::internal(other),
         }
     }
 }

@@ -44,20 +44,3 @@ pub enum Error {
     #[error("a blocking task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
-
-impl Error {
-    /// Whether the cluster (or a dependency of it) could not be reached, as against a request
-    /// it refused.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            Self::Kafka(_) | Self::Timeout(_) | Self::NoCluster | Self::Task(_) => true,
-            Self::Database(_) | Self::Store(_) | Self::Registry(_) | Self::ReadModel(_) => true,
-            Self::Codec(_) => true,
-            Self::CreateTopic { .. }
-            | Self::NoSuchTopic(_)
-            | Self::Broker(_)
-            | Self::BrokerFile { .. }
-            | Self::Io(_) => false,
-        }
-    }
-}
