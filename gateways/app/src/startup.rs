@@ -53,20 +53,14 @@ pub fn registry_store(settings: &Settings, store_pool: &AnyPool) -> anyhow::Resu
     Ok(RegistryStore::new(store_pool.clone(), level))
 }
 
-/// The registry the relay and consumers use: the external one when configured, else ours.
-pub fn schema_registry(
-    settings: &Settings,
-    store_pool: &AnyPool,
-) -> anyhow::Result<Arc<dyn SchemaRegistry>> {
-    Ok(match settings.registry.url.as_str() {
+/// A codec over the registry the relay and the consumers use: the external one when
+/// configured, else ours.
+pub fn codec(settings: &Settings, store_pool: &AnyPool) -> anyhow::Result<RegisteredCodec> {
+    let registry: Arc<dyn SchemaRegistry> = match settings.registry.url.as_str() {
         "" => Arc::new(registry_store(settings, store_pool)?),
         url => Arc::new(RemoteRegistry::new(url)),
-    })
-}
-
-/// A codec over the configured registry.
-pub fn codec(settings: &Settings, store_pool: &AnyPool) -> anyhow::Result<RegisteredCodec> {
-    Ok(RegisteredCodec::new(schema_registry(settings, store_pool)?))
+    };
+    Ok(RegisteredCodec::new(registry))
 }
 
 pub struct Application {

@@ -86,6 +86,10 @@ const BAD_REQUEST: (u16, &str) = (
     "Malformed JSON, a wrong type, a bad header, path id or query parameter",
 );
 const NOT_FOUND: (u16, &str) = (404, "No such resource");
+const INTERNAL: (u16, &str) = (
+    500,
+    "The request could not be completed; the server logged the cause under the problem's `request_id`",
+);
 const UNAVAILABLE: (u16, &str) = (503, "A store or read model cannot be reached");
 
 /// What a command route answers when the command is not accepted.
@@ -107,6 +111,7 @@ impl IntoResponses for CommandProblems {
                 422,
                 "The aggregate refuses the command: an invariant the schema cannot express (an unknown product, an amount that is not the total, a transition its state does not allow), or the `Idempotency-Key` was used for another request",
             ),
+            INTERNAL,
             UNAVAILABLE,
         ])
     }
@@ -117,7 +122,7 @@ pub struct ReadProblems;
 
 impl IntoResponses for ReadProblems {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        problem_responses(&[BAD_REQUEST, NOT_FOUND, UNAVAILABLE])
+        problem_responses(&[BAD_REQUEST, NOT_FOUND, INTERNAL, UNAVAILABLE])
     }
 }
 
@@ -230,7 +235,7 @@ impl ApiError {
                 };
                 (status, title, rejection.code().into())
             }
-            Self::Command(CommandError::Store(error)) if error.is_unavailable() => (
+            Self::Command(CommandError::Store(error)) if store_unreachable(error) => (
                 S::SERVICE_UNAVAILABLE,
                 "Service unavailable",
                 "unavailable".into(),
@@ -249,7 +254,7 @@ impl ApiError {
             Self::Unavailable { dependency, .. } => {
                 format!("the {dependency} is unavailable; try again later")
             }
-            Self::Command(CommandError::Store(error)) if error.is_unavailable() => {
+            Self::Command(CommandError::Store(error)) if store_unreachable(error) => {
                 "the event store is unavailable; try again later".to_owned()
             }
             Self::Command(CommandError::Rejected(rejection)) => {
@@ -311,9 +316,11 @@ impl From<StoreError> for ApiError {
 
 impl From<eventmall_read_models::Error> for ApiError {
     fn from(error: eventmall_read_models::Error) -> Self {
-        match error.is_unavailable() {
-            true => Self::unavailable("read models' database", error),
-            false => Self::internal(error),
+        match &error {
+            eventmall_read_models::Error::Database(cause) if unreachable(cause) => {
+                Self::unavailable("read models' database", error)
+            }
+            _ => Self::internal(error),
         }
     }
 }
@@ -349,6 +356,28 @@ impl From<RunError> for ApiError {
             RunError::Store(error) => feed_store(error),
             RunError::DeadLetters(cause) => Self::unavailable("dead-letter topic", cause),
         }
+    }
+}
+
+/// Whether a database could not be reached at all, as against a failure of what it holds:
+/// the request may go through once it answers again.
+fn unreachable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
+}
+
+/// Whether the event store could not be reached: its database, or its SQLite writer gone.
+fn store_unreachable(error: &StoreError) -> bool {
+    match error {
+        StoreError::WriterStopped => true,
+        StoreError::Database(cause) => unreachable(cause),
+        _ => false,
     }
 }
 

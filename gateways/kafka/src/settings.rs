@@ -107,7 +107,7 @@ impl Default for IngestSettings {
 }
 
 /// How a projector consumes: the runtime's part of `[projectors]`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct ProjectorSettings {
     /// Records applied per transaction, at most.
     pub batch_size: usize,

@@ -41,7 +41,9 @@ pub async fn connect(url: &str) -> sqlx::Result<AnyPool> {
 /// Begins a read model's write transaction. On SQLite it takes the write lock at once
 /// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later could not wait for
 /// another writer, it would fail with a busy snapshot.
-pub async fn begin_write(pool: &AnyPool) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
     match pool.connect_options().database_url.scheme() {
         "sqlite" => pool.begin_with("BEGIN IMMEDIATE").await,
         _ => pool.begin().await,

@@ -19,23 +19,6 @@ pub enum Error {
     Fenced { topic: String, partition: i32 },
 }
 
-impl Error {
-    /// Whether the read model's database could not be reached at all (as against a failure of
-    /// what it holds): the read may work again once it answers.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
-    }
-}
-
 impl From<serde_json::Error> for Error {
     fn from(error: serde_json::Error) -> Self {
         Self::Corrupt(error.to_string())

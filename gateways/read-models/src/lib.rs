@@ -21,17 +21,16 @@ use eventmall_projections::orders::CommissionRate;
 use eventmall_projections::projection::Positions;
 use eventmall_projections::recommendations::TrendClock;
 use eventmall_projections::{Batch, Projection};
-use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
-pub use database::{begin_write, connect};
+pub use database::connect;
 pub use error::{Error, Result};
 pub use order_views::OrderViews;
 pub use recommendations::Recommendations;
 pub use search::Search;
 
 /// What the read models are configured with, besides where they live.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct ReadModelSettings {
     /// Names this search replica when several keep their own index (each consumes as its own
     /// group); empty for one.

@@ -30,21 +30,3 @@ pub enum StoreError {
     #[error("event serialization: {0}")]
     Serialization(#[from] serde_json::Error),
 }
-
-impl StoreError {
-    /// Whether the database could not be reached at all (as against a failure of what it
-    /// holds): the command may go through once it answers again.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::WriterStopped
-                | Self::Database(
-                    sqlx::Error::Io(_)
-                        | sqlx::Error::Tls(_)
-                        | sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::WorkerCrashed
-                )
-        )
-    }
-}
