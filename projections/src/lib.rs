@@ -28,6 +28,17 @@ pub enum ProjectionError {
     },
     #[error("{0}")]
     Inconsistent(String),
+    /// A document larger than a read model analyses (an event from before the bounds on its
+    /// fields, or from a producer that skipped them).
+    #[error("{what} has {size} characters to analyse, at most {max}")]
+    OverBudget {
+        what: String,
+        size: usize,
+        max: usize,
+    },
+    /// A sum would leave the range of its column.
+    #[error("{0} overflows")]
+    Overflow(String),
 }
 
 pub type Result<T, E = ProjectionError> = std::result::Result<T, E>;

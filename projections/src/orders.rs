@@ -67,15 +67,33 @@ impl OrderChanges {
             (Some(view), _) => view.clone(),
         };
         let effect = view.apply(envelope)?;
-        if let Some((key, delta)) = effect.sales {
-            *self.sales.entry(key).or_default() += delta;
-        }
-        if let Some(delta) = effect.profile {
-            self.profiles
-                .entry(view.customer_id.clone())
-                .or_default()
-                .merge(delta);
-        }
+        let overflow = |what: String| ProjectionError::Overflow(what);
+        let sales = match effect.sales {
+            Some((key, delta)) => {
+                let sum = self.sales.get(&key).copied().unwrap_or_default();
+                let sum = sum.checked_add(delta).ok_or_else(|| {
+                    overflow(format!(
+                        "sales of partner {} on {}",
+                        key.partner_id, key.day
+                    ))
+                })?;
+                Some((key, sum))
+            }
+            None => None,
+        };
+        let profile = match effect.profile {
+            Some(delta) => {
+                let customer = &view.customer_id;
+                let sum = self.profiles.get(customer).cloned().unwrap_or_default();
+                let sum = sum
+                    .checked_merge(delta)
+                    .ok_or_else(|| overflow(format!("profile of customer {customer}")))?;
+                Some((customer.clone(), sum))
+            }
+            None => None,
+        };
+        self.sales.extend(sales);
+        self.profiles.extend(profile);
         self.views.insert(view.order_id.clone(), view);
         Ok(())
     }

@@ -84,25 +84,56 @@ pub trait Projection: Send + Sync + 'static {
     async fn prepare(&self, batch: &Batch) -> Result<Prepared, ReadModelError>;
 }
 
-/// A read model's store failed (its database or its index), not an event: the runtime retries
-/// the batch from the checkpoints.
+/// Why a read model could not apply a batch.
 #[derive(Debug)]
-pub struct ReadModelError(Box<dyn Error + Send + Sync>);
+pub struct ReadModelError {
+    fault: Fault,
+    error: Box<dyn Error + Send + Sync>,
+}
+
+/// Whose fault a failed batch is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The read model's store (its database or its index) failed: the runtime retries the
+    /// batch until the store is back.
+    Store,
+    /// The data did not fit the store (a sum out of range, a value its columns refuse, a
+    /// document over a bound): some event of the batch is poison. The runtime isolates it,
+    /// sends it to the dead letters and moves on.
+    Data,
+}
 
 impl ReadModelError {
+    /// A failure of the store itself.
     pub fn new(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
-        Self(error.into())
+        Self::with_fault(Fault::Store, error)
+    }
+
+    /// A failure caused by what the batch holds.
+    pub fn data(error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self::with_fault(Fault::Data, error)
+    }
+
+    pub fn with_fault(fault: Fault, error: impl Into<Box<dyn Error + Send + Sync>>) -> Self {
+        Self {
+            fault,
+            error: error.into(),
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        self.fault
     }
 }
 
 impl fmt::Display for ReadModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.error.fmt(f)
     }
 }
 
 impl Error for ReadModelError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.0.source()
+        self.error.source()
     }
 }

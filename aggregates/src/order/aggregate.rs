@@ -14,6 +14,8 @@ use super::commands::{LineRequest, OrderCommand, ReturnRequest};
 use super::error::OrderError;
 
 const MAX_LINES: usize = 100;
+/// The most units of one line: with prices bounded, an order's total stays inside an i64.
+pub const MAX_QUANTITY: u32 = 9_999;
 
 /// An order; `None` until placed.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -212,7 +214,7 @@ async fn place(
     let mut lines = Vec::with_capacity(requests.len());
     let mut total: Option<Money> = None;
     for (line_no, request) in (1..).zip(requests) {
-        if request.quantity == 0 {
+        if !(1..=MAX_QUANTITY).contains(&request.quantity) {
             return Err(OrderError::InvalidQuantity { line_no });
         }
         let product_id = request.product_id;
@@ -274,8 +276,10 @@ fn returned_lines(
     requests: &[ReturnRequest],
     reason: String,
 ) -> Result<OrderLinesReturned, OrderError> {
-    if requests.is_empty() {
-        return Err(OrderError::LineCount { count: 0 });
+    if requests.is_empty() || requests.len() > MAX_LINES {
+        return Err(OrderError::LineCount {
+            count: requests.len(),
+        });
     }
     let mut asked: BTreeMap<u32, u32> = BTreeMap::new();
     for request in requests {

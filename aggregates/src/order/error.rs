@@ -17,7 +17,7 @@ pub enum OrderError {
     },
     #[error("an order has 1 to 100 lines, got {count}")]
     LineCount { count: usize },
-    #[error("quantity must be at least 1 on line {line_no}")]
+    #[error("quantity must be 1 to 9999 on line {line_no}")]
     InvalidQuantity { line_no: u32 },
     #[error("product {product_id} appears on more than one line")]
     DuplicateProduct { product_id: ProductId },

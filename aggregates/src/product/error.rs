@@ -13,7 +13,7 @@ pub enum ProductError {
     IdMismatch,
     #[error("product belongs to partner {owner}")]
     NotOwner { owner: PartnerId },
-    #[error("price must be at least 1, got {amount}")]
+    #[error("price must be 1 to 10000000000, got {amount}")]
     InvalidPrice { amount: i64 },
     #[error("title must have 1 to 100 characters, got {length}")]
     InvalidTitle { length: usize },
@@ -23,6 +23,12 @@ pub enum ProductError {
     SkuCharacters { sku: String },
     #[error("category must have 1 to 4 non-empty levels")]
     InvalidCategory,
+    #[error("{field} must have at most {max} characters, got {length}")]
+    TooLong {
+        field: &'static str,
+        length: usize,
+        max: usize,
+    },
 }
 
 impl Rejection for ProductError {
@@ -44,6 +50,7 @@ impl Rejection for ProductError {
             Self::InvalidTitle { .. } => "invalid-title",
             Self::InvalidSku { .. } | Self::SkuCharacters { .. } => "invalid-sku",
             Self::InvalidCategory => "invalid-category",
+            Self::TooLong { .. } => "field-too-long",
         }
     }
 }

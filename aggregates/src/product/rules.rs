@@ -14,6 +14,15 @@ pub const MAX_SKU_CHARS: usize = 50;
 pub const MAX_TITLE_CHARS: usize = 100;
 /// Category levels at most, from the top.
 pub const MAX_CATEGORY_LEVELS: usize = 4;
+/// The longest brand or maker, in characters.
+pub const MAX_BRAND_CHARS: usize = 60;
+/// The longest model number, in characters.
+pub const MAX_MODEL_NUMBER_CHARS: usize = 60;
+/// The longest category level name, in characters.
+pub const MAX_CATEGORY_LEVEL_CHARS: usize = 50;
+/// The highest price, in the currency's smallest unit (₩10,000,000,000): with an order's
+/// lines and quantities bounded too, an order's total stays far inside an i64.
+pub const MAX_PRICE: i64 = 10_000_000_000;
 /// What a SKU may hold besides ASCII letters and digits.
 pub const SKU_PUNCTUATION: &str = "-_.";
 
@@ -43,7 +52,8 @@ pub fn check_title(title: &str) -> Result<(), ProductError> {
     Ok(())
 }
 
-/// A category path from the top: 1 to [`MAX_CATEGORY_LEVELS`] levels, none blank.
+/// A category path from the top: 1 to [`MAX_CATEGORY_LEVELS`] levels, none blank, each at most
+/// [`MAX_CATEGORY_LEVEL_CHARS`].
 pub fn check_category(levels: &[String]) -> Result<(), ProductError> {
     if levels.is_empty()
         || levels.len() > MAX_CATEGORY_LEVELS
@@ -51,12 +61,33 @@ pub fn check_category(levels: &[String]) -> Result<(), ProductError> {
     {
         return Err(ProductError::InvalidCategory);
     }
+    for level in levels {
+        check_length("category level", level, MAX_CATEGORY_LEVEL_CHARS)?;
+    }
     Ok(())
 }
 
-/// A price: at least 1 of its currency's smallest unit.
+/// A brand or maker: at most [`MAX_BRAND_CHARS`].
+pub fn check_brand(brand: &str) -> Result<(), ProductError> {
+    check_length("brand", brand, MAX_BRAND_CHARS)
+}
+
+/// A model number: at most [`MAX_MODEL_NUMBER_CHARS`].
+pub fn check_model_number(model_number: &str) -> Result<(), ProductError> {
+    check_length("model number", model_number, MAX_MODEL_NUMBER_CHARS)
+}
+
+fn check_length(field: &'static str, value: &str, max: usize) -> Result<(), ProductError> {
+    let length = value.chars().count();
+    if length > max {
+        return Err(ProductError::TooLong { field, length, max });
+    }
+    Ok(())
+}
+
+/// A price: 1 to [`MAX_PRICE`] of its currency's smallest unit.
 pub fn check_price(price: Money) -> Result<(), ProductError> {
-    if price.amount < 1 {
+    if !(1..=MAX_PRICE).contains(&price.amount) {
         return Err(ProductError::InvalidPrice {
             amount: price.amount,
         });
@@ -81,7 +112,10 @@ pub fn phrase(error: &ProductError, field: &str) -> String {
             format!("{field} {sku:?} may hold only A-Z, a-z, 0-9, -, _ and .")
         }
         ProductError::InvalidPrice { amount } => {
-            format!("{field} must be at least 1, got {amount}")
+            format!("{field} must be 1 to {MAX_PRICE}, got {amount}")
+        }
+        ProductError::TooLong { length, max, .. } => {
+            format!("{field} has {length} characters, at most {max}")
         }
         ProductError::InvalidCategory => {
             format!("{field} must have 1 to {MAX_CATEGORY_LEVELS} non-empty levels")
@@ -90,9 +124,15 @@ pub fn phrase(error: &ProductError, field: &str) -> String {
     }
 }
 
-/// A product's details: its title and its category.
+/// A product's details: its title, brand, category and model number.
 pub fn check_details(details: &ProductDetails) -> Result<(), ProductError> {
     check_title(&details.title)?;
+    if let Some(brand) = &details.brand {
+        check_brand(brand)?;
+    }
+    if let Some(model_number) = &details.model_number {
+        check_model_number(model_number)?;
+    }
     check_category(&details.category)
 }
 
@@ -143,11 +183,35 @@ mod tests {
     }
 
     #[test]
-    fn prices_are_at_least_one() {
+    fn prices_are_one_to_the_maximum() {
         assert_eq!(check_price(Money::krw(1)), Ok(()));
+        assert_eq!(check_price(Money::krw(MAX_PRICE)), Ok(()));
+        for bad in [0, MAX_PRICE + 1, 1 << 62] {
+            assert_eq!(
+                check_price(Money::krw(bad)),
+                Err(ProductError::InvalidPrice { amount: bad })
+            );
+        }
+    }
+
+    #[test]
+    fn brands_model_numbers_and_category_levels_are_bounded() {
+        let details = |brand: usize, model: usize, level: usize| ProductDetails {
+            title: "청소기".into(),
+            brand: Some("삼".repeat(brand)),
+            category: vec!["가".repeat(level)],
+            model_number: Some("A".repeat(model)),
+        };
+        assert_eq!(check_details(&details(60, 60, 50)), Ok(()));
         assert_eq!(
-            check_price(Money::krw(0)),
-            Err(ProductError::InvalidPrice { amount: 0 })
+            check_details(&details(8_000, 1, 1)),
+            Err(ProductError::TooLong {
+                field: "brand",
+                length: 8_000,
+                max: MAX_BRAND_CHARS
+            })
         );
+        assert!(check_details(&details(1, 61, 1)).is_err());
+        assert!(check_details(&details(1, 1, 51)).is_err());
     }
 }

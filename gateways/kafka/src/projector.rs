@@ -7,12 +7,13 @@
 //! order there, so no batch is ever in flight while partitions move. Records that cannot be
 //! decoded or applied go to the dead letters before the batch that passes them commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use eventmall_events::{AnyEvent, CodecError, DeadLetter};
+use eventmall_projections::projection::Fault;
 use eventmall_projections::{Batch, Checkpoint, Delivered, Envelope, Projection};
 use eventmall_registry::RegisteredCodec;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -25,6 +26,9 @@ use uuid::Uuid;
 
 use crate::dead_letters::{DeadLetters, refused};
 use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
+
+/// The longest wait between retries of a batch while the read model's store is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 pub struct Projector {
     projection: Arc<dyn Projection>,
@@ -156,27 +160,74 @@ impl Projector {
         let name = self.projection.name();
         let consumer = self.consumer(runtime)?;
         info!(projector = name, generation = %self.projection.generation(), "projector started");
-        let mut backoff = Duration::from_millis(100);
         while !stop.is_cancelled() {
             let records = self.poll_batch(&consumer);
             if records.is_empty() {
                 continue;
             }
-            match runtime.block_on(self.process(&records)) {
-                Ok(positions) => {
-                    backoff = Duration::from_millis(100);
-                    commit_offsets(&consumer, &positions);
-                }
-                Err(error) => {
-                    warn!(projector = name, %error, ?backoff, "batch not applied; retrying from the checkpoints");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    self.rewind(runtime, &consumer);
-                }
-            }
+            let Some(positions) = self.settle(runtime, &records, stop) else {
+                break;
+            };
+            commit_offsets(&consumer, &positions);
         }
         info!(projector = name, "projector stopped");
         Ok(())
+    }
+
+    /// Applies `records`, retrying while the read model's store fails; `None` when stopped
+    /// first. The consumer is not polled meanwhile, so the batch in hand is the one retried and
+    /// nothing past it is read: however long the store is down, no record is skipped.
+    fn settle(
+        &self,
+        runtime: &Handle,
+        records: &[Consumed],
+        stop: &CancellationToken,
+    ) -> Option<Vec<Checkpoint>> {
+        let name = self.projection.name();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match runtime.block_on(self.isolating(records)) {
+                Ok(positions) => return Some(positions),
+                Err(error) => {
+                    warn!(projector = name, %error, ?backoff, "batch not applied; retrying it");
+                }
+            }
+            let waited = runtime.block_on(async {
+                tokio::select! {
+                    () = stop.cancelled() => false,
+                    () = tokio::time::sleep(backoff) => true,
+                }
+            });
+            if !waited {
+                return None;
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Applies `records`; when the read model says the data is at fault, splits them in halves
+    /// until the one record at fault is found, sends it to the dead letters with the read
+    /// model's reason and applies the rest. A failure of the store is returned, to be retried.
+    async fn isolating(&self, records: &[Consumed]) -> Result<Vec<Checkpoint>> {
+        let error = match self.process(records, None).await {
+            Err(Error::ReadModel(error)) if error.fault() == Fault::Data => error,
+            other => return other,
+        };
+        if let [record] = records {
+            warn!(
+                projector = self.projection.name(),
+                topic = %record.topic,
+                partition = record.partition,
+                offset = record.offset,
+                %error,
+                "the read model cannot apply this record"
+            );
+            return self.process(records, Some(error.to_string())).await;
+        }
+        let (first, second) = records.split_at(records.len() / 2);
+        let mut positions = Box::pin(self.isolating(first)).await?;
+        positions.extend(Box::pin(self.isolating(second)).await?);
+        Ok(positions)
     }
 
     /// Waits for a first record, then takes what follows within the batch window.
@@ -205,13 +256,18 @@ impl Projector {
         records
     }
 
-    /// Decodes, applies, dead-letters and commits one batch; answers the new positions.
+    /// Decodes, applies, dead-letters and commits one batch; answers the new positions. With
+    /// `refused`, every record is poison for that reason and only the positions move.
     #[instrument(skip_all, fields(projector = self.projection.name(), records = records.len()))]
-    async fn process(&self, records: &[Consumed]) -> Result<Vec<Checkpoint>> {
+    async fn process(
+        &self,
+        records: &[Consumed],
+        refused: Option<String>,
+    ) -> Result<Vec<Checkpoint>> {
         // Per partition: the next offset and the highest store position passed.
         let mut positions: BTreeMap<(&str, i32), (i64, i64)> = BTreeMap::new();
         let mut batch = Batch::default();
-        let mut poison: Vec<(&Consumed, String)> = Vec::new();
+        let mut poison: Vec<(usize, String)> = Vec::new();
         for (index, record) in records.iter().enumerate() {
             let stored_at = record
                 .header("global_position")
@@ -221,6 +277,10 @@ impl Projector {
                 .entry((&record.topic, record.partition))
                 .or_insert((0, 0));
             *entry = (record.offset + 1, entry.1.max(stored_at));
+            if let Some(reason) = &refused {
+                poison.push((index, reason.clone()));
+                continue;
+            }
             match decode(record, &self.codec).await {
                 Ok(envelope) => batch.events.push(Delivered {
                     topic: record.topic.clone(),
@@ -229,8 +289,8 @@ impl Projector {
                     envelope,
                     record: index,
                 }),
-                Err(Undecoded::Poison(reason)) => poison.push((record, reason)),
-                // Not the record's fault: the batch is retried from the checkpoints.
+                Err(Undecoded::Poison(reason)) => poison.push((index, reason)),
+                // Not the record's fault: the batch is retried.
                 Err(Undecoded::Unavailable(error)) => return Err(Error::Codec(error)),
             }
         }
@@ -243,59 +303,68 @@ impl Projector {
                 position,
             })
             .collect();
-        let prepared = self.projection.prepare(&batch).await?;
-        for (index, reason) in prepared.refused {
-            poison.push((&records[batch.events[index].record], reason));
-        }
-        // A record below the checkpoint was dead-lettered when it was first passed.
-        poison.retain(|(record, _)| {
-            let key = (record.topic.clone(), record.partition);
-            record.offset >= prepared.before.get(&key).copied().unwrap_or(0)
-        });
-        let dead_letters = poison.len();
-        if !poison.is_empty() {
-            let stage = self.projection.name();
-            let letters: Vec<DeadLetter> = poison
+        // Dead letters are sent with no transaction open (on PostgreSQL an open one would hold
+        // back the relay's gap-safe reads): a batch that refuses records is rolled back, its
+        // letters sent, and prepared again.
+        let mut sent = BTreeSet::new();
+        let prepared = loop {
+            let prepared = self.projection.prepare(&batch).await?;
+            let letters: Vec<(usize, String)> = poison
                 .iter()
-                .map(|(record, reason)| {
-                    warn!(
-                        projector = stage,
-                        topic = %record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
-                        %reason,
-                        "record sent to the dead letters"
-                    );
-                    refused(record, stage, reason)
+                .cloned()
+                .chain(
+                    prepared
+                        .refused
+                        .iter()
+                        .map(|(event, reason)| (batch.events[*event].record, reason.clone())),
+                )
+                // A record below the checkpoint was dead-lettered when it was first passed.
+                .filter(|(index, _)| {
+                    let record = &records[*index];
+                    let key = (record.topic.clone(), record.partition);
+                    record.offset >= prepared.before.get(&key).copied().unwrap_or(0)
                 })
+                .filter(|(index, _)| !sent.contains(index))
                 .collect();
-            self.dead_letters.send(letters).await?;
-        }
+            if letters.is_empty() {
+                break prepared;
+            }
+            drop(prepared);
+            self.send_dead_letters(records, &letters).await?;
+            sent.extend(letters.into_iter().map(|(index, _)| index));
+        };
         prepared.commit.await?;
         debug!(
             projector = self.projection.name(),
             records = records.len(),
-            dead_letters,
+            dead_letters = sent.len(),
             "batch committed"
         );
         Ok(batch.positions)
     }
 
-    /// Seeks every assigned partition back to its checkpoint after a failed batch.
-    fn rewind(&self, runtime: &Handle, consumer: &BaseConsumer<Rebalancer>) {
-        let Ok(mut assigned) = consumer.assignment() else {
-            return;
-        };
-        match runtime.block_on(self.projection.checkpoints()) {
-            Ok(stored) => seek_to(&mut assigned, &stored),
-            Err(error) => {
-                warn!(projector = self.projection.name(), %error, "checkpoints unavailable");
-                return;
-            }
-        }
-        if let Err(error) = consumer.seek_partitions(assigned, Duration::from_secs(5)) {
-            warn!(projector = self.projection.name(), %error, "rewind failed");
-        }
+    async fn send_dead_letters(
+        &self,
+        records: &[Consumed],
+        letters: &[(usize, String)],
+    ) -> Result<()> {
+        let stage = self.projection.name();
+        let letters: Vec<DeadLetter> = letters
+            .iter()
+            .map(|(index, reason)| {
+                let record = &records[*index];
+                warn!(
+                    projector = stage,
+                    topic = %record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    %reason,
+                    "record sent to the dead letters"
+                );
+                refused(record, stage, reason)
+            })
+            .collect();
+        self.dead_letters.send(letters).await
     }
 }
 

@@ -1,8 +1,9 @@
 //! The SQL read models' database (SQLite by default, PostgreSQL at scale), through one
 //! `sqlx::Any` implementation: opening it, write transactions, and multi-row upserts.
 
-use sqlx::AnyPool;
+use eventmall_projections::ProjectionError;
 use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
 
 use crate::checkpoints;
 
@@ -74,37 +75,74 @@ pub(crate) async fn upsert(
     update: &str,
     rows: Vec<Vec<SqlValue>>,
 ) -> sqlx::Result<()> {
-    let per_statement = (VALUES_PER_STATEMENT / columns.len()).max(1);
-    for chunk in rows.chunks(per_statement) {
-        let mut values = Vec::with_capacity(chunk.len());
-        let mut n = 0;
-        for _ in chunk {
-            let placeholders: Vec<String> = columns
-                .iter()
-                .map(|_| {
-                    n += 1;
-                    format!("${n}")
-                })
-                .collect();
-            values.push(format!("({})", placeholders.join(", ")));
-        }
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({conflict}) DO UPDATE SET {update}",
-            columns.join(", "),
-            values.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for value in chunk.iter().flatten() {
-            query = match value {
-                SqlValue::Text(text) => query.bind(text.as_str()),
-                SqlValue::Int(value) => query.bind(*value),
-                SqlValue::MaybeInt(value) => query.bind(*value),
-                SqlValue::Real(value) => query.bind(*value),
-            };
-        }
-        query.execute(&mut **tx).await?;
+    for (sql, chunk) in upserts(table, columns, conflict, update, &rows, &[]) {
+        bind(sqlx::query(&sql), chunk).execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// [`upsert`] whose `update` adds to the integer columns `sums`, failing with
+/// [`ProjectionError::Overflow`] when a sum leaves an i64. PostgreSQL refuses such a sum
+/// itself; SQLite would turn it into a float silently, so the sums are read back and checked.
+pub(crate) async fn add_up(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    columns: &[&str],
+    conflict: &str,
+    update: &str,
+    sums: &[&str],
+    rows: Vec<Vec<SqlValue>>,
+) -> crate::Result<()> {
+    for (sql, chunk) in upserts(table, columns, conflict, update, &rows, sums) {
+        for row in bind(sqlx::query(&sql), chunk).fetch_all(&mut **tx).await? {
+            for (index, column) in sums.iter().enumerate() {
+                if row.try_get::<i64, _>(index).is_err() {
+                    let what = format!("{table}.{column}");
+                    return Err(ProjectionError::Overflow(what).into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The statements of an upsert of `rows`, each with its rows.
+fn upserts<'r>(
+    table: &str,
+    columns: &[&str],
+    conflict: &str,
+    update: &str,
+    rows: &'r [Vec<SqlValue>],
+    returning: &[&str],
+) -> impl Iterator<Item = (String, &'r [Vec<SqlValue>])> {
+    let per_statement = (VALUES_PER_STATEMENT / columns.len()).max(1);
+    let returning = match returning {
+        [] => String::new(),
+        columns => format!(" RETURNING {}", columns.join(", ")),
+    };
+    let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let tail = format!(" ON CONFLICT ({conflict}) DO UPDATE SET {update}{returning}");
+    rows.chunks(per_statement).map(move |chunk| {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| format!("({})", placeholders(row * columns.len() + 1, columns.len())))
+            .collect();
+        (format!("{head}{}{tail}", values.join(", ")), chunk)
+    })
+}
+
+fn bind<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    rows: &'q [Vec<SqlValue>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for value in rows.iter().flatten() {
+        query = match value {
+            SqlValue::Text(text) => query.bind(text.as_str()),
+            SqlValue::Int(value) => query.bind(*value),
+            SqlValue::MaybeInt(value) => query.bind(*value),
+            SqlValue::Real(value) => query.bind(*value),
+        };
+    }
+    query
 }
 
 /// `$first, $first+1, …`, `count` of them.

@@ -1,5 +1,6 @@
-use eventmall_projections::ReadModelError;
+use eventmall_projections::projection::Fault;
 use eventmall_projections::search::SearchError;
+use eventmall_projections::{ProjectionError, ReadModelError};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -17,6 +18,38 @@ pub enum Error {
     /// now.
     #[error("checkpoint of {topic}/{partition} moved under this instance")]
     Fenced { topic: String, partition: i32 },
+    /// A batch's values do not fit the read model: a sum out of its column's range.
+    #[error("read model values: {0}")]
+    Values(#[from] ProjectionError),
+}
+
+impl Error {
+    /// Whether the batch's data (not the store) is at fault: a value the database refuses as
+    /// out of range or against a constraint, a row that does not decode, a sum that overflows.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Self::Database(sqlx::Error::Database(error)) if refuses_values(error.code()) => {
+                Fault::Data
+            }
+            Self::Database(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_))
+            | Self::Search(SearchError::Document(_))
+            | Self::Corrupt(_)
+            | Self::Values(_) => Fault::Data,
+            _ => Fault::Store,
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATE classes 22 (data exception: a number out of range) and 23 (integrity
+/// constraint violation); SQLite's primary codes TOOBIG (18), CONSTRAINT (19), MISMATCH (20)
+/// and RANGE (25), whatever the extended code.
+fn refuses_values(code: Option<std::borrow::Cow<'_, str>>) -> bool {
+    let Some(code) = code else { return false };
+    if code.starts_with("22") || code.starts_with("23") {
+        return code.len() == 5;
+    }
+    code.parse::<u32>()
+        .is_ok_and(|code| matches!(code & 0xff, 18 | 19 | 20 | 25))
 }
 
 impl From<serde_json::Error> for Error {
@@ -27,6 +60,6 @@ impl From<serde_json::Error> for Error {
 
 impl From<Error> for ReadModelError {
     fn from(error: Error) -> Self {
-        ReadModelError::new(error)
+        ReadModelError::with_fault(error.fault(), error)
     }
 }

@@ -12,7 +12,7 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use queries::{CategoryCount, CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter};
 
-use crate::database::{SqlValue, placeholders, upsert};
+use crate::database::{SqlValue, add_up, placeholders, upsert};
 use crate::{Result, checkpoints};
 
 const TOPICS: &[&str] = &[OrderEvent::TOPIC];
@@ -216,12 +216,13 @@ impl OrderViews {
             .collect();
         let mut columns = vec!["partner_id", "day", "currency"];
         columns.extend(sums);
-        upsert(
+        add_up(
             tx,
             table,
             &columns,
             "partner_id, day, currency",
             &add.join(", "),
+            &sums,
             sales,
         )
         .await?;
@@ -246,12 +247,13 @@ impl OrderViews {
              THEN COALESCE(excluded.last_order_at_ms, {table}.last_order_at_ms) \
              ELSE {table}.last_order_at_ms END"
         );
-        upsert(
+        add_up(
             tx,
             table,
             &["customer_id", "orders", "spent", "last_order_at_ms"],
             "customer_id",
             &update,
+            &["orders", "spent"],
             profiles,
         )
         .await?;
@@ -270,12 +272,13 @@ impl OrderViews {
                 })
             })
             .collect();
-        upsert(
+        add_up(
             tx,
             table,
             &["customer_id", "category", "orders"],
             "customer_id, category",
             &format!("orders = {table}.orders + excluded.orders"),
+            &["orders"],
             categories,
         )
         .await?;

@@ -46,15 +46,20 @@ impl ProfileDelta {
         }
     }
 
-    pub fn merge(&mut self, other: Self) {
-        self.orders += other.orders;
-        self.spent += other.spent;
-        self.last_order_at = self.last_order_at.max(other.last_order_at);
+    /// Both deltas in one, or `None` when a sum would leave an i64.
+    pub fn checked_merge(&self, other: Self) -> Option<Self> {
+        let mut merged = Self {
+            orders: self.orders.checked_add(other.orders)?,
+            spent: self.spent.checked_add(other.spent)?,
+            last_order_at: self.last_order_at.max(other.last_order_at),
+            categories: self.categories.clone(),
+        };
         for (category, count) in other.categories {
-            match self.categories.iter_mut().find(|(c, _)| *c == category) {
-                Some((_, total)) => *total += count,
-                None => self.categories.push((category, count)),
+            match merged.categories.iter_mut().find(|(c, _)| *c == category) {
+                Some((_, total)) => *total = total.checked_add(count)?,
+                None => merged.categories.push((category, count)),
             }
         }
+        Some(merged)
     }
 }

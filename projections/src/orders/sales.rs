@@ -1,7 +1,5 @@
 //! Partner sales per Asia/Seoul calendar day.
 
-use std::ops::AddAssign;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Asia::Seoul;
 use eventmall_events::money::Currency;
@@ -47,10 +45,10 @@ pub struct SalesDelta {
 }
 
 impl SalesDelta {
-    pub fn paid(units: u32, amount: i64) -> Self {
+    pub fn paid(units: i64, amount: i64) -> Self {
         Self {
             orders: 1,
-            units: i64::from(units),
+            units,
             gross: amount,
             net: amount,
             ..Self::default()
@@ -75,14 +73,17 @@ impl SalesDelta {
     }
 }
 
-impl AddAssign for SalesDelta {
-    fn add_assign(&mut self, other: Self) {
-        self.orders += other.orders;
-        self.units += other.units;
-        self.gross += other.gross;
-        self.cancellations += other.cancellations;
-        self.cancelled += other.cancelled;
-        self.refunds += other.refunds;
-        self.net += other.net;
+impl SalesDelta {
+    /// The sums of both, or `None` when one would leave an i64.
+    pub fn checked_add(self, other: Self) -> Option<Self> {
+        Some(Self {
+            orders: self.orders.checked_add(other.orders)?,
+            units: self.units.checked_add(other.units)?,
+            gross: self.gross.checked_add(other.gross)?,
+            cancellations: self.cancellations.checked_add(other.cancellations)?,
+            cancelled: self.cancelled.checked_add(other.cancelled)?,
+            refunds: self.refunds.checked_add(other.refunds)?,
+            net: self.net.checked_add(other.net)?,
+        })
     }
 }

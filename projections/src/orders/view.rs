@@ -82,8 +82,9 @@ impl OrderView {
         }
     }
 
-    pub fn units(&self) -> u32 {
-        self.lines.iter().map(|line| line.quantity).sum()
+    /// Units over every line; an i64 holds any order's (at most 2³² lines of 2³² units).
+    pub fn units(&self) -> i64 {
+        self.lines.iter().map(|line| i64::from(line.quantity)).sum()
     }
 
     /// Top-level categories of the order's lines, each once.

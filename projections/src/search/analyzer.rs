@@ -235,8 +235,21 @@ fn piece(text: &str, from: usize, to: usize, position: usize) -> Piece {
     }
 }
 
-/// Each Hangul run and each syllable boundary inside it, as the suffixes that start there:
-/// the words a 초성 or typo query can start matching at.
+/// The most syllables of a word the jamo and 초성 fields keep from where it starts: a query
+/// matches a word's beginning, and no one types more than this many syllables as one word.
+/// It keeps the expansion linear in the text: a run of n syllables gives at most n tokens of
+/// at most this length, not n²/2 syllables.
+pub const MAX_SUFFIX_SYLLABLES: usize = 12;
+
+/// The first [`MAX_SUFFIX_SYLLABLES`] characters of a query word, as the index keeps them.
+pub fn indexed_prefix(word: &str) -> &str {
+    word.char_indices()
+        .nth(MAX_SUFFIX_SYLLABLES)
+        .map_or(word, |(end, _)| &word[..end])
+}
+
+/// Each Hangul run and each syllable boundary inside it, as the suffixes that start there (cut
+/// to [`MAX_SUFFIX_SYLLABLES`]): the words a 초성 or typo query can start matching at.
 fn hangul_suffixes(text: &str) -> Vec<(usize, usize, &str)> {
     let mut suffixes = Vec::new();
     for (start, end, hangul) in runs(text) {
@@ -246,7 +259,8 @@ fn hangul_suffixes(text: &str) -> Vec<(usize, usize, &str)> {
         for (offset, _) in text[start..end].char_indices() {
             let from = start + offset;
             if end - from >= 2 * 3 || offset == 0 {
-                suffixes.push((from, end, &text[from..end]));
+                let word = indexed_prefix(&text[from..end]);
+                suffixes.push((from, from + word.len(), word));
             }
         }
     }
@@ -343,5 +357,19 @@ mod tests {
             ["ㅁㅅㅊㅅㄱ", "ㅅㅊㅅㄱ", "ㅊㅅㄱ", "ㅅㄱ"]
         );
         assert_eq!(texts(jamo_tokens("삼성")), ["ㅅㅏㅁㅅㅓㅇ"]);
+    }
+
+    #[test]
+    fn long_runs_expand_linearly() {
+        let run = "가".repeat(80_000);
+        let tokens = choseong_tokens(&run);
+        assert_eq!(tokens.len(), 79_999);
+        assert!(
+            tokens
+                .iter()
+                .all(|t| t.text.chars().count() <= MAX_SUFFIX_SYLLABLES)
+        );
+        assert_eq!(tokens.last().map(|t| t.text.as_str()), Some("ㄱㄱ"));
+        assert_eq!(indexed_prefix(&"나".repeat(20)), "나".repeat(12));
     }
 }

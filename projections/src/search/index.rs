@@ -245,7 +245,7 @@ impl SearchIndex {
                 }
                 for line in &placed.lines {
                     let doc = self.current(changes, &line.product_id.to_string())?;
-                    doc.popularity += i64::from(line.quantity);
+                    doc.popularity = doc.popularity.saturating_add(i64::from(line.quantity));
                 }
                 changes.orders.insert(order.clone());
             }

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Envelope, ProjectionError, Result};
 
+/// The most characters of a product's text (title, brand, model number and category levels)
+/// the index analyses: several times what the product rules allow, so only an event from
+/// outside them (before they existed, or a producer that skipped them) is over it.
+pub const ANALYSIS_BUDGET_CHARS: usize = 2_048;
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProductDoc {
     pub product_id: String,
@@ -95,8 +100,29 @@ impl ProductDoc {
             ProductEvent::ProductDelisted(_) => self.listed = false,
             ProductEvent::ProductRelisted(_) => self.listed = true,
         }
+        let size = self.analysed_chars();
+        if size > ANALYSIS_BUDGET_CHARS {
+            return Err(ProjectionError::OverBudget {
+                what: format!("product {}", envelope.aggregate_id),
+                size,
+                max: ANALYSIS_BUDGET_CHARS,
+            });
+        }
         self.updated_at = at;
         self.version = envelope.sequence;
         Ok(true)
+    }
+
+    /// The characters of the fields the index analyses.
+    fn analysed_chars(&self) -> usize {
+        let count = |text: &str| text.chars().count();
+        count(&self.title)
+            + self.brand.as_deref().map_or(0, count)
+            + self.model_number.as_deref().map_or(0, count)
+            + self
+                .category
+                .iter()
+                .map(|level| count(level))
+                .sum::<usize>()
     }
 }

@@ -103,13 +103,13 @@ impl SearchIndex {
             }
         }
         if is_choseong_query(word) {
-            let term = Term::from_field_text(f.choseong, word);
+            let term = Term::from_field_text(f.choseong, analyzer::indexed_prefix(word));
             alternatives.push((
                 Occur::Should,
                 Box::new(FuzzyTermQuery::new_prefix(term, 0, false)),
             ));
         } else if choseong(word).is_some() {
-            let spelled = jamo(word);
+            let spelled = jamo(analyzer::indexed_prefix(word));
             let distance = if spelled.chars().count() >= 5 { 1 } else { 0 };
             let term = Term::from_field_text(f.jamo, &spelled);
             alternatives.push((

@@ -145,6 +145,13 @@ pub async fn spawn_sqlite_app() -> TestApp {
     spawn_app(sqlite_backend().await).await
 }
 
+/// The application on PostgreSQL, with its read models in the same database.
+pub async fn spawn_postgres_app() -> TestApp {
+    let (backend, db) = postgres_backend().await;
+    let url = db.url();
+    spawn_app_with((backend, db), |settings| settings.projectors.url = url).await
+}
+
 /// A response's status, headers and JSON body.
 pub struct Reply {
     pub status: u16,
@@ -418,8 +425,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let app = crate::helpers::spawn_app(crate::helpers::postgres_backend().await);
-                    super::$name(app.await).await;
+                    super::$name(crate::helpers::spawn_postgres_app().await).await;
                 }
             )+
         }

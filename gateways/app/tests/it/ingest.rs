@@ -378,7 +378,7 @@ async fn every_malformed_record_is_dead_lettered_with_its_reason_and_the_partiti
         (
             PRODUCTS,
             7,
-            "refused: invalid-price: price must be at least 1, got 0",
+            "refused: invalid-price: price must be 1 to 10000000000, got 0",
         ),
         (
             PRODUCTS,

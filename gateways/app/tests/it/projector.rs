@@ -4,18 +4,18 @@
 //! moves on.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use eventmall::demo::{self, DemoPlan};
 use eventmall_events::dead_letter::{TOPIC as DEAD_LETTER_TOPIC, header};
-use eventmall_events::order::{OrderEvent, OrderPaid};
+use eventmall_events::order::{OrderEvent, OrderLine, OrderPaid, OrderPlaced};
 use eventmall_events::product::{ProductEvent, ProductStockChanged};
-use eventmall_events::{AnyEvent, Money, PartnerId, PaymentId, ProductId};
+use eventmall_events::{AnyEvent, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
 use eventmall_kafka::ProjectorSettings;
 use eventmall_kafka::projector::Projector;
-use eventmall_projections::Generation;
-use eventmall_projections::Projection;
 use eventmall_projections::recommendations::TrendClock;
+use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection, ReadModelError};
 use eventmall_read_models::{OrderViews, Recommendations, Search};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_sqlite_app};
+use crate::helpers::{TestApp, on_both_backends, spawn_sqlite_app};
 use crate::kafka::{Record, TestBroker, drain, kafka_settings};
 
 const ORDERS: &str = OrderEvent::TOPIC;
@@ -283,6 +283,7 @@ for_each_projector!(
     killed_mid_batch_and_restarted_equals_a_clean_rebuild,
     a_record_delivered_twice_changes_nothing,
     poison_records_go_to_the_dead_letters_and_their_partition_moves_on,
+    a_read_model_outage_skips_nothing,
 );
 
 async fn killed_mid_batch_and_restarted_equals_a_clean_rebuild(subject: Subject) {
@@ -622,3 +623,171 @@ async fn a_registry_that_does_not_answer_holds_the_projector_back_and_loses_noth
     drop(guard);
     running.await.unwrap().unwrap();
 }
+
+/// A read model whose store goes down after its second batch: its next three `prepare`s fail,
+/// and so does reading its checkpoints until a `prepare` succeeds again.
+struct Unavailable {
+    inner: Arc<dyn Projection>,
+    prepares: AtomicUsize,
+    recovered: AtomicBool,
+}
+
+impl Unavailable {
+    const FIRST_FAILURE: usize = 2;
+    const FAILURES: usize = 3;
+
+    fn new(inner: Arc<dyn Projection>) -> Self {
+        Self {
+            inner,
+            prepares: AtomicUsize::new(0),
+            recovered: AtomicBool::new(false),
+        }
+    }
+
+    fn down() -> ReadModelError {
+        ReadModelError::new("the read-model database is down")
+    }
+}
+
+#[async_trait::async_trait]
+impl Projection for Unavailable {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn topics(&self) -> &'static [&'static str] {
+        self.inner.topics()
+    }
+    fn generation(&self) -> Generation {
+        self.inner.generation()
+    }
+    fn group_id(&self) -> String {
+        self.inner.group_id()
+    }
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, ReadModelError> {
+        let failed = self.prepares.load(Ordering::SeqCst) > Self::FIRST_FAILURE;
+        if failed && !self.recovered.load(Ordering::SeqCst) {
+            return Err(Self::down());
+        }
+        self.inner.checkpoints().await
+    }
+    async fn prepare(&self, batch: &Batch) -> Result<Prepared, ReadModelError> {
+        let call = self.prepares.fetch_add(1, Ordering::SeqCst);
+        if (Self::FIRST_FAILURE..Self::FIRST_FAILURE + Self::FAILURES).contains(&call) {
+            return Err(Self::down());
+        }
+        let prepared = self.inner.prepare(batch).await?;
+        self.recovered
+            .store(call > Self::FIRST_FAILURE, Ordering::SeqCst);
+        Ok(prepared)
+    }
+}
+
+/// While the read model's database is down the projector must not read past the batch it
+/// failed: when the database is back, the stored checkpoint would accept a batch far ahead of
+/// it, and everything between would never be applied.
+async fn a_read_model_outage_skips_nothing(subject: Subject) {
+    let app = spawn_sqlite_app().await;
+    let broker = TestBroker::in_memory().await;
+    published_world(&app, &broker, 60).await;
+    let live = subject.live(&app);
+    let flaky: Arc<dyn Projection> = Arc::new(Unavailable::new(live.clone()));
+    let (running, stop) = start(&app, &broker, flaky, 7).await;
+    wait_applied(live.as_ref(), subject.records(&broker)).await;
+    drop(stop);
+    running.await.unwrap().unwrap();
+
+    let generation = live.generation();
+    let clean = rebuild(&app, &broker, subject, generation.next()).await;
+    assert_eq!(subject.checksum(&app, generation).await, clean);
+}
+
+/// Two paid orders at 2⁶² (from before prices were bounded, or a producer that skipped the
+/// aggregate) push the partner's gross sales past an i64. The order that does is dead-lettered
+/// with the reason, and the projector goes on: another partner's later order reaches its view,
+/// and the customer's profile still reads.
+async fn an_event_the_read_model_cannot_hold_is_dead_lettered(app: TestApp) {
+    let broker = TestBroker::in_memory().await;
+    let (_relay, _stop) = app.start_relay(&broker).await;
+    let codec = app.codec();
+    codec
+        .register(&eventmall_events::avro::contract())
+        .await
+        .unwrap();
+    let producer = producer(&broker);
+    let huge = Money::krw(1 << 62);
+    let product = ProductId::for_partner_sku(&PartnerId("big".into()), "yacht");
+    for _ in 0..2 {
+        let order_id = OrderId::new();
+        let placed = OrderEvent::OrderPlaced(OrderPlaced {
+            order_id,
+            customer_id: CustomerId("whale".into()),
+            partner_id: PartnerId("big".into()),
+            lines: vec![OrderLine {
+                line_no: 1,
+                product_id: product,
+                title: "요트".into(),
+                category: vec!["레저".into()],
+                unit_price: huge,
+                quantity: 1,
+            }],
+            total: huge,
+        });
+        let paid = OrderEvent::OrderPaid(OrderPaid {
+            payment_id: PaymentId::new(),
+            amount: huge,
+        });
+        for (sequence, event) in [(1, placed), (2, paid)] {
+            let event = AnyEvent::Order(event);
+            let mut bytes = Vec::new();
+            codec.codec().await.encode(&event, &mut bytes).unwrap();
+            let headers = vec![
+                ("event_id".to_owned(), Uuid::now_v7().to_string()),
+                ("event_type".to_owned(), event.event_type().to_owned()),
+                ("sequence".to_owned(), sequence.to_string()),
+            ];
+            send(&producer, ORDERS, &order_id.to_string(), &headers, &bytes).await;
+        }
+    }
+    let product = app.register_product("small", "mug", 9_000).await;
+    let later = app.delivered_order(&product, 1, 9_000).await;
+    app.wait_published(app.last_position().await).await;
+
+    // One record per batch: the overflow is found by the database, not inside a batch.
+    let live = Subject::OrderViews.live(&app);
+    let (running, stop) = start(&app, &broker, live.clone(), 1).await;
+    wait_applied(live.as_ref(), records_on(&broker, ORDERS)).await;
+    drop(stop);
+    running.await.unwrap().unwrap();
+
+    let view = app.get(&format!("/v1/orders/{later}")).await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert_eq!(view.body["status"], "delivered", "{}", view.body);
+    let profile = app.get("/v1/customers/whale/profile").await;
+    assert_eq!(profile.status, 200, "{}", profile.body);
+    assert_eq!(profile.body["orders"], 1, "{}", profile.body);
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today.pred_opt().unwrap(), today.succ_opt().unwrap());
+    let sales = app
+        .get(&format!("/v1/partners/big/sales?from={from}&to={to}"))
+        .await;
+    assert_eq!(sales.status, 200, "{}", sales.body);
+    assert_eq!(
+        sales.body["days"][0]["gross"],
+        1_i64 << 62,
+        "{}",
+        sales.body
+    );
+
+    let letters = drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].header("event_type"), "OrderPaid");
+    assert_eq!(letters[0].header(header::STAGE), OrderViews::NAME);
+    // PostgreSQL says it itself; on SQLite the read model checks the sums it wrote.
+    let reason = letters[0].header(header::REASON);
+    assert!(
+        reason.contains("bigint out of range") || reason.contains("daily_sales.gross overflows"),
+        "{reason:?}"
+    );
+}
+
+on_both_backends!(an_event_the_read_model_cannot_hold_is_dead_lettered);

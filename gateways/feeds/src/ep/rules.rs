@@ -4,7 +4,8 @@
 
 use chrono::NaiveDateTime;
 use eventmall_aggregates::product::rules::{
-    MAX_CATEGORY_LEVELS, check_category, check_price, check_sku, check_title, phrase,
+    MAX_CATEGORY_LEVELS, check_brand, check_category, check_model_number, check_price, check_sku,
+    check_title, phrase,
 };
 use eventmall_events::Money;
 
@@ -109,6 +110,15 @@ pub fn validate(row: &RawRow, kind: FeedKind) -> Result<EpProduct, String> {
     let link = url(row, "link", &mut errors);
     let image_link = url(row, "image_link", &mut errors);
     let category = category(row, &mut errors);
+    for (column, check) in [
+        ("brand", check_brand as fn(&str) -> _),
+        ("maker", check_brand),
+        ("model_number", check_model_number),
+    ] {
+        if let Some(Err(error)) = row.get(column).map(check) {
+            errors.push(phrase(&error, column));
+        }
+    }
     let condition = row.get("condition").map(str::to_owned);
     if let Some(condition) = &condition
         && !CONDITIONS.contains(&condition.as_str())
