@@ -56,6 +56,7 @@ macro_rules! text_id {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[schema(pattern = r"^[A-Za-z0-9._-]{1,100}$")]
         pub struct $name(pub String);
 
         impl fmt::Display for $name {
@@ -109,6 +110,20 @@ text_id!(
     /// A customer's wallet (easy-payment) id.
     WalletId
 );
+
+/// The most characters of a partner, customer or wallet id.
+pub const MAX_TEXT_ID_CHARS: usize = 100;
+
+/// Whether `id` may name a partner, customer or wallet: 1 to [`MAX_TEXT_ID_CHARS`] of
+/// `A-Z a-z 0-9 . _ -`. With no `/` in it (nor in a SKU), the `<partner>/<sku>` a product id is
+/// derived from names one pair only; with no control characters or spaces, it goes into a path,
+/// a header or a log line as it is.
+pub fn is_text_id(id: &str) -> bool {
+    (1..=MAX_TEXT_ID_CHARS).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
 
 impl ProductId {
     /// The id of the product a partner sells under `sku`.

@@ -2,6 +2,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
+use eventmall_events::ids::is_text_id;
 use eventmall_events::order::{
     OrderCancelled, OrderDelivered, OrderEvent, OrderLine, OrderLinesReturned, OrderPaid,
     OrderPlaced, OrderPurchaseConfirmed, OrderShipped, OrderStatus, ReturnedLine,
@@ -204,6 +205,12 @@ async fn place(
     requests: Vec<LineRequest>,
     services: &OrderServices,
 ) -> Result<OrderPlaced, OrderError> {
+    if !is_text_id(&customer_id.0) {
+        return Err(OrderError::InvalidId {
+            field: "customer_id",
+            id: customer_id.0,
+        });
+    }
     if requests.is_empty() || requests.len() > MAX_LINES {
         return Err(OrderError::LineCount {
             count: requests.len(),

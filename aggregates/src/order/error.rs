@@ -46,6 +46,8 @@ pub enum OrderError {
     },
     #[error("the order is sold by partner {seller}")]
     NotSeller { seller: PartnerId },
+    #[error("{field} {id:?} must be 1 to 100 of A-Z, a-z, 0-9, ., _ and -")]
+    InvalidId { field: &'static str, id: String },
     #[error("{0}")]
     Catalog(String),
 }
@@ -78,6 +80,7 @@ impl Rejection for OrderError {
             Self::ReturnExceedsLine { .. } => "return-exceeds-line",
             Self::NotSeller { .. } => "not-order-seller",
             Self::Catalog(_) => "catalog-unavailable",
+            Self::InvalidId { .. } => "invalid-id",
         }
     }
 }

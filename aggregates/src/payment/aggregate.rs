@@ -2,6 +2,7 @@ use std::fmt;
 
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
+use eventmall_events::ids::is_text_id;
 use eventmall_events::payment::{
     PaymentAuthorized, PaymentCaptured, PaymentDeclined, PaymentEvent, PaymentRefunded,
     PaymentRequested, PaymentVoided,
@@ -81,6 +82,12 @@ impl Aggregate for Payment {
             } => {
                 if self.state.is_some() {
                     return Err(PaymentError::AlreadyRequested);
+                }
+                for (field, id) in [("customer_id", &customer_id.0), ("wallet_id", &wallet_id.0)] {
+                    if !is_text_id(id) {
+                        let id = id.clone();
+                        return Err(PaymentError::InvalidId { field, id });
+                    }
                 }
                 positive(amount)?;
                 PaymentRequested {

@@ -23,6 +23,8 @@ pub enum PaymentError {
     RefundExceedsCapture { requested: Money, refundable: Money },
     #[error("{field} must not be empty")]
     Blank { field: &'static str },
+    #[error("{field} {id:?} must be 1 to 100 of A-Z, a-z, 0-9, ., _ and -")]
+    InvalidId { field: &'static str, id: String },
     #[error("{0}")]
     Wallet(String),
 }
@@ -46,6 +48,7 @@ impl Rejection for PaymentError {
             Self::RefundExceedsCapture { .. } => "refund-exceeds-capture",
             Self::Blank { .. } => "blank-field",
             Self::Wallet(_) => "wallet-unavailable",
+            Self::InvalidId { .. } => "invalid-id",
         }
     }
 }

@@ -1,5 +1,6 @@
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
+use eventmall_events::ids::is_text_id;
 use eventmall_events::product::{
     ProductDelisted, ProductDetails, ProductDetailsUpdated, ProductEvent, ProductPriceChanged,
     ProductRegistered, ProductRelisted, ProductStockChanged,
@@ -159,6 +160,12 @@ fn register(
     price: Money,
     stock: u32,
 ) -> Result<ProductEvent, ProductError> {
+    if !is_text_id(&partner_id.0) {
+        return Err(ProductError::InvalidId {
+            field: "partner_id",
+            id: partner_id.0,
+        });
+    }
     check_sku(&sku)?;
     if ProductId::for_partner_sku(&partner_id, &sku) != product_id {
         return Err(ProductError::IdMismatch);

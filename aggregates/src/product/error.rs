@@ -21,6 +21,8 @@ pub enum ProductError {
     InvalidSku { length: usize },
     #[error("sku {sku:?} may hold only A-Z, a-z, 0-9, -, _ and .")]
     SkuCharacters { sku: String },
+    #[error("{field} {id:?} must be 1 to 100 of A-Z, a-z, 0-9, ., _ and -")]
+    InvalidId { field: &'static str, id: String },
     #[error("category must have 1 to 4 non-empty levels")]
     InvalidCategory,
     #[error("{field} must have at most {max} characters, got {length}")]
@@ -50,6 +52,7 @@ impl Rejection for ProductError {
             Self::InvalidTitle { .. } => "invalid-title",
             Self::InvalidSku { .. } | Self::SkuCharacters { .. } => "invalid-sku",
             Self::InvalidCategory => "invalid-category",
+            Self::InvalidId { .. } => "invalid-id",
             Self::TooLong { .. } => "field-too-long",
         }
     }

@@ -6,6 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use eventmall_events::CommandMetadata;
+use eventmall_events::ids::{MAX_TEXT_ID_CHARS, is_text_id};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use utoipa::IntoParams;
@@ -296,11 +297,13 @@ where
     }
 }
 
-/// A customer or partner id in a path: 1 to 100 characters.
+/// A customer or partner id in a path, by the rule of every id of a party.
 pub fn party_id(id: String) -> Result<String, ApiError> {
-    match (1..=100).contains(&id.chars().count()) {
+    match is_text_id(&id) {
         true => Ok(id),
-        false => Err(ApiError::BadRequest("an id has 1 to 100 characters".into())),
+        false => Err(ApiError::BadRequest(format!(
+            "id {id:?} must be 1 to {MAX_TEXT_ID_CHARS} of A-Z, a-z, 0-9, ., _ and -"
+        ))),
     }
 }
 

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use eventmall_events::PartnerId;
 use futures::StreamExt;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 use utoipa::IntoParams;
@@ -95,11 +96,18 @@ fn encoding(query: Option<&str>, headers: &HeaderMap) -> Result<FeedEncoding, Ap
 /// and reason and never stops the run; a feed whose header row cannot be read is refused
 /// whole with 422. A *full* feed delists the partner's products it does not list; a *summary* feed
 /// (with `class` and `update_time` columns) applies `I`, `U` and `D` lines.
+/// What a path segment escapes: all but RFC 3986's unreserved characters.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 #[utoipa::path(
     post,
     path = "/v1/partners/{id}/feeds",
     tag = "feeds",
-    params(("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), FeedQuery),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"), FeedQuery),
     request_body(content = String, content_type = "text/tab-separated-values", description = "Naver Shopping EP 3.0 TSV"),
     responses(
         (status = 201, description = "The run, with its counts and rejected lines", body = FeedRun,
@@ -140,7 +148,10 @@ async fn upload(
         .await;
     match run {
         Ok(run) => {
-            let location = format!("/v1/partners/{}/feeds/{}", partner.0, run.summary.run_id);
+            // The partner id's charset needs no escaping; encoding it keeps that true whatever
+            // the rule becomes, so a committed run never answers 500 for its Location.
+            let partner = utf8_percent_encode(&partner.0, PATH_SEGMENT);
+            let location = format!("/v1/partners/{partner}/feeds/{}", run.summary.run_id);
             Ok((
                 StatusCode::CREATED,
                 [(header::LOCATION, location)],
@@ -189,7 +200,7 @@ fn mapped_format(format: &str) -> Result<FeedFormat, ApiError> {
     path = "/v1/partners/{id}/feed-mappings/{format}",
     tag = "feeds",
     params(
-        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"),
         ("format" = String, Path, pattern = "^(csv|jsonl)$", description = "`csv` or `jsonl`"),
     ),
     request_body = FieldMapping,
@@ -226,7 +237,7 @@ async fn put_mapping(
     path = "/v1/partners/{id}/feed-mappings/{format}",
     tag = "feeds",
     params(
-        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"),
         ("format" = String, Path, pattern = "^(csv|jsonl)$", description = "`csv` or `jsonl`"),
     ),
     responses((status = 200, description = "The newest mapping", body = VersionedMapping), ReadProblems),
@@ -275,7 +286,7 @@ fn twenty() -> i64 {
     get,
     path = "/v1/partners/{id}/feeds",
     tag = "feeds",
-    params(("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), RunsQuery),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"), RunsQuery),
     responses((status = 200, description = "The runs and how many there are", body = FeedRunPage), ReadProblems),
 )]
 async fn runs(
@@ -304,7 +315,7 @@ async fn runs(
     path = "/v1/partners/{id}/feeds/{run}",
     tag = "feeds",
     params(
-        ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"),
+        ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"),
         ("run" = Uuid, Path, description = "The run id the upload answered"),
     ),
     responses((status = 200, description = "The run", body = FeedRun), ReadProblems),

@@ -86,7 +86,7 @@ fn check_page(offset: i64, limit: i64) -> Result<(), ApiError> {
     get,
     path = "/v1/customers/{id}/orders",
     tag = "order-views",
-    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The customer"), PageQuery),
+    params(ConsistencyToken, ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The customer"), PageQuery),
     responses(
         (status = 200, description = "The customer's orders, newest first", body = OrderPage, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
@@ -113,7 +113,7 @@ async fn customer_orders(
     get,
     path = "/v1/customers/{id}/profile",
     tag = "order-views",
-    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The customer")),
+    params(ConsistencyToken, ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The customer")),
     responses(
         (status = 200, description = "Paid orders, amount spent, last order, top categories", body = CustomerProfile, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
@@ -160,7 +160,7 @@ struct PartnerOrdersQuery {
     get,
     path = "/v1/partners/{id}/orders",
     tag = "order-views",
-    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), PartnerOrdersQuery),
+    params(ConsistencyToken, ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"), PartnerOrdersQuery),
     responses(
         (status = 200, description = "The partner's orders, newest first", body = OrderPage, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
@@ -223,7 +223,7 @@ struct SalesReport {
     get,
     path = "/v1/partners/{id}/sales",
     tag = "order-views",
-    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), SalesQuery),
+    params(ConsistencyToken, ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"), SalesQuery),
     responses(
         (status = 200, description = "Sales per Seoul day; days without sales are absent", body = SalesReport, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
@@ -263,7 +263,7 @@ struct SettlementQuery {
     get,
     path = "/v1/partners/{id}/settlements",
     tag = "order-views",
-    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The partner"), SettlementQuery),
+    params(ConsistencyToken, ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"), SettlementQuery),
     responses(
         (status = 200, description = "The month's settlement, when the partner sold in it", body = Vec<Settlement>, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")

@@ -105,7 +105,10 @@ pub async fn read_your_writes(
     let Some(projection) = state.views.projection(name) else {
         return next.run(request).await;
     };
-    let fresh = state.consistency.wait(projection.as_ref(), token).await;
+    let fresh = match state.consistency.wait(projection.as_ref(), token).await {
+        Ok(fresh) => fresh,
+        Err(ahead) => return ApiError::BadRequest(ahead.to_string()).into_response(),
+    };
     let mut response = next.run(request).await;
     let marker = if fresh { "fresh" } else { "stale" };
     response

@@ -179,7 +179,7 @@ pub async fn trending(
     get,
     path = "/v1/customers/{id}/recommendations",
     tag = "recommendations",
-    params(ConsistencyToken, ("id" = String, Path, min_length = 1, max_length = 100, description = "The customer"), Limit),
+    params(ConsistencyToken, ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The customer"), Limit),
     responses(
         (status = 200, description = "Picks for the customer, each with its reason", body = [WithProduct<Pick>], headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")

@@ -22,6 +22,14 @@ const KAFKA_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a waiting read looks again.
 const RECHECK: Duration = Duration::from_millis(10);
 
+/// A consistency token past the event store's last position.
+#[derive(Debug, thiserror::Error)]
+#[error("consistency token {token} is past the event store's last position {head}")]
+pub struct TokenAhead {
+    pub token: i64,
+    pub head: i64,
+}
+
 #[derive(Clone)]
 pub struct ReadConsistency {
     /// The event store's database, where the relay's row is.
@@ -112,12 +120,28 @@ impl ReadConsistency {
         }))
     }
 
+    /// The store's last committed position, if the store answers.
+    async fn head(&self) -> Option<i64> {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(global_position) FROM events")
+            .fetch_one(&self.store_pool)
+            .await
+            .ok()
+            .map(Option::unwrap_or_default)
+    }
+
     /// Waits until `projection` has applied `token`, up to the bound; answers whether it did.
-    pub async fn wait(&self, projection: &dyn Projection, token: i64) -> bool {
+    /// A token past the store's last position was never in a receipt of this store: waiting
+    /// cannot help, so it is refused at once with that position.
+    pub async fn wait(&self, projection: &dyn Projection, token: i64) -> Result<bool, TokenAhead> {
+        if let Some(head) = self.head().await
+            && token > head
+        {
+            return Err(TokenAhead { token, head });
+        }
         let deadline = tokio::time::Instant::now() + self.bound;
         loop {
             match self.applied(projection, token).await {
-                Ok(true) => return true,
+                Ok(true) => return Ok(true),
                 Ok(false) => {}
                 Err(error) => {
                     tracing::debug!(projection = projection.name(), %error, "consistency check");
@@ -125,7 +149,7 @@ impl ReadConsistency {
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                return false;
+                return Ok(false);
             }
             tokio::time::sleep(RECHECK.min(deadline - now)).await;
         }

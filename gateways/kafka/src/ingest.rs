@@ -228,7 +228,13 @@ impl IngestCommands {
             actor: Some(format!("ingest:{}", decoded.partner_id())),
         };
         let claim = IdempotencyClaim {
-            key: format!("ingest/{}/{}", record.topic, decoded.event_id()),
+            // Event ids are the partner's own: two partners' producers may both count from 1.
+            key: format!(
+                "ingest/{}/{}/{}",
+                record.topic,
+                decoded.partner_id(),
+                decoded.event_id()
+            ),
             fingerprint: fingerprint(&decoded),
         };
         let executed = match command {

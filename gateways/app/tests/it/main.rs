@@ -10,6 +10,7 @@ mod demo;
 mod deploy;
 mod event_store;
 mod feed;
+mod hardening;
 mod helpers;
 mod idempotency;
 mod ingest;

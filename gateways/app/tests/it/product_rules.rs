@@ -18,6 +18,8 @@ struct Case {
     title: String,
     category: Vec<&'static str>,
     price: i64,
+    brand: String,
+    model_number: String,
     accepted: bool,
 }
 
@@ -28,6 +30,8 @@ fn case(what: &'static str, accepted: bool) -> Case {
         title: "삼성 비스포크 제트 무선청소기".into(),
         category: vec!["가전", "청소기"],
         price: 990_000,
+        brand: "삼성".into(),
+        model_number: "VS20A956A".into(),
         accepted,
     }
 }
@@ -92,6 +96,30 @@ fn cases() -> Vec<Case> {
             price: 0,
             ..case("a price of 0", false)
         },
+        Case {
+            price: 10_000_000_000,
+            ..case("a price of ten billion", true)
+        },
+        Case {
+            price: 10_000_000_001,
+            ..case("a price over ten billion", false)
+        },
+        Case {
+            brand: "삼".repeat(60),
+            ..case("a brand of 60 characters", true)
+        },
+        Case {
+            brand: "삼".repeat(8_000),
+            ..case("a brand of 8,000 characters", false)
+        },
+        Case {
+            model_number: "A".repeat(61),
+            ..case("a model number of 61 characters", false)
+        },
+        Case {
+            category: vec!["가전", "청".repeat(51).leak()],
+            ..case("a category level of 51 characters", false)
+        },
     ];
     for (n, case) in cases.iter_mut().enumerate() {
         if case.sku.starts_with("C-") {
@@ -107,7 +135,8 @@ async fn through_the_api(app: &TestApp, case: &Case) -> bool {
             "/v1/products",
             json!({
                 "partner_id": "rules-api", "sku": case.sku, "title": case.title,
-                "category": case.category, "price": {"amount": case.price}, "stock": 1
+                "category": case.category, "price": {"amount": case.price}, "stock": 1,
+                "brand": case.brand, "model_number": case.model_number
             }),
         )
         .await;
@@ -120,7 +149,8 @@ async fn through_the_api(app: &TestApp, case: &Case) -> bool {
                     "invalid-sku",
                     "invalid-title",
                     "invalid-category",
-                    "invalid-price"
+                    "invalid-price",
+                    "field-too-long"
                 ]
                 .iter()
                 .any(|slug| kind.ends_with(slug)),
@@ -137,18 +167,20 @@ async fn through_the_api(app: &TestApp, case: &Case) -> bool {
 /// Each case's verdict in one EP feed upload, in case order.
 async fn through_a_feed(app: &TestApp, cases: &[Case]) -> Vec<bool> {
     let mut feed = "id\ttitle\tprice_pc\tlink\timage_link\tcategory_name1\tcategory_name2\t\
-                    category_name3\tcategory_name4\tshipping\n"
+                    category_name3\tcategory_name4\tshipping\tbrand\tmodel_number\n"
         .to_owned();
     for case in cases {
         let levels: Vec<&str> = (0..4)
             .map(|i| case.category.get(i).copied().unwrap_or(""))
             .collect();
         feed.push_str(&format!(
-            "{}\t{}\t{}\thttps://shop.example/p\thttps://shop.example/i.jpg\t{}\t0\n",
+            "{}\t{}\t{}\thttps://shop.example/p\thttps://shop.example/i.jpg\t{}\t0\t{}\t{}\n",
             case.sku,
             case.title,
             case.price,
-            levels.join("\t")
+            levels.join("\t"),
+            case.brand,
+            case.model_number
         ));
     }
     let reply = app
@@ -181,13 +213,13 @@ async fn through_the_ingest_topic(
         partner_id: PartnerId::from("rules-ingest"),
         sku: case.sku.clone(),
         title: case.title.clone(),
-        brand: None,
+        brand: Some(case.brand.clone()),
         category: case
             .category
             .iter()
             .map(|level| (*level).to_owned())
             .collect(),
-        model_number: None,
+        model_number: Some(case.model_number.clone()),
         price: Money::krw(case.price),
         stock: Some(1),
     })

@@ -10,7 +10,9 @@ use std::time::Duration;
 use eventmall::demo::{self, DemoPlan};
 use eventmall_events::dead_letter::{TOPIC as DEAD_LETTER_TOPIC, header};
 use eventmall_events::order::{OrderEvent, OrderLine, OrderPaid, OrderPlaced};
-use eventmall_events::product::{ProductEvent, ProductStockChanged};
+use eventmall_events::product::{
+    ProductDetails, ProductEvent, ProductRegistered, ProductStockChanged,
+};
 use eventmall_events::{AnyEvent, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
 use eventmall_kafka::ProjectorSettings;
 use eventmall_kafka::projector::Projector;
@@ -791,3 +793,81 @@ async fn an_event_the_read_model_cannot_hold_is_dead_lettered(app: TestApp) {
 }
 
 on_both_backends!(an_event_the_read_model_cannot_hold_is_dead_lettered);
+
+/// The process's peak resident memory, in MiB.
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib / 1024
+}
+
+/// A registration with a brand of 80,000 syllables, as a producer that skipped the product
+/// rules could write it: before the analyzer was bounded it needed tens of GB and killed the
+/// search projector on every restart. Now it is dead-lettered within a fixed memory budget and
+/// the products after it are searchable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_over_the_analysis_budget_is_dead_lettered_within_a_memory_budget() {
+    const BUDGET_MIB: u64 = 200;
+    let app = spawn_sqlite_app().await;
+    let broker = TestBroker::in_memory().await;
+    let (_relay, _stop) = app.start_relay(&broker).await;
+    let codec = app.codec();
+    codec
+        .register(&eventmall_events::avro::contract())
+        .await
+        .unwrap();
+    let partner = PartnerId("huge".into());
+    let product = ProductId::for_partner_sku(&partner, "long-brand");
+    let event = AnyEvent::Product(ProductEvent::ProductRegistered(ProductRegistered {
+        product_id: product,
+        partner_id: partner,
+        sku: "long-brand".into(),
+        details: ProductDetails {
+            title: "무선청소기".into(),
+            brand: Some("삼".repeat(80_000)),
+            category: vec!["가전".into()],
+            model_number: None,
+        },
+        price: Money::krw(1_000),
+        stock: 1,
+    }));
+    let mut bytes = Vec::new();
+    codec.codec().await.encode(&event, &mut bytes).unwrap();
+    let headers = vec![
+        ("event_id".to_owned(), Uuid::now_v7().to_string()),
+        ("event_type".to_owned(), "ProductRegistered".to_owned()),
+        ("sequence".to_owned(), "1".to_owned()),
+    ];
+    send(
+        &producer(&broker),
+        PRODUCTS,
+        &product.to_string(),
+        &headers,
+        &bytes,
+    )
+    .await;
+    let after = app.register_product("p-1", "vacuum", 399_000).await;
+    app.wait_published(app.last_position().await).await;
+
+    let live = Subject::Search.live(&app);
+    let (running, stop) = start(&app, &broker, live.clone(), 50).await;
+    wait_applied(live.as_ref(), Subject::Search.records(&broker)).await;
+    drop(stop);
+    running.await.unwrap().unwrap();
+
+    let found = app.get(&format!("/v1/products/{after}")).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let letters = drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let reason = letters[0].header(header::REASON);
+    assert!(
+        reason.contains("80007 characters to analyse, at most 2048"),
+        "{reason}"
+    );
+    let peak = peak_rss_mib();
+    assert!(
+        peak < BUDGET_MIB,
+        "peak RSS {peak} MiB, budget {BUDGET_MIB} MiB"
+    );
+}

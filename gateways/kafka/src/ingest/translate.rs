@@ -3,6 +3,7 @@
 
 use eventmall_aggregates::product::rules::{check_sku, phrase};
 use eventmall_aggregates::{OrderCommand, ProductCommand};
+use eventmall_events::ids::{MAX_TEXT_ID_CHARS, is_text_id};
 use eventmall_events::ingest::{
     IngestRecord, ProductIngest, ProductUpserted, ProductWithdrawn, ShipmentDelivered,
     ShipmentDispatched, ShipmentIngest,
@@ -12,8 +13,6 @@ use eventmall_events::{OrderId, PartnerId, ProductId};
 
 /// The longest upstream event id taken.
 const MAX_EVENT_ID_CHARS: usize = 200;
-/// The longest partner id taken.
-const MAX_PARTNER_ID_CHARS: usize = 100;
 
 /// The command an ingest record asks for, on the aggregate it names.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,14 +114,11 @@ fn check_event_id(id: &str) -> Result<(), String> {
 }
 
 fn check_partner(partner: &PartnerId) -> Result<(), String> {
-    let id = partner.0.as_str();
-    if id.trim().is_empty() {
-        return Err("partner_id is empty".to_owned());
+    match is_text_id(&partner.0) {
+        true => Ok(()),
+        false => Err(format!(
+            "partner_id {:?} must be 1 to {MAX_TEXT_ID_CHARS} of A-Z, a-z, 0-9, ., _ and -",
+            partner.0
+        )),
     }
-    if id.chars().count() > MAX_PARTNER_ID_CHARS || id.chars().any(char::is_control) {
-        return Err(format!(
-            "partner_id must be at most {MAX_PARTNER_ID_CHARS} characters without control characters"
-        ));
-    }
-    Ok(())
 }
