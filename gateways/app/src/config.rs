@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use config::{Config, ConfigError, Environment, File};
+use eventmall_feeds::FeedSettings;
 use eventmall_http::HttpSettings;
 use eventmall_kafka::{
     BrokerSettings, IngestSettings, KafkaSettings, ProjectorSettings, RelaySettings,
@@ -33,6 +34,7 @@ pub struct Settings {
     pub relay: RelaySettings,
     pub projectors: ProjectorsSettings,
     pub ingest: IngestSettings,
+    pub feeds: FeedSettings,
     pub log: LogSettings,
 }
 
@@ -133,6 +135,7 @@ impl Default for Settings {
             relay: RelaySettings::default(),
             projectors: ProjectorsSettings::default(),
             ingest: IngestSettings::default(),
+            feeds: FeedSettings::default(),
             log: LogSettings::default(),
         }
     }

@@ -103,6 +103,7 @@ impl Application {
             feeds: feeds.clone(),
             dead_letters: settings.external_kafka().map(DeadLetterTool::new),
             feed_limit_bytes: settings.http.feed_limit_bytes,
+            feed_idle_timeout: Duration::from_millis(settings.http.feed_idle_timeout_ms),
         };
         let mut router = router(state, settings.http.body_limit_bytes);
         if settings.registry.url.is_empty() {
@@ -294,7 +295,7 @@ pub fn feeds_over(
     commands: CommandGateway,
     store_pool: AnyPool,
 ) -> anyhow::Result<FeedIngest> {
-    let feeds = FeedIngest::new(commands, store_pool);
+    let feeds = FeedIngest::with_settings(commands, store_pool, &settings.feeds);
     Ok(match settings.external_kafka() {
         Some(servers) => {
             feeds.with_dead_letters(Arc::new(KafkaDeadLetters(DeadLetters::new(servers)?)))

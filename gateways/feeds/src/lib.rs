@@ -13,6 +13,7 @@
 //! | `run.rs` | a run: rows to commands, a full feed's delisting, dead letters |
 //! | `records.rs` | what runs record: runs, rejected lines, last listings, mappings |
 //! | `report.rs` | a run's report and counts |
+//! | `settings.rs` | how many runs at once, and how many rejections a run takes |
 
 pub mod encoding;
 pub mod ep;
@@ -22,11 +23,13 @@ mod records;
 mod report;
 mod rows;
 mod run;
+mod settings;
 
 pub use encoding::FeedEncoding;
 pub use ep::{EpProduct, EpReader, FeedError, FeedKind, RejectedLine};
 pub use format::FeedFormat;
 pub use mapped::{FieldMapping, RowSource};
-pub use report::{FeedCounts, FeedRun, FeedRunPage, FeedRunSummary, Rejection};
+pub use report::{FeedCounts, FeedRun, FeedRunPage, FeedRunSummary, Rejection, RejectionPage};
 pub use rows::{EpRows, FeedRow, FeedRows};
 pub use run::{DeadLetterSink, FeedIngest, RunError};
+pub use settings::FeedSettings;

@@ -9,8 +9,15 @@ use eventmall_events::PartnerId;
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
-use crate::report::{FeedCounts, FeedRun, FeedRunPage, FeedRunSummary, Rejection};
+use crate::report::{
+    FeedCounts, FeedRun, FeedRunPage, FeedRunSummary, REPORTED_REJECTIONS, Rejection, RejectionPage,
+};
 use crate::{FeedEncoding, FeedFormat, FeedKind, FieldMapping, RejectedLine};
+
+/// How long a running run may go without a heartbeat before it counts as abandoned.
+pub(crate) const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often a running run beats.
+pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Rows a statement names at most: four values a row stay under SQLite's 32,766 parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
@@ -75,7 +82,9 @@ impl FeedRecords {
         Self { pool }
     }
 
-    /// Records a run as started.
+    /// Records a run as started, unless another run of the partner is running: then answers
+    /// that run's id. A running run whose heartbeat is older than [`ABANDONED_AFTER`] is
+    /// failed first: the process running it is gone.
     pub(crate) async fn start(
         &self,
         run_id: Uuid,
@@ -83,19 +92,54 @@ impl FeedRecords {
         format: FeedFormat,
         encoding: FeedEncoding,
         mapping_version: Option<i64>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<Option<Uuid>, sqlx::Error> {
+        let now = Utc::now().timestamp_millis();
+        let silent_since = now - i64::try_from(ABANDONED_AFTER.as_millis()).unwrap_or(i64::MAX);
         sqlx::query(
+            "UPDATE feed_runs SET status = 'failed', finished_at_ms = $1, \
+             error = 'abandoned: the process running it stopped' \
+             WHERE partner_id = $2 AND status = 'running' AND heartbeat_at_ms < $3",
+        )
+        .bind(now)
+        .bind(&partner.0)
+        .bind(silent_since)
+        .execute(&self.pool)
+        .await?;
+        let inserted = sqlx::query(
             "INSERT INTO feed_runs (run_id, partner_id, format, encoding, mapping_version, status, \
-             started_at_ms) VALUES ($1, $2, $3, $4, $5, 'running', $6)",
+             started_at_ms, heartbeat_at_ms) VALUES ($1, $2, $3, $4, $5, 'running', $6, $6) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(run_id.to_string())
         .bind(&partner.0)
         .bind(format.as_str())
         .bind(encoding.as_str())
         .bind(mapping_version)
-        .bind(Utc::now().timestamp_millis())
+        .bind(now)
         .execute(&self.pool)
         .await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let running: Option<String> = sqlx::query_scalar(
+            "SELECT run_id FROM feed_runs WHERE partner_id = $1 AND status = 'running'",
+        )
+        .bind(&partner.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        // The other run may have ended between the insert and the look: it is still the one
+        // this run collided with.
+        let running = running.and_then(|id| id.parse().ok()).unwrap_or(run_id);
+        Ok(Some(running))
+    }
+
+    /// Says the run is still running.
+    pub(crate) async fn beat(&self, run_id: Uuid) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE feed_runs SET heartbeat_at_ms = $1 WHERE run_id = $2")
+            .bind(Utc::now().timestamp_millis())
+            .bind(run_id.to_string())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -297,36 +341,69 @@ impl FeedRecords {
         Ok(Some((row.try_get(0)?, mapping)))
     }
 
-    /// A run of `partner`, with its rejections in line order.
-    pub async fn find(&self, partner: &str, run_id: Uuid) -> Result<Option<FeedRun>, sqlx::Error> {
+    /// A run of `partner`, without its rejections.
+    pub async fn find_summary(
+        &self,
+        partner: &str,
+        run_id: Uuid,
+    ) -> Result<Option<FeedRunSummary>, sqlx::Error> {
         let query = format!(
             "SELECT {SUMMARY_COLUMNS} FROM feed_runs WHERE run_id = $1 AND partner_id = $2"
         );
-        let Some(row) = sqlx::query(&query)
+        sqlx::query(&query)
             .bind(run_id.to_string())
             .bind(partner)
             .fetch_optional(&self.pool)
             .await?
-        else {
+            .as_ref()
+            .map(summary)
+            .transpose()
+    }
+
+    /// A run of `partner`, with its first [`REPORTED_REJECTIONS`] rejections in line order.
+    pub async fn find(&self, partner: &str, run_id: Uuid) -> Result<Option<FeedRun>, sqlx::Error> {
+        let Some(summary) = self.find_summary(partner, run_id).await? else {
             return Ok(None);
         };
-        let rejections =
-            sqlx::query("SELECT line, reason FROM feed_rejections WHERE run_id = $1 ORDER BY line")
-                .bind(run_id.to_string())
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(Rejection {
-                        line: r.try_get(0)?,
-                        reason: r.try_get(1)?,
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
+        let page = self.rejections(run_id, 0, REPORTED_REJECTIONS).await?;
         Ok(Some(FeedRun {
-            summary: summary(&row)?,
-            rejections,
+            summary,
+            rejections: page.rejections,
+            more_rejections_after: page.next_after,
         }))
+    }
+
+    /// Up to `limit` rejected lines of a run after line `after`, in line order.
+    pub async fn rejections(
+        &self,
+        run_id: Uuid,
+        after: i64,
+        limit: usize,
+    ) -> Result<RejectionPage, sqlx::Error> {
+        let mut rejections = sqlx::query(
+            "SELECT line, reason FROM feed_rejections WHERE run_id = $1 AND line > $2 \
+             ORDER BY line LIMIT $3",
+        )
+        .bind(run_id.to_string())
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Rejection {
+                line: r.try_get(0)?,
+                reason: r.try_get(1)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let more = rejections.len() > limit;
+        rejections.truncate(limit);
+        let next_after = more.then(|| rejections.last().map(|r| r.line)).flatten();
+        Ok(RejectionPage {
+            rejections,
+            next_after,
+        })
     }
 
     /// A partner's runs, newest first.

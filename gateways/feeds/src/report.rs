@@ -44,12 +44,28 @@ pub struct FeedRunSummary {
     pub counts: FeedCounts,
 }
 
-/// A feed run as recorded, with every rejected line.
+/// Rejected lines a run's report holds; the rest are paged (`GET …/feeds/{run}/rejections`).
+pub const REPORTED_REJECTIONS: usize = 100;
+
+/// A feed run as recorded, with its first rejected lines.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeedRun {
     #[serde(flatten)]
     pub summary: FeedRunSummary,
+    /// The first 100 rejected lines, in line order; `rejected` counts them all.
     pub rejections: Vec<Rejection>,
+    /// When there are more: the line to page on from (`?after=`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub more_rejections_after: Option<i64>,
+}
+
+/// A page of a run's rejected lines, in line order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct RejectionPage {
+    pub rejections: Vec<Rejection>,
+    /// When there are more: the line to ask for the next page after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
 }
 
 /// A page of a partner's runs, newest first.

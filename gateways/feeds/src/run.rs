@@ -14,16 +14,16 @@ use eventmall_store::{CommandError, CommandGateway, CommandRequest, Dispatch};
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tracing::instrument;
 use uuid::Uuid;
 
 use crate::ep::{Class, EpProduct};
 use crate::mapped::{CsvSource, JsonlSource};
-use crate::records::{Ending, FeedRecords, ROWS_PER_STATEMENT, Seen};
+use crate::records::{Ending, FeedRecords, HEARTBEAT, ROWS_PER_STATEMENT, Seen};
 use crate::{
     EpReader, FeedCounts, FeedEncoding, FeedError, FeedFormat, FeedKind, FeedRow, FeedRows,
-    FeedRun, RejectedLine, RowSource,
+    FeedRun, FeedSettings, RejectedLine, RowSource,
 };
 
 /// Rows handled together: one lookup of what the feed said before, one write of what it says.
@@ -45,6 +45,15 @@ pub enum RunError {
     /// Rejected lines are kept in the run; the dead-letter topic did not take them.
     #[error("rejected lines not sent to the dead letters: {0}")]
     DeadLetters(Box<dyn std::error::Error + Send + Sync>),
+    /// The partner has a run going: one at a time, or each would delist what the other lists.
+    #[error("partner {partner} has feed run {running} going; one run at a time")]
+    Busy { partner: String, running: Uuid },
+    /// This process runs as many feeds as it is configured to.
+    #[error("{max} feed runs are going; try again when one ends")]
+    AtCapacity { max: usize },
+    /// The run stopped once it had rejected this many lines, recorded as failed.
+    #[error("feed run {run_id} stopped after {max} rejected lines; its report has them")]
+    TooManyRejections { run_id: Uuid, max: i64 },
 }
 
 /// Where a run's rejected lines go besides its record: the dead-letter topic of a cluster.
@@ -64,6 +73,9 @@ pub struct FeedIngest {
     records: FeedRecords,
     /// Where rejected lines go besides the run's record, when there is a cluster.
     dead_letters: Option<Arc<dyn DeadLetterSink>>,
+    settings: FeedSettings,
+    /// A permit per run going in this process.
+    running: Arc<Semaphore>,
 }
 
 /// What one product command did for a row.
@@ -78,10 +90,16 @@ enum RowOutcome {
 impl FeedIngest {
     /// Feed ingest over `commands`, recording runs in `pool` (the event store's database).
     pub fn new(commands: CommandGateway, pool: AnyPool) -> Self {
+        Self::with_settings(commands, pool, &FeedSettings::default())
+    }
+
+    pub fn with_settings(commands: CommandGateway, pool: AnyPool, settings: &FeedSettings) -> Self {
         Self {
             commands,
             records: FeedRecords::new(pool),
             dead_letters: None,
+            settings: settings.clone(),
+            running: Arc::new(Semaphore::new(settings.max_concurrent_runs)),
         }
     }
 
@@ -119,11 +137,38 @@ impl FeedIngest {
                     .ok_or_else(|| RunError::NoMapping(partner.0.clone(), format.as_str()))?,
             ),
         };
+        let _permit =
+            self.running
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| RunError::AtCapacity {
+                    max: self.settings.max_concurrent_runs,
+                })?;
         let run_id = Uuid::now_v7();
         let version = mapping.as_ref().map(|(version, _)| *version);
-        self.records
+        if let Some(running) = self
+            .records
             .start(run_id, &partner, format, encoding, version)
-            .await?;
+            .await?
+        {
+            return Err(RunError::Busy {
+                partner: partner.0,
+                running,
+            });
+        }
+        let heartbeat = tokio::spawn({
+            let records = self.records.clone();
+            async move {
+                let mut beats = tokio::time::interval(HEARTBEAT);
+                loop {
+                    beats.tick().await;
+                    if let Err(error) = records.beat(run_id).await {
+                        tracing::warn!(run = %run_id, %error, "feed run heartbeat not recorded");
+                    }
+                }
+            }
+        });
+        let _stop_beating = AbortOnDrop(heartbeat);
         let open = move || -> Result<Box<dyn RowSource + Send>, FeedError> {
             Ok(match (format, mapping) {
                 (FeedFormat::Csv, Some((_, fields))) => {
@@ -285,6 +330,7 @@ impl FeedIngest {
             }
         }
         counts.rejected += rejected.len() as i64;
+        let max = self.settings.max_rejections;
         self.records
             .record(run_id, partner, &seen, &rejected)
             .await?;
@@ -296,6 +342,9 @@ impl FeedIngest {
                 .map(|line| dead_letter(partner, run_id, line))
                 .collect();
             sink.send(letters).await.map_err(RunError::DeadLetters)?;
+        }
+        if counts.rejected >= max {
+            return Err(RunError::TooManyRejections { run_id, max });
         }
         Ok(())
     }
@@ -372,6 +421,15 @@ impl FeedIngest {
             self.records.delisted(partner, skus).await?;
         }
         Ok(absent.len() as i64)
+    }
+}
+
+/// Aborts a task when dropped: a run's heartbeat ends with the run, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -1,12 +1,14 @@
 //! `POST /v1/partners/{id}/feeds`: a partner's product feed, read from the request body as a
-//! stream; `GET /v1/partners/{id}/feeds/{run}`: what a run did.
+//! stream; `GET /v1/partners/{id}/feeds/{run}`: what a run did, and `…/rejections` every line
+//! it rejected, a page at a time.
 
 use std::io::BufReader;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +22,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use eventmall_feeds::{FeedEncoding, FeedFormat, FeedRun, FeedRunPage, FieldMapping};
+use eventmall_feeds::{
+    FeedEncoding, FeedFormat, FeedRun, FeedRunPage, FieldMapping, RejectionPage,
+};
 
 use crate::extract::{CommandBody, Query, party_id};
 use crate::problem::{Problem, ReadProblems, feed_store};
@@ -30,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(upload, runs))
         .routes(routes!(run))
+        .routes(routes!(rejections))
         .routes(routes!(put_mapping, get_mapping))
 }
 
@@ -90,12 +95,30 @@ fn encoding(query: Option<&str>, headers: &HeaderMap) -> Result<FeedEncoding, Ap
         })
 }
 
-/// Upload a product feed.
-///
-/// The body is read as a stream, a line at a time. A bad row is rejected with its line number
-/// and reason and never stops the run; a feed whose header row cannot be read is refused
-/// whole with 422. A *full* feed delists the partner's products it does not list; a *summary* feed
-/// (with `class` and `update_time` columns) applies `I`, `U` and `D` lines.
+/// The body's chunks, ending in an error (and `timed_out` set) when none comes for `idle`: a
+/// client that stops sending must not hold a run, and its blocking reader, for ever.
+fn idle_bounded(
+    chunks: BodyDataStream,
+    idle: Duration,
+    timed_out: Arc<AtomicBool>,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> {
+    futures::stream::unfold(Some(chunks), move |chunks| {
+        let timed_out = timed_out.clone();
+        async move {
+            let mut chunks = chunks?;
+            match tokio::time::timeout(idle, chunks.next()).await {
+                Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), Some(chunks))),
+                Ok(None) => None,
+                Err(_) => {
+                    timed_out.store(true, Ordering::Relaxed);
+                    let error = std::io::Error::new(std::io::ErrorKind::TimedOut, "idle upload");
+                    Some((Err(error), None))
+                }
+            }
+        }
+    })
+}
+
 /// What a path segment escapes: all but RFC 3986's unreserved characters.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -103,6 +126,12 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// Upload a product feed.
+///
+/// The body is read as a stream, a line at a time. A bad row is rejected with its line number
+/// and reason and never stops the run; a feed whose header row cannot be read is refused
+/// whole with 422. A *full* feed delists the partner's products it does not list; a *summary* feed
+/// (with `class` and `update_time` columns) applies `I`, `U` and `D` lines.
 #[utoipa::path(
     post,
     path = "/v1/partners/{id}/feeds",
@@ -112,8 +141,11 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     responses(
         (status = 201, description = "The run, with its counts and rejected lines", body = FeedRun,
          headers(("Location" = String, description = "The run's URL"))),
+        (status = 408, description = "The upload sent nothing for the idle timeout", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The partner has a feed run going; one at a time", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The feed is larger than the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The body is not a feed: its header row is missing, unreadable or lacks a required column", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The body is not a feed (its header row is missing, unreadable or lacks a required column), or the run stopped after too many rejected lines", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "As many feed runs are going as the server takes; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
         ReadProblems,
     ),
 )]
@@ -128,12 +160,15 @@ async fn upload(
     let format = format(query.format.as_deref(), &headers)?;
     let encoding = encoding(query.encoding.as_deref(), &headers)?;
     let limit = state.feed_limit_bytes;
+    let idle = state.feed_idle_timeout;
     let read = Arc::new(AtomicU64::new(0));
     let too_large = Arc::new(AtomicBool::new(false));
+    let timed_out = Arc::new(AtomicBool::new(false));
     let counted = {
         let too_large = too_large.clone();
-        body.into_data_stream().map(move |chunk| {
-            let chunk = chunk.map_err(std::io::Error::other)?;
+        let timed_out = timed_out.clone();
+        Box::pin(idle_bounded(body.into_data_stream(), idle, timed_out)).map(move |chunk| {
+            let chunk = chunk?;
             if read.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64 > limit {
                 too_large.store(true, Ordering::Relaxed);
                 return Err(std::io::Error::other("the feed is larger than the limit"));
@@ -162,6 +197,10 @@ async fn upload(
         Err(_) if too_large.load(Ordering::Relaxed) => Err(ApiError::PayloadTooLarge {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
         }),
+        Err(_) if timed_out.load(Ordering::Relaxed) => Err(ApiError::RequestTimeout(format!(
+            "the upload sent nothing for {} ms; the run stopped there",
+            idle.as_millis()
+        ))),
         Err(error) => Err(error.into()),
     }
 }
@@ -309,7 +348,8 @@ async fn runs(
         .map_err(feed_store)
 }
 
-/// What a feed run read and did, with every rejected line.
+/// What a feed run read and did, with its first 100 rejected lines (`rejected` counts them
+/// all; `more_rejections_after` says where the rest continue).
 #[utoipa::path(
     get,
     path = "/v1/partners/{id}/feeds/{run}",
@@ -324,10 +364,7 @@ async fn run(
     State(state): State<AppState>,
     Path((id, run)): Path<(String, String)>,
 ) -> Result<Json<FeedRun>, ApiError> {
-    let partner = party_id(id)?;
-    let run: Uuid = run
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("{run} is not a run id")))?;
+    let (partner, run) = run_path(id, &run)?;
     state
         .feeds
         .records()
@@ -335,5 +372,74 @@ async fn run(
         .await
         .map_err(feed_store)?
         .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("partner {partner} has no feed run {run}")))
+        .ok_or_else(|| no_run(&partner, run))
+}
+
+fn run_path(id: String, run: &str) -> Result<(String, Uuid), ApiError> {
+    let partner = party_id(id)?;
+    let run = run
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{run} is not a run id")))?;
+    Ok((partner, run))
+}
+
+fn no_run(partner: &str, run: Uuid) -> ApiError {
+    ApiError::NotFound(format!("partner {partner} has no feed run {run}"))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RejectionsQuery {
+    /// The page starts after this line (a page's `next_after`).
+    #[serde(default)]
+    #[param(minimum = 0)]
+    after: i64,
+    /// Rejected lines to return.
+    #[serde(default = "thousand")]
+    #[param(minimum = 1, maximum = 1000, default = 1000)]
+    limit: usize,
+}
+
+fn thousand() -> usize {
+    1000
+}
+
+/// A feed run's rejected lines, in line order, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/partners/{id}/feeds/{run}/rejections",
+    tag = "feeds",
+    params(
+        ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,100}$", description = "The partner"),
+        ("run" = Uuid, Path, description = "The run id the upload answered"),
+        RejectionsQuery,
+    ),
+    responses((status = 200, description = "A page of rejected lines", body = RejectionPage), ReadProblems),
+)]
+async fn rejections(
+    State(state): State<AppState>,
+    Path((id, run)): Path<(String, String)>,
+    Query(query): Query<RejectionsQuery>,
+) -> Result<Json<RejectionPage>, ApiError> {
+    let (partner, run) = run_path(id, &run)?;
+    if !(1..=1000).contains(&query.limit) || query.after < 0 {
+        return Err(ApiError::BadRequest(
+            "limit must be 1 to 1000 and after at least 0".into(),
+        ));
+    }
+    let records = state.feeds.records();
+    if records
+        .find_summary(&partner, run)
+        .await
+        .map_err(feed_store)?
+        .is_none()
+    {
+        return Err(no_run(&partner, run));
+    }
+    records
+        .rejections(run, query.after, query.limit)
+        .await
+        .map(Json)
+        .map_err(feed_store)
 }

@@ -80,6 +80,8 @@ pub struct AppState {
     pub dead_letters: Option<DeadLetterTool>,
     /// The largest feed upload, in bytes.
     pub feed_limit_bytes: u64,
+    /// How long a feed upload may send nothing.
+    pub feed_idle_timeout: std::time::Duration,
 }
 
 #[derive(OpenApi)]

@@ -86,6 +86,10 @@ const BAD_REQUEST: (u16, &str) = (
     "Malformed JSON, a wrong type, a bad header, path id or query parameter",
 );
 const NOT_FOUND: (u16, &str) = (404, "No such resource");
+const TOKEN_AHEAD: (u16, &str) = (
+    422,
+    "`X-Consistency-Token` is past the event store's last position: no receipt carried it",
+);
 const INTERNAL: (u16, &str) = (
     500,
     "The request could not be completed; the server logged the cause under the problem's `request_id`",
@@ -122,7 +126,7 @@ pub struct ReadProblems;
 
 impl IntoResponses for ReadProblems {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
-        problem_responses(&[BAD_REQUEST, NOT_FOUND, INTERNAL, UNAVAILABLE])
+        problem_responses(&[BAD_REQUEST, NOT_FOUND, TOKEN_AHEAD, INTERNAL, UNAVAILABLE])
     }
 }
 
@@ -149,6 +153,21 @@ pub enum ApiError {
     /// A dead letter with nowhere to go back to.
     #[error("{0}")]
     NotRetriable(String),
+    /// A well-formed request that cannot be carried out (`slug` says why).
+    #[error("{detail}")]
+    Unprocessable { slug: &'static str, detail: String },
+    /// The resource is busy with another request that must finish first (`slug` says which).
+    #[error("{detail}")]
+    Conflict { slug: &'static str, detail: String },
+    /// The server runs as many of these as it takes; the client may retry after a while.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// The feed was refused part of the way: too many of its lines were.
+    #[error("{0}")]
+    TooManyRejections(String),
+    /// The client stopped sending its body.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// A dependency (a database, the broker, the registry, the wallet) could not be reached.
     #[error("the {dependency} is unavailable: {cause}")]
     Unavailable {
@@ -202,6 +221,25 @@ impl ApiError {
                 S::UNPROCESSABLE_ENTITY,
                 "Not retriable",
                 "not-retriable".into(),
+            ),
+            Self::Conflict { slug, .. } => (S::CONFLICT, "Conflict", (*slug).into()),
+            Self::Unprocessable { slug, .. } => {
+                (S::UNPROCESSABLE_ENTITY, "Unprocessable request", (*slug).into())
+            }
+            Self::TooManyRequests(_) => (
+                S::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "too-many-requests".into(),
+            ),
+            Self::TooManyRejections(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "Too many rejected lines",
+                "too-many-rejections".into(),
+            ),
+            Self::RequestTimeout(_) => (
+                S::REQUEST_TIMEOUT,
+                "Request timeout",
+                "request-timeout".into(),
             ),
             Self::Unavailable { .. } => (
                 S::SERVICE_UNAVAILABLE,
@@ -301,9 +339,11 @@ impl IntoResponse for ApiError {
             request_id,
         };
         let mut response = (status, Json(problem)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         response
     }
 }
@@ -355,6 +395,12 @@ impl From<RunError> for ApiError {
             RunError::Command(error) => error.into(),
             RunError::Store(error) => feed_store(error),
             RunError::DeadLetters(cause) => Self::unavailable("dead-letter topic", cause),
+            RunError::Busy { .. } => Self::Conflict {
+                slug: "feed-run-in-progress",
+                detail: error.to_string(),
+            },
+            RunError::AtCapacity { .. } => Self::TooManyRequests(error.to_string()),
+            RunError::TooManyRejections { .. } => Self::TooManyRejections(error.to_string()),
         }
     }
 }

@@ -107,7 +107,14 @@ pub async fn read_your_writes(
     };
     let fresh = match state.consistency.wait(projection.as_ref(), token).await {
         Ok(fresh) => fresh,
-        Err(ahead) => return ApiError::BadRequest(ahead.to_string()).into_response(),
+        // Well-formed, but no receipt of this store carried it: waiting cannot help.
+        Err(ahead) => {
+            return ApiError::Unprocessable {
+                slug: "consistency-token-ahead",
+                detail: ahead.to_string(),
+            }
+            .into_response();
+        }
     };
     let mut response = next.run(request).await;
     let marker = if fresh { "fresh" } else { "stale" };

@@ -12,6 +12,8 @@ pub struct HttpSettings {
     /// Largest feed upload (`POST /v1/partners/{id}/feeds`), read as a stream; larger ones
     /// stop with 413.
     pub feed_limit_bytes: u64,
+    /// How long a feed upload may send nothing before it stops with 408, in ms.
+    pub feed_idle_timeout_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -20,6 +22,7 @@ impl Default for HttpSettings {
             addr: "127.0.0.1:8080".into(),
             body_limit_bytes: 256 * 1024,
             feed_limit_bytes: 1 << 30,
+            feed_idle_timeout_ms: 30_000,
         }
     }
 }

@@ -58,6 +58,7 @@ async fn api() -> Api {
         feeds: FeedIngest::new(commands, store_pool),
         dead_letters: None,
         feed_limit_bytes: 1 << 20,
+        feed_idle_timeout: Duration::from_secs(30),
     };
     Api {
         router: router(state, BODY_LIMIT),

@@ -95,7 +95,8 @@ async fn a_feed_run_answers_with_a_location_it_can_build() {
     assert_eq!(app.get(location).await.status, 200);
 }
 
-/// A token no receipt of this store can have carried is refused at once, instead of every read
+/// A token no receipt of this store can have carried is refused at once (422: the header is
+/// well-formed, the position unreachable), instead of every read
 /// waiting out the bound while it polls the store.
 #[tokio::test]
 async fn a_consistency_token_past_the_store_is_refused() {
@@ -110,7 +111,7 @@ async fn a_consistency_token_past_the_store_is_refused() {
                     .header("x-consistency-token", token.to_string()),
             )
             .await;
-        reply.assert_problem(400, "bad-request");
+        reply.assert_problem(422, "consistency-token-ahead");
         assert!(
             reply.body["detail"]
                 .as_str()
@@ -121,4 +122,160 @@ async fn a_consistency_token_past_the_store_is_refused() {
         );
     }
     still_serving(&app, 1).await;
+}
+
+const EP_HEADER: &str = "id\ttitle\tprice_pc\tlink\timage_link\tcategory_name1\tshipping\n";
+
+fn ep_row(sku: &str) -> String {
+    format!("{sku}\t의자\t1000\thttps://s.example/p\thttps://s.example/i.jpg\t가구\t0\n")
+}
+
+/// An upload that sends its header and a row, then nothing: a raw connection, so the body can
+/// stop part of the way, as a slow or stuck client's does.
+async fn stalled_upload(app: &TestApp, partner: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let address = app.address.trim_start_matches("http://");
+    let mut connection = tokio::net::TcpStream::connect(address).await.unwrap();
+    let body = format!("{EP_HEADER}{}", ep_row("held-1"));
+    let request = format!(
+        "POST /v1/partners/{partner}/feeds HTTP/1.1\r\nHost: {address}\r\n\
+         Content-Length: 1000000\r\n\r\n{body}"
+    );
+    connection.write_all(request.as_bytes()).await.unwrap();
+    connection
+}
+
+/// The status line and body a stalled upload is finally answered with.
+async fn answer(mut connection: tokio::net::TcpStream) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
+    let mut text = Vec::new();
+    connection.read_to_end(&mut text).await.unwrap();
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+async fn running_run(app: &TestApp, partner: &str) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let runs = app.get(&format!("/v1/partners/{partner}/feeds")).await;
+        if runs.body["runs"][0]["status"] == "running" {
+            return runs.body["runs"][0]["run_id"].as_str().unwrap().to_owned();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", runs.body);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn upload(app: &TestApp, partner: &str, feed: String) -> crate::helpers::Reply {
+    app.send(
+        app.client
+            .post(format!("{}/v1/partners/{partner}/feeds", app.address))
+            .body(feed),
+    )
+    .await
+}
+
+/// Two full runs of one partner at once would each delist what the other listed; uploads that
+/// stop sending must not hold runs (and their blocking readers) for ever; and no number of them
+/// starves the other routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_runs_are_one_per_partner_capped_and_time_out_when_idle() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::sqlite_backend().await, |s| {
+        s.feeds.max_concurrent_runs = 2;
+        s.http.feed_idle_timeout_ms = 1_500;
+    })
+    .await;
+    let first = stalled_upload(&app, "p1").await;
+    let running = running_run(&app, "p1").await;
+
+    // The same partner's second run: refused, naming the run going.
+    let second = upload(&app, "p1", format!("{EP_HEADER}{}", ep_row("other"))).await;
+    second.assert_problem(409, "feed-run-in-progress");
+    assert!(
+        second.body["detail"].as_str().unwrap().contains(&running),
+        "{}",
+        second.body
+    );
+
+    // Another partner's run takes the last slot; a third partner's waits for one.
+    let other = stalled_upload(&app, "p2").await;
+    running_run(&app, "p2").await;
+    let third = upload(&app, "p3", format!("{EP_HEADER}{}", ep_row("c-1"))).await;
+    third.assert_problem(429, "too-many-requests");
+    assert_eq!(third.headers["retry-after"], "5");
+
+    // The other routes answer while both uploads are held.
+    still_serving(&app, 2).await;
+
+    // The stalled uploads end with 408 once they have sent nothing for the idle timeout.
+    for connection in [first, other] {
+        let (status, text) = answer(connection).await;
+        assert_eq!(status, 408, "{text}");
+        assert!(
+            text.contains("urn:eventmall:problem:request-timeout"),
+            "{text}"
+        );
+    }
+    let held = app.get(&format!("/v1/partners/p1/feeds/{running}")).await;
+    assert_eq!(held.body["status"], "failed", "{}", held.body);
+    assert_eq!(held.body["delisted"], 0, "a run cut short delists nothing");
+
+    // With the runs ended, the partner's next full feed runs.
+    let next = upload(&app, "p1", format!("{EP_HEADER}{}", ep_row("held-1"))).await;
+    assert_eq!(next.status, 201, "{}", next.body);
+}
+
+/// A feed of one-character lines rejects every line: the answer and the run's report hold the
+/// first 100 rejections and the count, the rest are paged, and the run stops after the
+/// configured number instead of recording millions.
+#[tokio::test]
+async fn feed_reports_are_bounded_and_paged() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::sqlite_backend().await, |s| {
+        s.feeds.max_rejections = 1_000;
+    })
+    .await;
+    let junk = |lines: usize| format!("{EP_HEADER}{}", "x\n".repeat(lines));
+
+    let reply = upload(&app, "p1", junk(250)).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.body["rejected"], 250);
+    assert_eq!(reply.body["rejections"].as_array().unwrap().len(), 100);
+    let mut after = reply.body["more_rejections_after"].as_i64().unwrap();
+    assert_eq!(after, 101, "line 1 is the header");
+    let run = reply.body["run_id"].as_str().unwrap().to_owned();
+    let mut paged = 100;
+    loop {
+        let page = app
+            .get(&format!(
+                "/v1/partners/p1/feeds/{run}/rejections?after={after}&limit=60"
+            ))
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        paged += page.body["rejections"].as_array().unwrap().len();
+        match page.body["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    assert_eq!(paged, 250);
+
+    let stopped = upload(&app, "p2", junk(100_000)).await;
+    stopped.assert_problem(422, "too-many-rejections");
+    let runs = app.get("/v1/partners/p2/feeds").await;
+    let summary = &runs.body["runs"][0];
+    assert_eq!(summary["status"], "failed", "{}", runs.body);
+    assert!(
+        summary["error"]
+            .as_str()
+            .unwrap()
+            .contains("1000 rejected lines")
+    );
+    let rejected = summary["rejected"].as_i64().unwrap();
+    assert!((1_000..1_000 + 256).contains(&rejected), "{rejected}");
+    still_serving(&app, 0).await;
 }
