@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use eventmall_events::{DeadLetter, dead_letter};
 use eventmall_feeds::{DeadLetterSink, FeedIngest};
-use eventmall_http::{AppState, router};
+use eventmall_http::{AppState, router_with};
 use eventmall_kafka::consistency::ReadConsistency;
 use eventmall_kafka::dead_letters::{DeadLetterTool, DeadLetters};
 use eventmall_kafka::ensure_topics;
@@ -105,11 +105,11 @@ impl Application {
             feed_limit_bytes: settings.http.feed_limit_bytes,
             feed_idle_timeout: Duration::from_millis(settings.http.feed_idle_timeout_ms),
         };
-        let mut router = router(state, settings.http.body_limit_bytes);
-        if settings.registry.url.is_empty() {
-            let registry = registry_store(settings, &store_pool)?;
-            router = router.merge(eventmall_registry::http::router(registry));
-        }
+        let registry = match settings.registry.url.is_empty() {
+            true => eventmall_registry::http::router(registry_store(settings, &store_pool)?),
+            false => axum::Router::new(),
+        };
+        let router = router_with(state, settings.http.body_limit_bytes, registry);
         Ok(Self {
             listener,
             router,

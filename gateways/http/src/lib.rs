@@ -136,8 +136,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every route, with its layers: body limits, read-your-writes, request ids and tracing.
 pub fn router(state: AppState, body_limit: usize) -> Router {
+    router_with(state, body_limit, Router::new())
+}
+
+/// [`router`] with `more` routes (the embedded schema registry's) under the same layers.
+pub fn router_with(state: AppState, body_limit: usize, more: Router<AppState>) -> Router {
     let (routes, openapi) = routes().split_for_parts();
     routes
+        .merge(more)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

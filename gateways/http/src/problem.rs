@@ -223,9 +223,11 @@ impl ApiError {
                 "not-retriable".into(),
             ),
             Self::Conflict { slug, .. } => (S::CONFLICT, "Conflict", (*slug).into()),
-            Self::Unprocessable { slug, .. } => {
-                (S::UNPROCESSABLE_ENTITY, "Unprocessable request", (*slug).into())
-            }
+            Self::Unprocessable { slug, .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "Unprocessable request",
+                (*slug).into(),
+            ),
             Self::TooManyRequests(_) => (
                 S::TOO_MANY_REQUESTS,
                 "Too many requests",

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,7 +21,9 @@ use crate::store::{RegistryError, RegistryStore, SubjectVersion, VersionSpec};
 /// The registry's media type.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
-pub fn router(store: RegistryStore) -> Router {
+/// The registry's routes, for any application state: the application merges them before its
+/// layers, so they get the same body limit, request ids and tracing as every other route.
+pub fn router<S: Clone + Send + Sync + 'static>(store: RegistryStore) -> Router<S> {
     Router::new()
         .route("/subjects", get(subjects))
         .route("/subjects/{subject}", post(lookup))
@@ -67,9 +69,9 @@ impl From<RegistryError> for Error {
             RegistryError::InvalidSchema(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42201),
             RegistryError::InvalidVersion(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42202),
             RegistryError::InvalidLevel(_) => (StatusCode::UNPROCESSABLE_ENTITY, 42203),
-            RegistryError::Store(cause) => {
+            RegistryError::Store(_) | RegistryError::Busy(_) => {
                 // The cause is for the log; the client gets Confluent's own words for 50001.
-                tracing::error!(error = %cause, "schema registry store");
+                tracing::error!(%error, "schema registry store");
                 let message = "Error in the backend data store".to_owned();
                 return Self(StatusCode::INTERNAL_SERVER_ERROR, 50001, message);
             }
@@ -89,6 +91,23 @@ impl IntoResponse for Error {
 
 fn reply(body: impl Serialize) -> Response {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], Json(body)).into_response()
+}
+
+/// A request body, refused in Confluent's error shape when it is over the API's body limit.
+struct Body(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                Error(status, u32::from(status.as_u16()), rejection.body_text())
+            })
+    }
 }
 
 /// Parses a request body whatever its declared JSON-ish content type, as Confluent does.
@@ -182,7 +201,7 @@ async fn version_schema(
 async fn register(
     State(store): State<RegistryStore>,
     Path(subject): Path<String>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<Response, Error> {
     let text = body::<SchemaRequest>(&bytes)?.avro()?;
     let id = store.register(&subject, &text).await?;
@@ -192,7 +211,7 @@ async fn register(
 async fn lookup(
     State(store): State<RegistryStore>,
     Path(subject): Path<String>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<Response, Error> {
     let text = body::<SchemaRequest>(&bytes)?.avro()?;
     Ok(version_body(store.lookup(&subject, &text).await?))
@@ -247,7 +266,7 @@ async fn check_all(
     State(store): State<RegistryStore>,
     Path(subject): Path<String>,
     Query(params): Params,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<Response, Error> {
     let text = body::<SchemaRequest>(&bytes)?.avro()?;
     let violations = store.check(&subject, None, &text).await?;
@@ -258,7 +277,7 @@ async fn check_one(
     State(store): State<RegistryStore>,
     Path((subject, version)): Path<(String, String)>,
     Query(params): Params,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<Response, Error> {
     let spec = version_spec(&version)?;
     let text = body::<SchemaRequest>(&bytes)?.avro()?;
@@ -286,7 +305,7 @@ async fn global_level(State(store): State<RegistryStore>) -> Result<Response, Er
 
 async fn set_global_level(
     State(store): State<RegistryStore>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<Response, Error> {
     let level = level_request(&bytes)?;
     store.set_level(None, level).await?;
@@ -307,7 +326,7 @@ async fn subject_level(
 async fn set_subject_level(
     State(store): State<RegistryStore>,
     Path(subject): Path<String>,
-    bytes: Bytes,
+    Body(bytes): Body,
 ) -> Result<Response, Error> {
     let level = level_request(&bytes)?;
     store.set_level(Some(&subject), level).await?;

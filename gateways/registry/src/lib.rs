@@ -4,6 +4,7 @@
 
 pub mod compatibility;
 pub mod http;
+pub mod limits;
 mod store;
 
 /// Which registry the relay and the consumers use, and the embedded one's default level

@@ -1,11 +1,15 @@
 //! The registry's state, kept in the event store's database (SQLite or PostgreSQL) through one
 //! `sqlx::Any` implementation.
 
+use std::sync::Arc;
+
 use apache_avro::Schema;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row};
+use tokio::sync::Semaphore;
 
 use crate::compatibility::Level;
+use crate::limits;
 
 /// Why a registry request failed; each maps to one of Confluent's error codes.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,9 @@ pub enum RegistryError {
     LevelNotConfigured(String),
     #[error("Error in the backend data store: {0}")]
     Store(#[from] sqlx::Error),
+    /// The blocking pool that parses and checks schemas failed.
+    #[error("the schema checker is unavailable: {0}")]
+    Busy(String),
 }
 
 pub type RegistryResult<T> = Result<T, RegistryError>;
@@ -76,8 +83,10 @@ struct Submitted {
 }
 
 fn submitted(text: &str) -> RegistryResult<Submitted> {
+    limits::check_size(text).map_err(RegistryError::InvalidSchema)?;
     let schema =
         Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
+    limits::check(&schema).map_err(RegistryError::InvalidSchema)?;
     eventmall_events::avro::validate(&schema)
         .map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
     let text =
@@ -97,21 +106,46 @@ const REGISTER_ATTEMPTS: usize = 8;
 pub struct RegistryStore {
     pool: AnyPool,
     default_level: Level,
+    /// Parsing and checking schemas is CPU work: it runs on blocking threads, this many at once
+    /// (the machine's cores), so the async workers keep serving whatever is submitted.
+    cpu: Arc<Semaphore>,
 }
 
 impl RegistryStore {
     /// A registry over `pool`, whose global level is `default_level` until one is set.
     pub fn new(pool: AnyPool, default_level: Level) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Self {
             pool,
             default_level,
+            cpu: Arc::new(Semaphore::new(cores)),
         }
+    }
+
+    /// Runs `work` on a blocking thread once a core is free.
+    async fn on_cpu<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> RegistryResult<T> + Send + 'static,
+    ) -> RegistryResult<T> {
+        let _permit = self
+            .cpu
+            .acquire()
+            .await
+            .map_err(|e| RegistryError::Busy(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| RegistryError::Busy(e.to_string()))?
+    }
+
+    async fn submitted(&self, text: &str) -> RegistryResult<Submitted> {
+        let text = text.to_owned();
+        self.on_cpu(move || submitted(&text)).await
     }
 
     /// Registers `text` under `subject`: the existing id when the subject already has it, else a
     /// new version, after the compatibility check.
     pub async fn register(&self, subject: &str, text: &str) -> RegistryResult<i64> {
-        let new = submitted(text)?;
+        let new = self.submitted(text).await?;
         let mut attempt = 0;
         loop {
             if let Some(found) = self.find(subject, &new.fingerprint).await? {
@@ -182,7 +216,7 @@ impl RegistryStore {
 
     /// The version of `subject` that holds `text`.
     pub async fn lookup(&self, subject: &str, text: &str) -> RegistryResult<SubjectVersion> {
-        let new = submitted(text)?;
+        let new = self.submitted(text).await?;
         match self.find(subject, &new.fingerprint).await? {
             Some(found) => Ok(found),
             // The subject's absence (40401) comes before the schema's (40403).
@@ -269,7 +303,7 @@ impl RegistryStore {
         against: Option<VersionSpec>,
         text: &str,
     ) -> RegistryResult<Vec<String>> {
-        let new = submitted(text)?;
+        let new = self.submitted(text).await?;
         self.violations(subject, against, &new.schema).await
     }
 
@@ -280,19 +314,15 @@ impl RegistryStore {
         new: &Schema,
     ) -> RegistryResult<Vec<String>> {
         let level = self.level(Some(subject), true).await?;
+        // At NONE there is nothing to check, nor to load and parse.
+        if level == Level::None {
+            return Ok(Vec::new());
+        }
         let existing = match against {
             Some(spec) => vec![self.version(subject, spec).await?],
             // A new subject has no versions to be compatible with.
             None => self.all_versions(subject).await?,
         };
-        let parsed = existing
-            .into_iter()
-            .map(|v| {
-                Schema::parse_str(&v.schema)
-                    .map(|schema| (v.version, schema))
-                    .map_err(|e| RegistryError::InvalidSchema(e.to_string()))
-            })
-            .collect::<RegistryResult<Vec<_>>>()?;
         // Against one named version, the level's direction applies to that version alone.
         let level = match (against, level) {
             (Some(_), Level::BackwardTransitive) => Level::Backward,
@@ -300,7 +330,19 @@ impl RegistryStore {
             (Some(_), Level::FullTransitive) => Level::Full,
             (_, level) => level,
         };
-        Ok(level.violations(new, &parsed))
+        let new = new.clone();
+        self.on_cpu(move || {
+            let parsed = existing
+                .into_iter()
+                .map(|v| {
+                    Schema::parse_str(&v.schema)
+                        .map(|schema| (v.version, schema))
+                        .map_err(|e| RegistryError::InvalidSchema(e.to_string()))
+                })
+                .collect::<RegistryResult<Vec<_>>>()?;
+            Ok(level.violations(&new, &parsed))
+        })
+        .await
     }
 
     async fn all_versions(&self, subject: &str) -> RegistryResult<Vec<SubjectVersion>> {

@@ -279,3 +279,51 @@ async fn feed_reports_are_bounded_and_paged() {
     assert!((1_000..1_000 + 256).contains(&rejected), "{rejected}");
     still_serving(&app, 0).await;
 }
+
+fn enumeration(symbols: usize) -> String {
+    let symbols: Vec<String> = (0..symbols).map(|n| format!("\"S{n}\"")).collect();
+    let schema = format!(
+        r#"{{"type": "enum", "name": "Colour", "symbols": [{}]}}"#,
+        symbols.join(",")
+    );
+    serde_json::to_string(&json!({ "schema": schema })).unwrap()
+}
+
+/// The registry's routes sit under the same layers as every other route (body limit, request
+/// ids), and a schema whose check would cost the square of its size is refused before it is
+/// checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_bounds_what_it_parses_and_checks() {
+    let app = spawn_sqlite_app().await;
+    let post = |body: String| {
+        app.client
+            .post(format!("{}/subjects/colours-value/versions", app.address))
+            .header("content-type", "application/vnd.schemaregistry.v1+json")
+            .body(body)
+    };
+    let fine = app.send(post(enumeration(1_000))).await;
+    assert_eq!(fine.status, 200, "{}", fine.body);
+    assert!(
+        fine.headers.contains_key("x-request-id"),
+        "the API's layers"
+    );
+
+    let wide = app.send(post(enumeration(5_000))).await;
+    assert_eq!(wide.status, 422, "{}", wide.body);
+    assert_eq!(wide.body["error_code"], 42201);
+    let message = wide.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("symbols are 5000, at most 1000"),
+        "{message}"
+    );
+
+    // Larger than the API's body limit (64 KiB here), as every other route.
+    let huge = app.send(post(enumeration(20_000))).await;
+    assert_eq!(huge.status, 413, "{}", huge.body);
+    assert_eq!(huge.body["error_code"], 413, "{}", huge.body);
+    assert_eq!(
+        app.get("/subjects/colours-value/versions").await.body,
+        json!([1])
+    );
+    still_serving(&app, 0).await;
+}
