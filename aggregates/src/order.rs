@@ -6,7 +6,9 @@ mod commands;
 mod error;
 
 pub use aggregate::{Order, OrderState};
-pub use catalog::{CatalogEntry, CatalogError, OrderServices, ProductCatalog};
+pub use catalog::{
+    CatalogEntry, CatalogError, OrderServices, PaymentLedger, PaymentRecord, ProductCatalog,
+};
 pub use commands::{LineRequest, OrderCommand, ReturnRequest};
 pub use error::OrderError;
 pub use eventmall_events::order::OrderStatus;

@@ -77,6 +77,7 @@ impl Aggregate for Order {
                         total: state.total,
                     });
                 }
+                check_payment(state, payment_id, services).await?;
                 OrderPaid { payment_id, amount }.into()
             }
             OrderCommand::Ship {
@@ -84,7 +85,7 @@ impl Aggregate for Order {
                 tracking_number,
                 by_partner,
             } => {
-                self.expect_seller(by_partner.as_ref())?;
+                self.expect_seller(&by_partner)?;
                 self.expect_status("ship", &[OrderStatus::Paid])?;
                 non_blank("carrier", &carrier)?;
                 non_blank("tracking_number", &tracking_number)?;
@@ -98,7 +99,7 @@ impl Aggregate for Order {
                 receiver,
                 by_partner,
             } => {
-                self.expect_seller(by_partner.as_ref())?;
+                self.expect_seller(&by_partner)?;
                 self.expect_status("deliver", &[OrderStatus::Shipped])?;
                 OrderDelivered { receiver }.into()
             }
@@ -173,13 +174,13 @@ impl Aggregate for Order {
 impl Order {
     /// The state, if the order is in one of `allowed`; otherwise the refusal naming its status.
     /// A partner acting on the order must be the one selling it.
-    fn expect_seller(&self, partner: Option<&PartnerId>) -> Result<(), OrderError> {
+    fn expect_seller(&self, partner: &PartnerId) -> Result<(), OrderError> {
         let state = self.state.as_ref().ok_or(OrderError::NotPlaced)?;
-        match partner {
-            Some(partner) if *partner != state.partner_id => Err(OrderError::NotSeller {
+        match *partner == state.partner_id {
+            true => Ok(()),
+            false => Err(OrderError::NotSeller {
                 seller: state.partner_id.clone(),
             }),
-            _ => Ok(()),
         }
     }
 
@@ -276,6 +277,31 @@ async fn place(
         lines,
         total,
     })
+}
+
+/// The payment is this order's, by its customer, and the wallet captured the order's total.
+async fn check_payment(
+    state: &OrderState,
+    payment_id: PaymentId,
+    services: &OrderServices,
+) -> Result<(), OrderError> {
+    let payment = services
+        .payments
+        .payment(payment_id)
+        .await
+        .map_err(|e| OrderError::Catalog(e.to_string()))?
+        .ok_or(OrderError::UnknownPayment { payment_id })?;
+    if payment.order_id != state.order_id || payment.customer_id != state.customer_id {
+        return Err(OrderError::NotThisOrdersPayment { payment_id });
+    }
+    if payment.captured != state.total {
+        return Err(OrderError::NotCaptured {
+            payment_id,
+            captured: payment.captured,
+            total: state.total,
+        });
+    }
+    Ok(())
 }
 
 fn returned_lines(

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventmall_events::{Money, PartnerId, ProductId};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
 
 /// What an order needs to know of a product when it is placed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,8 +26,26 @@ pub trait ProductCatalog: Send + Sync {
     async fn entry(&self, product_id: ProductId) -> Result<Option<CatalogEntry>, CatalogError>;
 }
 
+/// What an order needs to know of a payment before it counts as paid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    /// What the wallet has captured and not given back.
+    pub captured: Money,
+}
+
+/// Service port: the payments, so an order is marked paid only by a payment of its own that
+/// the wallet captured.
+#[async_trait]
+pub trait PaymentLedger: Send + Sync {
+    /// The payment, `None` when it was never requested.
+    async fn payment(&self, payment_id: PaymentId) -> Result<Option<PaymentRecord>, CatalogError>;
+}
+
 /// The services the Order aggregate uses.
 #[derive(Clone)]
 pub struct OrderServices {
     pub catalog: Arc<dyn ProductCatalog>,
+    pub payments: Arc<dyn PaymentLedger>,
 }

@@ -28,16 +28,17 @@ pub enum OrderCommand {
         payment_id: PaymentId,
         amount: Money,
     },
-    /// Handed to a carrier. A partner reporting it (`by_partner`) must be the order's seller.
+    /// Handed to a carrier, as the partner reporting it (`by_partner`) says: the order's
+    /// seller only.
     Ship {
         carrier: String,
         tracking_number: String,
-        by_partner: Option<PartnerId>,
+        by_partner: PartnerId,
     },
-    /// Delivered. A partner reporting it (`by_partner`) must be the order's seller.
+    /// Delivered, as the partner reporting it (`by_partner`) says: the order's seller only.
     Deliver {
         receiver: Option<String>,
-        by_partner: Option<PartnerId>,
+        by_partner: PartnerId,
     },
     ConfirmPurchase {
         automatic: bool,

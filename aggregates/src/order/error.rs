@@ -1,4 +1,4 @@
-use eventmall_events::{Money, PartnerId, ProductId};
+use eventmall_events::{Money, PartnerId, PaymentId, ProductId};
 
 use crate::rejection::{Rejection, RejectionKind};
 use eventmall_events::order::OrderStatus;
@@ -48,6 +48,16 @@ pub enum OrderError {
     NotSeller { seller: PartnerId },
     #[error("{field} {id:?} must be 1 to 100 of A-Z, a-z, 0-9, ., _ and -")]
     InvalidId { field: &'static str, id: String },
+    #[error("payment {payment_id} does not exist")]
+    UnknownPayment { payment_id: PaymentId },
+    #[error("payment {payment_id} pays another order or another customer's")]
+    NotThisOrdersPayment { payment_id: PaymentId },
+    #[error("payment {payment_id} has {captured} captured, the order's total is {total}")]
+    NotCaptured {
+        payment_id: PaymentId,
+        captured: Money,
+        total: Money,
+    },
     #[error("{0}")]
     Catalog(String),
 }
@@ -81,6 +91,9 @@ impl Rejection for OrderError {
             Self::NotSeller { .. } => "not-order-seller",
             Self::Catalog(_) => "catalog-unavailable",
             Self::InvalidId { .. } => "invalid-id",
+            Self::UnknownPayment { .. } => "unknown-payment",
+            Self::NotThisOrdersPayment { .. } => "payment-of-another-order",
+            Self::NotCaptured { .. } => "payment-not-captured",
         }
     }
 }

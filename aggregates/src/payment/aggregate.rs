@@ -103,7 +103,12 @@ impl Aggregate for Payment {
                 let state = self.expect_status("authorize", &[PaymentStatus::Requested])?;
                 let outcome = services
                     .wallet
-                    .authorize(state.payment_id, &state.wallet_id, state.amount)
+                    .authorize(
+                        state.payment_id,
+                        &state.wallet_id,
+                        &state.customer_id,
+                        state.amount,
+                    )
                     .await
                     .map_err(|e| PaymentError::Wallet(e.to_string()))?;
                 match outcome {

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use eventmall_events::{Money, PaymentId, WalletId};
+use eventmall_events::{CustomerId, Money, PaymentId, WalletId};
 
 /// The wallet's answer to an authorization.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,10 +20,13 @@ pub struct WalletError(pub String);
 /// after the wallet already answered.
 #[async_trait]
 pub trait WalletGateway: Send + Sync {
+    /// Holds `amount` in the wallet. A wallet is its holder's: the wallet declines a payment
+    /// whose customer is not `holder`.
     async fn authorize(
         &self,
         payment_id: PaymentId,
         wallet_id: &WalletId,
+        holder: &CustomerId,
         amount: Money,
     ) -> Result<AuthorizationOutcome, WalletError>;
     async fn capture(&self, payment_id: PaymentId, amount: Money) -> Result<(), WalletError>;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 
-use crate::support::{ScriptedWallet, entry, order_services, payment_services};
+use crate::support::{CapturedPayments, ScriptedWallet, entry, order_services, payment_services};
 
 /// Runs `commands` one by one, checking `invariant` after each, and that a refused command
 /// leaves the aggregate as it was. Returns the aggregate and every event it emitted.
@@ -146,11 +146,11 @@ fn order_command() -> impl Strategy<Value = OrderCommand> {
         text().prop_map(|carrier| OrderCommand::Ship {
             carrier,
             tracking_number: "1".into(),
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         }),
         Just(OrderCommand::Deliver {
             receiver: None,
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         }),
         any::<bool>().prop_map(|automatic| OrderCommand::ConfirmPurchase { automatic }),
         text().prop_map(|reason| OrderCommand::Cancel { reason }),
@@ -258,11 +258,11 @@ fn order_step() -> impl Strategy<Value = OrderStep> {
         3 => command(OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: "1".into(),
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         }),
         3 => command(OrderCommand::Deliver {
             receiver: None,
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         }),
         2 => command(OrderCommand::ConfirmPurchase { automatic: false }),
         1 => command(OrderCommand::Cancel { reason: "변심".into() }),
@@ -329,12 +329,26 @@ fn check_order(state: &OrderState) {
 #[test]
 fn order_invariants_hold_through_every_state_an_order_reaches() {
     const CASES: u32 = 512;
-    let services = order_services(&[
-        entry("A", "shop-1", 12_000, true),
-        entry("B", "shop-1", 3_500, true),
-        entry("C", "shop-1", 1_000, false),
-        entry("D", "shop-2", 1_000, true),
-    ]);
+    let payments = CapturedPayments::default();
+    let services = order_services(
+        &[
+            entry("A", "shop-1", 12_000, true),
+            entry("B", "shop-1", 3_500, true),
+            entry("C", "shop-1", 1_000, false),
+            entry("D", "shop-2", 1_000, true),
+        ],
+        payments.clone(),
+    );
+    // The wallet captures whatever an order is asked to be marked paid with.
+    let command_of = |order: &Order, step| {
+        let command = order_command_of(order, step);
+        if let (OrderCommand::MarkPaid { payment_id, amount }, Some(state)) =
+            (&command, &order.state)
+        {
+            payments.capture(*payment_id, state.order_id, &state.customer_id.0, *amount);
+        }
+        command
+    };
     let reached: RefCell<BTreeMap<&str, u32>> = RefCell::default();
     let lives = (placement(), proptest::collection::vec(order_step(), 8..30));
     let mut runner = TestRunner::new(ProptestConfig::with_cases(CASES));
@@ -344,7 +358,7 @@ fn order_invariants_hold_through_every_state_an_order_reaches() {
             let steps = std::iter::once(OrderStep::Command(place))
                 .chain(steps)
                 .collect();
-            run_steps(steps, order_command_of, &services, |order: &Order| {
+            run_steps(steps, command_of, &services, |order: &Order| {
                 let Some(state) = &order.state else { return };
                 check_order(state);
                 seen.insert(state.status.as_str());

@@ -5,18 +5,29 @@ use eventmall_events::order::*;
 use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
 use uuid::Uuid;
 
-use crate::support::{DownCatalog, entry, order_services};
+use crate::support::{CapturedPayments, DownCatalog, entry, order_services};
 
 const ORDER: OrderId = OrderId(Uuid::from_u128(7));
 const PAYMENT: PaymentId = PaymentId(Uuid::from_u128(8));
 
+/// A payment of another order, and one captured short of the total.
+const OTHERS: PaymentId = PaymentId(Uuid::from_u128(9));
+const SHORT: PaymentId = PaymentId(Uuid::from_u128(10));
+
 fn services() -> OrderServices {
-    order_services(&[
-        entry("A", "shop-1", 12_000, true),
-        entry("B", "shop-1", 3_500, true),
-        entry("C", "shop-1", 1_000, false),
-        entry("D", "shop-2", 1_000, true),
-    ])
+    let payments = CapturedPayments::default();
+    payments.capture(PAYMENT, ORDER, "kim", Money::krw(27_500));
+    payments.capture(OTHERS, OrderId::new(), "kim", Money::krw(27_500));
+    payments.capture(SHORT, ORDER, "kim", Money::krw(27_499));
+    order_services(
+        &[
+            entry("A", "shop-1", 12_000, true),
+            entry("B", "shop-1", 3_500, true),
+            entry("C", "shop-1", 1_000, false),
+            entry("D", "shop-2", 1_000, true),
+        ],
+        payments,
+    )
 }
 
 fn product(sku: &str, partner: &str) -> ProductId {
@@ -153,7 +164,10 @@ fn place_refuses_unknown_delisted_and_foreign_products() {
 
 #[test]
 fn place_refuses_a_total_that_overflows() {
-    let services = order_services(&[entry("A", "shop-1", i64::MAX / 2, true)]);
+    let services = order_services(
+        &[entry("A", "shop-1", i64::MAX / 2, true)],
+        CapturedPayments::default(),
+    );
     TestFramework::<Order>::with(services)
         .given_no_previous_events()
         .when(place(vec![line("A", 3)]))
@@ -164,6 +178,7 @@ fn place_refuses_a_total_that_overflows() {
 fn place_reports_an_unavailable_catalog() {
     let services = OrderServices {
         catalog: std::sync::Arc::new(DownCatalog),
+        payments: std::sync::Arc::new(CapturedPayments::default()),
     };
     let error = TestFramework::<Order>::with(services)
         .given_no_previous_events()
@@ -205,34 +220,60 @@ fn mark_paid_needs_the_exact_total() {
         .then_expect_error(illegal("pay", OrderStatus::Paid));
 }
 
+/// An order is paid by a payment of its own that the wallet captured, not by any id a client
+/// names.
+#[test]
+fn mark_paid_needs_this_orders_captured_payment() {
+    let mark_paid = |payment_id| OrderCommand::MarkPaid {
+        payment_id,
+        amount: Money::krw(27_500),
+    };
+    let unknown = PaymentId(Uuid::from_u128(11));
+    given(vec![placed()])
+        .when(mark_paid(unknown))
+        .then_expect_error(OrderError::UnknownPayment {
+            payment_id: unknown,
+        });
+    given(vec![placed()])
+        .when(mark_paid(OTHERS))
+        .then_expect_error(OrderError::NotThisOrdersPayment { payment_id: OTHERS });
+    given(vec![placed()])
+        .when(mark_paid(SHORT))
+        .then_expect_error(OrderError::NotCaptured {
+            payment_id: SHORT,
+            captured: Money::krw(27_499),
+            total: Money::krw(27_500),
+        });
+}
+
 #[test]
 fn ship_only_a_paid_order_with_carrier_and_tracking() {
     given(vec![placed(), paid()])
         .when(OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: "6543210987".into(),
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_events(vec![shipped()]);
     given(vec![placed()])
         .when(OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: "1".into(),
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_error(illegal("ship", OrderStatus::Placed));
     given(vec![placed(), paid()])
         .when(OrderCommand::Ship {
             carrier: " ".into(),
             tracking_number: "1".into(),
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_error(OrderError::Blank { field: "carrier" });
     given(vec![placed(), paid()])
         .when(OrderCommand::Ship {
             carrier: "우체국".into(),
             tracking_number: "".into(),
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_error(OrderError::Blank {
             field: "tracking_number",
@@ -244,13 +285,13 @@ fn deliver_only_a_shipped_order() {
     given(vec![placed(), paid(), shipped()])
         .when(OrderCommand::Deliver {
             receiver: None,
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_events(vec![delivered()]);
     given(vec![placed(), paid()])
         .when(OrderCommand::Deliver {
             receiver: None,
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_error(illegal("deliver", OrderStatus::Paid));
 }
@@ -407,7 +448,7 @@ fn commands_on_a_missing_order_are_not_found() {
     given(vec![])
         .when(OrderCommand::Deliver {
             receiver: None,
-            by_partner: None,
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_error(OrderError::NotPlaced);
 }
@@ -419,14 +460,14 @@ fn a_partner_ships_and_delivers_only_the_orders_it_sells() {
         .when(OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: "6543210987".into(),
-            by_partner: Some(PartnerId::from("shop-1")),
+            by_partner: PartnerId::from("shop-1"),
         })
         .then_expect_events(vec![shipped()]);
     given(vec![placed(), paid()])
         .when(OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: "6543210987".into(),
-            by_partner: Some(other.clone()),
+            by_partner: other.clone(),
         })
         .then_expect_error(OrderError::NotSeller {
             seller: PartnerId::from("shop-1"),
@@ -434,7 +475,7 @@ fn a_partner_ships_and_delivers_only_the_orders_it_sells() {
     given(vec![placed(), paid(), shipped()])
         .when(OrderCommand::Deliver {
             receiver: None,
-            by_partner: Some(other),
+            by_partner: other,
         })
         .then_expect_error(OrderError::NotSeller {
             seller: PartnerId::from("shop-1"),

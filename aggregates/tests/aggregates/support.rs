@@ -1,14 +1,17 @@
-//! Port implementations for domain tests: a fixed catalog and a scripted wallet.
+//! Port implementations for domain tests: a fixed catalog, the payments a test captured, and a
+//! scripted wallet.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use eventmall_aggregates::order::{CatalogEntry, CatalogError, ProductCatalog};
+use eventmall_aggregates::order::{
+    CatalogEntry, CatalogError, PaymentLedger, PaymentRecord, ProductCatalog,
+};
 use eventmall_aggregates::payment::{AuthorizationOutcome, WalletError, WalletGateway};
 use eventmall_aggregates::{OrderServices, PaymentServices};
 use eventmall_events::product::ProductDetails;
-use eventmall_events::{Money, PartnerId, PaymentId, ProductId, WalletId};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId};
 
 pub fn details(title: &str) -> ProductDetails {
     ProductDetails {
@@ -54,13 +57,37 @@ impl ProductCatalog for DownCatalog {
     }
 }
 
-pub fn order_services(entries: &[CatalogEntry]) -> OrderServices {
+/// The payments a test has captured.
+#[derive(Clone, Default)]
+pub struct CapturedPayments(Arc<Mutex<HashMap<PaymentId, PaymentRecord>>>);
+
+impl CapturedPayments {
+    /// Records that the wallet captured `captured` for the customer's order.
+    pub fn capture(&self, payment: PaymentId, order: OrderId, customer: &str, captured: Money) {
+        let record = PaymentRecord {
+            order_id: order,
+            customer_id: CustomerId::from(customer),
+            captured,
+        };
+        self.0.lock().unwrap().insert(payment, record);
+    }
+}
+
+#[async_trait]
+impl PaymentLedger for CapturedPayments {
+    async fn payment(&self, payment_id: PaymentId) -> Result<Option<PaymentRecord>, CatalogError> {
+        Ok(self.0.lock().unwrap().get(&payment_id).cloned())
+    }
+}
+
+pub fn order_services(entries: &[CatalogEntry], payments: CapturedPayments) -> OrderServices {
     let catalog = entries
         .iter()
         .map(|entry| (entry.product_id, entry.clone()))
         .collect();
     OrderServices {
         catalog: Arc::new(FixedCatalog(catalog)),
+        payments: Arc::new(payments),
     }
 }
 
@@ -88,6 +115,7 @@ impl WalletGateway for ScriptedWallet {
         &self,
         _: PaymentId,
         wallet_id: &WalletId,
+        _: &CustomerId,
         amount: Money,
     ) -> Result<AuthorizationOutcome, WalletError> {
         self.call(format!("authorize {wallet_id} {}", amount.amount))?;

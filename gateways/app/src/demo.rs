@@ -273,12 +273,12 @@ impl Driver<'_> {
         let ship = OrderCommand::Ship {
             carrier: "CJ대한통운".into(),
             tracking_number: format!("{:012}", order.index * 7919 + 100_000),
-            by_partner: None,
+            by_partner: order.partner_id.clone(),
         };
         self.send(step("ship"), order.order_id, ship).await?;
         let deliver = OrderCommand::Deliver {
             receiver: Some(["본인", "경비실", "문앞"][order.index % 3].to_owned()),
-            by_partner: None,
+            by_partner: order.partner_id.clone(),
         };
         self.send(step("deliver"), order.order_id, deliver).await?;
         self.counters.delivered.fetch_add(1, Ordering::Relaxed);

@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use eventmall_aggregates::order::{LineRequest, OrderState, ReturnRequest};
 use eventmall_aggregates::{Order, OrderCommand};
-use eventmall_events::{CustomerId, Money, OrderId, PaymentId};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -52,6 +52,8 @@ struct MarkPaid {
 struct Ship {
     carrier: String,
     tracking_number: String,
+    /// The partner reporting it, who must be the order's seller.
+    partner_id: PartnerId,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -150,7 +152,7 @@ async fn ship(
     let command = OrderCommand::Ship {
         carrier: b.carrier,
         tracking_number: b.tracking_number,
-        by_partner: None,
+        by_partner: b.partner_id,
     };
     execute(
         &state,
@@ -168,6 +170,8 @@ async fn ship(
 struct Deliver {
     #[serde(default)]
     receiver: Option<String>,
+    /// The partner reporting it, who must be the order's seller.
+    partner_id: PartnerId,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -182,7 +186,7 @@ struct ConfirmPurchase {
     path = "/v1/orders/{id}/deliver",
     tag = "orders",
     params(("id" = OrderId, Path, description = "The order"), CommandHeaders),
-    request_body(content = Option<Deliver>),
+    request_body = Deliver,
     responses(Accepted, CommandProblems),
 )]
 async fn deliver(
@@ -198,7 +202,7 @@ async fn deliver(
         body.fingerprint.as_deref(),
         OrderCommand::Deliver {
             receiver: body.value.receiver,
-            by_partner: None,
+            by_partner: body.value.partner_id,
         },
         StatusCode::OK,
     )

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use eventmall_aggregates::order::{CatalogEntry, CatalogError, ProductCatalog};
+use eventmall_aggregates::order::{
+    CatalogEntry, CatalogError, PaymentLedger, PaymentRecord, ProductCatalog,
+};
 use eventmall_aggregates::{
     Order, OrderCommand, OrderServices, Payment, PaymentCommand, PaymentServices, Product,
     ProductCommand, Rejection,
@@ -15,7 +17,7 @@ use eventmall_aggregates::{
 use eventmall_events::order::OrderEvent;
 use eventmall_events::payment::PaymentEvent;
 use eventmall_events::product::ProductEvent;
-use eventmall_events::{CommandMetadata, ProductId};
+use eventmall_events::{CommandMetadata, Money, PaymentId, ProductId};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -116,14 +118,18 @@ impl CommandGateway {
             )
         }
         let products = store(&backend, settings);
+        let payments = store(&backend, settings);
         let order_services = OrderServices {
             catalog: Arc::new(StoreCatalog {
                 products: products.clone(),
             }),
+            payments: Arc::new(StoreLedger {
+                payments: payments.clone(),
+            }),
         };
         Self {
             orders: store(&backend, settings),
-            payments: store(&backend, settings),
+            payments,
             products,
             order_services,
             payment_services,
@@ -224,6 +230,30 @@ impl ProductCatalog for StoreCatalog {
             category: state.details.category,
             price: state.price,
             listed: state.listed,
+        }))
+    }
+}
+
+/// The payments as the Order aggregate sees them, from the event store.
+struct StoreLedger {
+    payments: SqlEventStore<Payment>,
+}
+
+#[async_trait]
+impl PaymentLedger for StoreLedger {
+    async fn payment(&self, payment_id: PaymentId) -> Result<Option<PaymentRecord>, CatalogError> {
+        let loaded = self
+            .payments
+            .load(&payment_id.to_string())
+            .await
+            .map_err(|e| CatalogError(e.to_string()))?;
+        Ok(loaded.aggregate.state.map(|state| PaymentRecord {
+            order_id: state.order_id,
+            customer_id: state.customer_id,
+            captured: Money {
+                amount: state.captured.amount.saturating_sub(state.refunded.amount),
+                currency: state.captured.currency,
+            },
         }))
     }
 }

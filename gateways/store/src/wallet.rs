@@ -3,6 +3,8 @@
 //! Every wallet starts with the same balance; an authorization holds money, a capture takes it,
 //! a refund gives it back, a void releases the hold. Rules, in order:
 //! - a wallet id starting with `blocked` is declined with `wallet_blocked`;
+//! - a wallet is its first payer's: another customer's payment from it is declined with
+//!   `wallet_of_another_customer`;
 //! - an amount over the per-payment limit is declined with `limit_exceeded`;
 //! - an amount over the available balance is declined with `insufficient_funds`.
 //!
@@ -14,7 +16,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use eventmall_aggregates::payment::{AuthorizationOutcome, WalletError, WalletGateway};
-use eventmall_events::{Money, PaymentId, WalletId};
+use eventmall_events::{CustomerId, Money, PaymentId, WalletId};
 
 #[derive(Clone, Copy, Debug)]
 pub struct WalletLimits {
@@ -26,6 +28,8 @@ pub struct WalletLimits {
 struct Ledger {
     /// Money available to spend, by wallet.
     available: HashMap<WalletId, i64>,
+    /// Whose each wallet is.
+    holders: HashMap<WalletId, CustomerId>,
     payments: HashMap<PaymentId, Hold>,
 }
 
@@ -92,6 +96,7 @@ impl WalletGateway for SimulatedWallet {
         &self,
         payment_id: PaymentId,
         wallet_id: &WalletId,
+        holder: &CustomerId,
         amount: Money,
     ) -> Result<AuthorizationOutcome, WalletError> {
         let mut ledger = self.ledger()?;
@@ -107,6 +112,13 @@ impl WalletGateway for SimulatedWallet {
         };
         if wallet_id.0.starts_with("blocked") {
             return declined("wallet_blocked");
+        }
+        let owner = ledger
+            .holders
+            .entry(wallet_id.clone())
+            .or_insert_with(|| holder.clone());
+        if owner != holder {
+            return declined("wallet_of_another_customer");
         }
         if amount.amount > self.limits.per_payment_limit {
             return declined("limit_exceeded");
@@ -187,6 +199,10 @@ mod tests {
         })
     }
 
+    fn holder() -> CustomerId {
+        CustomerId::from("kim")
+    }
+
     fn approved(outcome: AuthorizationOutcome) -> bool {
         matches!(outcome, AuthorizationOutcome::Approved { .. })
     }
@@ -198,7 +214,7 @@ mod tests {
         let payment = PaymentId::new();
         assert!(approved(
             wallet
-                .authorize(payment, &kim, Money::krw(60_000))
+                .authorize(payment, &kim, &holder(), Money::krw(60_000))
                 .await
                 .unwrap()
         ));
@@ -206,7 +222,7 @@ mod tests {
         // idempotent: the same payment does not hold twice
         assert!(approved(
             wallet
-                .authorize(payment, &kim, Money::krw(60_000))
+                .authorize(payment, &kim, &holder(), Money::krw(60_000))
                 .await
                 .unwrap()
         ));
@@ -225,7 +241,7 @@ mod tests {
         let second = PaymentId::new();
         assert!(approved(
             wallet
-                .authorize(second, &kim, Money::krw(70_000))
+                .authorize(second, &kim, &holder(), Money::krw(70_000))
                 .await
                 .unwrap()
         ));
@@ -242,21 +258,30 @@ mod tests {
         };
         let blocked = WalletId::from("blocked-lee");
         let outcome = wallet
-            .authorize(PaymentId::new(), &blocked, Money::krw(1))
+            .authorize(PaymentId::new(), &blocked, &holder(), Money::krw(1))
             .await;
         assert_eq!(declined(outcome.unwrap()), "wallet_blocked");
         let kim = WalletId::from("kim");
         let outcome = wallet
-            .authorize(PaymentId::new(), &kim, Money::krw(80_001))
+            .authorize(PaymentId::new(), &kim, &holder(), Money::krw(80_001))
             .await;
         assert_eq!(declined(outcome.unwrap()), "limit_exceeded");
         wallet
-            .authorize(PaymentId::new(), &kim, Money::krw(80_000))
+            .authorize(PaymentId::new(), &kim, &holder(), Money::krw(80_000))
             .await
             .unwrap();
         let outcome = wallet
-            .authorize(PaymentId::new(), &kim, Money::krw(20_001))
+            .authorize(PaymentId::new(), &kim, &holder(), Money::krw(20_001))
             .await;
         assert_eq!(declined(outcome.unwrap()), "insufficient_funds");
+        let outcome = wallet
+            .authorize(
+                PaymentId::new(),
+                &kim,
+                &CustomerId::from("lee"),
+                Money::krw(1),
+            )
+            .await;
+        assert_eq!(declined(outcome.unwrap()), "wallet_of_another_customer");
     }
 }

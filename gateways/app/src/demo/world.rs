@@ -28,6 +28,8 @@ pub(super) struct OrderPlan {
     pub(super) payment_id: PaymentId,
     pub(super) customer_id: CustomerId,
     pub(super) wallet_id: WalletId,
+    /// The seller, who reports shipping and delivery.
+    pub(super) partner_id: PartnerId,
     pub(super) lines: Vec<(ProductId, u32, i64)>,
     pub(super) fate: Fate,
 }
@@ -150,6 +152,7 @@ pub(super) fn plan_orders(
             payment_id: PaymentId(seeded_v7(rng, index)),
             customer_id,
             wallet_id,
+            partner_id: partner.clone(),
             lines,
             fate,
         });

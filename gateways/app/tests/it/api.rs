@@ -153,10 +153,10 @@ async fn an_order_goes_from_placed_to_returned_and_its_payment_is_refunded() {
         ),
         (
             "ship",
-            json!({"carrier": "CJ대한통운", "tracking_number": "6543210987"}),
+            json!({"carrier": "CJ대한통운", "tracking_number": "6543210987", "partner_id": "shop-1"}),
             "OrderShipped",
         ),
-        ("deliver", json!({}), "OrderDelivered"),
+        ("deliver", json!({"partner_id": "shop-1"}), "OrderDelivered"),
         (
             "return",
             json!({"lines": [{"line_no": 2, "quantity": 1}], "reason": "불량"}),

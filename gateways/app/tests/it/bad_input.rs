@@ -166,9 +166,12 @@ async fn unknown_aggregates_and_routes_are_404() {
     app.get(&format!("/v1/payments/{missing}/events"))
         .await
         .assert_problem(404, "not-found");
-    app.post(&format!("/v1/orders/{missing}/deliver"), json!({}))
-        .await
-        .assert_problem(404, "order-not-found");
+    app.post(
+        &format!("/v1/orders/{missing}/deliver"),
+        json!({"partner_id": "shop-1"}),
+    )
+    .await
+    .assert_problem(404, "order-not-found");
     app.post(&format!("/v1/payments/{missing}/capture"), json!({}))
         .await
         .assert_problem(404, "payment-not-found");
@@ -229,7 +232,7 @@ async fn broken_invariants_and_illegal_transitions_are_422() {
     let ship = app
         .post(
             &format!("/v1/orders/{order}/ship"),
-            json!({"carrier": "CJ", "tracking_number": "1"}),
+            json!({"carrier": "CJ", "tracking_number": "1", "partner_id": "shop-1"}),
         )
         .await;
     ship.assert_problem(422, "illegal-transition");

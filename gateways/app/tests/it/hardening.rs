@@ -327,3 +327,86 @@ async fn the_registry_bounds_what_it_parses_and_checks() {
     );
     still_serving(&app, 0).await;
 }
+
+/// An order is marked paid only with a payment of its own that the wallet captured for its
+/// total; only its seller ships and delivers it, and the seller is always named.
+#[tokio::test]
+async fn mark_paid_ship_and_deliver_check_who_and_what() {
+    let app = spawn_sqlite_app().await;
+    let product = app.register_product("shop-1", "chair", 25_000).await;
+    let place = || {
+        app.post(
+            "/v1/orders",
+            json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": 1}]}),
+        )
+    };
+    let order = place().await.body["aggregate_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = place().await.body["aggregate_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pay_path = format!("/v1/orders/{order}/pay");
+    let pay = |payment: String| {
+        app.post(
+            &pay_path,
+            json!({"payment_id": payment, "amount": {"amount": 25_000}}),
+        )
+    };
+    pay(uuid::Uuid::now_v7().to_string())
+        .await
+        .assert_problem(422, "unknown-payment");
+    let others = app.pay(&other).await;
+    pay(others)
+        .await
+        .assert_problem(422, "payment-of-another-order");
+    let requested = app
+        .post(
+            "/v1/payments",
+            json!({"order_id": order, "customer_id": "kim", "wallet_id": "wallet-kim",
+                   "amount": {"amount": 25_000}}),
+        )
+        .await;
+    let authorized_only = requested.body["aggregate_id"].as_str().unwrap().to_owned();
+    let authorize = format!("/v1/payments/{authorized_only}/authorize");
+    assert_eq!(app.post(&authorize, json!({})).await.status, 200);
+    pay(authorized_only.clone())
+        .await
+        .assert_problem(422, "payment-not-captured");
+
+    // Another customer's payment from kim's wallet is declined by the wallet.
+    let lees = app
+        .post(
+            "/v1/payments",
+            json!({"order_id": order, "customer_id": "lee", "wallet_id": "wallet-kim",
+                   "amount": {"amount": 25_000}}),
+        )
+        .await;
+    let lees = lees.body["aggregate_id"].as_str().unwrap().to_owned();
+    let declined = app
+        .post(&format!("/v1/payments/{lees}/authorize"), json!({}))
+        .await;
+    assert_eq!(
+        declined.body["events"],
+        json!(["PaymentDeclined"]),
+        "{}",
+        declined.body
+    );
+
+    let capture = format!("/v1/payments/{authorized_only}/capture");
+    assert_eq!(app.post(&capture, json!({})).await.status, 200);
+    assert_eq!(pay(authorized_only).await.status, 200);
+
+    let ship_path = format!("/v1/orders/{order}/ship");
+    let ship = |body| app.post(&ship_path, body);
+    ship(json!({"carrier": "CJ", "tracking_number": "1"}))
+        .await
+        .assert_problem(400, "invalid-body");
+    ship(json!({"carrier": "CJ", "tracking_number": "1", "partner_id": "shop-2"}))
+        .await
+        .assert_problem(403, "not-order-seller");
+    let shipped = ship(json!({"carrier": "CJ", "tracking_number": "1", "partner_id": "shop-1"}));
+    assert_eq!(shipped.await.status, 200);
+}

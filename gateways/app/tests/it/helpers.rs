@@ -328,7 +328,39 @@ impl TestApp {
         reply.body["aggregate_id"].as_str().unwrap().to_owned()
     }
 
-    /// Places an order of `quantity` units of `product` and takes it to delivered.
+    /// Pays for a placed order as a customer would: a wallet payment of its total, authorized
+    /// and captured, then the order marked paid with it. Answers the payment id.
+    pub async fn pay(&self, order: &str) -> String {
+        let state = self.get(&format!("/v1/orders/{order}/state")).await.body["state"].clone();
+        let customer = state["customer_id"].as_str().unwrap();
+        let total = &state["total"];
+        let requested = self
+            .post(
+                "/v1/payments",
+                json!({"order_id": order, "customer_id": customer,
+                       "wallet_id": format!("wallet-{customer}"), "amount": total}),
+            )
+            .await;
+        assert_eq!(requested.status, 201, "{}", requested.body);
+        let payment = requested.body["aggregate_id"].as_str().unwrap().to_owned();
+        for step in ["authorize", "capture"] {
+            let reply = self
+                .post(&format!("/v1/payments/{payment}/{step}"), json!({}))
+                .await;
+            assert_eq!(reply.status, 200, "{step}: {}", reply.body);
+        }
+        let paid = self
+            .post(
+                &format!("/v1/orders/{order}/pay"),
+                json!({"payment_id": payment, "amount": total}),
+            )
+            .await;
+        assert_eq!(paid.status, 200, "{}", paid.body);
+        payment
+    }
+
+    /// Places an order of `quantity` units of `product`, pays for it and has its seller take
+    /// it to delivered.
     pub async fn delivered_order(&self, product: &str, quantity: u32, price: i64) -> String {
         let placed = self
             .post(
@@ -338,18 +370,19 @@ impl TestApp {
             .await;
         assert_eq!(placed.status, 201, "{}", placed.body);
         let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
-        let total = price * i64::from(quantity);
-        let payment = Uuid::now_v7();
+        let state = self.get(&format!("/v1/orders/{order}/state")).await.body;
+        assert_eq!(
+            state["state"]["total"]["amount"],
+            price * i64::from(quantity)
+        );
+        let seller = state["state"]["partner_id"].clone();
+        self.pay(&order).await;
         for (path, body) in [
             (
-                "pay",
-                json!({"payment_id": payment, "amount": {"amount": total}}),
-            ),
-            (
                 "ship",
-                json!({"carrier": "CJ대한통운", "tracking_number": "1234"}),
+                json!({"carrier": "CJ대한통운", "tracking_number": "1234", "partner_id": seller}),
             ),
-            ("deliver", json!({})),
+            ("deliver", json!({"partner_id": seller})),
         ] {
             let reply = self.post(&format!("/v1/orders/{order}/{path}"), body).await;
             assert_eq!(reply.status, 200, "{path}: {}", reply.body);

@@ -184,13 +184,7 @@ async fn paid_order(app: &TestApp, product: &str) -> OrderId {
         .await;
     assert_eq!(placed.status, 201, "{}", placed.body);
     let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
-    let paid = app
-        .post(
-            &format!("/v1/orders/{order}/pay"),
-            json!({"payment_id": Uuid::now_v7(), "amount": {"amount": 89_000}}),
-        )
-        .await;
-    assert_eq!(paid.status, 200, "{}", paid.body);
+    app.pay(&order).await;
     order.parse().unwrap()
 }
 

@@ -79,7 +79,7 @@ fn dispatch(record: &ShipmentDispatched) -> IngestCommand {
         command: OrderCommand::Ship {
             carrier: record.carrier.clone(),
             tracking_number: record.tracking_number.clone(),
-            by_partner: Some(record.partner_id.clone()),
+            by_partner: record.partner_id.clone(),
         },
     }
 }
@@ -89,7 +89,7 @@ fn deliver(record: &ShipmentDelivered) -> IngestCommand {
         id: record.order_id,
         command: OrderCommand::Deliver {
             receiver: record.receiver.clone(),
-            by_partner: Some(record.partner_id.clone()),
+            by_partner: record.partner_id.clone(),
         },
     }
 }
