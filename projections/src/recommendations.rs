@@ -7,7 +7,7 @@ mod evaluation;
 mod purchases;
 mod scoring;
 
-pub use counts::{Basket, BasketLine, Counts, TrendClock};
+pub use counts::{Basket, BasketLine, Counts, Held, MAX_PAIRED_PRODUCTS, TrendClock};
 pub use evaluation::{Evaluation, Purchase, Scores, evaluate};
 pub use purchases::Purchases;
 pub use scoring::{Neighbour, Pick, Reason, cosine, personalize, rank_neighbours};

@@ -163,6 +163,47 @@ fn a_customers_history_makes_also_bought_pairs() {
     assert_eq!(o.items("filter"), (2, 1), "two baskets, one buyer");
 }
 
+/// One customer's distinct products make pairs with each other: without a bound, 1,000 orders
+/// of 100 products would be 10^10 rows. Only the first products a customer holds pair up, and
+/// a place freed by a cancellation goes to the next product bought.
+#[test]
+fn a_customers_also_bought_pairs_are_bounded() {
+    let mut o = Orders::new();
+    // One product an order first, so the order they are held in is known; then in bulk.
+    let names: Vec<String> = (0..200).map(|n| format!("p{n}")).collect();
+    for (n, name) in names[..60].iter().enumerate() {
+        o.buy(&format!("o{n}"), "whale", &[name], t0());
+    }
+    for (n, chunk) in names[60..].chunks(20).enumerate() {
+        let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        o.buy(&format!("bulk{n}"), "whale", &chunk, t0());
+    }
+    let pairs = o.counts.also.values().filter(|n| **n != 0).count();
+    assert_eq!(pairs, MAX_PAIRED_PRODUCTS * (MAX_PAIRED_PRODUCTS - 1));
+    assert_eq!(
+        o.items("p199"),
+        (1, 1),
+        "every product still counts its buyer"
+    );
+    assert_eq!(o.also("p0", "p49"), 1);
+    assert_eq!(o.also("p0", "p50"), 0, "past the bound");
+
+    // Cancelling the first order frees 20 places; the next products bought take them.
+    o.event(
+        "o0",
+        3,
+        t0(),
+        OrderEvent::OrderCancelled(OrderCancelled {
+            reason: "변심".into(),
+            refund_due: true,
+        }),
+    );
+    assert_eq!(o.also("p0", "p49"), 0);
+    o.buy("late", "whale", &["new"], t0());
+    assert_eq!(o.also("new", "p49"), 1);
+    assert_eq!(o.also("new", "p60"), 0);
+}
+
 #[test]
 fn cancellations_and_returns_take_counts_back() {
     let mut o = Orders::new();

@@ -7,7 +7,7 @@ mod queries;
 use std::collections::{BTreeSet, HashMap};
 
 use eventmall_events::order::OrderEvent;
-use eventmall_projections::recommendations::{Basket, Counts, TrendClock};
+use eventmall_projections::recommendations::{Basket, Counts, Held, TrendClock};
 use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection, ReadModelError};
 use sqlx::{Any, AnyPool, Transaction};
 
@@ -25,6 +25,7 @@ struct Tables {
     baskets: String,
     items: String,
     together: String,
+    customers: String,
     customer_items: String,
     also: String,
     trending: String,
@@ -37,7 +38,8 @@ impl Tables {
             baskets: format!("{prefix}baskets"),
             items: format!("{prefix}items"),
             together: format!("{prefix}together"),
-            customer_items: format!("{prefix}customer_items"),
+            customers: format!("{prefix}customers"),
+            customer_items: format!("{prefix}customer_products"),
             also: format!("{prefix}also"),
             trending: format!("{prefix}trending"),
         }
@@ -48,6 +50,7 @@ impl Tables {
             baskets,
             items,
             together,
+            customers,
             customer_items,
             also,
             trending,
@@ -61,9 +64,17 @@ impl Tables {
                 "CREATE TABLE IF NOT EXISTS {items} (product_id TEXT PRIMARY KEY, \
                  baskets BIGINT NOT NULL, buyers BIGINT NOT NULL)"
             ),
+            // A row per customer a batch touches, taken (updated) before the customer's
+            // products are read: two instances' batches of one customer's orders (on different
+            // partitions) take turns instead of both writing what they read.
+            format!(
+                "CREATE TABLE IF NOT EXISTS {customers} (customer_id TEXT PRIMARY KEY, \
+                 batches BIGINT NOT NULL)"
+            ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {customer_items} (customer_id TEXT NOT NULL, \
-                 product_id TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (customer_id, product_id))"
+                 product_id TEXT NOT NULL, n BIGINT NOT NULL, paired BIGINT NOT NULL, \
+                 PRIMARY KEY (customer_id, product_id))"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {trending} (category TEXT NOT NULL, \
@@ -123,6 +134,7 @@ impl Recommendations {
         &self.pool
     }
 
+    /// `select … WHERE column IN (keys)`, in chunks; `column` may open with more conditions.
     async fn load_where<T>(
         &self,
         tx: &mut Transaction<'_, Any>,
@@ -148,12 +160,14 @@ impl Recommendations {
         Ok(out)
     }
 
-    /// The counts of a batch's orders and their customers, as stored.
+    /// The counts of a batch's orders and their customers, as stored: the baskets, and for
+    /// each customer the holds on the products the batch names and on their paired products
+    /// (a bounded few). The customers are locked first.
     async fn load(
         &self,
         tx: &mut Transaction<'_, Any>,
         orders: &[&str],
-        placing_customers: &[&str],
+        placed: &[(String, Vec<String>)],
     ) -> Result<Counts> {
         use sqlx::Row;
         let baskets: Vec<Basket> = self
@@ -165,39 +179,97 @@ impl Recommendations {
                 |row| Ok(serde_json::from_str(&row.try_get::<String, _>(0)?)?),
             )
             .await?;
-        let customers: Vec<String> = baskets
+        let mut named: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for basket in &baskets {
+            for line in &basket.lines {
+                named.insert((&basket.customer_id, &line.product_id));
+            }
+        }
+        for (customer, products) in placed {
+            named.extend(products.iter().map(|p| (customer.as_str(), p.as_str())));
+        }
+        let customers: Vec<&str> = named
             .iter()
-            .map(|b| b.customer_id.clone())
-            .chain(placing_customers.iter().map(|c| (*c).to_owned()))
+            .map(|(customer, _)| *customer)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let customer_keys: Vec<&str> = customers.iter().map(String::as_str).collect();
-        let held = self
+        self.lock(tx, &customers).await?;
+        let t = &self.tables.customer_items;
+        let hold = |row: sqlx::any::AnyRow| -> Result<(String, String, Held)> {
+            let held = Held {
+                n: row.try_get(2)?,
+                paired: row.try_get::<i64, _>(3)? != 0,
+            };
+            Ok((row.try_get(0)?, row.try_get(1)?, held))
+        };
+        let mut holds = self
             .load_where(
                 tx,
-                &format!(
-                    "SELECT customer_id, product_id, n FROM {}",
-                    self.tables.customer_items
-                ),
-                "customer_id",
-                &customer_keys,
-                |row| {
-                    Ok((
-                        (row.try_get(0)?, row.try_get(1)?),
-                        row.try_get::<i64, _>(2)?,
-                    ))
-                },
+                &format!("SELECT customer_id, product_id, n, paired FROM {t}"),
+                "paired = 1 AND customer_id",
+                &customers,
+                hold,
             )
             .await?;
+        let named: Vec<(&str, &str)> = named.into_iter().collect();
+        for chunk in named.chunks(LOAD_CHUNK / 2) {
+            let keys: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(customer_id = ${} AND product_id = ${})",
+                        2 * i + 1,
+                        2 * i + 2
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT customer_id, product_id, n, paired FROM {t} WHERE {}",
+                keys.join(" OR ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (customer, product) in chunk {
+                query = query.bind(*customer).bind(*product);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                holds.push(hold(row)?);
+            }
+        }
+        let mut customer_items: HashMap<String, HashMap<String, Held>> = HashMap::new();
+        for (customer, product, held) in holds {
+            customer_items
+                .entry(customer)
+                .or_default()
+                .insert(product, held);
+        }
         Ok(Counts {
             baskets: baskets
                 .into_iter()
                 .map(|b| (b.order_id.clone(), b))
                 .collect(),
-            customer_items: held.into_iter().collect(),
+            customer_items,
             ..Counts::default()
         })
+    }
+
+    /// Takes the customers' rows for the rest of the transaction, in one order so that two
+    /// instances never wait on each other both ways. (SQLite's one writer needs no more.)
+    async fn lock(&self, tx: &mut Transaction<'_, Any>, customers: &[&str]) -> Result<()> {
+        let table = &self.tables.customers;
+        let rows = customers
+            .iter()
+            .map(|c| vec![SqlValue::Text((*c).to_owned()), SqlValue::Int(1)])
+            .collect();
+        upsert(
+            tx,
+            table,
+            &["customer_id", "batches"],
+            "customer_id",
+            &format!("batches = {table}.batches + 1"),
+            rows,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn write(
@@ -205,7 +277,7 @@ impl Recommendations {
         tx: &mut Transaction<'_, Any>,
         counts: &Counts,
         loaded: &HashMap<String, i64>,
-        held_before: &HashMap<(String, String), i64>,
+        held_before: &HashMap<String, HashMap<String, Held>>,
     ) -> Result<()> {
         let t = &self.tables;
         let mut baskets = Vec::new();
@@ -229,24 +301,31 @@ impl Recommendations {
             baskets,
         )
         .await?;
+        // Absolute values: the customers are locked, so these are what this transaction read
+        // and changed.
         let held = counts
             .customer_items
             .iter()
-            .filter(|(key, n)| held_before.get(*key) != Some(*n))
-            .map(|((customer, product), n)| {
-                vec![
-                    SqlValue::Text(customer.clone()),
-                    SqlValue::Text(product.clone()),
-                    SqlValue::Int(*n),
-                ]
+            .flat_map(|(customer, holds)| {
+                holds.iter().filter_map(move |(product, held)| {
+                    let before = held_before.get(customer).and_then(|h| h.get(product));
+                    (before != Some(held)).then(|| {
+                        vec![
+                            SqlValue::Text(customer.clone()),
+                            SqlValue::Text(product.clone()),
+                            SqlValue::Int(held.n),
+                            SqlValue::Int(i64::from(held.paired)),
+                        ]
+                    })
+                })
             })
             .collect();
         upsert(
             tx,
             &t.customer_items,
-            &["customer_id", "product_id", "n"],
+            &["customer_id", "product_id", "n", "paired"],
             "customer_id, product_id",
-            "n = excluded.n",
+            "n = excluded.n, paired = excluded.paired",
             held,
         )
         .await?;
@@ -342,15 +421,21 @@ impl Projection for Recommendations {
         let (mut tx, before) =
             checkpoints::begin(&self.pool, Self::NAME, self.generation, &batch.positions).await?;
         let (fresh, orders) = crate::fresh_orders(batch, &before);
-        let placing: Vec<String> = fresh
+        let placed: Vec<(String, Vec<String>)> = fresh
             .iter()
             .filter_map(|(_, event)| match event {
-                OrderEvent::OrderPlaced(placed) => Some(placed.customer_id.to_string()),
+                OrderEvent::OrderPlaced(placed) => Some((
+                    placed.customer_id.to_string(),
+                    placed
+                        .lines
+                        .iter()
+                        .map(|l| l.product_id.to_string())
+                        .collect(),
+                )),
                 _ => None,
             })
             .collect();
-        let placing: Vec<&str> = placing.iter().map(String::as_str).collect();
-        let mut counts = self.load(&mut tx, &orders, &placing).await?;
+        let mut counts = self.load(&mut tx, &orders, &placed).await?;
         let loaded: HashMap<String, i64> = counts
             .baskets
             .values()

@@ -82,14 +82,31 @@ impl Basket {
     }
 }
 
-/// Counts and their changes. Loaded with the rows a batch touches (baskets, and each
-/// customer's items), it accumulates deltas to add to the stored counts; started empty and fed
-/// every order, it is the whole model (as `evaluate` uses it).
+/// A customer's products whose "also bought" pairs are counted, at most: a customer's pairs
+/// grow with the square of their distinct products, so one customer with thousands of them
+/// would write millions of rows. The first products a customer holds take the places; one
+/// given back frees its place for the next bought.
+pub const MAX_PAIRED_PRODUCTS: usize = 50;
+
+/// A customer's hold on a product.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    /// Paid baskets of the customer with the product.
+    pub n: i64,
+    /// Whether the product is one of the customer's [`MAX_PAIRED_PRODUCTS`] whose "also
+    /// bought" pairs are counted.
+    pub paired: bool,
+}
+
+/// Counts and their changes. Loaded with the rows a batch touches (baskets, and the customers'
+/// holds on their products and their paired products), it accumulates deltas to add to the
+/// stored counts; started empty and fed every order, it is the whole model (as `evaluate`
+/// uses it).
 #[derive(Debug, Default)]
 pub struct Counts {
     pub baskets: HashMap<String, Basket>,
-    /// Paid baskets per customer and product, as they stand now (loaded + changed).
-    pub customer_items: HashMap<(String, String), i64>,
+    /// Per customer and product, the hold as it stands now (loaded + changed).
+    pub customer_items: HashMap<String, HashMap<String, Held>>,
     /// Deltas: baskets and buyers per product.
     pub items: HashMap<String, (i64, i64)>,
     /// Deltas: baskets holding both products (both orders of each pair).
@@ -215,25 +232,32 @@ impl Counts {
         }
     }
 
-    /// The customer's paid baskets with `product`; the first opens "also bought" pairs with
-    /// everything else they bought, the last one taken back closes them.
+    /// The customer's paid baskets with `product`; the first one counts the customer as a
+    /// buyer and, while the customer has fewer than [`MAX_PAIRED_PRODUCTS`] paired products,
+    /// opens "also bought" pairs with them; the last one taken back closes what it opened.
     fn count_customer(&mut self, customer: &str, product: &str, sign: i64) {
-        let held = self
-            .customer_items
-            .entry((customer.to_owned(), product.to_owned()))
-            .or_default();
-        let before = *held;
-        *held += sign;
-        let opens_or_closes = (before == 0 && *held == 1) || (before == 1 && *held == 0);
-        if !opens_or_closes {
+        let holds = self.customer_items.entry(customer.to_owned()).or_default();
+        let paired_count = holds.values().filter(|held| held.paired).count();
+        let held = holds.entry(product.to_owned()).or_default();
+        let before = held.n;
+        held.n += sign;
+        let opens = before == 0 && held.n == 1;
+        let closes = before == 1 && held.n == 0;
+        if !opens && !closes {
             return;
         }
         self.items.entry(product.to_owned()).or_default().1 += sign;
-        let others: Vec<String> = self
-            .customer_items
+        if opens && paired_count < MAX_PAIRED_PRODUCTS {
+            held.paired = true;
+        } else if closes && held.paired {
+            held.paired = false;
+        } else {
+            return;
+        }
+        let others: Vec<String> = holds
             .iter()
-            .filter(|((c, p), n)| c == customer && p != product && **n > 0)
-            .map(|((_, p), _)| p.clone())
+            .filter(|(p, held)| *p != product && held.paired)
+            .map(|(p, _)| p.clone())
             .collect();
         for other in others {
             *self.also.entry(pair(product, &other)).or_default() += sign;

@@ -164,9 +164,11 @@ pub fn evaluate(purchases: &[Purchase], k: usize, clock: TrendClock) -> Evaluati
         let truth: BTreeSet<String> = held.lines.iter().map(|(p, _, _)| p.to_string()).collect();
         let purchased: BTreeSet<String> = counts
             .customer_items
-            .iter()
-            .filter(|((c, _), n)| c == **customer && **n > 0)
-            .map(|((_, p), _)| p.clone())
+            .get(**customer)
+            .into_iter()
+            .flatten()
+            .filter(|(_, held)| held.n > 0)
+            .map(|(p, _)| p.clone())
             .collect();
         let similar: Vec<(String, Vec<super::Neighbour>)> = purchased
             .iter()

@@ -9,6 +9,7 @@ mod dead_letters;
 mod demo;
 mod deploy;
 mod event_store;
+mod exactly_once;
 mod feed;
 mod hardening;
 mod helpers;

@@ -136,8 +136,8 @@ impl Recommendations {
                 t.also
             ),
             format!(
-                "SELECT customer_id || '/' || product_id, CAST(n AS TEXT) FROM {} WHERE n <> 0 \
-                 ORDER BY customer_id, product_id",
+                "SELECT customer_id || '/' || product_id, CAST(n AS TEXT) || ',' || \
+                 CAST(paired AS TEXT) FROM {} WHERE n <> 0 ORDER BY customer_id, product_id",
                 t.customer_items
             ),
         ];

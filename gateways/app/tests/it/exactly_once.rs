@@ -1,0 +1,112 @@
+//! Interleavings that must still apply every event exactly once: two instances of one
+//! projector over one database.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use eventmall_events::order::{OrderEvent, OrderLine, OrderPaid, OrderPlaced};
+use eventmall_events::{AnyEvent, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
+use eventmall_projections::recommendations::TrendClock;
+use eventmall_projections::{Batch, Checkpoint, Delivered, Envelope, Generation, Projection};
+use eventmall_read_models::Recommendations;
+use uuid::Uuid;
+
+use crate::helpers::postgres_db;
+
+const CLOCK: TrendClock = TrendClock {
+    half_life_hours: 72.0,
+};
+
+/// A batch of one partition: kim places and pays an order of `sku`.
+fn kims_order(partition: i32, sku: &str) -> Batch {
+    let order_id = OrderId::new();
+    let product_id = ProductId::for_partner_sku(&PartnerId::from("shop-1"), sku);
+    let placed = OrderEvent::OrderPlaced(OrderPlaced {
+        order_id,
+        customer_id: CustomerId::from("kim"),
+        partner_id: PartnerId::from("shop-1"),
+        lines: vec![OrderLine {
+            line_no: 1,
+            product_id,
+            title: sku.into(),
+            category: vec!["가전".into()],
+            unit_price: Money::krw(1_000),
+            quantity: 1,
+        }],
+        total: Money::krw(1_000),
+    });
+    let paid = OrderEvent::OrderPaid(OrderPaid {
+        payment_id: PaymentId::new(),
+        amount: Money::krw(1_000),
+    });
+    let events = [placed, paid]
+        .into_iter()
+        .enumerate()
+        .map(|(offset, event)| Delivered {
+            topic: OrderEvent::TOPIC.into(),
+            partition,
+            offset: offset as i64,
+            envelope: Envelope {
+                event_id: Uuid::now_v7(),
+                aggregate_id: order_id.to_string(),
+                sequence: offset as i64 + 1,
+                recorded_at: Utc::now(),
+                event: AnyEvent::Order(event),
+            },
+            record: offset,
+        })
+        .collect();
+    Batch {
+        events,
+        positions: vec![Checkpoint {
+            topic: OrderEvent::TOPIC.into(),
+            partition,
+            next_offset: 2,
+            position: 0,
+        }],
+    }
+}
+
+/// A customer's orders fall on different partitions, so two instances apply them at once. Each
+/// reads the customer's products and writes them back: unless one waits for the other, the
+/// second overwrites the first (a count of 1 instead of 2, the pair between them lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_apply_one_customers_orders_without_losing_either() {
+    let db = postgres_db().await;
+    let pool = eventmall_read_models::connect(&db.url()).await.unwrap();
+    let generation = Generation(1);
+    let first = Recommendations::open(pool.clone(), generation, CLOCK)
+        .await
+        .unwrap();
+    let second = first.clone();
+
+    // The first instance's batch is applied but not committed when the second's starts.
+    let (vacuum, filter) = (kims_order(0, "vacuum"), kims_order(1, "filter"));
+    let held = first.prepare(&vacuum).await.unwrap();
+    let racing = tokio::spawn(async move { second.prepare(&filter).await.map(|p| p.commit) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held.commit.await.unwrap();
+    racing.await.unwrap().unwrap().await.unwrap();
+
+    let kims: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+        "SELECT product_id, n, paired FROM {}customer_products WHERE customer_id = 'kim' \
+         ORDER BY product_id",
+        generation.table_prefix(Recommendations::NAME)
+    ))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kims.len(), 2, "{kims:?}");
+    assert!(
+        kims.iter().all(|(_, n, paired)| (*n, *paired) == (1, 1)),
+        "{kims:?}"
+    );
+    let also: i64 = sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM {}also WHERE n = 1",
+        generation.table_prefix(Recommendations::NAME)
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(also, 2, "vacuum → filter and filter → vacuum");
+}
