@@ -144,3 +144,38 @@ fn a_variable_the_loader_does_not_know_is_refused() {
     )]);
     assert!(settings_of(&typo).is_err());
 }
+
+/// Every setting is documented in the README's configuration table as the variable that sets
+/// it, and every variable the table names is one the loader accepts.
+#[test]
+fn the_readme_documents_every_setting() {
+    let readme = repository_file("README.md");
+    let defaults = serde_json::to_value(Settings::default()).unwrap();
+    let mut variables = Vec::new();
+    for (section, value) in defaults.as_object().unwrap() {
+        match value.as_object() {
+            Some(keys) => variables.extend(
+                keys.keys()
+                    .map(|key| format!("EVENTMALL__{section}__{key}").to_uppercase()),
+            ),
+            None => variables.push(format!("EVENTMALL__{section}").to_uppercase()),
+        }
+    }
+    let missing: Vec<&String> = variables
+        .iter()
+        .filter(|variable| !readme.contains(&format!("`{variable}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in the README: {missing:?}");
+    let documented: Vec<&str> = readme
+        .split('`')
+        .filter(|word| word.starts_with("EVENTMALL__") && word.len() > "EVENTMALL__".len())
+        .filter(|word| word.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .collect();
+    for variable in documented {
+        let set = HashMap::from([(variable.to_owned(), "1".to_owned())]);
+        // A value of the wrong type is fine here; an unknown key is not.
+        if let Err(error) = settings_of(&set) {
+            assert!(!error.contains("unknown field"), "{variable}: {error}");
+        }
+    }
+}
