@@ -410,3 +410,61 @@ async fn mark_paid_ship_and_deliver_check_who_and_what() {
     let shipped = ship(json!({"carrier": "CJ", "tracking_number": "1", "partner_id": "shop-1"}));
     assert_eq!(shipped.await.status, 200);
 }
+
+/// Upstream event ids are each producer's own: two partners whose producers both count from 1
+/// are two records, not one record and a conflict.
+#[tokio::test]
+async fn ingest_event_ids_are_scoped_by_partner() {
+    use eventmall_events::ingest::{IngestRecord, ProductIngest, ProductUpserted};
+    use eventmall_events::{Money, PartnerId};
+    use eventmall_kafka::Consumed;
+    use eventmall_kafka::ingest::{Failure, IngestCommands};
+
+    let app = spawn_sqlite_app().await;
+    let codec = app.codec();
+    let commands = IngestCommands::new(app.commands.clone(), codec.clone())
+        .await
+        .unwrap();
+    let record = |partner: &str, title: &str| -> IngestRecord {
+        ProductIngest::from(ProductUpserted {
+            event_id: "1".into(),
+            partner_id: PartnerId::from(partner),
+            sku: "mug".into(),
+            title: title.into(),
+            brand: None,
+            category: vec!["주방".into()],
+            model_number: None,
+            price: Money::krw(9_000),
+            stock: Some(1),
+        })
+        .into()
+    };
+    let execute = |record: IngestRecord| {
+        let (codec, commands) = (codec.clone(), &commands);
+        async move {
+            let mut value = Vec::new();
+            codec
+                .codec()
+                .await
+                .encode_ingest(&record, &mut value)
+                .unwrap();
+            let consumed = Consumed {
+                topic: record.topic().to_owned(),
+                partition: 0,
+                offset: 0,
+                key: Some(b"mug".to_vec()),
+                value: Some(value),
+                headers: Vec::new(),
+                timestamp_ms: None,
+            };
+            commands.execute(&consumed).await
+        }
+    };
+    assert!(execute(record("shop-a", "머그컵")).await.is_ok());
+    assert!(execute(record("shop-b", "머그컵")).await.is_ok());
+    match execute(record("shop-a", "다른 머그컵")).await {
+        Err(Failure::Poison(reason)) => assert!(reason.contains("used before"), "{reason}"),
+        other => panic!("the same partner's event id for another record: {other:?}"),
+    }
+    still_serving(&app, 2).await;
+}
