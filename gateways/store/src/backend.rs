@@ -26,6 +26,18 @@ pub struct Append {
     pub snapshot: Option<(i64, serde_json::Value)>,
     /// The key to record with the result; a key already recorded rejects the whole append.
     pub idempotency: Option<IdempotencyClaim>,
+    /// The refusal to record under the key, for an append of no events.
+    pub refusal: Option<RecordedRefusal>,
+}
+
+/// A command's refusal as recorded under its idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRefusal {
+    /// The refusal's class (`not-found`, `forbidden`, `invariant`).
+    pub kind: String,
+    /// Its stable code (`product-not-registered`).
+    pub code: String,
+    pub message: String,
 }
 
 /// An idempotency key and the fingerprint of the request that used it.
@@ -45,6 +57,8 @@ pub struct IdempotencyRecord {
     pub version: i64,
     pub global_position: Option<i64>,
     pub event_types: Vec<String>,
+    /// The command's refusal, when it was refused.
+    pub refusal: Option<RecordedRefusal>,
 }
 
 /// Positions assigned to the appended events, in order.

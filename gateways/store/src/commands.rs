@@ -12,7 +12,7 @@ use eventmall_aggregates::order::{
 };
 use eventmall_aggregates::{
     Order, OrderCommand, OrderServices, Payment, PaymentCommand, PaymentServices, Product,
-    ProductCommand, Rejection,
+    ProductCommand, Rejection, RejectionKind,
 };
 use eventmall_events::order::OrderEvent;
 use eventmall_events::payment::PaymentEvent;
@@ -23,8 +23,8 @@ use tracing::instrument;
 
 use crate::wallet::{SimulatedWallet, WalletLimits};
 use crate::{
-    Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, SqlEventStore, StoreError,
-    StoreSettings, WalletSettings,
+    Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedAggregate, RecordedRefusal,
+    SqlEventStore, StoreError, StoreSettings, WalletSettings,
 };
 
 /// A command with everything around it.
@@ -283,13 +283,15 @@ where
         });
     }
     let sink = EventSink::default();
-    context
+    let claim = request.idempotency;
+    if let Err(rejection) = context
         .aggregate
         .handle(request.command, services, &sink)
         .await
-        .map_err(|rejection| CommandError::Rejected(Box::new(rejection)))?;
+    {
+        return refuse(store, &context, claim, rejection).await;
+    }
     let events = sink.collect().await;
-    let claim = request.idempotency;
     match store
         .append(&events, &context, &request.metadata, claim.clone())
         .await
@@ -308,6 +310,96 @@ where
         },
         Err(error) => Err(error.into()),
     }
+}
+
+/// A refusal, recorded under the request's idempotency key (if any) so the same request again
+/// gets it again: an upstream record redelivered after the world changed must not succeed where
+/// it first failed. A port that did not answer decided nothing; that is not recorded.
+async fn refuse<A>(
+    store: &SqlEventStore<A>,
+    context: &LoadedAggregate<A>,
+    claim: Option<IdempotencyClaim>,
+    rejection: A::Error,
+) -> Result<Dispatched<A::Event>, CommandError>
+where
+    A: Aggregate + Clone,
+    A::Error: Rejection + Send + Sync + 'static,
+{
+    if let Some(claim) = claim
+        && rejection.kind() != RejectionKind::Unavailable
+    {
+        let refusal = RecordedRefusal {
+            kind: kind_name(rejection.kind()).to_owned(),
+            code: rejection.code().to_owned(),
+            message: rejection.to_string(),
+        };
+        match store.record_refusal(context, claim.clone(), refusal).await {
+            Ok(()) => {}
+            // Another request with the key got there first: its outcome is the answer.
+            Err(StoreError::IdempotencyKeyUsed(record)) => {
+                return replay(*record, &claim).map(Dispatched::replayed);
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(CommandError::Rejected(Box::new(rejection)))
+}
+
+fn kind_name(kind: RejectionKind) -> &'static str {
+    match kind {
+        RejectionKind::NotFound => "not-found",
+        RejectionKind::Forbidden => "forbidden",
+        RejectionKind::Invariant => "invariant",
+        RejectionKind::Unavailable => "unavailable",
+    }
+}
+
+/// A refusal read back from an idempotency key.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Replayed {
+    kind: RejectionKind,
+    code: &'static str,
+    message: String,
+}
+
+impl Rejection for Replayed {
+    fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl Replayed {
+    fn from(refusal: RecordedRefusal) -> Self {
+        let kind = match refusal.kind.as_str() {
+            "not-found" => RejectionKind::NotFound,
+            "forbidden" => RejectionKind::Forbidden,
+            _ => RejectionKind::Invariant,
+        };
+        Self {
+            kind,
+            code: interned(&refusal.code),
+            message: refusal.message,
+        }
+    }
+}
+
+/// `code` as a `&'static str`: refusal codes are a fixed few, each kept once for the process.
+fn interned(code: &str) -> &'static str {
+    static CODES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut codes = CODES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = codes.iter().find(|known| **known == code) {
+        return known;
+    }
+    let code: &'static str = Box::leak(code.to_owned().into_boxed_str());
+    codes.push(code);
+    code
 }
 
 impl<E> Dispatched<E> {
@@ -334,6 +426,9 @@ fn receipt<A: Aggregate>(committed: Committed) -> Receipt {
 fn replay(record: IdempotencyRecord, claim: &IdempotencyClaim) -> Result<Receipt, CommandError> {
     if record.fingerprint != claim.fingerprint {
         return Err(CommandError::IdempotencyKeyReused);
+    }
+    if let Some(refusal) = record.refusal {
+        return Err(CommandError::Rejected(Box::new(Replayed::from(refusal))));
     }
     Ok(Receipt {
         aggregate_type: record.aggregate_type,

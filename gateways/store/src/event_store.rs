@@ -14,7 +14,7 @@ use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::backend::{Append, EventBackend, IdempotencyClaim, NewEvent, now};
+use crate::backend::{Append, EventBackend, IdempotencyClaim, NewEvent, RecordedRefusal, now};
 use crate::error::{StoreError, StoreResult};
 
 /// Metadata keys the store adds to the envelopes it returns from a commit.
@@ -173,6 +173,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
             events: new_events,
             snapshot: snapshot.transpose()?,
             idempotency,
+            refusal: None,
         };
         match self.backend.append(append).await {
             Ok(appended) => {
@@ -185,6 +186,27 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
                 Err(error)
             }
         }
+    }
+
+    /// Records `refusal` under the idempotency key of a command refused on `context`, so the
+    /// same request again gets it again. A key taken meanwhile answers
+    /// [`StoreError::IdempotencyKeyUsed`].
+    pub async fn record_refusal(
+        &self,
+        context: &LoadedAggregate<A>,
+        claim: IdempotencyClaim,
+        refusal: RecordedRefusal,
+    ) -> StoreResult<()> {
+        let append = Append {
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id: context.aggregate_id.clone(),
+            expected_version: context.version,
+            events: Vec::new(),
+            snapshot: None,
+            idempotency: Some(claim),
+            refusal: Some(refusal),
+        };
+        self.backend.append(append).await.map(drop)
     }
 
     fn cached(&self, aggregate_id: &str) -> Option<(i64, A)> {

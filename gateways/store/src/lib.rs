@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 pub use backend::{
     Append, Appended, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedRows, NewEvent,
+    RecordedRefusal,
 };
 pub use commands::{CommandError, CommandGateway, CommandRequest, Dispatch, Dispatched, Receipt};
 pub use error::{StoreError, StoreResult};

@@ -29,8 +29,8 @@ const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequ
 /// Positions a transaction can take: `txid * 65536 + ordinal`.
 const POSITIONS_PER_TRANSACTION: usize = 65_536;
 
-const IDEMPOTENCY_COLUMNS: &str =
-    "key, fingerprint, aggregate_type, aggregate_id, version, global_position, event_types";
+const IDEMPOTENCY_COLUMNS: &str = "key, fingerprint, aggregate_type, aggregate_id, version, global_position, event_types, \
+     refusal";
 
 pub struct PostgresBackend {
     pool: PgPool,
@@ -67,7 +67,7 @@ impl PostgresBackend {
             // this transaction, then find the key taken.
             let taken = sqlx::query(
                 "INSERT INTO idempotency_keys (key, fingerprint, aggregate_type, aggregate_id, \
-                 version, event_types, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 version, event_types, created_at, refusal) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (key) DO NOTHING",
             )
             .bind(&claim.key)
@@ -77,6 +77,7 @@ impl PostgresBackend {
             .bind(append.expected_version + count as i64)
             .bind(event_types(&append.events))
             .bind(now())
+            .bind(append.refusal.as_ref().map(Json))
             .execute(&mut **tx)
             .await?
             .rows_affected()

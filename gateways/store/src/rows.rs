@@ -5,7 +5,7 @@ use eventmall_events::{EventMetadata, StoredEvent};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::backend::IdempotencyRecord;
+use crate::backend::{IdempotencyRecord, RecordedRefusal};
 use crate::error::{StoreError, StoreResult};
 
 #[derive(sqlx::FromRow)]
@@ -64,6 +64,7 @@ pub(crate) struct IdempotencyRow {
     version: i64,
     global_position: Option<i64>,
     event_types: Json<Vec<String>>,
+    refusal: Option<Json<RecordedRefusal>>,
 }
 
 impl From<IdempotencyRow> for IdempotencyRecord {
@@ -76,6 +77,7 @@ impl From<IdempotencyRow> for IdempotencyRecord {
             version: row.version,
             global_position: row.global_position,
             event_types: row.event_types.0,
+            refusal: row.refusal.map(|refusal| refusal.0),
         }
     }
 }

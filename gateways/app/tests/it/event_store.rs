@@ -32,6 +32,7 @@ fn append(id: &str, expected_version: i64, events: Vec<NewEvent>) -> Append {
         events,
         snapshot: None,
         idempotency: None,
+        refusal: None,
     }
 }
 

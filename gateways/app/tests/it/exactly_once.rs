@@ -110,3 +110,85 @@ async fn two_instances_apply_one_customers_orders_without_losing_either() {
     .unwrap();
     assert_eq!(also, 2, "vacuum → filter and filter → vacuum");
 }
+
+/// A record refused once is refused again when it is delivered again, whatever happened in
+/// between: a `ProductWithdrawn` that came before the product existed must not delist the
+/// product when it is redelivered (a crash before the offset commit, a rebalance, a new group)
+/// after the product was listed.
+#[tokio::test]
+async fn a_refused_upstream_record_is_refused_again_on_redelivery() {
+    use eventmall_events::ingest::{
+        IngestRecord, ProductIngest, ProductUpserted, ProductWithdrawn,
+    };
+    use eventmall_kafka::Consumed;
+    use eventmall_kafka::ingest::{Failure, IngestCommands};
+
+    let app = crate::helpers::spawn_sqlite_app().await;
+    let codec = app.codec();
+    let commands = IngestCommands::new(app.commands.clone(), codec.clone())
+        .await
+        .unwrap();
+    let execute = |record: IngestRecord| {
+        let (codec, commands) = (codec.clone(), &commands);
+        async move {
+            let mut value = Vec::new();
+            codec
+                .codec()
+                .await
+                .encode_ingest(&record, &mut value)
+                .unwrap();
+            let consumed = Consumed {
+                topic: record.topic().to_owned(),
+                partition: 0,
+                offset: 0,
+                key: Some(b"mug".to_vec()),
+                value: Some(value),
+                headers: Vec::new(),
+                timestamp_ms: None,
+            };
+            commands.execute(&consumed).await
+        }
+    };
+    let withdrawn: IngestRecord = ProductIngest::from(ProductWithdrawn {
+        event_id: "w-1".into(),
+        partner_id: PartnerId::from("shop-1"),
+        sku: "mug".into(),
+        reason: Some("단종".into()),
+    })
+    .into();
+    let upserted: IngestRecord = ProductIngest::from(ProductUpserted {
+        event_id: "u-1".into(),
+        partner_id: PartnerId::from("shop-1"),
+        sku: "mug".into(),
+        title: "머그컵".into(),
+        brand: None,
+        category: vec!["주방".into()],
+        model_number: None,
+        price: Money::krw(9_000),
+        stock: Some(1),
+    })
+    .into();
+
+    let first = execute(withdrawn.clone()).await;
+    assert!(
+        matches!(&first, Err(Failure::Poison(reason)) if reason.contains("product-not-registered")),
+        "{first:?}"
+    );
+    assert!(execute(upserted).await.is_ok());
+    let again = execute(withdrawn).await;
+    assert!(
+        matches!(&again, Err(Failure::Poison(reason)) if reason.contains("product-not-registered")),
+        "{again:?}"
+    );
+
+    let product = ProductId::for_partner_sku(&PartnerId::from("shop-1"), "mug");
+    let state = app.get(&format!("/v1/products/{product}/state")).await;
+    assert_eq!(state.body["state"]["listed"], true, "{}", state.body);
+    let types: Vec<String> = app
+        .stored()
+        .await
+        .iter()
+        .map(|e| e.event_type.clone())
+        .collect();
+    assert_eq!(types, ["ProductRegistered"]);
+}

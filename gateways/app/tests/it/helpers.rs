@@ -436,6 +436,7 @@ pub fn delivered(id: &str) -> eventmall_store::Append {
         }],
         snapshot: None,
         idempotency: None,
+        refusal: None,
     }
 }
 

@@ -332,7 +332,7 @@ async fn insert_keys(
 ) -> Result<(), sqlx::Error> {
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO idempotency_keys (key, fingerprint, aggregate_type, aggregate_id, version, \
-         global_position, event_types, created_at) ",
+         global_position, event_types, created_at, refusal) ",
     );
     let created_at = now();
     insert.push_values(appends, |mut row, (append, positions)| {
@@ -344,7 +344,8 @@ async fn insert_keys(
             .push_bind(append.expected_version + positions.len() as i64)
             .push_bind(positions.last().copied())
             .push_bind(event_types(&append.events))
-            .push_bind(created_at);
+            .push_bind(created_at)
+            .push_bind(append.refusal.as_ref().map(sqlx::types::Json));
     });
     insert.build().execute(&mut *connection).await?;
     Ok(())
@@ -356,7 +357,7 @@ pub(super) async fn find_idempotency(
 ) -> StoreResult<Option<IdempotencyRecord>> {
     let row: Option<IdempotencyRow> = sqlx::query_as(
         "SELECT key, fingerprint, aggregate_type, aggregate_id, version, global_position, \
-         event_types FROM idempotency_keys WHERE key = ?",
+         event_types, refusal FROM idempotency_keys WHERE key = ?",
     )
     .bind(key)
     .fetch_optional(executor)
