@@ -79,6 +79,12 @@ pub trait Projection: Send + Sync + 'static {
     }
     /// The checkpoints stored with the read model.
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, ReadModelError>;
+    /// The checkpoints of what a read that starts after this returns sees: a read model whose
+    /// readers follow its commits with a delay (search) brings them up to the commit it answers
+    /// for, so read-your-writes never calls a stale answer fresh.
+    async fn checkpoints_for_reads(&self) -> Result<Vec<Checkpoint>, ReadModelError> {
+        self.checkpoints().await
+    }
     /// Applies `batch`, skipping events below the stored checkpoints, and moves the
     /// checkpoints to `batch.positions` in the same transaction, left for the runtime to commit.
     async fn prepare(&self, batch: &Batch) -> Result<Prepared, ReadModelError>;

@@ -111,7 +111,7 @@ impl ReadConsistency {
         if self.relayed().await? < token {
             return Ok(false);
         }
-        let checkpoints = projection.checkpoints().await?;
+        let checkpoints = projection.checkpoints_for_reads().await?;
         let ends = self.ends(projection.topics()).await?;
         Ok(ends.iter().all(|(topic, partition, end)| {
             checkpoint_of(&checkpoints, topic, *partition)

@@ -74,6 +74,13 @@ impl Projection for Search {
         Ok(self.index.checkpoints().map_err(crate::Error::from)?)
     }
 
+    async fn checkpoints_for_reads(&self) -> Result<Vec<Checkpoint>, ReadModelError> {
+        Ok(self
+            .index
+            .checkpoints_for_reads()
+            .map_err(crate::Error::from)?)
+    }
+
     async fn prepare(&self, batch: &Batch) -> Result<Prepared, ReadModelError> {
         let before: Positions = self
             .index

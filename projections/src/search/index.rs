@@ -145,6 +145,14 @@ impl SearchIndex {
         }
     }
 
+    /// The checkpoints of the last commit, with the reader brought up to at least that commit:
+    /// a search that starts after this sees everything they account for.
+    pub fn checkpoints_for_reads(&self) -> Result<Vec<Checkpoint>, SearchError> {
+        let checkpoints = self.checkpoints()?;
+        self.reader.reload()?;
+        Ok(checkpoints)
+    }
+
     /// The product's document as committed.
     pub fn product(&self, product_id: &str) -> Result<Option<ProductDoc>, SearchError> {
         let searcher = self.reader.searcher();

@@ -192,3 +192,75 @@ async fn a_refused_upstream_record_is_refused_again_on_redelivery() {
         .collect();
     assert_eq!(types, ["ProductRegistered"]);
 }
+
+/// An API process reads the index the search projector (another process) commits. Its
+/// consistency check reads the newest commit, but its searcher follows commits with a delay:
+/// a token the commit satisfies must be answered by a searcher that has it.
+#[tokio::test]
+async fn a_search_answer_called_fresh_has_what_the_token_names() {
+    use eventmall_events::product::{ProductDetails, ProductEvent, ProductRegistered};
+    use eventmall_read_models::Search;
+
+    let dir = tempfile::tempdir().unwrap();
+    let generation = Generation(1);
+    let projector = Search::open(dir.path(), generation, "").unwrap();
+    let api = Search::open(dir.path(), generation, "").unwrap();
+    // The API has searched before the commit, as a running one has.
+    let product_id = ProductId::for_partner_sku(&PartnerId::from("shop-1"), "mug");
+    assert!(
+        api.index()
+            .product(&product_id.to_string())
+            .unwrap()
+            .is_none()
+    );
+
+    let registered = ProductEvent::ProductRegistered(ProductRegistered {
+        product_id,
+        partner_id: PartnerId::from("shop-1"),
+        sku: "mug".into(),
+        details: ProductDetails {
+            title: "머그컵".into(),
+            brand: None,
+            category: vec!["주방".into()],
+            model_number: None,
+        },
+        price: Money::krw(9_000),
+        stock: 1,
+    });
+    let batch = Batch {
+        events: vec![Delivered {
+            topic: ProductEvent::TOPIC.into(),
+            partition: 0,
+            offset: 0,
+            envelope: Envelope {
+                event_id: Uuid::now_v7(),
+                aggregate_id: product_id.to_string(),
+                sequence: 1,
+                recorded_at: Utc::now(),
+                event: AnyEvent::Product(registered),
+            },
+            record: 0,
+        }],
+        positions: vec![Checkpoint {
+            topic: ProductEvent::TOPIC.into(),
+            partition: 0,
+            next_offset: 1,
+            position: 42,
+        }],
+    };
+    projector
+        .prepare(&batch)
+        .await
+        .unwrap()
+        .commit
+        .await
+        .unwrap();
+
+    let seen = api.checkpoints_for_reads().await.unwrap();
+    assert_eq!(seen[0].position, 42, "the commit satisfies token 42");
+    let answer = api.index().product(&product_id.to_string()).unwrap();
+    assert!(
+        answer.is_some(),
+        "the searcher that answers has the product the token names"
+    );
+}
