@@ -21,16 +21,23 @@ pub fn client_config(bootstrap_servers: &str) -> ClientConfig {
     config
 }
 
-/// An idempotent producer (acks=all): retries never duplicate or reorder records of a partition.
+/// An idempotent producer (acks=all) that never reorders one aggregate's records: retries do not
+/// duplicate or reorder a partition's records, and neither can a timeout, because there is none.
+/// librdkafka keeps its gapless guarantee only for records that do not time out
+/// (`message.timeout.ms`): one that did would leave e1, e4, e5 on the topic and the resend from
+/// the relay's position would add e2, e3 after them. With no timeout a record is retried until
+/// the cluster takes it, in order; an error that could still leave a gap is fatal
+/// (`enable.gapless.guarantee`), and the relay resends from its position with a new producer.
 pub fn producer_config(bootstrap_servers: &str, relay: &RelaySettings) -> ClientConfig {
     let mut config = client_config(bootstrap_servers);
     config
         .set("enable.idempotence", "true")
+        .set("enable.gapless.guarantee", "true")
         .set("acks", "all")
         .set("max.in.flight.requests.per.connection", "5")
         .set("linger.ms", relay.linger_ms.to_string())
         .set("compression.type", &relay.compression)
-        .set("message.timeout.ms", relay.delivery_timeout_ms.to_string())
+        .set("message.timeout.ms", "0")
         .set("queue.buffering.max.messages", "1000000")
         .set("partitioner", "murmur2_random");
     config

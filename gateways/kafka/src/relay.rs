@@ -12,7 +12,7 @@ mod lease;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eventmall_events::{AnyEvent, EventSchema, StoredEvent};
 use eventmall_registry::RegisteredCodec;
@@ -89,6 +89,8 @@ enum Setback {
     Lease(#[from] sqlx::Error),
     #[error("the lease was taken over by another relay")]
     LeaseLost,
+    #[error("the lease expired before it could be renewed")]
+    LeaseExpired,
     #[error("the task reading the store ahead stopped")]
     ReaderStopped,
     #[error("the task writing the published position stopped")]
@@ -139,6 +141,7 @@ impl Relay {
         let standby = Duration::from_millis(self.settings.lease_ttl_ms / 3).max(idle);
         let mut failures = 0u32;
         while !stop.is_cancelled() {
+            let asked = Instant::now();
             let position = match self.lease.acquire().await {
                 Ok(Some(position)) => position,
                 Ok(None) => {
@@ -152,7 +155,7 @@ impl Relay {
                     continue;
                 }
             };
-            match self.publish_from(position, &stop).await {
+            match self.publish_from(position, asked, &stop).await {
                 Ok(()) => failures = 0,
                 Err(setback) => {
                     failures += 1;
@@ -168,10 +171,14 @@ impl Relay {
         info!("relay stopped");
     }
 
-    /// Publishes from `published` on while the lease holds, until stopped or set back.
+    /// Publishes from `published` on while the lease holds, until stopped or set back. The lease
+    /// was taken by a request sent at `asked`: it holds until `asked` + its TTL, and each renewal
+    /// moves that on from when the renewal was sent. Past it, another relay may hold the lease,
+    /// so nothing more is produced, however long a renewal hangs.
     async fn publish_from(
         &self,
         mut published: i64,
+        asked: Instant,
         stop: &CancellationToken,
     ) -> Result<(), Setback> {
         // After a setback, a fresh producer: nothing the old one queued arrives later.
@@ -196,10 +203,13 @@ impl Relay {
         )));
         // The position is written by its own task, so that a slow write never holds up records.
         let (positions, position) = watch::channel(published);
+        let ttl = Duration::from_millis(self.settings.lease_ttl_ms);
+        let (held_until, lease_deadline) = watch::channel(asked + ttl);
         let mut keeper = AbortOnDropHandle::new(tokio::spawn(keep_position(
             self.lease.clone(),
             position,
             renew_every,
+            held_until,
         )));
         let mut in_flight: VecDeque<InFlight> = VecDeque::new();
         loop {
@@ -208,6 +218,9 @@ impl Relay {
                     Ok(Err(setback)) => Err(setback),
                     _ => Err(Setback::KeeperStopped),
                 };
+            }
+            if Instant::now() >= *lease_deadline.borrow() {
+                return Err(Setback::LeaseExpired);
             }
             // Take the next batch when there is room; wait for one only when nothing is in flight.
             let next = if in_flight.len() >= IN_FLIGHT_BATCHES || stop.is_cancelled() {
@@ -362,11 +375,13 @@ async fn keep_position(
     lease: RelayLease,
     mut positions: watch::Receiver<i64>,
     renew_every: Duration,
+    held_until: watch::Sender<Instant>,
 ) -> Result<(), Setback> {
     let mut written = *positions.borrow_and_update();
     loop {
         let changed = tokio::time::timeout(renew_every, positions.changed()).await;
         let position = *positions.borrow_and_update();
+        let asked = Instant::now();
         if position > written || matches!(changed, Ok(Err(_))) {
             if !lease.commit(position).await? {
                 return Err(Setback::LeaseLost);
@@ -375,6 +390,7 @@ async fn keep_position(
         } else if lease.acquire().await?.is_none() {
             return Err(Setback::LeaseLost);
         }
+        held_until.send_replace(asked + lease.ttl());
         match changed {
             Ok(Err(_)) => return Ok(()),
             Ok(Ok(())) => tokio::time::sleep(COMMIT_EVERY).await,

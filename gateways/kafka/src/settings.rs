@@ -65,8 +65,6 @@ pub struct RelaySettings {
     pub poll_interval_ms: u64,
     /// How long a lease lasts without renewal, in milliseconds.
     pub lease_ttl_ms: u64,
-    /// How long the producer tries to deliver a record before the batch is retried, in ms.
-    pub delivery_timeout_ms: u64,
     /// The producer's `linger.ms`.
     pub linger_ms: u64,
     /// The producer's `compression.type` (`none`, `lz4`, `zstd`, …).
@@ -81,7 +79,6 @@ impl Default for RelaySettings {
             batch_size: 2_000,
             poll_interval_ms: 20,
             lease_ttl_ms: 10_000,
-            delivery_timeout_ms: 30_000,
             linger_ms: 5,
             compression: "none".into(),
         }

@@ -88,7 +88,6 @@ pub fn relay_settings() -> RelaySettings {
     RelaySettings {
         batch_size: 100,
         lease_ttl_ms: 2_000,
-        delivery_timeout_ms: 60_000,
         ..RelaySettings::default()
     }
 }

@@ -374,3 +374,55 @@ async fn the_relay_reports_its_lag_in_events_and_seconds() {
         caught_up["published_position"]
     );
 }
+
+/// A relay whose lease renewal hangs must stop producing once its lease is past its expiry:
+/// by then a standby may hold the lease and publish the same positions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_relay_stops_producing_when_its_lease_expires_unrenewed() {
+    let broker = TestBroker::in_memory().await;
+    let (typed, db) = postgres_backend_typed().await;
+    let h = spawn_app((typed.clone(), db)).await;
+    let (relay, stop) = h.start_relay(&broker).await;
+    let first = typed.append(delivered("first")).await.unwrap();
+    h.wait_published(first.positions[0]).await;
+
+    // Renewals hang behind a lock on the relay's table; appending and reading events do not
+    // (SHARE mode takes no transaction id: ACCESS EXCLUSIVE would, and hold back the reads).
+    let mut lock = typed.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE relay_state IN SHARE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let locked = tokio::time::Instant::now();
+    let ttl = Duration::from_millis(crate::kafka::relay_settings().lease_ttl_ms);
+    let mut appended = 0;
+    let mut produced_after_expiry = None;
+    while locked.elapsed() < ttl * 2 {
+        typed
+            .append(delivered(&format!("during-{appended}")))
+            .await
+            .unwrap();
+        appended += 1;
+        if produced_after_expiry.is_none() && locked.elapsed() > ttl + Duration::from_millis(500) {
+            produced_after_expiry = Some(drain(&broker.bootstrap(), &TOPICS[1..2]).len());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let at_expiry = produced_after_expiry.unwrap();
+    let later = drain(&broker.bootstrap(), &TOPICS[1..2]).len();
+    assert_eq!(
+        later,
+        at_expiry,
+        "{} records produced after the lease expired",
+        later - at_expiry
+    );
+
+    // With the table free again, the relay takes its lease back and publishes the rest.
+    lock.commit().await.unwrap();
+    h.wait_published(h.last_position().await).await;
+    stop.cancel();
+    relay.await.unwrap();
+    let records = drain(&broker.bootstrap(), &TOPICS[1..2]);
+    let keys: HashSet<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys.len(), appended + 1, "every event reached Kafka");
+}

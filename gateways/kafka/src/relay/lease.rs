@@ -41,6 +41,11 @@ impl RelayLease {
         &self.holder
     }
 
+    /// How long the lease lasts unrenewed.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     fn expiry(&self) -> i64 {
         now_ms() + i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX / 2)
     }
