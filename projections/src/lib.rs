@@ -39,6 +39,30 @@ pub enum ProjectionError {
     /// A sum would leave the range of its column.
     #[error("{0} overflows")]
     Overflow(String),
+    /// An event past the next one of its aggregate: the ones between have not arrived. A read
+    /// model applies each aggregate's events one after the other, so this one is held out (as
+    /// a dead letter); the relay's resend of the ones between brings it again.
+    #[error("sequence gap in {aggregate}: expected event {expected}, got {got}")]
+    Gap {
+        aggregate: String,
+        expected: i64,
+        got: i64,
+    },
+}
+
+impl ProjectionError {
+    /// Checks that `sequence` is the next event of `aggregate`, whose last applied one is
+    /// `version` (0 for none).
+    pub fn check_next(aggregate: &str, version: i64, sequence: i64) -> Result<()> {
+        match sequence == version + 1 {
+            true => Ok(()),
+            false => Err(Self::Gap {
+                aggregate: aggregate.to_owned(),
+                expected: version + 1,
+                got: sequence,
+            }),
+        }
+    }
 }
 
 pub type Result<T, E = ProjectionError> = std::result::Result<T, E>;

@@ -49,6 +49,11 @@ impl OrderChanges {
             self.duplicates += 1;
             return Ok(());
         }
+        // An event of an order never placed is refused as such below.
+        if current.is_some() || matches!(envelope.event, OrderEvent::OrderPlaced(_)) {
+            let version = current.map_or(0, |view| view.version);
+            ProjectionError::check_next(&envelope.aggregate_id, version, envelope.sequence)?;
+        }
         let mut view = match (current, &envelope.event) {
             (None, OrderEvent::OrderPlaced(placed)) => OrderView::placed(envelope.with(placed)),
             (Some(_), OrderEvent::OrderPlaced(_)) => {

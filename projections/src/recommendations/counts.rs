@@ -130,6 +130,12 @@ impl Counts {
             self.duplicates += 1;
             return Ok(());
         }
+        let basket = self.baskets.get(id);
+        // An event of an order never placed is refused as such below.
+        if basket.is_some() || matches!(envelope.event, OrderEvent::OrderPlaced(_)) {
+            let version = basket.map_or(0, |basket| basket.version);
+            ProjectionError::check_next(id, version, envelope.sequence)?;
+        }
         if let OrderEvent::OrderPlaced(placed) = &envelope.event {
             self.baskets.insert(
                 id.clone(),

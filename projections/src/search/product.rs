@@ -67,6 +67,10 @@ impl ProductDoc {
         if envelope.sequence <= self.version {
             return Ok(false);
         }
+        // An event of a product never registered is refused as such below.
+        if self.registered || matches!(envelope.event, ProductEvent::ProductRegistered(_)) {
+            ProjectionError::check_next(&envelope.aggregate_id, self.version, envelope.sequence)?;
+        }
         let at = Some(envelope.recorded_at);
         match &envelope.event {
             ProductEvent::ProductRegistered(registered) => {
