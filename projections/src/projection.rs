@@ -64,6 +64,9 @@ pub struct Prepared {
     /// Where each partition stood before the batch: records below were applied already.
     pub before: Positions,
     pub commit: Commit,
+    /// Undoes the batch now, for a runtime that will not commit it: a transaction left to be
+    /// rolled back when its connection is next used could stay open on the server meanwhile.
+    pub rollback: Commit,
 }
 
 /// A read model built from topics.

@@ -129,6 +129,12 @@ impl Projector {
         })
     }
 
+    /// Sends the dead letters to `dead_letters` instead of the cluster it consumes.
+    pub fn with_dead_letters(mut self, dead_letters: DeadLetters) -> Self {
+        self.dead_letters = dead_letters;
+        self
+    }
+
     /// Runs on a thread of its own until `stop`; the batch in hand is finished first.
     pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<Result<()>> {
         let runtime = Handle::current();
@@ -186,9 +192,19 @@ impl Projector {
         let name = self.projection.name();
         let mut backoff = Duration::from_millis(100);
         loop {
-            match runtime.block_on(self.isolating(records)) {
-                Ok(positions) => return Some(positions),
-                Err(error) => {
+            // A stop abandons the batch wherever it is (a dead-letter send may take until the
+            // producer gives up): nothing uncommitted counts, and the checkpoints say where to
+            // resume.
+            let applied = runtime.block_on(async {
+                tokio::select! {
+                    () = stop.cancelled() => None,
+                    applied = self.isolating(records) => Some(applied),
+                }
+            });
+            match applied {
+                None => return None,
+                Some(Ok(positions)) => return Some(positions),
+                Some(Err(error)) => {
                     warn!(projector = name, %error, ?backoff, "batch not applied; retrying it");
                 }
             }
@@ -329,7 +345,7 @@ impl Projector {
             if letters.is_empty() {
                 break prepared;
             }
-            drop(prepared);
+            prepared.rollback.await?;
             self.send_dead_letters(records, &letters).await?;
             sent.extend(letters.into_iter().map(|(index, _)| index));
         };

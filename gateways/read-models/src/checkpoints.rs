@@ -1,6 +1,8 @@
 //! The SQL read models' bookkeeping: each projector's generations, and its checkpoints, which
 //! move in the same transaction as the rows they account for.
 
+use std::sync::{Arc, Mutex};
+
 use eventmall_projections::projection::{Commit, Positions};
 use eventmall_projections::{Checkpoint, Generation};
 use sqlx::{Any, AnyPool, Transaction};
@@ -158,7 +160,24 @@ pub(crate) async fn begin(
     Ok((tx, before))
 }
 
-/// The commit of a batch's transaction, left for the runtime to await.
-pub(crate) fn commit(tx: Transaction<'static, Any>) -> Commit {
-    Box::pin(async move { tx.commit().await.map_err(|e| Error::from(e).into()) })
+/// The commit and the rollback of a batch's transaction, left for the runtime to await one of.
+pub(crate) fn finish(tx: Transaction<'static, Any>) -> (Commit, Commit) {
+    let slot = Arc::new(Mutex::new(Some(tx)));
+    let take = |slot: &Mutex<Option<Transaction<'static, Any>>>| {
+        slot.lock().ok().and_then(|mut tx| tx.take())
+    };
+    let kept = slot.clone();
+    let commit: Commit = Box::pin(async move {
+        match take(&kept) {
+            Some(tx) => tx.commit().await.map_err(|e| Error::from(e).into()),
+            None => Ok(()),
+        }
+    });
+    let rollback: Commit = Box::pin(async move {
+        match take(&slot) {
+            Some(tx) => tx.rollback().await.map_err(|e| Error::from(e).into()),
+            None => Ok(()),
+        }
+    });
+    (commit, rollback)
 }

@@ -322,10 +322,12 @@ impl Projection for OrderViews {
             }
         }
         self.write(&mut tx, &changes, &versions).await?;
+        let (commit, rollback) = checkpoints::finish(tx);
         Ok(Prepared {
             refused,
             before,
-            commit: checkpoints::commit(tx),
+            commit,
+            rollback,
         })
     }
 }

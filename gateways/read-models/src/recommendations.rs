@@ -450,10 +450,12 @@ impl Projection for Recommendations {
             }
         }
         self.write(&mut tx, &counts, &loaded, &held_before).await?;
+        let (commit, rollback) = checkpoints::finish(tx);
         Ok(Prepared {
             refused,
             before,
-            commit: checkpoints::commit(tx),
+            commit,
+            rollback,
         })
     }
 }

@@ -110,6 +110,8 @@ impl Projection for Search {
                     .commit(changes, &positions)
                     .map_err(|error| crate::Error::from(error).into())
             }),
+            // Nothing is written before the commit.
+            rollback: Box::pin(async { Ok(()) }),
         })
     }
 }

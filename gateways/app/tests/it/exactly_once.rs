@@ -264,3 +264,66 @@ async fn a_search_answer_called_fresh_has_what_the_token_names() {
         "the searcher that answers has the product the token names"
     );
 }
+
+/// On PostgreSQL the relay reads only below the oldest transaction open in the cluster, so a
+/// projector transaction held open while its dead letters are sent (as long as the send takes)
+/// would hold back the relay and every read-your-writes wait with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_dead_letter_send_does_not_hold_back_the_relay() {
+    use eventmall_kafka::dead_letters::DeadLetters;
+    use eventmall_kafka::projector::Projector;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let app = crate::helpers::spawn_postgres_app().await;
+    let broker = crate::kafka::TestBroker::in_memory().await;
+    let (_relay, _stop_relay) = app.start_relay(&broker).await;
+    let first = app.register_product("p-1", "mug", 9_000).await;
+    app.wait_published(app.last_position().await).await;
+    // A record the order views cannot decode: its dead letter goes to a "cluster" that accepts
+    // connections and never answers, so the send takes until the producer gives up.
+    let producer: FutureProducer = eventmall_kafka::client_config(&broker.bootstrap())
+        .create()
+        .unwrap();
+    producer
+        .send(
+            FutureRecord::to(OrderEvent::TOPIC)
+                .key(&first)
+                .payload("not avro"),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_address = silent.local_addr().unwrap().to_string();
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((connection, _)) = silent.accept().await {
+            open.push(connection);
+        }
+    });
+    let live: std::sync::Arc<dyn Projection> = std::sync::Arc::new(app.views.orders.clone());
+    let settings = eventmall_kafka::ProjectorSettings {
+        batch_size: 10,
+        batch_wait_ms: 5,
+        ..Default::default()
+    };
+    let projector = Projector::new(live, app.codec(), &broker.bootstrap(), &settings)
+        .unwrap()
+        .with_dead_letters(DeadLetters::new(&silent_address).unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _running = projector.spawn(stop.clone());
+    let _stop = stop.drop_guard();
+    // The projector is in its dead-letter send well within this.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    app.register_product("p-1", "cup", 9_000).await;
+    let position = app.last_position().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.published().await < position {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay is held back while the projector sends its dead letters"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
