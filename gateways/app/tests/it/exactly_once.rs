@@ -120,34 +120,13 @@ async fn a_refused_upstream_record_is_refused_again_on_redelivery() {
     use eventmall_events::ingest::{
         IngestRecord, ProductIngest, ProductUpserted, ProductWithdrawn,
     };
-    use eventmall_kafka::Consumed;
-    use eventmall_kafka::ingest::{Failure, IngestCommands};
+    use eventmall_kafka::ingest::Failure;
 
     let app = crate::helpers::spawn_sqlite_app().await;
-    let codec = app.codec();
-    let commands = IngestCommands::new(app.commands.clone(), codec.clone())
-        .await
-        .unwrap();
+    let ingest = app.ingest().await;
     let execute = |record: IngestRecord| {
-        let (codec, commands) = (codec.clone(), &commands);
-        async move {
-            let mut value = Vec::new();
-            codec
-                .codec()
-                .await
-                .encode_ingest(&record, &mut value)
-                .unwrap();
-            let consumed = Consumed {
-                topic: record.topic().to_owned(),
-                partition: 0,
-                offset: 0,
-                key: Some(b"mug".to_vec()),
-                value: Some(value),
-                headers: Vec::new(),
-                timestamp_ms: None,
-            };
-            commands.execute(&consumed).await
-        }
+        let ingest = &ingest;
+        async move { ingest.run(&record, "mug").await }
     };
     let withdrawn: IngestRecord = ProductIngest::from(ProductWithdrawn {
         event_id: "w-1".into(),

@@ -417,14 +417,10 @@ async fn mark_paid_ship_and_deliver_check_who_and_what() {
 async fn ingest_event_ids_are_scoped_by_partner() {
     use eventmall_events::ingest::{IngestRecord, ProductIngest, ProductUpserted};
     use eventmall_events::{Money, PartnerId};
-    use eventmall_kafka::Consumed;
-    use eventmall_kafka::ingest::{Failure, IngestCommands};
+    use eventmall_kafka::ingest::Failure;
 
     let app = spawn_sqlite_app().await;
-    let codec = app.codec();
-    let commands = IngestCommands::new(app.commands.clone(), codec.clone())
-        .await
-        .unwrap();
+    let ingest = app.ingest().await;
     let record = |partner: &str, title: &str| -> IngestRecord {
         ProductIngest::from(ProductUpserted {
             event_id: "1".into(),
@@ -440,25 +436,8 @@ async fn ingest_event_ids_are_scoped_by_partner() {
         .into()
     };
     let execute = |record: IngestRecord| {
-        let (codec, commands) = (codec.clone(), &commands);
-        async move {
-            let mut value = Vec::new();
-            codec
-                .codec()
-                .await
-                .encode_ingest(&record, &mut value)
-                .unwrap();
-            let consumed = Consumed {
-                topic: record.topic().to_owned(),
-                partition: 0,
-                offset: 0,
-                key: Some(b"mug".to_vec()),
-                value: Some(value),
-                headers: Vec::new(),
-                timestamp_ms: None,
-            };
-            commands.execute(&consumed).await
-        }
+        let ingest = &ingest;
+        async move { ingest.run(&record, "mug").await }
     };
     assert!(execute(record("shop-a", "머그컵")).await.is_ok());
     assert!(execute(record("shop-b", "머그컵")).await.is_ok());

@@ -152,6 +152,39 @@ pub async fn spawn_postgres_app() -> TestApp {
     spawn_app_with((backend, db), |settings| settings.projectors.url = url).await
 }
 
+/// The ingest consumer's commands, run on records without a broker.
+pub struct Ingest {
+    commands: eventmall_kafka::ingest::IngestCommands,
+    codec: RegisteredCodec,
+}
+
+impl Ingest {
+    /// Runs an upstream record's command as the ingest consumer does with the record read from
+    /// its topic (partition 0, offset 0, keyed `key`).
+    pub async fn run(
+        &self,
+        record: &eventmall_events::ingest::IngestRecord,
+        key: &str,
+    ) -> Result<eventmall_store::Receipt, eventmall_kafka::ingest::Failure> {
+        let mut value = Vec::new();
+        self.codec
+            .codec()
+            .await
+            .encode_ingest(record, &mut value)
+            .unwrap();
+        let consumed = eventmall_kafka::Consumed {
+            topic: record.topic().to_owned(),
+            partition: 0,
+            offset: 0,
+            key: Some(key.as_bytes().to_vec()),
+            value: Some(value),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        };
+        self.commands.execute(&consumed).await
+    }
+}
+
 /// A response's status, headers and JSON body.
 pub struct Reply {
     pub status: u16,
@@ -180,6 +213,16 @@ impl Reply {
 }
 
 impl TestApp {
+    /// The ingest consumer's commands over the app's store, its contract registered.
+    pub async fn ingest(&self) -> Ingest {
+        let codec = self.codec();
+        let commands =
+            eventmall_kafka::ingest::IngestCommands::new(self.commands.clone(), codec.clone())
+                .await
+                .unwrap();
+        Ingest { commands, codec }
+    }
+
     /// Feed ingest over the app's store, as the upload route runs it.
     pub fn feeds(&self) -> eventmall_feeds::FeedIngest {
         eventmall_feeds::FeedIngest::new(self.commands.clone(), self.store_pool.clone())

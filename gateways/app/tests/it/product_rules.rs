@@ -4,12 +4,10 @@
 
 use eventmall_events::ingest::{IngestRecord, ProductIngest, ProductUpserted};
 use eventmall_events::{Money, PartnerId};
-use eventmall_kafka::Consumed;
-use eventmall_kafka::ingest::{Failure, IngestCommands};
-use eventmall_registry::RegisteredCodec;
+use eventmall_kafka::ingest::Failure;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_sqlite_app};
+use crate::helpers::{Ingest, TestApp, spawn_sqlite_app};
 
 /// A product as every door can state it.
 struct Case {
@@ -203,11 +201,7 @@ async fn through_a_feed(app: &TestApp, cases: &[Case]) -> Vec<bool> {
         .collect()
 }
 
-async fn through_the_ingest_topic(
-    handler: &IngestCommands,
-    codec: &RegisteredCodec,
-    case: &Case,
-) -> bool {
+async fn through_the_ingest_topic(ingest: &Ingest, case: &Case) -> bool {
     let record: IngestRecord = ProductIngest::from(ProductUpserted {
         event_id: format!("rules-{}", case.what),
         partner_id: PartnerId::from("rules-ingest"),
@@ -224,22 +218,7 @@ async fn through_the_ingest_topic(
         stock: Some(1),
     })
     .into();
-    let mut value = Vec::new();
-    codec
-        .codec()
-        .await
-        .encode_ingest(&record, &mut value)
-        .unwrap();
-    let consumed = Consumed {
-        topic: record.topic().to_owned(),
-        partition: 0,
-        offset: 0,
-        key: Some(case.sku.clone().into_bytes()),
-        value: Some(value),
-        headers: Vec::new(),
-        timestamp_ms: None,
-    };
-    match handler.execute(&consumed).await {
+    match ingest.run(&record, &case.sku).await {
         Ok(_) => true,
         Err(Failure::Poison(_)) => false,
         Err(Failure::Transient(error)) => panic!("{}: {error}", case.what),
@@ -249,15 +228,12 @@ async fn through_the_ingest_topic(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_door_gives_the_same_verdict_for_the_same_product() {
     let app = spawn_sqlite_app().await;
-    let codec = app.codec();
-    let handler = IngestCommands::new(app.commands.clone(), codec.clone())
-        .await
-        .unwrap();
+    let ingest = app.ingest().await;
     let cases = cases();
     let fed = through_a_feed(&app, &cases).await;
     for (case, fed) in cases.iter().zip(fed) {
         let api = through_the_api(&app, case).await;
-        let ingested = through_the_ingest_topic(&handler, &codec, case).await;
+        let ingested = through_the_ingest_topic(&ingest, case).await;
         assert_eq!(
             (api, fed, ingested),
             (case.accepted, case.accepted, case.accepted),
