@@ -67,6 +67,18 @@ fn kims_order(partition: i32, sku: &str) -> Batch {
     }
 }
 
+/// Whether a session of this database waits on a lock.
+async fn waiting_on_a_lock(pool: &sqlx::AnyPool) -> bool {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+        > 0
+}
+
 /// A customer's orders fall on different partitions, so two instances apply them at once. Each
 /// reads the customer's products and writes them back: unless one waits for the other, the
 /// second overwrites the first (a count of 1 instead of 2, the pair between them lost).
@@ -84,7 +96,15 @@ async fn two_instances_apply_one_customers_orders_without_losing_either() {
     let (vacuum, filter) = (kims_order(0, "vacuum"), kims_order(1, "filter"));
     let held = first.prepare(&vacuum).await.unwrap();
     let racing = tokio::spawn(async move { second.prepare(&filter).await.map(|p| p.commit) });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Until the second has read and written, or waits on the first.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !racing.is_finished() && !waiting_on_a_lock(&pool).await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second batch did nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     held.commit.await.unwrap();
     racing.await.unwrap().unwrap().await.unwrap();
 
