@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use eventmall_events::PartnerId;
 use sqlx::{AnyPool, Row};
+use tokio_util::task::AbortOnDropHandle;
 use uuid::Uuid;
 
 use crate::report::{
@@ -17,7 +18,7 @@ use crate::{FeedEncoding, FeedFormat, FeedKind, FieldMapping, RejectedLine};
 /// How long a running run may go without a heartbeat before it counts as abandoned.
 pub(crate) const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often a running run beats.
-pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
+const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Rows a statement names at most: four values a row stay under SQLite's 32,766 parameters.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
@@ -133,14 +134,25 @@ impl FeedRecords {
         Ok(Some(running))
     }
 
-    /// Says the run is still running.
-    pub(crate) async fn beat(&self, run_id: Uuid) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE feed_runs SET heartbeat_at_ms = $1 WHERE run_id = $2")
-            .bind(Utc::now().timestamp_millis())
-            .bind(run_id.to_string())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Says every [`HEARTBEAT`] that the run is still running, until the handle is dropped
+    /// (however the run ends).
+    pub(crate) fn heartbeat(&self, run_id: Uuid) -> AbortOnDropHandle<()> {
+        let pool = self.pool.clone();
+        AbortOnDropHandle::new(tokio::spawn(async move {
+            let mut beats = tokio::time::interval(HEARTBEAT);
+            loop {
+                beats.tick().await;
+                let beat =
+                    sqlx::query("UPDATE feed_runs SET heartbeat_at_ms = $1 WHERE run_id = $2")
+                        .bind(Utc::now().timestamp_millis())
+                        .bind(run_id.to_string())
+                        .execute(&pool)
+                        .await;
+                if let Err(error) = beat {
+                    tracing::warn!(run = %run_id, %error, "feed run heartbeat not recorded");
+                }
+            }
+        }))
     }
 
     /// Records how a run ended, with its counts.

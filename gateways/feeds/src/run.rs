@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::ep::{Class, EpProduct};
 use crate::mapped::{CsvSource, JsonlSource};
-use crate::records::{Ending, FeedRecords, HEARTBEAT, ROWS_PER_STATEMENT, Seen};
+use crate::records::{Ending, FeedRecords, ROWS_PER_STATEMENT, Seen};
 use crate::{
     EpReader, FeedCounts, FeedEncoding, FeedError, FeedFormat, FeedKind, FeedRow, FeedRows,
     FeedRun, FeedSettings, RejectedLine, RowSource,
@@ -156,19 +156,7 @@ impl FeedIngest {
                 running,
             });
         }
-        let heartbeat = tokio::spawn({
-            let records = self.records.clone();
-            async move {
-                let mut beats = tokio::time::interval(HEARTBEAT);
-                loop {
-                    beats.tick().await;
-                    if let Err(error) = records.beat(run_id).await {
-                        tracing::warn!(run = %run_id, %error, "feed run heartbeat not recorded");
-                    }
-                }
-            }
-        });
-        let _stop_beating = AbortOnDrop(heartbeat);
+        let _beating = self.records.heartbeat(run_id);
         let open = move || -> Result<Box<dyn RowSource + Send>, FeedError> {
             Ok(match (format, mapping) {
                 (FeedFormat::Csv, Some((_, fields))) => {
@@ -330,7 +318,6 @@ impl FeedIngest {
             }
         }
         counts.rejected += rejected.len() as i64;
-        let max = self.settings.max_rejections;
         self.records
             .record(run_id, partner, &seen, &rejected)
             .await?;
@@ -343,6 +330,7 @@ impl FeedIngest {
                 .collect();
             sink.send(letters).await.map_err(RunError::DeadLetters)?;
         }
+        let max = self.settings.max_rejections;
         if counts.rejected >= max {
             return Err(RunError::TooManyRejections { run_id, max });
         }
@@ -421,15 +409,6 @@ impl FeedIngest {
             self.records.delisted(partner, skus).await?;
         }
         Ok(absent.len() as i64)
-    }
-}
-
-/// Aborts a task when dropped: a run's heartbeat ends with the run, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
