@@ -16,7 +16,7 @@ use eventmall_read_models::order_views::{
 };
 
 use crate::extract::{IdPath, Query, party_id};
-use crate::problem::ReadProblems;
+use crate::problem::ConsistentReadProblems;
 use crate::projections::ConsistencyToken;
 use crate::{ApiError, AppState};
 
@@ -39,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "The order with its status timeline", body = OrderView, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 pub async fn order(
@@ -91,7 +91,7 @@ fn check_page(offset: i64, limit: i64) -> Result<(), ApiError> {
         (status = 200, description = "The customer's orders, newest first", body = OrderPage, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 async fn customer_orders(
@@ -118,7 +118,7 @@ async fn customer_orders(
         (status = 200, description = "Paid orders, amount spent, last order, top categories", body = CustomerProfile, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 async fn customer_profile(
@@ -165,7 +165,7 @@ struct PartnerOrdersQuery {
         (status = 200, description = "The partner's orders, newest first", body = OrderPage, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 async fn partner_orders(
@@ -228,7 +228,7 @@ struct SalesReport {
         (status = 200, description = "Sales per Seoul day; days without sales are absent", body = SalesReport, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 async fn partner_sales(
@@ -268,7 +268,7 @@ struct SettlementQuery {
         (status = 200, description = "The month's settlement, when the partner sold in it", body = Vec<Settlement>, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 async fn partner_settlements(

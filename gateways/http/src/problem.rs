@@ -126,6 +126,15 @@ pub struct ReadProblems;
 
 impl IntoResponses for ReadProblems {
     fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[BAD_REQUEST, NOT_FOUND, INTERNAL, UNAVAILABLE])
+    }
+}
+
+/// What a read route that takes `X-Consistency-Token` answers when it cannot.
+pub struct ConsistentReadProblems;
+
+impl IntoResponses for ConsistentReadProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
         problem_responses(&[BAD_REQUEST, NOT_FOUND, TOKEN_AHEAD, INTERNAL, UNAVAILABLE])
     }
 }

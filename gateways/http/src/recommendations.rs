@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use eventmall_read_models::recommendations::{Affinity, Trend};
 
 use crate::extract::{IdPath, Query, party_id};
-use crate::problem::ReadProblems;
+use crate::problem::ConsistentReadProblems;
 use crate::projections::ConsistencyToken;
 use crate::{ApiError, AppState};
 
@@ -113,7 +113,7 @@ async fn neighbours(
         (status = 200, description = "Products bought in the same basket, best first", body = [WithProduct<Neighbour>], headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 pub async fn bought_together(
@@ -133,7 +133,7 @@ pub async fn bought_together(
         (status = 200, description = "Products bought by the same customers, best first", body = [WithProduct<Neighbour>], headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 pub async fn also_bought(
@@ -153,7 +153,7 @@ pub async fn also_bought(
         (status = 200, description = "Products bought most lately, best first", body = [WithProduct<Trend>], headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 pub async fn trending(
@@ -184,7 +184,7 @@ pub async fn trending(
         (status = 200, description = "Picks for the customer, each with its reason", body = [WithProduct<Pick>], headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 pub async fn for_customer(

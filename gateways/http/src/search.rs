@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{IdPath, Query};
-use crate::problem::ReadProblems;
+use crate::problem::ConsistentReadProblems;
 use crate::projections::ConsistencyToken;
 use crate::{ApiError, AppState};
 
@@ -100,7 +100,7 @@ impl SearchQuery {
         (status = 200, description = "Matching products, with facet counts", body = SearchResults, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 pub async fn search(
@@ -124,7 +124,7 @@ pub async fn search(
         (status = 200, description = "The product as search has it", body = ProductDoc, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
-        ReadProblems,
+        ConsistentReadProblems,
     ),
 )]
 pub async fn product(
