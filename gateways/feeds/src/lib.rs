@@ -10,8 +10,8 @@
 //! | `ep.rs`, `ep/rules.rs` | the EP TSV line reader; the rules of a row |
 //! | `mapped.rs` | CSV and JSON Lines through a partner's field mapping |
 //! | `rows.rs` | the checked rows of any format, duplicates refused |
-//! | `run.rs` | a run: rows to commands, a full feed's delisting, dead letters |
-//! | `records.rs` | what runs record: runs, rejected lines, last listings, mappings |
+//! | `run.rs`, `run/row.rs` | a run: rows to commands, a full feed's delisting, dead letters; what a row becomes |
+//! | `records.rs`, `records/mappings.rs` | what runs record: runs, rejected lines, last listings; mappings |
 //! | `report.rs` | a run's report and counts |
 //! | `settings.rs` | how many runs at once, and how many rejections a run takes |
 

@@ -1,6 +1,6 @@
 //! What feed runs record in the event store's database: each run and its counts, every
 //! rejected line with its reason and raw bytes, per product what the partner's feed said last
-//! (`feed_items`), and the partners' field mappings.
+//! (`feed_items`), and (in `mappings.rs`) the partners' field mappings.
 
 use std::collections::HashMap;
 
@@ -13,7 +13,9 @@ use uuid::Uuid;
 use crate::report::{
     FeedCounts, FeedRun, FeedRunPage, FeedRunSummary, REPORTED_REJECTIONS, Rejection, RejectionPage,
 };
-use crate::{FeedEncoding, FeedFormat, FeedKind, FieldMapping, RejectedLine};
+use crate::{FeedEncoding, FeedFormat, FeedKind, RejectedLine};
+
+mod mappings;
 
 /// How long a running run may go without a heartbeat before it counts as abandoned.
 pub(crate) const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
@@ -304,53 +306,6 @@ impl FeedRecords {
             update.execute(&self.pool).await?;
         }
         Ok(())
-    }
-
-    /// Stores `fields` as the partner's newest mapping for `format`; answers its version.
-    pub async fn put_mapping(
-        &self,
-        partner: &str,
-        format: FeedFormat,
-        fields: &FieldMapping,
-    ) -> Result<i64, sqlx::Error> {
-        let json =
-            serde_json::to_string(fields).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        // The next version; two writers racing for it collide on the primary key.
-        let row = sqlx::query(
-            "INSERT INTO feed_mappings (partner_id, format, version, fields, created_at_ms) \
-             SELECT $1, $2, COALESCE(MAX(version), 0) + 1, $3, $4 FROM feed_mappings \
-             WHERE partner_id = $1 AND format = $2 RETURNING version",
-        )
-        .bind(partner)
-        .bind(format.as_str())
-        .bind(json)
-        .bind(Utc::now().timestamp_millis())
-        .fetch_one(&self.pool)
-        .await?;
-        row.try_get(0)
-    }
-
-    /// The partner's newest mapping for `format`, with its version.
-    pub async fn mapping(
-        &self,
-        partner: &str,
-        format: FeedFormat,
-    ) -> Result<Option<(i64, FieldMapping)>, sqlx::Error> {
-        let Some(row) = sqlx::query(
-            "SELECT version, fields FROM feed_mappings WHERE partner_id = $1 AND format = $2 \
-             ORDER BY version DESC LIMIT 1",
-        )
-        .bind(partner)
-        .bind(format.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let fields: String = row.try_get(1)?;
-        let mapping =
-            serde_json::from_str(&fields).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-        Ok(Some((row.try_get(0)?, mapping)))
     }
 
     /// A run of `partner`, without its rejections.

@@ -11,10 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
-use eventmall_events::{AnyEvent, CodecError, DeadLetter};
+use eventmall_events::DeadLetter;
 use eventmall_projections::projection::Fault;
-use eventmall_projections::{Batch, Checkpoint, Delivered, Envelope, Projection};
+use eventmall_projections::{Batch, Checkpoint, Delivered, Projection};
 use eventmall_registry::RegisteredCodec;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaRespErr;
@@ -22,10 +21,12 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
-use uuid::Uuid;
 
 use crate::dead_letters::{DeadLetters, refused};
 use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
+use decode::{Undecoded, decode};
+
+mod decode;
 
 /// The longest wait between retries of a batch while the read model's store is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -398,57 +399,4 @@ fn commit_offsets(consumer: &BaseConsumer<Rebalancer>, positions: &[Checkpoint])
     if let Err(error) = consumer.commit(&list, CommitMode::Async) {
         debug!(%error, "group offsets not committed");
     }
-}
-
-/// Why a record was not decoded.
-enum Undecoded {
-    /// The record is poison, for this reason.
-    Poison(String),
-    /// The registry did not answer; the record may be fine.
-    Unavailable(CodecError),
-}
-
-impl From<String> for Undecoded {
-    fn from(reason: String) -> Self {
-        Self::Poison(reason)
-    }
-}
-
-impl From<&str> for Undecoded {
-    fn from(reason: &str) -> Self {
-        Self::Poison(reason.to_owned())
-    }
-}
-
-/// Decodes a record of an aggregate topic into an event envelope.
-async fn decode(
-    record: &Consumed,
-    codec: &RegisteredCodec,
-) -> Result<Envelope<AnyEvent>, Undecoded> {
-    let value = record.value.as_deref().ok_or("the record has no value")?;
-    let event = codec.decode(value).await.map_err(|error| match error {
-        CodecError::SchemaUnavailable { .. } => Undecoded::Unavailable(error),
-        other => Undecoded::Poison(other.to_string()),
-    })?;
-    let key = record.key.as_deref().ok_or("the record has no key")?;
-    let aggregate_id = std::str::from_utf8(key)
-        .map_err(|_| "the key is not UTF-8".to_owned())?
-        .to_owned();
-    let event_type: String = record.parsed("event_type")?;
-    if event_type != event.event_type() {
-        return Err(Undecoded::Poison(format!(
-            "header event_type {event_type} but the value is a {}",
-            event.event_type()
-        )));
-    }
-    let timestamp_ms = record.timestamp_ms.ok_or("the record has no timestamp")?;
-    let recorded_at = DateTime::<Utc>::from_timestamp_millis(timestamp_ms)
-        .ok_or_else(|| format!("timestamp {timestamp_ms} is out of range"))?;
-    Ok(Envelope {
-        event_id: record.parsed::<Uuid>("event_id")?,
-        aggregate_id,
-        sequence: record.parsed("sequence")?,
-        recorded_at,
-        event,
-    })
 }

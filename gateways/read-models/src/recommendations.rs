@@ -3,6 +3,7 @@
 //! `queries.rs`.
 
 mod queries;
+mod tables;
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -12,6 +13,7 @@ use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection,
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use queries::{Affinity, Trend};
+use tables::Tables;
 
 use crate::database::{SqlValue, placeholders, upsert};
 use crate::{Result, checkpoints};
@@ -19,82 +21,6 @@ use crate::{Result, checkpoints};
 const TOPICS: &[&str] = &[OrderEvent::TOPIC];
 /// Rows loaded per query.
 const LOAD_CHUNK: usize = 400;
-
-#[derive(Clone, Debug)]
-struct Tables {
-    baskets: String,
-    items: String,
-    together: String,
-    customers: String,
-    customer_items: String,
-    also: String,
-    trending: String,
-}
-
-impl Tables {
-    fn of(generation: Generation) -> Self {
-        let prefix = generation.table_prefix(Recommendations::NAME);
-        Self {
-            baskets: format!("{prefix}baskets"),
-            items: format!("{prefix}items"),
-            together: format!("{prefix}together"),
-            customers: format!("{prefix}customers"),
-            customer_items: format!("{prefix}customer_products"),
-            also: format!("{prefix}also"),
-            trending: format!("{prefix}trending"),
-        }
-    }
-
-    fn create_statements(&self) -> Vec<String> {
-        let Self {
-            baskets,
-            items,
-            together,
-            customers,
-            customer_items,
-            also,
-            trending,
-        } = self;
-        let mut statements = vec![
-            format!(
-                "CREATE TABLE IF NOT EXISTS {baskets} (order_id TEXT PRIMARY KEY, \
-                 customer_id TEXT NOT NULL, version BIGINT NOT NULL, basket TEXT NOT NULL)"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {items} (product_id TEXT PRIMARY KEY, \
-                 baskets BIGINT NOT NULL, buyers BIGINT NOT NULL)"
-            ),
-            // A row per customer a batch touches, taken (updated) before the customer's
-            // products are read: two instances' batches of one customer's orders (on different
-            // partitions) take turns instead of both writing what they read.
-            format!(
-                "CREATE TABLE IF NOT EXISTS {customers} (customer_id TEXT PRIMARY KEY, \
-                 batches BIGINT NOT NULL)"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {customer_items} (customer_id TEXT NOT NULL, \
-                 product_id TEXT NOT NULL, n BIGINT NOT NULL, paired BIGINT NOT NULL, \
-                 PRIMARY KEY (customer_id, product_id))"
-            ),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {trending} (category TEXT NOT NULL, \
-                 product_id TEXT NOT NULL, score DOUBLE PRECISION NOT NULL, \
-                 PRIMARY KEY (category, product_id))"
-            ),
-            format!("CREATE INDEX IF NOT EXISTS {trending}_rank ON {trending} (category, score)"),
-        ];
-        // Pairs are read by their first product (the primary key's prefix; a product has a few
-        // hundred at most) and sorted then: an index on the count would be moved by every
-        // additive upsert.
-        for pairs in [together, also] {
-            statements.push(format!(
-                "CREATE TABLE IF NOT EXISTS {pairs} (a TEXT NOT NULL, b TEXT NOT NULL, \
-                 n BIGINT NOT NULL, PRIMARY KEY (a, b))"
-            ));
-        }
-        statements
-    }
-}
 
 /// One generation of the recommendation counts.
 #[derive(Clone)]
