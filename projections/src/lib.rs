@@ -6,6 +6,7 @@
 //! runtime asks of a read model.
 
 pub mod checkpoint;
+pub mod contents;
 pub mod envelope;
 pub mod orders;
 pub mod projection;
@@ -13,6 +14,7 @@ pub mod recommendations;
 pub mod search;
 
 pub use checkpoint::{Checkpoint, Generation};
+pub use contents::{Contents, Differences};
 pub use envelope::Envelope;
 pub use projection::{Batch, Delivered, Prepared, Projection, ReadModelError};
 

@@ -13,11 +13,13 @@ use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
     TextFieldIndexing, TextOptions, Value,
 };
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{Index, IndexReader, IndexWriter, Opstamp, ReloadPolicy, TantivyDocument, Term, doc};
+
+use tantivy::index::{IndexMeta, SegmentId};
 
 use super::product::ProductDoc;
 use super::tokenizer::{self, CHOSEONG, JAMO, KOREAN};
-use crate::{Checkpoint, Envelope, ProjectionError};
+use crate::{Checkpoint, Contents, Envelope, ProjectionError};
 
 /// Memory the writer may use before it flushes a segment.
 const WRITER_MEMORY: usize = 128 * 1024 * 1024;
@@ -30,6 +32,9 @@ pub enum SearchError {
     Directory(#[from] tantivy::directory::error::OpenDirectoryError),
     #[error("search index document: {0}")]
     Document(String),
+    /// The reader's own state: a lock poisoned, a searcher not on the commit it must hold.
+    #[error("search index reader: {0}")]
+    Reader(String),
     #[error("search index: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -104,11 +109,17 @@ pub struct SearchIndex {
     /// Taken at the first commit, so a process that only reads (an API beside a projector
     /// process) never holds tantivy's writer lock.
     writer: Mutex<Option<IndexWriter>>,
+    /// Serializes reloads. Each reload opens the last commit of its time and then stores its
+    /// searcher; two at once could store in the opposite order and leave the reader on the
+    /// older commit, where a batch would read documents older than the ones it overwrites.
+    reloading: Mutex<()>,
 }
 
 impl SearchIndex {
-    /// Opens the index in `dir`, creating it when missing. Readers follow commits, also those
-    /// of another process; one process at a time can write (tantivy's lock).
+    /// Opens the index in `dir`, creating it when missing. The reader moves only when told:
+    /// at each commit of this process, and at [`SearchIndex::refresh`] for the commits of
+    /// another (an API beside a projector process). One process at a time can write (tantivy's
+    /// lock).
     pub fn open(dir: &Path) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir)?;
         let directory = tantivy::directory::MmapDirectory::open(dir)?;
@@ -124,14 +135,31 @@ impl SearchIndex {
         tokenizer::register(&index);
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::OnCommitWithDelay)
+            .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         Ok(Self {
             index,
             reader,
             fields: schema().1,
             writer: Mutex::new(None),
+            reloading: Mutex::new(()),
         })
+    }
+
+    /// Brings the reader up to the last commit, if it is behind; answers whether it moved.
+    pub fn refresh(&self) -> Result<bool, SearchError> {
+        let _one_at_a_time = self.reloading.lock().map_err(|_| poisoned("reload"))?;
+        if self.holds_last_commit()? {
+            return Ok(false);
+        }
+        self.reader.reload()?;
+        Ok(true)
+    }
+
+    /// Whether the searcher holds the last commit: the same segments with the same deletes.
+    fn holds_last_commit(&self) -> Result<bool, SearchError> {
+        let last = segments_of(&self.index.load_metas()?);
+        Ok(self.reader.searcher().generation().segments() == &last)
     }
 
     /// The checkpoints of the last commit.
@@ -149,7 +177,7 @@ impl SearchIndex {
     /// a search that starts after this sees everything they account for.
     pub fn checkpoints_for_reads(&self) -> Result<Vec<Checkpoint>, SearchError> {
         let checkpoints = self.checkpoints()?;
-        self.reader.reload()?;
+        self.refresh()?;
         Ok(checkpoints)
     }
 
@@ -176,34 +204,45 @@ impl SearchIndex {
             .map_err(|e| SearchError::Document(e.to_string()))
     }
 
-    /// A digest of every document (products by id, then counted orders): two generations
-    /// built from the same log have the same checksum.
-    pub fn checksum(&self) -> Result<String, SearchError> {
-        use sha2::{Digest, Sha256};
-        let searcher = self.reader.searcher();
-        let mut entries: Vec<String> = Vec::new();
+    /// Every document (products by id, and the orders counted) with the checkpoints of the same
+    /// commit: the searcher and the commit's payload are read under the reload lock, and read
+    /// again when another process committed in between.
+    pub fn contents(&self) -> Result<Contents, SearchError> {
+        let _one_at_a_time = self.reloading.lock().map_err(|_| poisoned("reload"))?;
+        let (metas, searcher) = loop {
+            let metas = self.index.load_metas()?;
+            let searcher = self.reader.searcher();
+            if searcher.generation().segments() == &segments_of(&metas) {
+                break (metas, searcher);
+            }
+            self.reader.reload()?;
+        };
+        let checkpoints = match metas.payload {
+            None => Vec::new(),
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|e| SearchError::Document(e.to_string()))?
+            }
+        };
+        let mut contents = Contents::new(checkpoints);
         for segment in searcher.segment_readers() {
             let store = segment.get_store_reader(64)?;
             for doc_id in segment.doc_ids_alive() {
                 let doc: TantivyDocument = store.get(doc_id)?;
-                let id = doc
-                    .get_first(self.fields.id)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default();
-                let state = doc
-                    .get_first(self.fields.state)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default();
-                entries.push(format!("{id}\0{state}"));
+                let text = |field| {
+                    doc.get_first(field)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                contents.insert("documents", &text(self.fields.id), &text(self.fields.state));
             }
         }
-        entries.sort();
-        let mut digest = Sha256::new();
-        for entry in entries {
-            digest.update(entry.as_bytes());
-            digest.update([0]);
-        }
-        Ok(format!("{:x}", digest.finalize()))
+        Ok(contents)
+    }
+
+    /// A digest of every document: two generations built from the same log have the same one.
+    pub fn checksum(&self) -> Result<String, SearchError> {
+        Ok(self.contents()?.checksum())
     }
 
     fn order_counted(&self, order_id: &str) -> Result<bool, SearchError> {
@@ -262,6 +301,14 @@ impl SearchIndex {
         Ok(Ok(()))
     }
 
+    /// Sets the next offsets of the partitions in `moved` (an operator's reset), in a commit
+    /// of its own; the documents stay as they are.
+    pub fn reset_checkpoints(&self, moved: &[Checkpoint]) -> Result<(), SearchError> {
+        self.write(SearchChanges::default(), moved, |stored, wanted| {
+            stored.0 = wanted.next_offset;
+        })
+    }
+
     /// Writes the changes and commits them with the checkpoints moved to `positions`; the
     /// reader sees them when this returns.
     pub fn commit(
@@ -269,10 +316,21 @@ impl SearchIndex {
         changes: SearchChanges,
         positions: &[Checkpoint],
     ) -> Result<(), SearchError> {
-        let mut guard = self
-            .writer
-            .lock()
-            .map_err(|_| SearchError::Document("the writer lock is poisoned".into()))?;
+        self.write(changes, positions, |stored, moved| {
+            stored.0 = stored.0.max(moved.next_offset);
+            stored.1 = stored.1.max(moved.position);
+        })
+    }
+
+    /// Commits `changes` with each partition of `positions` moved by `move_to` from where its
+    /// checkpoint stood ((next offset, position)).
+    fn write(
+        &self,
+        changes: SearchChanges,
+        positions: &[Checkpoint],
+        move_to: impl Fn(&mut (i64, i64), &Checkpoint),
+    ) -> Result<(), SearchError> {
+        let mut guard = self.writer.lock().map_err(|_| poisoned("writer"))?;
         let writer = match guard.as_mut() {
             Some(writer) => writer,
             None => guard.insert(self.index.writer(WRITER_MEMORY)?),
@@ -283,11 +341,10 @@ impl SearchIndex {
             .map(|c| ((c.topic, c.partition), (c.next_offset, c.position)))
             .collect();
         for moved in positions {
-            let (next_offset, position) = checkpoints
+            let stored = checkpoints
                 .entry((moved.topic.clone(), moved.partition))
                 .or_insert((0, 0));
-            *next_offset = (*next_offset).max(moved.next_offset);
-            *position = (*position).max(moved.position);
+            move_to(stored, moved);
         }
         let result = (|| {
             for doc in changes.docs.values() {
@@ -320,7 +377,14 @@ impl SearchIndex {
             writer.rollback()?;
             return Err(error);
         }
-        self.reader.reload()?;
+        // The next batch reads what this one wrote: the reader must hold this commit (no other
+        // process writes while this one holds the writer).
+        self.refresh()?;
+        if !self.holds_last_commit()? {
+            return Err(SearchError::Reader(
+                "the reader does not hold the commit just made".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -358,6 +422,22 @@ impl SearchIndex {
         }
         Ok(doc)
     }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// A commit's segments with their deletes, as a searcher's generation lists them.
+fn segments_of(metas: &IndexMeta) -> BTreeMap<SegmentId, Option<Opstamp>> {
+    metas
+        .segments
+        .iter()
+        .map(|segment| (segment.id(), segment.delete_opstamp()))
+        .collect()
+}
+
+fn poisoned(lock: &str) -> SearchError {
+    SearchError::Reader(format!("the {lock} lock is poisoned"))
 }
 
 fn order_marker(order_id: &str) -> String {
