@@ -17,6 +17,7 @@ use eventmall_store::EventBackend;
 
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
+use crate::replay::{self, ReplayCommand};
 use crate::startup::command_gateway;
 use crate::{roles, telemetry};
 
@@ -71,6 +72,13 @@ pub enum Command {
     DeadLetters {
         #[command(subcommand)]
         command: DeadLettersCommand,
+    },
+    /// Rebuild, swap, roll back, verify and garbage-collect projections; reset consumer
+    /// offsets; republish stored events (needs KAFKA_BOOTSTRAP_SERVERS, else the local broker of
+    /// a running `up`).
+    Replay {
+        #[command(subcommand)]
+        command: ReplayCommand,
     },
     /// Read the event topics.
     Events {
@@ -259,6 +267,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             events_tail(&settings, &options).await
         }
         Command::Up { demo, plan } => roles::up(&settings, demo.then(|| plan.into())).await,
+        Command::Replay { command } => replay::run(&settings, &cluster(&settings), command).await,
     }
 }
 

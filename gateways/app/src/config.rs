@@ -10,7 +10,7 @@ use config::{Config, ConfigError, Environment, File};
 use eventmall_feeds::FeedSettings;
 use eventmall_http::HttpSettings;
 use eventmall_kafka::{
-    BrokerSettings, IngestSettings, KafkaSettings, ProjectorSettings, RelaySettings,
+    BrokerSettings, IngestSettings, KafkaSettings, ProjectorSettings, RelaySettings, ReplaySettings,
 };
 use eventmall_read_models::ReadModelSettings;
 use eventmall_registry::RegistrySettings;
@@ -35,6 +35,7 @@ pub struct Settings {
     pub projectors: ProjectorsSettings,
     pub ingest: IngestSettings,
     pub feeds: FeedSettings,
+    pub replay: ReplaySettings,
     pub log: LogSettings,
 }
 
@@ -67,6 +68,9 @@ pub struct ProjectorsSettings {
     pub trending_half_life_hours: f64,
     /// Platform commission taken from partners' net sales, in basis points (1080 = 10.8 %).
     pub commission_rate_bp: u32,
+    /// How often an API process looks at the serving generations (a swap reaches it within
+    /// this) and at the search index's last commit, in ms.
+    pub follow_ms: u64,
 }
 
 impl ProjectorsSettings {
@@ -103,6 +107,7 @@ impl Default for ProjectorsSettings {
             search_dir: String::new(),
             search_replica: String::new(),
             commission_rate_bp: 1080,
+            follow_ms: 500,
         }
     }
 }
@@ -136,6 +141,7 @@ impl Default for Settings {
             projectors: ProjectorsSettings::default(),
             ingest: IngestSettings::default(),
             feeds: FeedSettings::default(),
+            replay: ReplaySettings::default(),
             log: LogSettings::default(),
         }
     }

@@ -16,8 +16,8 @@ use tracing::{info, warn};
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
 use crate::startup::{
-    Application, codec, command_gateway, connect_ingest, connect_relay, feeds_over, open_views,
-    projectors,
+    Application, codec, command_gateway, connect_ingest, connect_relay, feeds_over, stores,
+    supervisor,
 };
 
 /// The Kafka cluster: an external one, or the local broker started for this run.
@@ -85,14 +85,13 @@ async fn run_up(
         )),
         false => None,
     };
-    let projectors: Vec<_> = match settings.projectors.enabled {
-        true => app
-            .projectors(settings, bootstrap_servers)
-            .await?
-            .into_iter()
-            .map(|projector| projector.spawn(stop.clone()))
-            .collect(),
-        false => Vec::new(),
+    let projectors = match settings.projectors.enabled {
+        true => Some(tokio::spawn(
+            app.supervisor(settings, bootstrap_servers, &[])
+                .await?
+                .run(stop.clone()),
+        )),
+        false => None,
     };
     let ingest = match settings.ingest.enabled {
         true => Some(tokio::spawn(
@@ -124,10 +123,10 @@ async fn run_up(
     {
         warn!(%error, "ingest consumer ended with an error");
     }
-    for projector in projectors {
-        if let Ok(Err(error)) = projector.await {
-            warn!(%error, "projector ended with an error");
-        }
+    if let Some(projectors) = projectors
+        && let Ok(Err(error)) = projectors.await
+    {
+        warn!(%error, "projectors ended with an error");
     }
     served??;
     Ok(())
@@ -146,25 +145,24 @@ pub async fn serve(settings: &Settings, names: &[String]) -> anyhow::Result<()> 
         .await
         .context("starting the application")?;
     let stop = CancellationToken::new();
-    let mut running = Vec::new();
+    let mut running = None;
     if !names.is_empty() {
         let servers = settings
             .external_kafka()
             .context("projectors need a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
-        let codec = codec(settings, app.store_pool())?;
-        for projector in projectors(settings, app.views(), codec, servers, names).await? {
-            running.push(projector.spawn(stop.clone()));
-        }
+        let supervisor = app.supervisor(settings, servers, names).await?;
+        running = Some(tokio::spawn(supervisor.run(stop.clone())));
     }
     let served = app.run_until(stopped).await;
     stop.cancel();
-    for projector in running {
-        projector.await??;
+    if let Some(projectors) = running {
+        projectors.await??;
     }
     Ok(served?)
 }
 
-/// The projectors called `names` alone, until Ctrl-C or SIGTERM.
+/// The projectors called `names` alone (every followed generation of each), until Ctrl-C or
+/// SIGTERM.
 pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()> {
     let mut stopped = pin!(shutdown_signal());
     let servers = settings
@@ -173,22 +171,17 @@ pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()
     let starting = async {
         let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
         let codec = codec(settings, &store_pool)?;
-        let views = open_views(settings).await?;
-        projectors(settings, &views, codec, servers, names).await
+        let stores = stores(settings).await?;
+        supervisor(settings, &stores, codec, servers, names).await
     };
-    let Some(projectors) = unless_stopped(&mut stopped, starting).await? else {
+    let Some(supervisor) = unless_stopped(&mut stopped, starting).await? else {
         return Ok(());
     };
     let stop = CancellationToken::new();
-    let running: Vec<_> = projectors
-        .into_iter()
-        .map(|projector| projector.spawn(stop.clone()))
-        .collect();
+    let running = tokio::spawn(supervisor.run(stop.clone()));
     stopped.await;
     stop.cancel();
-    for projector in running {
-        projector.await??;
-    }
+    running.await??;
     Ok(())
 }
 

@@ -13,15 +13,16 @@ use eventmall_kafka::consistency::ReadConsistency;
 use eventmall_kafka::dead_letters::{DeadLetterTool, DeadLetters};
 use eventmall_kafka::ensure_topics;
 use eventmall_kafka::ingest::IngestConsumer;
-use eventmall_kafka::projector::Projector;
+use eventmall_kafka::projector::{Projector, Supervisor};
 use eventmall_kafka::relay::Relay;
+use eventmall_kafka::replay::Replay;
 use eventmall_projections::Projection;
-use eventmall_read_models::ReadModels;
+use eventmall_read_models::{ReadModels, Serving, Stores};
 use eventmall_registry::{Level, RegisteredCodec, RegistryStore, RemoteRegistry, SchemaRegistry};
 use eventmall_store::{CommandGateway, EventBackend, StoreError, StoreResult};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Settings;
 
@@ -68,8 +69,10 @@ pub struct Application {
     router: axum::Router,
     commands: CommandGateway,
     store_pool: AnyPool,
-    views: ReadModels,
+    views: Arc<Serving>,
     feeds: FeedIngest,
+    /// How often the served generations are looked at again.
+    follow_every: Duration,
 }
 
 impl Application {
@@ -90,6 +93,16 @@ impl Application {
         let listener = TcpListener::bind(&settings.http.addr).await?;
         let views = open_views(settings).await?;
         let feeds = feeds_over(settings, commands.clone(), store_pool.clone())?;
+        let replay = match settings.external_kafka() {
+            Some(servers) => Some(Replay::new(
+                views.stores().clone(),
+                codec(settings, &store_pool)?,
+                servers,
+                &settings.projectors.runtime(),
+                &settings.replay,
+            )?),
+            None => None,
+        };
         let state = AppState {
             commands: commands.clone(),
             store_pool: store_pool.clone(),
@@ -102,6 +115,7 @@ impl Application {
             ),
             feeds: feeds.clone(),
             dead_letters: settings.external_kafka().map(DeadLetterTool::new),
+            replay,
             feed_limit_bytes: settings.http.feed_limit_bytes,
             feed_idle_timeout: Duration::from_millis(settings.http.feed_idle_timeout_ms),
         };
@@ -117,6 +131,7 @@ impl Application {
             store_pool,
             views,
             feeds,
+            follow_every: Duration::from_millis(settings.projectors.follow_ms),
         })
     }
 
@@ -157,10 +172,35 @@ impl Application {
         bootstrap_servers: &str,
     ) -> anyhow::Result<Vec<Projector>> {
         let codec = codec(settings, &self.store_pool)?;
-        projectors(settings, &self.views, codec, bootstrap_servers, &[]).await
+        projectors(settings, &self.views(), codec, bootstrap_servers, &[]).await
     }
 
-    pub fn views(&self) -> &ReadModels {
+    /// The supervisor of the projectors called `names` (every one when empty) over this
+    /// application's read models: every followed generation of each.
+    pub async fn supervisor(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+        names: &[String],
+    ) -> anyhow::Result<Supervisor> {
+        let codec = codec(settings, &self.store_pool)?;
+        supervisor(
+            settings,
+            self.views.stores(),
+            codec,
+            bootstrap_servers,
+            names,
+        )
+        .await
+    }
+
+    /// The read models served now.
+    pub fn views(&self) -> Arc<ReadModels> {
+        self.views.current()
+    }
+
+    /// The served read models, following the serving generations.
+    pub fn serving(&self) -> &Arc<Serving> {
         &self.views
     }
 
@@ -188,31 +228,97 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         info!(addr = %self.listener.local_addr()?, "serving");
-        axum::serve(self.listener, self.router)
+        let following = tokio::spawn(follow(self.views.clone(), self.follow_every));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(stop)
-            .await
+            .await;
+        following.abort();
+        served
     }
 }
 
-/// Opens the read models' database and each read model's live generation.
-pub async fn open_views(settings: &Settings) -> anyhow::Result<ReadModels> {
+/// Looks at the serving generations and the search index's last commit every `every`.
+async fn follow(views: Arc<Serving>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = views.refresh().await {
+            warn!(%error, "cannot follow the serving generations");
+        }
+    }
+}
+
+/// Opens the read models' database.
+pub async fn stores(settings: &Settings) -> anyhow::Result<Stores> {
     if settings.projectors.url.is_empty() {
         std::fs::create_dir_all(&settings.data_dir)?;
     }
     let pool = eventmall_read_models::connect(&settings.views_url())
         .await
         .context("opening the read models' database")?;
-    let views = ReadModels::open(
+    Ok(Stores {
         pool,
-        &settings.search_dir(),
-        &settings.projectors.read_models(),
-    )
-    .await?;
-    Ok(views)
+        search_dir: settings.search_dir(),
+        settings: settings.projectors.read_models(),
+    })
 }
 
-/// The projectors called `names` (every one when empty), with their topics and the dead-letter
-/// topic created when missing.
+/// Opens the read models' database and each read model's live generation, to serve.
+pub async fn open_views(settings: &Settings) -> anyhow::Result<Arc<Serving>> {
+    Ok(Arc::new(Serving::open(stores(settings).await?).await?))
+}
+
+/// The replay tooling over the configured cluster (else the local broker of a running `up`).
+pub async fn replay(settings: &Settings, bootstrap_servers: &str) -> anyhow::Result<Replay> {
+    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+    Ok(Replay::new(
+        stores(settings).await?,
+        codec(settings, &store_pool)?,
+        bootstrap_servers,
+        &settings.projectors.runtime(),
+        &settings.replay,
+    )?)
+}
+
+/// The supervisor of the projectors called `names` (every one when empty), with their topics
+/// and the dead-letter topic created when missing.
+pub async fn supervisor(
+    settings: &Settings,
+    stores: &Stores,
+    codec: RegisteredCodec,
+    bootstrap_servers: &str,
+    names: &[String],
+) -> anyhow::Result<Supervisor> {
+    let chosen: Vec<&'static str> = match names.is_empty() {
+        true => eventmall_read_models::NAMES.to_vec(),
+        false => names
+            .iter()
+            .map(|name| Stores::known(name))
+            .collect::<Result<_, _>>()?,
+    };
+    let views = ReadModels::open(stores).await?;
+    let mut topics: Vec<&str> = views
+        .projections()
+        .iter()
+        .filter(|p| chosen.contains(&p.name()))
+        .flat_map(|p| p.topics().iter().copied())
+        .collect();
+    topics.push(dead_letter::TOPIC);
+    topics.sort_unstable();
+    topics.dedup();
+    ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+    Ok(Supervisor::new(
+        stores.clone(),
+        codec,
+        bootstrap_servers,
+        &settings.projectors.runtime(),
+        chosen,
+    ))
+}
+
+/// The projectors of `views` called `names` (every one when empty), with their topics and the
+/// dead-letter topic created when missing.
 pub async fn projectors(
     settings: &Settings,
     views: &ReadModels,

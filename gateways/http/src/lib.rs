@@ -13,6 +13,7 @@
 //! | `POST/GET /v1/partners/{id}/feeds[/{run}]`, `PUT/GET /v1/partners/{id}/feed-mappings/{format}` | `feeds.rs` |
 //! | `GET /v1/admin/dead-letters[/{partition}/{offset}]`, `POST …/retry` | `dead_letters.rs` |
 //! | `GET /v1/projections`, and `X-Consistency-Token` on the read routes | `projections.rs` |
+//! | `GET /v1/admin/projections/{name}`, `POST …/rebuilds`, `GET …/rebuilds/{id}`, `POST …/{swap,rollback,verify}` | `replay.rs` |
 //! | `GET /v1/relay` | `relay.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //!
@@ -31,10 +32,12 @@ mod products;
 mod projections;
 mod recommendations;
 mod relay;
+mod replay;
 mod search;
 mod settings;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -54,7 +57,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use eventmall_feeds::FeedIngest;
 use eventmall_kafka::consistency::ReadConsistency;
 use eventmall_kafka::dead_letters::DeadLetterTool;
-use eventmall_read_models::ReadModels;
+use eventmall_kafka::replay::Replay;
+use eventmall_read_models::Serving;
 use eventmall_store::{CommandGateway, CommandRequest, Dispatch, Receipt, SqlEventStore};
 pub use extract::BodyLimit;
 use extract::{CommandHeaders, Query};
@@ -72,12 +76,14 @@ pub struct AppState {
     pub commands: CommandGateway,
     /// The event store's database, for the relay's state.
     pub store_pool: sqlx::AnyPool,
-    /// The read models the read routes serve.
-    pub views: ReadModels,
+    /// The read models the read routes serve: the live generations, followed as they swap.
+    pub views: Arc<Serving>,
     pub consistency: ReadConsistency,
     pub feeds: FeedIngest,
     /// The dead letters of the configured cluster; `None` without one.
     pub dead_letters: Option<DeadLetterTool>,
+    /// The replay tooling over the configured cluster; `None` without one.
+    pub replay: Option<Replay>,
     /// The largest feed upload, in bytes.
     pub feed_limit_bytes: u64,
     /// How long a feed upload may send nothing.
@@ -127,6 +133,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(recommendations::router())
         .merge(relay::router())
         .merge(projections::router())
+        .merge(replay::router())
 }
 
 /// The OpenAPI 3.1 document of the API.

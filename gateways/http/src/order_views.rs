@@ -2,7 +2,7 @@
 //! profiles, partners' order queues, daily sales and monthly settlements.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use chrono::{Datelike, NaiveDate};
 use eventmall_events::OrderId;
 use eventmall_projections::orders::{OrderStatus, OrderView, Settlement};
@@ -17,7 +17,7 @@ use eventmall_read_models::order_views::{
 
 use crate::extract::{IdPath, Query, party_id};
 use crate::problem::ConsistentReadProblems;
-use crate::projections::ConsistencyToken;
+use crate::projections::{ConsistencyToken, Views};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,11 +43,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
 )]
 pub async fn order(
-    State(state): State<AppState>,
+    Views(views): Views,
     IdPath(id): IdPath<OrderId>,
 ) -> Result<Json<OrderView>, ApiError> {
-    state
-        .views
+    views
         .orders
         .order(&id.to_string())
         .await?
@@ -95,13 +94,12 @@ fn check_page(offset: i64, limit: i64) -> Result<(), ApiError> {
     ),
 )]
 async fn customer_orders(
-    State(state): State<AppState>,
+    Views(views): Views,
     Path(customer): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
     check_page(page.offset, page.limit)?;
-    state
-        .views
+    views
         .orders
         .customer_orders(&party_id(customer)?, page.offset, page.limit)
         .await
@@ -122,12 +120,11 @@ async fn customer_orders(
     ),
 )]
 async fn customer_profile(
-    State(state): State<AppState>,
+    Views(views): Views,
     Path(customer): Path<String>,
 ) -> Result<Json<CustomerProfile>, ApiError> {
     let customer = party_id(customer)?;
-    state
-        .views
+    views
         .orders
         .profile(&customer)
         .await?
@@ -169,7 +166,7 @@ struct PartnerOrdersQuery {
     ),
 )]
 async fn partner_orders(
-    State(state): State<AppState>,
+    Views(views): Views,
     Path(partner): Path<String>,
     Query(query): Query<PartnerOrdersQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
@@ -192,8 +189,7 @@ async fn partner_orders(
         from: query.from,
         to: query.to,
     };
-    state
-        .views
+    views
         .orders
         .partner_orders(&party_id(partner)?, &filter, query.offset, query.limit)
         .await
@@ -232,16 +228,12 @@ struct SalesReport {
     ),
 )]
 async fn partner_sales(
-    State(state): State<AppState>,
+    Views(views): Views,
     Path(partner): Path<String>,
     Query(query): Query<SalesQuery>,
 ) -> Result<Json<SalesReport>, ApiError> {
     let partner = party_id(partner)?;
-    let days = state
-        .views
-        .orders
-        .sales(&partner, query.from, query.to)
-        .await?;
+    let days = views.orders.sales(&partner, query.from, query.to).await?;
     Ok(Json(SalesReport {
         partner_id: partner,
         from: query.from,
@@ -272,7 +264,7 @@ struct SettlementQuery {
     ),
 )]
 async fn partner_settlements(
-    State(state): State<AppState>,
+    Views(views): Views,
     Path(partner): Path<String>,
     Query(query): Query<SettlementQuery>,
 ) -> Result<Json<Vec<Settlement>>, ApiError> {
@@ -280,13 +272,12 @@ async fn partner_settlements(
         .ok()
         .filter(|day| day.year() >= 2000 && query.month.len() == 7)
         .ok_or_else(|| ApiError::BadRequest("month must be YYYY-MM".into()))?;
-    state
-        .views
+    views
         .orders
         .settlements(
             &party_id(partner)?,
             &first.format("%Y-%m").to_string(),
-            state.views.commission,
+            views.commission,
         )
         .await
         .map(Json)

@@ -139,6 +139,29 @@ impl IntoResponses for ConsistentReadProblems {
     }
 }
 
+/// What a replay route answers when it cannot.
+pub struct ReplayProblems;
+
+impl IntoResponses for ReplayProblems {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        problem_responses(&[
+            BAD_REQUEST,
+            (404, "No projection (or rebuild) of that name"),
+            (
+                409,
+                "Refused in the projection's present state: another rebuild holds it \
+                 (`rebuild-running`, naming the holder), a generation is not in a state the step \
+                 takes (`generation-state`), or the new generation is not caught up \
+                 (`replay-refused`)",
+            ),
+            (413, "The body is larger than the limit"),
+            (415, "The body is not JSON"),
+            INTERNAL,
+            UNAVAILABLE,
+        ])
+    }
+}
+
 /// Every way a request fails.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -371,6 +394,7 @@ impl From<eventmall_read_models::Error> for ApiError {
             eventmall_read_models::Error::Database(cause) if unreachable(cause) => {
                 Self::unavailable("read models' database", error)
             }
+            eventmall_read_models::Error::UnknownProjection(_) => Self::NotFound(error.to_string()),
             _ => Self::internal(error),
         }
     }
@@ -394,6 +418,19 @@ impl From<eventmall_kafka::Error> for ApiError {
             Kafka::Kafka(_) | Kafka::Timeout(_) | Kafka::NoCluster => {
                 Self::unavailable("Kafka cluster", error)
             }
+            Kafka::ReadModels(error) => error.into(),
+            Kafka::Held(_) => Self::Conflict {
+                slug: "rebuild-running",
+                detail: error.to_string(),
+            },
+            Kafka::Generation(_) => Self::Conflict {
+                slug: "generation-state",
+                detail: error.to_string(),
+            },
+            Kafka::Replay(detail) => Self::Conflict {
+                slug: "replay-refused",
+                detail,
+            },
             other => Self::internal(other),
         }
     }

@@ -1,7 +1,12 @@
-//! `GET /v1/projections`, and read-your-writes for the routes a projection serves.
+//! `GET /v1/projections`, the read models a request reads ([`Views`]: one generation of each
+//! for the whole request), and read-your-writes for the routes a projection serves.
+
+use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -12,8 +17,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use eventmall_kafka::consistency::ProjectionStatus;
-use eventmall_read_models::{OrderViews, Recommendations, Search};
+use eventmall_read_models::generations::{self, GenerationRow};
+use eventmall_read_models::replays::{self, RebuildRow};
+use eventmall_read_models::{OrderViews, ReadModels, Recommendations, Search};
+use serde::Serialize;
 
+use crate::problem::ReadProblems;
 use crate::{ApiError, AppState};
 
 /// The request header carrying a command receipt's `global_position`.
@@ -45,19 +54,58 @@ impl IntoParams for ConsistencyToken {
     }
 }
 
-/// Each projector's generation, consumer group, offsets and lag.
+/// The read models one request reads, taken once: every read of the request (and the
+/// read-your-writes wait before them) sees the same generation of each, even across a swap.
+pub struct Views(pub Arc<ReadModels>);
+
+impl FromRequestParts<AppState> for Views {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<Arc<ReadModels>>()
+                .cloned()
+                .unwrap_or_else(|| state.views.current()),
+        ))
+    }
+}
+
+/// A projection as served here, with its generations and latest rebuilds.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProjectionReport {
+    #[serde(flatten)]
+    pub serving: ProjectionStatus,
+    /// Every generation: building, ready, live, retired, …
+    pub generations: Vec<GenerationRow>,
+    /// The latest rebuilds, newest first, each with its last progress report.
+    pub rebuilds: Vec<RebuildRow>,
+}
+
+/// Each projector's serving generation, consumer group, offsets and lag; its other generations;
+/// and its rebuilds with their progress.
 #[utoipa::path(
     get,
     path = "/v1/projections",
     tag = "operations",
-    responses((status = 200, description = "Every projector this process serves", body = Vec<ProjectionStatus>)),
+    responses((status = 200, description = "Every projector this process serves", body = Vec<ProjectionReport>), ReadProblems),
 )]
-async fn status(State(state): State<AppState>) -> Json<Vec<ProjectionStatus>> {
-    let mut statuses = Vec::new();
-    for projection in state.views.projections() {
-        statuses.push(state.consistency.status(projection.as_ref()).await);
+async fn status(
+    State(state): State<AppState>,
+    Views(views): Views,
+) -> Result<Json<Vec<ProjectionReport>>, ApiError> {
+    let pool = &state.views.stores().pool;
+    let mut reports = Vec::new();
+    for projection in views.projections() {
+        let name = projection.name();
+        reports.push(ProjectionReport {
+            serving: state.consistency.status(projection.as_ref()).await,
+            generations: generations::list(pool, name).await?,
+            rebuilds: replays::rebuilds(pool, name, 5).await?,
+        });
     }
-    Json(statuses)
+    Ok(Json(reports))
 }
 
 /// The projection that serves a read route, if it is one.
@@ -102,9 +150,13 @@ pub async fn read_your_writes(
         ))
         .into_response();
     };
-    let Some(projection) = state.views.projection(name) else {
+    let views = state.views.current();
+    let Some(projection) = views.projection(name).cloned() else {
         return next.run(request).await;
     };
+    // The handler reads the generation this wait was for.
+    let mut request = request;
+    request.extensions_mut().insert(views);
     let fresh = match state.consistency.wait(projection.as_ref(), token).await {
         Ok(fresh) => fresh,
         // Well-formed, but no receipt of this store carried it: waiting cannot help.

@@ -1,8 +1,10 @@
 //! Recommendation routes: bought together, also bought, trending and personalized picks, each
 //! item with the product as search has it.
 
+use std::sync::Arc;
+
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use eventmall_events::ProductId;
 use eventmall_projections::recommendations::{Neighbour, Pick};
 use eventmall_projections::search::ProductDoc;
@@ -11,11 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use eventmall_read_models::ReadModels;
 use eventmall_read_models::recommendations::{Affinity, Trend};
 
 use crate::extract::{IdPath, Query, party_id};
 use crate::problem::ConsistentReadProblems;
-use crate::projections::ConsistencyToken;
+use crate::projections::{ConsistencyToken, Views};
 use crate::{ApiError, AppState};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -72,11 +75,11 @@ pub struct WithProduct<T> {
 
 /// Adds each item's product from the search index.
 async fn with_products<T: Send + 'static>(
-    state: &AppState,
+    views: &ReadModels,
     items: Vec<T>,
     product_id: fn(&T) -> &str,
 ) -> Result<Vec<WithProduct<T>>, ApiError> {
-    let search = state.views.search.clone();
+    let search = views.search.clone();
     tokio::task::spawn_blocking(move || {
         items
             .into_iter()
@@ -91,17 +94,16 @@ async fn with_products<T: Send + 'static>(
 }
 
 async fn neighbours(
-    state: AppState,
+    views: Arc<ReadModels>,
     product: ProductId,
     affinity: Affinity,
     limit: &Limit,
 ) -> Result<Json<Vec<WithProduct<Neighbour>>>, ApiError> {
-    let found = state
-        .views
+    let found = views
         .recommendations
         .neighbours(&product.to_string(), affinity, limit.checked()?)
         .await?;
-    Ok(Json(with_products(&state, found, |n| &n.product_id).await?))
+    Ok(Json(with_products(&views, found, |n| &n.product_id).await?))
 }
 
 #[utoipa::path(
@@ -117,11 +119,11 @@ async fn neighbours(
     ),
 )]
 pub async fn bought_together(
-    State(state): State<AppState>,
+    Views(views): Views,
     IdPath(product): IdPath<ProductId>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Vec<WithProduct<Neighbour>>>, ApiError> {
-    neighbours(state, product, Affinity::BoughtTogether, &limit).await
+    neighbours(views, product, Affinity::BoughtTogether, &limit).await
 }
 
 #[utoipa::path(
@@ -137,11 +139,11 @@ pub async fn bought_together(
     ),
 )]
 pub async fn also_bought(
-    State(state): State<AppState>,
+    Views(views): Views,
     IdPath(product): IdPath<ProductId>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Vec<WithProduct<Neighbour>>>, ApiError> {
-    neighbours(state, product, Affinity::AlsoBought, &limit).await
+    neighbours(views, product, Affinity::AlsoBought, &limit).await
 }
 
 #[utoipa::path(
@@ -157,7 +159,7 @@ pub async fn also_bought(
     ),
 )]
 pub async fn trending(
-    State(state): State<AppState>,
+    Views(views): Views,
     Query(query): Query<TrendingQuery>,
 ) -> Result<Json<Vec<WithProduct<Trend>>>, ApiError> {
     let limit = Limit { limit: query.limit }.checked()?;
@@ -167,12 +169,11 @@ pub async fn trending(
         .map(str::trim)
         .filter(|level| !level.is_empty())
         .collect();
-    let found = state
-        .views
+    let found = views
         .recommendations
         .trending(&category.join("/"), limit)
         .await?;
-    Ok(Json(with_products(&state, found, |t| &t.product_id).await?))
+    Ok(Json(with_products(&views, found, |t| &t.product_id).await?))
 }
 
 #[utoipa::path(
@@ -188,15 +189,14 @@ pub async fn trending(
     ),
 )]
 pub async fn for_customer(
-    State(state): State<AppState>,
+    Views(views): Views,
     Path(customer): Path<String>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Vec<WithProduct<Pick>>>, ApiError> {
     let customer = party_id(customer)?;
-    let picks = state
-        .views
+    let picks = views
         .recommendations
         .for_customer(&customer, limit.checked()?)
         .await?;
-    Ok(Json(with_products(&state, picks, |p| &p.product_id).await?))
+    Ok(Json(with_products(&views, picks, |p| &p.product_id).await?))
 }

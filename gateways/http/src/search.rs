@@ -1,7 +1,6 @@
 //! `GET /v1/search` and `GET /v1/products/{id}`: product search and a product as search has it.
 
 use axum::Json;
-use axum::extract::State;
 use eventmall_events::ProductId;
 use eventmall_projections::search::{ProductDoc, SearchRequest, SearchResults, Sort};
 use serde::Deserialize;
@@ -11,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::extract::{IdPath, Query};
 use crate::problem::ConsistentReadProblems;
-use crate::projections::ConsistencyToken;
+use crate::projections::{ConsistencyToken, Views};
 use crate::{ApiError, AppState};
 
 /// Results a page holds at most, and how deep paging may go: no page reaches past the 10,000th
@@ -104,11 +103,11 @@ impl SearchQuery {
     ),
 )]
 pub async fn search(
-    State(state): State<AppState>,
+    Views(views): Views,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchResults>, ApiError> {
     let request = query.request()?;
-    let search = state.views.search.clone();
+    let search = views.search.clone();
     let results = tokio::task::spawn_blocking(move || search.index().search(&request))
         .await
         .map_err(ApiError::internal)??;
@@ -128,10 +127,10 @@ pub async fn search(
     ),
 )]
 pub async fn product(
-    State(state): State<AppState>,
+    Views(views): Views,
     IdPath(id): IdPath<ProductId>,
 ) -> Result<Json<ProductDoc>, ApiError> {
-    let search = state.views.search.clone();
+    let search = views.search.clone();
     let found = tokio::task::spawn_blocking(move || search.index().product(&id.to_string()))
         .await
         .map_err(ApiError::internal)??;

@@ -13,7 +13,7 @@ use axum::http::{Request, StatusCode, header};
 use eventmall_feeds::FeedIngest;
 use eventmall_http::{AppState, router};
 use eventmall_kafka::consistency::ReadConsistency;
-use eventmall_read_models::{ReadModelSettings, ReadModels};
+use eventmall_read_models::{ReadModelSettings, ReadModels, Serving, Stores};
 use eventmall_store::{CommandGateway, StoreSettings, WalletSettings};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -39,24 +39,26 @@ async fn api() -> Api {
         &WalletSettings::default(),
     );
     let views_url = format!("sqlite://{}", dir.path().join("views.db").display());
-    let views = ReadModels::open(
-        eventmall_read_models::connect(&views_url).await.unwrap(),
-        &dir.path().join("search"),
-        &ReadModelSettings {
+    let serving = Serving::open(Stores {
+        pool: eventmall_read_models::connect(&views_url).await.unwrap(),
+        search_dir: dir.path().join("search"),
+        settings: ReadModelSettings {
             search_replica: String::new(),
             trending_half_life_hours: 72.0,
             commission_rate_bp: 1080,
         },
-    )
+    })
     .await
     .unwrap();
+    let views = (*serving.current()).clone();
     let state = AppState {
         commands: commands.clone(),
         store_pool: store_pool.clone(),
-        views: views.clone(),
+        views: Arc::new(serving),
         consistency: ReadConsistency::new(store_pool.clone(), "eventmall", None, Duration::ZERO),
         feeds: FeedIngest::new(commands, store_pool),
         dead_letters: None,
+        replay: None,
         feed_limit_bytes: 1 << 20,
         feed_idle_timeout: Duration::from_secs(30),
     };

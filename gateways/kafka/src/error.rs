@@ -37,6 +37,17 @@ pub enum Error {
     Codec(#[from] CodecError),
     #[error(transparent)]
     ReadModel(#[from] ReadModelError),
+    #[error(transparent)]
+    ReadModels(#[from] eventmall_read_models::Error),
+    /// Another rebuild holds the projection.
+    #[error(transparent)]
+    Held(#[from] eventmall_read_models::replays::Held),
+    /// A generation is not in a state the step needs.
+    #[error(transparent)]
+    Generation(#[from] eventmall_read_models::generations::Refused),
+    /// A replay step refused, with why.
+    #[error("{0}")]
+    Replay(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("writing: {0}")]

@@ -1,7 +1,8 @@
 //! Eventmall on Kafka, through rdkafka: client settings and topics, the local broker that `up`
 //! starts, the relay that publishes the store, the projector runtime that feeds the read
-//! models, the ingest consumer of upstream producers, the dead letters, read-your-writes, and
-//! `events tail`.
+//! models and the supervisor that runs them per generation, the replay tooling (rebuilds,
+//! swaps, verify, offset resets, republish), the ingest consumer of upstream producers, the
+//! dead letters, read-your-writes, and `events tail`.
 
 pub mod broker;
 pub mod client;
@@ -12,6 +13,7 @@ pub mod ingest;
 pub mod projector;
 pub mod record;
 pub mod relay;
+pub mod replay;
 mod settings;
 pub mod tail;
 
@@ -19,5 +21,5 @@ pub use client::{client_config, ensure_topics, partition_ends, producer_config};
 pub use error::{Error, Result};
 pub use record::Consumed;
 pub use settings::{
-    BrokerSettings, IngestSettings, KafkaSettings, ProjectorSettings, RelaySettings,
+    BrokerSettings, IngestSettings, KafkaSettings, ProjectorSettings, RelaySettings, ReplaySettings,
 };

@@ -25,8 +25,14 @@ use tracing::{debug, info, instrument, warn};
 use crate::dead_letters::{DeadLetters, refused};
 use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
 use decode::{Undecoded, decode};
+use until::Tracker;
+pub use until::Until;
 
 mod decode;
+mod supervisor;
+mod until;
+
+pub use supervisor::Supervisor;
 
 /// The longest wait between retries of a batch while the read model's store is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -37,6 +43,7 @@ pub struct Projector {
     dead_letters: DeadLetters,
     bootstrap_servers: String,
     settings: ProjectorSettings,
+    until: Option<Until>,
 }
 
 /// Seeks every partition it is given to the read model's checkpoint (or the beginning).
@@ -127,7 +134,18 @@ impl Projector {
             dead_letters,
             bootstrap_servers: bootstrap_servers.to_owned(),
             settings: settings.clone(),
+            until: None,
         })
+    }
+
+    /// Stops by itself once every partition got to `until`, applying nothing past it.
+    pub fn until(mut self, until: Until) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    pub fn projection(&self) -> &Arc<dyn Projection> {
+        &self.projection
     }
 
     /// Sends the dead letters to `dead_letters` instead of the cluster it consumes.
@@ -136,7 +154,8 @@ impl Projector {
         self
     }
 
-    /// Runs on a thread of its own until `stop`; the batch in hand is finished first.
+    /// Runs on a thread of its own until `stop` (or, bounded, until it gets there); the batch
+    /// in hand is finished first.
     pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<Result<()>> {
         let runtime = Handle::current();
         tokio::task::spawn_blocking(move || self.run(&runtime, &stop))
@@ -167,8 +186,22 @@ impl Projector {
         let name = self.projection.name();
         let consumer = self.consumer(runtime)?;
         info!(projector = name, generation = %self.projection.generation(), "projector started");
+        let mut bounded = match self.until.clone() {
+            Some(until) => Some(Tracker::new(
+                until,
+                &runtime.block_on(self.projection.checkpoints())?,
+            )),
+            None => None,
+        };
         while !stop.is_cancelled() {
-            let records = self.poll_batch(&consumer);
+            if bounded.as_ref().is_some_and(Tracker::done) {
+                info!(projector = name, "projector got to where it was bounded");
+                break;
+            }
+            let mut records = self.poll_batch(&consumer);
+            if let Some(tracker) = &mut bounded {
+                records = tracker.keep(records, &consumer);
+            }
             if records.is_empty() {
                 continue;
             }
@@ -176,6 +209,9 @@ impl Projector {
                 break;
             };
             commit_offsets(&consumer, &positions);
+            if let Some(tracker) = &mut bounded {
+                tracker.reached(&positions);
+            }
         }
         info!(projector = name, "projector stopped");
         Ok(())

@@ -124,3 +124,34 @@ impl Default for ProjectorSettings {
         }
     }
 }
+
+/// `[replay]`: how rebuilds hand over and hold their projection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplaySettings {
+    /// A new generation is swapped in once it is at most this many records behind the ends of
+    /// its topics.
+    pub lag_bound: i64,
+    /// How long a rebuild's lease on its projection lasts unrenewed, in ms: a killed rebuild
+    /// can be resumed after it.
+    pub lease_ttl_ms: u64,
+    /// How often a rebuild reports its progress, in ms.
+    pub progress_every_ms: u64,
+    /// How long a swap waits for the new generation to cover every position the live one
+    /// applied, in ms.
+    pub swap_timeout_ms: u64,
+    /// Differing keys a verify shows with both versions.
+    pub shown_differences: usize,
+}
+
+impl Default for ReplaySettings {
+    fn default() -> Self {
+        Self {
+            lag_bound: 100,
+            lease_ttl_ms: 10_000,
+            progress_every_ms: 1_000,
+            swap_timeout_ms: 60_000,
+            shown_differences: 10,
+        }
+    }
+}

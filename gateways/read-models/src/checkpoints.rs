@@ -1,5 +1,5 @@
-//! The SQL read models' bookkeeping: each projector's generations, and its checkpoints, which
-//! move in the same transaction as the rows they account for.
+//! The SQL read models' checkpoints, which move in the same transaction as the rows they
+//! account for.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,47 +10,23 @@ use sqlx::{Any, AnyPool, Transaction};
 use crate::database::begin_write;
 use crate::{Error, Result};
 
-/// Creates the bookkeeping tables when missing.
-pub(crate) async fn ensure_tables(pool: &AnyPool) -> sqlx::Result<()> {
-    for statement in [
-        "CREATE TABLE IF NOT EXISTS projection_generations (\
-            projector TEXT NOT NULL, generation BIGINT NOT NULL, state TEXT NOT NULL, \
-            created_at_ms BIGINT NOT NULL, PRIMARY KEY (projector, generation))",
+/// Creates the checkpoints table when missing.
+pub(crate) async fn ensure_table(pool: &AnyPool) -> sqlx::Result<()> {
+    sqlx::query(
         "CREATE TABLE IF NOT EXISTS projection_checkpoints (\
             projector TEXT NOT NULL, generation BIGINT NOT NULL, topic TEXT NOT NULL, \
             partition_id BIGINT NOT NULL, next_offset BIGINT NOT NULL, \
             position BIGINT NOT NULL DEFAULT 0, \
             PRIMARY KEY (projector, generation, topic, partition_id))",
-    ] {
-        sqlx::query(statement).execute(pool).await?;
-    }
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
-/// The generation reads are served from; the first one is created live when there is none.
-pub(crate) async fn live_generation(pool: &AnyPool, projector: &str) -> sqlx::Result<Generation> {
-    sqlx::query(
-        "INSERT INTO projection_generations (projector, generation, state, created_at_ms) \
-         SELECT $1, 1, 'live', $2 WHERE NOT EXISTS \
-         (SELECT 1 FROM projection_generations WHERE projector = $3)",
-    )
-    .bind(projector)
-    .bind(chrono::Utc::now().timestamp_millis())
-    .bind(projector)
-    .execute(pool)
-    .await?;
-    let generation: i64 = sqlx::query_scalar(
-        "SELECT MAX(generation) FROM projection_generations WHERE projector = $1 AND state = 'live'",
-    )
-    .bind(projector)
-    .fetch_one(pool)
-    .await?;
-    Ok(Generation(u32::try_from(generation).unwrap_or(1)))
-}
-
 /// Every checkpoint of a projector's generation.
-pub(crate) async fn load(
-    pool: &AnyPool,
+pub(crate) async fn load<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
     projector: &str,
     generation: Generation,
 ) -> Result<Vec<Checkpoint>> {
@@ -60,7 +36,7 @@ pub(crate) async fn load(
     )
     .bind(projector)
     .bind(i64::from(generation.0))
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?;
     Ok(rows
         .into_iter()
@@ -145,6 +121,33 @@ async fn advance(
         );
     }
     Ok(before)
+}
+
+/// Sets the next offsets of `moved` partitions (an operator's reset), keeping their positions.
+pub(crate) async fn reset(
+    pool: &AnyPool,
+    projector: &str,
+    generation: Generation,
+    moved: &[Checkpoint],
+) -> Result<()> {
+    let mut tx = begin_write(pool).await?;
+    for checkpoint in moved {
+        sqlx::query(
+            "INSERT INTO projection_checkpoints \
+             (projector, generation, topic, partition_id, next_offset, position) \
+             VALUES ($1, $2, $3, $4, $5, 0) ON CONFLICT (projector, generation, topic, partition_id) \
+             DO UPDATE SET next_offset = excluded.next_offset",
+        )
+        .bind(projector)
+        .bind(i64::from(generation.0))
+        .bind(&checkpoint.topic)
+        .bind(i64::from(checkpoint.partition))
+        .bind(checkpoint.next_offset)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A batch's write transaction, begun with the checkpoints moved to `positions` in it; and where

@@ -5,7 +5,7 @@ use eventmall_projections::ProjectionError;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
-use crate::checkpoints;
+use crate::{checkpoints, generations, replays};
 
 /// Opens the read models' database, creating a SQLite file when missing, with the projector
 /// bookkeeping tables.
@@ -35,7 +35,9 @@ pub async fn connect(url: &str) -> sqlx::Result<AnyPool> {
         })
         .connect(&url)
         .await?;
-    checkpoints::ensure_tables(&pool).await?;
+    checkpoints::ensure_table(&pool).await?;
+    generations::ensure_table(&pool).await?;
+    replays::ensure_tables(&pool).await?;
     Ok(pool)
 }
 
@@ -49,6 +51,32 @@ pub(crate) async fn begin_write(
         "sqlite" => pool.begin_with("BEGIN IMMEDIATE").await,
         _ => pool.begin().await,
     }
+}
+
+/// Begins a read-only transaction that sees one snapshot of the database throughout: SQLite's
+/// deferred transaction in WAL mode, PostgreSQL's repeatable read.
+pub(crate) async fn begin_snapshot(
+    pool: &AnyPool,
+) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    let mut tx = pool.begin().await?;
+    if pool.connect_options().database_url.scheme() != "sqlite" {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
+
+/// Drops `tables` (and so their indexes) in one transaction.
+pub(crate) async fn drop_tables(pool: &AnyPool, tables: &[String]) -> crate::Result<()> {
+    let mut tx = begin_write(pool).await?;
+    for table in tables {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A value bound into a multi-row statement.

@@ -18,6 +18,8 @@ pub enum Error {
     /// now.
     #[error("checkpoint of {topic}/{partition} moved under this instance")]
     Fenced { topic: String, partition: i32 },
+    #[error("no projection {0}; one of order-views, search, recommendations")]
+    UnknownProjection(String),
     /// A batch's values do not fit the read model: a sum out of its column's range.
     #[error("read model values: {0}")]
     Values(#[from] ProjectionError),

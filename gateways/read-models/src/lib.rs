@@ -8,26 +8,29 @@
 mod checkpoints;
 mod database;
 mod error;
+pub mod generations;
 pub mod order_views;
+mod read_model;
 pub mod recommendations;
+pub mod replays;
 pub mod search;
+mod serving;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use eventmall_events::AnyEvent;
 use eventmall_events::order::OrderEvent;
 use eventmall_projections::orders::CommissionRate;
 use eventmall_projections::projection::Positions;
-use eventmall_projections::recommendations::TrendClock;
 use eventmall_projections::{Batch, Projection};
-use sqlx::AnyPool;
 
 pub use database::connect;
 pub use error::{Error, Result};
 pub use order_views::OrderViews;
+pub use read_model::{NAMES, ReadModel, Stores};
 pub use recommendations::Recommendations;
 pub use search::Search;
+pub use serving::Serving;
 
 /// What the read models are configured with, besides where they live.
 #[derive(Clone, Debug)]
@@ -41,7 +44,7 @@ pub struct ReadModelSettings {
     pub commission_rate_bp: u32,
 }
 
-/// The read models the API serves, each at its live generation.
+/// The read models the API serves, each at one generation.
 #[derive(Clone)]
 pub struct ReadModels {
     pub orders: OrderViews,
@@ -53,30 +56,31 @@ pub struct ReadModels {
 }
 
 impl ReadModels {
-    /// Opens the SQL read models in `pool` and the search index under `search_dir`.
-    pub async fn open(
-        pool: AnyPool,
-        search_dir: &Path,
-        settings: &ReadModelSettings,
-    ) -> Result<Self> {
-        let search = Search::live(&pool, search_dir, &settings.search_replica).await?;
-        let clock = TrendClock {
-            half_life_hours: settings.trending_half_life_hours,
-        };
-        let recommendations = Recommendations::live(pool.clone(), clock).await?;
-        let orders = OrderViews::live(pool).await?;
-        let projections: Vec<Arc<dyn Projection>> = vec![
-            Arc::new(orders.clone()),
-            Arc::new(search.clone()),
-            Arc::new(recommendations.clone()),
-        ];
+    /// Opens each read model's live generation.
+    pub async fn open(stores: &Stores) -> Result<Self> {
+        let pool = &stores.pool;
+        let settings = &stores.settings;
+        let search = Search::live(pool, &stores.search_dir, &settings.search_replica).await?;
+        let recommendations = Recommendations::live(pool.clone(), stores.clock()).await?;
+        let orders = OrderViews::live(pool.clone()).await?;
         Ok(Self {
             orders,
             search,
             recommendations,
             commission: CommissionRate(settings.commission_rate_bp),
-            projections,
-        })
+            projections: Vec::new(),
+        }
+        .rebuilt())
+    }
+
+    /// The same read models, with their projections listed again after one was replaced.
+    fn rebuilt(mut self) -> Self {
+        self.projections = vec![
+            Arc::new(self.orders.clone()),
+            Arc::new(self.search.clone()),
+            Arc::new(self.recommendations.clone()),
+        ];
+        self
     }
 
     /// Every read model's projection, as its projector runs it.

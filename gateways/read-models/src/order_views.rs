@@ -12,8 +12,8 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use queries::{CategoryCount, CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter};
 
-use crate::database::{SqlValue, add_up, placeholders, upsert};
-use crate::{Result, checkpoints};
+use crate::database::{self, SqlValue, add_up, placeholders, upsert};
+use crate::{Result, checkpoints, generations};
 
 const TOPICS: &[&str] = &[OrderEvent::TOPIC];
 
@@ -110,10 +110,21 @@ impl OrderViews {
         &self.pool
     }
 
+    /// Drops `generation`'s tables.
+    pub async fn drop_tables(pool: &AnyPool, generation: Generation) -> Result<()> {
+        let Tables {
+            orders,
+            sales,
+            customers,
+            categories,
+        } = Tables::of(generation);
+        database::drop_tables(pool, &[orders, sales, customers, categories]).await
+    }
+
     /// Opens the generation reads are served from.
-    pub async fn live(pool: AnyPool) -> sqlx::Result<Self> {
-        let generation = checkpoints::live_generation(&pool, Self::NAME).await?;
-        Self::open(pool, generation).await
+    pub async fn live(pool: AnyPool) -> Result<Self> {
+        let generation = generations::live(&pool, Self::NAME).await?;
+        Ok(Self::open(pool, generation).await?)
     }
 
     async fn load(&self, tx: &mut Transaction<'_, Any>, ids: &[&str]) -> Result<Vec<OrderView>> {

@@ -15,8 +15,8 @@ use sqlx::{Any, AnyPool, Transaction};
 pub use queries::{Affinity, Trend};
 use tables::Tables;
 
-use crate::database::{SqlValue, placeholders, upsert};
-use crate::{Result, checkpoints};
+use crate::database::{self, SqlValue, placeholders, upsert};
+use crate::{Result, checkpoints, generations};
 
 const TOPICS: &[&str] = &[OrderEvent::TOPIC];
 /// Rows loaded per query.
@@ -51,13 +51,18 @@ impl Recommendations {
         })
     }
 
-    pub async fn live(pool: AnyPool, clock: TrendClock) -> sqlx::Result<Self> {
-        let generation = checkpoints::live_generation(&pool, Self::NAME).await?;
-        Self::open(pool, generation, clock).await
+    pub async fn live(pool: AnyPool, clock: TrendClock) -> Result<Self> {
+        let generation = generations::live(&pool, Self::NAME).await?;
+        Ok(Self::open(pool, generation, clock).await?)
     }
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Drops `generation`'s tables.
+    pub async fn drop_tables(pool: &AnyPool, generation: Generation) -> Result<()> {
+        database::drop_tables(pool, &Tables::of(generation).names()).await
     }
 
     /// `select … WHERE column IN (keys)`, in chunks; `column` may open with more conditions.

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use eventmall_events::order::OrderEvent;
 use eventmall_events::product::ProductEvent;
 use eventmall_projections::projection::Positions;
-use eventmall_projections::search::{SearchChanges, SearchIndex};
+use eventmall_projections::search::{SearchChanges, SearchError, SearchIndex};
 use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection, ReadModelError};
 use sqlx::AnyPool;
 
-use crate::{Result, checkpoints};
+use crate::{Result, generations};
 
 const TOPICS: &[&str] = &[ProductEvent::TOPIC, OrderEvent::TOPIC];
 
@@ -30,21 +30,36 @@ impl Search {
     /// each replica keeps its own index and so consumes as its own group.
     pub fn open(dir: &Path, generation: Generation, replica: &str) -> Result<Self> {
         let index = SearchIndex::open(&dir.join(generation.to_string()))?;
-        let mut group_id = generation.group_id(Self::NAME);
-        if !replica.is_empty() {
-            group_id = format!("{group_id}.{replica}");
-        }
         Ok(Self {
             index: Arc::new(index),
             generation,
-            group_id,
+            group_id: Self::group_id_of(generation, replica),
         })
+    }
+
+    /// The consumer group of `generation` in search replica `replica`.
+    pub fn group_id_of(generation: Generation, replica: &str) -> String {
+        let group_id = generation.group_id(Self::NAME);
+        match replica {
+            "" => group_id,
+            replica => format!("{group_id}.{replica}"),
+        }
     }
 
     /// Opens the generation reads are served from.
     pub async fn live(pool: &AnyPool, dir: &Path, replica: &str) -> Result<Self> {
-        let generation = checkpoints::live_generation(pool, Self::NAME).await?;
+        let generation = generations::live(pool, Self::NAME).await?;
         Self::open(dir, generation, replica)
+    }
+
+    /// Removes `generation`'s index directory under `dir`.
+    pub fn remove(dir: &Path, generation: Generation) -> Result<()> {
+        match std::fs::remove_dir_all(dir.join(generation.to_string())) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(SearchError::from(error).into())
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn index(&self) -> &SearchIndex {

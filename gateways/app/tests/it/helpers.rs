@@ -12,7 +12,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::kafka::{TestBroker, kafka_settings, relay_settings};
 use eventmall::config::Settings;
 use eventmall::startup::{Application, commands_over};
-use eventmall_read_models::ReadModels;
+use eventmall_read_models::{ReadModels, Serving};
 use eventmall_store::{EventBackend, PostgresBackend, SqliteBackend};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -95,8 +95,10 @@ pub struct TestApp {
     pub commands: CommandGateway,
     /// The database's second pool: registry and relay state.
     pub store_pool: sqlx::AnyPool,
-    /// The read models the app serves, in the app's own data directory.
+    /// The read models the app served when it started, in the app's own data directory.
     pub views: ReadModels,
+    /// The read models it serves now, following swaps.
+    pub serving: Arc<Serving>,
     pub data: TempDir,
     pub settings: Settings,
     db: TestDb,
@@ -127,7 +129,8 @@ pub async fn spawn_app_with(
         .await
         .unwrap();
     let address = format!("http://{}", app.local_addr().unwrap());
-    let views = app.views().clone();
+    let views = (*app.views()).clone();
+    let serving = app.serving().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
@@ -135,6 +138,7 @@ pub async fn spawn_app_with(
         commands,
         store_pool,
         views,
+        serving,
         data,
         settings,
         db,

@@ -21,7 +21,7 @@ async fn the_document_is_openapi_3_1_and_swagger_ui_is_served_from_vendored_asse
         .values()
         .map(|item| item.as_object().unwrap().len())
         .sum();
-    assert_eq!(operations, 50, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(operations, 56, "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, method) in [
         ("/v1/products", "post"),
         ("/v1/orders/{id}/return", "post"),
@@ -30,6 +30,8 @@ async fn the_document_is_openapi_3_1_and_swagger_ui_is_served_from_vendored_asse
         ("/v1/partners/{id}/settlements", "get"),
         ("/v1/customers/{id}/recommendations", "get"),
         ("/v1/projections", "get"),
+        ("/v1/admin/projections/{name}/rebuilds", "post"),
+        ("/v1/admin/projections/{name}/rollback", "post"),
     ] {
         assert!(
             paths[path][method].is_object(),

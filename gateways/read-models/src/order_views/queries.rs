@@ -1,15 +1,16 @@
 //! What the read routes ask of the order views.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use eventmall_projections::Contents;
 use eventmall_projections::orders::{
     CommissionRate, OrderStatus, OrderView, SalesDelta, Settlement,
 };
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{OrderViews, Tables};
-use crate::Result;
+use crate::database::begin_snapshot;
+use crate::{Result, checkpoints};
 
 /// A page of orders, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -265,41 +266,54 @@ impl OrderViews {
         }))
     }
 
-    /// A digest of every row of this generation, in key order: two generations built from the
-    /// same log have the same checksum.
-    pub async fn checksum(&self) -> Result<String> {
+    /// Every row of this generation by key, with the checkpoints, read in one snapshot.
+    pub async fn contents(&self) -> Result<Contents> {
         let Tables {
             orders,
             sales,
             customers,
             categories,
         } = &self.tables;
-        let mut digest = Sha256::new();
-        for sql in [
-            format!("SELECT order_id, view FROM {orders} ORDER BY order_id"),
-            format!(
-                "SELECT partner_id || '/' || day || '/' || currency, \
-                 orders || ',' || units || ',' || gross || ',' || cancellations || ',' || \
-                 cancelled || ',' || refunds || ',' || net FROM {sales} \
-                 ORDER BY partner_id, day, currency"
+        let mut tx = begin_snapshot(&self.pool).await?;
+        let mut contents =
+            Contents::new(checkpoints::load(&mut *tx, OrderViews::NAME, self.generation).await?);
+        for (table, sql) in [
+            ("orders", format!("SELECT order_id, view FROM {orders}")),
+            (
+                "daily_sales",
+                format!(
+                    "SELECT partner_id || '/' || day || '/' || currency, \
+                     orders || ',' || units || ',' || gross || ',' || cancellations || ',' || \
+                     cancelled || ',' || refunds || ',' || net FROM {sales}"
+                ),
             ),
-            format!(
-                "SELECT customer_id, orders || ',' || spent || ',' || \
-                 COALESCE(CAST(last_order_at_ms AS TEXT), '') FROM {customers} ORDER BY customer_id"
+            (
+                "customers",
+                format!(
+                    "SELECT customer_id, orders || ',' || spent || ',' || \
+                     COALESCE(CAST(last_order_at_ms AS TEXT), '') FROM {customers}"
+                ),
             ),
-            format!(
-                "SELECT customer_id || '/' || category, CAST(orders AS TEXT) FROM {categories} \
-                 ORDER BY customer_id, category"
+            (
+                "customer_categories",
+                format!(
+                    "SELECT customer_id || '/' || category, CAST(orders AS TEXT) \
+                     FROM {categories}"
+                ),
             ),
         ] {
-            let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+            let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
             for (key, value) in rows {
-                digest.update(key.as_bytes());
-                digest.update([0]);
-                digest.update(value.as_bytes());
-                digest.update([0]);
+                contents.insert(table, &key, &value);
             }
         }
-        Ok(format!("{:x}", digest.finalize()))
+        tx.commit().await?;
+        Ok(contents)
+    }
+
+    /// A digest of every row of this generation, in key order: two generations built from the
+    /// same log have the same checksum.
+    pub async fn checksum(&self) -> Result<String> {
+        Ok(self.contents().await?.checksum())
     }
 }

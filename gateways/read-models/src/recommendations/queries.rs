@@ -4,12 +4,13 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use eventmall_projections::Contents;
 use eventmall_projections::recommendations::{Neighbour, Pick, personalize, rank_neighbours};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::Recommendations;
-use crate::Result;
+use crate::database::begin_snapshot;
+use crate::{Result, checkpoints};
 
 /// Pairs considered per product, by count, before cosine ranks them.
 const CANDIDATES: i64 = 200;
@@ -113,49 +114,76 @@ impl Recommendations {
         Ok(personalize(&purchased, &similar, &popular, k))
     }
 
-    /// A digest of every row of this generation; trend scores are compared to nine significant
-    /// digits, as floating-point sums depend on how batches grouped them.
-    pub async fn checksum(&self) -> Result<String> {
+    /// Every row of this generation by key, with the checkpoints, read in one snapshot. Trend
+    /// scores are compared to nine significant digits, as floating-point sums depend on how
+    /// batches grouped them; pairs counted down to zero are no rows.
+    pub async fn contents(&self) -> Result<Contents> {
         let t = &self.tables;
-        let mut digest = Sha256::new();
+        let mut tx = begin_snapshot(&self.pool).await?;
+        let mut contents = Contents::new(
+            checkpoints::load(&mut *tx, Recommendations::NAME, self.generation).await?,
+        );
         let texts = [
-            format!(
-                "SELECT order_id, basket FROM {} ORDER BY order_id",
-                t.baskets
+            (
+                "baskets",
+                format!("SELECT order_id, basket FROM {}", t.baskets),
             ),
-            format!(
-                "SELECT product_id, CAST(baskets AS TEXT) || ',' || CAST(buyers AS TEXT) FROM {} ORDER BY product_id",
-                t.items
+            (
+                "items",
+                format!(
+                    "SELECT product_id, CAST(baskets AS TEXT) || ',' || CAST(buyers AS TEXT) \
+                     FROM {}",
+                    t.items
+                ),
             ),
-            format!(
-                "SELECT a || '/' || b, CAST(n AS TEXT) FROM {} WHERE n <> 0 ORDER BY a, b",
-                t.together
+            (
+                "together",
+                format!(
+                    "SELECT a || '/' || b, CAST(n AS TEXT) FROM {} WHERE n <> 0",
+                    t.together
+                ),
             ),
-            format!(
-                "SELECT a || '/' || b, CAST(n AS TEXT) FROM {} WHERE n <> 0 ORDER BY a, b",
-                t.also
+            (
+                "also",
+                format!(
+                    "SELECT a || '/' || b, CAST(n AS TEXT) FROM {} WHERE n <> 0",
+                    t.also
+                ),
             ),
-            format!(
-                "SELECT customer_id || '/' || product_id, CAST(n AS TEXT) || ',' || \
-                 CAST(paired AS TEXT) FROM {} WHERE n <> 0 ORDER BY customer_id, product_id",
-                t.customer_items
+            (
+                "customer_products",
+                format!(
+                    "SELECT customer_id || '/' || product_id, CAST(n AS TEXT) || ',' || \
+                     CAST(paired AS TEXT) FROM {} WHERE n <> 0",
+                    t.customer_items
+                ),
             ),
         ];
-        for sql in texts {
-            let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        for (table, sql) in texts {
+            let rows: Vec<(String, String)> = sqlx::query_as(&sql).fetch_all(&mut *tx).await?;
             for (key, value) in rows {
-                digest.update(format!("{key}\0{value}\0"));
+                contents.insert(table, &key, &value);
             }
         }
         let trends: Vec<(String, String, f64)> = sqlx::query_as(&format!(
-            "SELECT category, product_id, score FROM {} ORDER BY category, product_id",
+            "SELECT category, product_id, score FROM {}",
             t.trending
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         for (category, product, score) in trends {
-            digest.update(format!("{category}/{product}\0{score:.9e}\0"));
+            contents.insert(
+                "trending",
+                &format!("{category}/{product}"),
+                &format!("{score:.9e}"),
+            );
         }
-        Ok(format!("{:x}", digest.finalize()))
+        tx.commit().await?;
+        Ok(contents)
+    }
+
+    /// A digest of every row of this generation.
+    pub async fn checksum(&self) -> Result<String> {
+        Ok(self.contents().await?.checksum())
     }
 }

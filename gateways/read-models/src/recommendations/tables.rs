@@ -30,6 +30,30 @@ impl Tables {
         }
     }
 
+    pub(super) fn names(&self) -> Vec<String> {
+        let Self {
+            baskets,
+            items,
+            together,
+            customers,
+            customer_items,
+            also,
+            trending,
+        } = self;
+        [
+            baskets,
+            items,
+            together,
+            customers,
+            customer_items,
+            also,
+            trending,
+        ]
+        .into_iter()
+        .cloned()
+        .collect()
+    }
+
     pub(super) fn create_statements(&self) -> Vec<String> {
         let Self {
             baskets,

@@ -1,0 +1,426 @@
+//! `replay rebuild`: a new generation built from offset 0 beside the live one, under the
+//! projection's lease, reporting its progress; resumed from its checkpoints after a kill; then
+//! caught up with the log and swapped in (or left ready for a manual swap).
+
+use std::time::Duration;
+
+use eventmall_projections::{Checkpoint, Contents, Generation, Projection};
+use eventmall_read_models::Stores;
+use eventmall_read_models::generations::{self, GenerationState};
+use eventmall_read_models::replays::{self, ProjectionLease};
+use serde::Serialize;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::progress::Meter;
+use super::verify::Verified;
+use super::{Phase, Progress, Replay, lag};
+use crate::projector::{Projector, Until};
+use crate::relay::hostname;
+use crate::{Error, Result};
+
+/// Whether a caught-up rebuild swaps itself in.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SwapMode {
+    #[default]
+    Auto,
+    /// Leave it ready; `replay swap` makes it serve.
+    Manual,
+}
+
+#[derive(Clone, Debug, Default, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildOptions {
+    /// Build only the events stored up to this position, and stop there (for inspection: such
+    /// a generation never serves).
+    #[serde(default)]
+    pub until_position: Option<i64>,
+    /// Compare the new generation with the live one at the live one's cut first; swap only
+    /// when they are equal.
+    #[serde(default)]
+    pub verify: bool,
+    #[serde(default)]
+    pub swap: SwapMode,
+}
+
+/// A rebuild that holds its lease and has its generation, about to run.
+pub struct Began {
+    pub rebuild_id: String,
+    pub projector: &'static str,
+    pub generation: Generation,
+    /// Where a resumed rebuild starts: the checkpoints its generation had (empty for a new one).
+    pub resumed_from: Vec<Checkpoint>,
+    lease: ProjectionLease,
+}
+
+/// How a rebuild ended.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// It serves now; the generation it replaced is retired.
+    Swapped { replaced: u32 },
+    /// Caught up and following the log; `replay swap` makes it serve.
+    Ready,
+    /// Built to `--until position`; it never serves.
+    Stopped,
+    /// Verify found differences: left ready, not swapped.
+    VerifyFailed { verified: Verified },
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Rebuilt {
+    pub rebuild_id: String,
+    pub projector: String,
+    pub generation: u32,
+    #[schema(value_type = Vec<Object>)]
+    pub resumed_from: Vec<Checkpoint>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub elapsed_ms: u64,
+}
+
+impl Replay {
+    /// Takes the projection's lease and the generation to build: the one a killed rebuild
+    /// left (resumed from its checkpoints), else a new one above every other. A rebuild
+    /// already running is refused, with its holder named.
+    pub async fn begin(&self, name: &str) -> Result<Began> {
+        let projector = Stores::known(name)?;
+        let pool = &self.stores.pool;
+        let abandoned = replays::abandoned(pool, projector).await?.filter(|row| {
+            // Only a generation still being built can be taken up again.
+            row.state == "abandoned"
+        });
+        let resumable = match &abandoned {
+            Some(row) => {
+                generations::state_of(pool, projector, row.generation).await?
+                    == Some(GenerationState::Building)
+            }
+            None => false,
+        };
+        let rebuild_id = match (&abandoned, resumable) {
+            (Some(row), true) => row.id.clone(),
+            _ => uuid::Uuid::now_v7().to_string(),
+        };
+        let holder = format!("{}-{}", hostname(), std::process::id());
+        let lease = ProjectionLease::new(
+            pool.clone(),
+            projector,
+            &holder,
+            &rebuild_id,
+            Duration::from_millis(self.settings.lease_ttl_ms),
+        );
+        lease.acquire().await??;
+        let (generation, resumed_from) = match (abandoned, resumable) {
+            (Some(row), true) => {
+                let read_model = self.stores.open(projector, row.generation).await?;
+                let checkpoints = read_model.projection().checkpoints().await?;
+                info!(projector, generation = %row.generation, rebuild = %rebuild_id, "resuming a rebuild");
+                (row.generation, checkpoints)
+            }
+            _ => (
+                generations::create(pool, projector, GenerationState::Building).await?,
+                Vec::new(),
+            ),
+        };
+        replays::record_start(pool, &rebuild_id, projector, generation, &holder).await?;
+        Ok(Began {
+            rebuild_id,
+            projector,
+            generation,
+            resumed_from,
+            lease,
+        })
+    }
+
+    /// Runs a begun rebuild to its end, calling `report` with each progress sample; gives the
+    /// lease up however it ends. Stopped by `stop`, it leaves its generation to be resumed.
+    pub async fn run(
+        &self,
+        began: Began,
+        options: &RebuildOptions,
+        mut report: impl FnMut(&Progress) + Send,
+        stop: CancellationToken,
+    ) -> Result<Rebuilt> {
+        let started = std::time::Instant::now();
+        let lost = stop.child_token();
+        let renewing = tokio::spawn(renew(began.lease.clone(), lost.clone()));
+        let outcome = self.phases(&began, options, &mut report, &lost).await;
+        renewing.abort();
+        let pool = &self.stores.pool;
+        let (state, detail) = match &outcome {
+            Ok(Outcome::Swapped { .. }) => ("swapped", String::new()),
+            Ok(Outcome::Ready) => ("ready", String::new()),
+            Ok(Outcome::Stopped) => ("stopped", String::new()),
+            Ok(Outcome::VerifyFailed { verified }) => (
+                "failed",
+                format!("verify found {} differing keys", verified.differences.count),
+            ),
+            Err(error) if stop.is_cancelled() => ("interrupted", error.to_string()),
+            Err(error) => ("failed", error.to_string()),
+        };
+        if let Err(error) = replays::finish(pool, &began.rebuild_id, state, &detail).await {
+            warn!(%error, "could not record the rebuild's end");
+        }
+        if state != "interrupted"
+            && let Err(error) = began.lease.release().await
+        {
+            warn!(%error, "could not give the rebuild's lease up");
+        }
+        Ok(Rebuilt {
+            rebuild_id: began.rebuild_id.clone(),
+            projector: began.projector.to_owned(),
+            generation: began.generation.0,
+            resumed_from: began.resumed_from.clone(),
+            outcome: outcome?,
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn phases(
+        &self,
+        began: &Began,
+        options: &RebuildOptions,
+        report: &mut (impl FnMut(&Progress) + Send),
+        stop: &CancellationToken,
+    ) -> Result<Outcome> {
+        let name = began.projector;
+        let pool = &self.stores.pool;
+        let building = self.stores.open(name, began.generation).await?;
+        let projection = building.projection();
+        let mut meter = Meter::new();
+
+        // Up to a cut: the live generation's, to compare with it, else the log's end now.
+        let live_contents = match options.verify {
+            true => Some(self.live_contents(name).await?),
+            false => None,
+        };
+        let mut until = match &live_contents {
+            Some(live) => Until::at(&live.checkpoints),
+            None => Until::ends(&self.ends(projection.topics()).await?),
+        };
+        until.position = options.until_position;
+        let targets: Vec<(String, i32, i64)> = until
+            .cut
+            .iter()
+            .map(|((topic, partition), offset)| (topic.clone(), *partition, *offset))
+            .collect();
+        let runner = self.projector(&projection)?.until(until);
+        let running = runner.spawn(stop.child_token());
+        self.watch(
+            began,
+            &projection,
+            Phase::Building,
+            &mut meter,
+            report,
+            stop,
+            || {
+                let finished = running.is_finished();
+                let targets = targets.clone();
+                async move { Ok((finished, targets)) }
+            },
+        )
+        .await?;
+        running.await??;
+        if stop.is_cancelled() {
+            return Err(Error::Replay("stopped".into()));
+        }
+        if options.until_position.is_some() {
+            generations::transition(
+                pool,
+                name,
+                began.generation,
+                &[GenerationState::Building],
+                GenerationState::Stopped,
+            )
+            .await??;
+            return Ok(Outcome::Stopped);
+        }
+        if let Some(live) = live_contents {
+            self.report(
+                began,
+                &projection,
+                Phase::Verifying,
+                &mut meter,
+                &[],
+                report,
+            )
+            .await?;
+            let verified = Verified::compare(
+                name,
+                &live,
+                &building.contents().await?,
+                self.settings.shown_differences,
+            );
+            if !verified.clean {
+                generations::transition(
+                    pool,
+                    name,
+                    began.generation,
+                    &[GenerationState::Building],
+                    GenerationState::Ready,
+                )
+                .await??;
+                return Ok(Outcome::VerifyFailed { verified });
+            }
+        }
+
+        // Then following the log until within the bound, and handed over.
+        let following = stop.child_token();
+        let running = self.projector(&projection)?.spawn(following.clone());
+        let bound = self.settings.lag_bound;
+        let topics = projection.topics();
+        let caught_up = self
+            .watch(
+                began,
+                &projection,
+                Phase::CatchingUp,
+                &mut meter,
+                report,
+                stop,
+                || {
+                    let projection = projection.clone();
+                    async move {
+                        let ends = self.ends(topics).await?;
+                        let behind = lag(&projection.checkpoints().await?, &ends);
+                        Ok((behind <= bound, ends))
+                    }
+                },
+            )
+            .await;
+        let outcome = match caught_up {
+            Ok(()) if options.swap == SwapMode::Auto => {
+                self.report(began, &projection, Phase::Swapping, &mut meter, &[], report)
+                    .await?;
+                self.cover_live(name, projection.as_ref())
+                    .await
+                    .and(
+                        generations::swap(pool, name, began.generation)
+                            .await
+                            .map_err(Error::from)
+                            .and_then(|swapped| Ok(swapped?)),
+                    )
+                    .map(|replaced| Outcome::Swapped {
+                        replaced: replaced.0,
+                    })
+            }
+            Ok(()) => generations::transition(
+                pool,
+                name,
+                began.generation,
+                &[GenerationState::Building],
+                GenerationState::Ready,
+            )
+            .await
+            .map_err(Error::from)
+            .and_then(|moved| Ok(moved?))
+            .map(|()| Outcome::Ready),
+            Err(error) => Err(error),
+        };
+        following.cancel();
+        running.await??;
+        if outcome.is_ok() {
+            self.report(began, &projection, Phase::Done, &mut meter, &[], report)
+                .await?;
+        }
+        outcome
+    }
+
+    /// The live generation's contents, at its current cut.
+    async fn live_contents(&self, name: &'static str) -> Result<Contents> {
+        let live = generations::live(&self.stores.pool, name).await?;
+        Ok(self.stores.open(name, live).await?.contents().await?)
+    }
+
+    fn projector(&self, projection: &Arc<dyn Projection>) -> Result<Projector> {
+        Projector::new(
+            projection.clone(),
+            self.codec.clone(),
+            &self.bootstrap_servers,
+            &self.runtime,
+        )
+    }
+
+    /// Reports progress every interval until `look` says the phase is over (or `stop`).
+    #[allow(clippy::too_many_arguments)]
+    async fn watch<F, Fut>(
+        &self,
+        began: &Began,
+        projection: &Arc<dyn Projection>,
+        phase: Phase,
+        meter: &mut Meter,
+        report: &mut (impl FnMut(&Progress) + Send),
+        stop: &CancellationToken,
+        mut look: F,
+    ) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(bool, Vec<(String, i32, i64)>)>>,
+    {
+        let every = Duration::from_millis(self.settings.progress_every_ms);
+        loop {
+            let (over, targets) = look().await?;
+            self.report(began, projection, phase, meter, &targets, report)
+                .await?;
+            if over {
+                return Ok(());
+            }
+            tokio::select! {
+                () = stop.cancelled() => return Err(Error::Replay("stopped".into())),
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+
+    async fn report(
+        &self,
+        began: &Began,
+        projection: &Arc<dyn Projection>,
+        phase: Phase,
+        meter: &mut Meter,
+        targets: &[(String, i32, i64)],
+        report: &mut (impl FnMut(&Progress) + Send),
+    ) -> Result<()> {
+        let (elapsed_ms, topics) = meter.sample(&projection.checkpoints().await?, targets);
+        let progress = Progress {
+            rebuild_id: began.rebuild_id.clone(),
+            projector: began.projector.to_owned(),
+            generation: began.generation.0,
+            phase,
+            elapsed_ms,
+            topics,
+        };
+        report(&progress);
+        let state = if phase == Phase::Done {
+            "done"
+        } else {
+            "running"
+        };
+        let json = serde_json::to_value(&progress).unwrap_or_default();
+        replays::record(&self.stores.pool, &began.rebuild_id, state, &json, "").await?;
+        Ok(())
+    }
+}
+
+/// Renews the lease every third of its lifetime; cancels `lost` when another rebuild took it.
+async fn renew(lease: ProjectionLease, lost: CancellationToken) {
+    let every = lease.ttl() / 3;
+    loop {
+        tokio::select! {
+            () = lost.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match lease.acquire().await {
+            Ok(Ok(())) => {}
+            Ok(Err(held)) => {
+                warn!(%held, "the rebuild's lease was taken over; stopping");
+                lost.cancel();
+                return;
+            }
+            Err(error) => warn!(%error, "cannot renew the rebuild's lease"),
+        }
+    }
+}
