@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::roles::shutdown_signal;
-use crate::startup::{codec, command_gateway, replay};
+use crate::startup::{codec, replay};
 
 #[derive(Debug, Subcommand)]
 pub enum ReplayCommand {
@@ -231,12 +231,13 @@ pub async fn run(settings: &Settings, servers: &str, command: ReplayCommand) -> 
             from_position,
             to_position,
         } => {
-            let commands = command_gateway(settings)
+            let url = settings.store_url();
+            let events = eventmall_store::connect_reader(&url)
                 .await
                 .context("opening the store")?;
-            let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+            let store_pool = eventmall_store::connect_pool(&url).await?;
             let sent = republish(
-                commands.backend().clone(),
+                events,
                 &codec(settings, &store_pool)?,
                 servers,
                 &settings.relay,

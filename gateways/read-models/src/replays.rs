@@ -41,13 +41,19 @@ pub struct ProjectionLease {
 /// Who holds a projection's lease, when another does.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "a rebuild of {projector} is running: rebuild {rebuild_id}, held by {holder} until {expires_at_ms} ms"
+    "a rebuild of {projector} is running: rebuild {rebuild_id}, held by {holder} until {}",
+    at(*expires_at_ms)
 )]
 pub struct Held {
     pub projector: String,
     pub holder: String,
     pub rebuild_id: String,
     pub expires_at_ms: i64,
+}
+
+/// A time in milliseconds since the epoch, as RFC 3339.
+fn at(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
 }
 
 impl ProjectionLease {

@@ -42,6 +42,15 @@ pub async fn connect_pool(url: &str) -> StoreResult<sqlx::AnyPool> {
         .await?)
 }
 
+/// Opens the backend named by `url` to read its events beside the process that writes them:
+/// SQLite read-only without taking the writer's lock; PostgreSQL as usual (it has no such lock).
+pub async fn connect_reader(url: &str) -> StoreResult<Arc<dyn EventBackend>> {
+    match url.starts_with("sqlite:") {
+        true => Ok(Arc::new(SqliteBackend::read_only(url, 2).await?)),
+        false => connect(url, 2).await,
+    }
+}
+
 /// Opens the backend named by `url` (`sqlite://…` or `postgres://…`) and runs its migrations.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn EventBackend>> {
     let backend: Arc<dyn EventBackend> = if url.starts_with("sqlite:") {

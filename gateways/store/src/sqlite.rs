@@ -84,6 +84,28 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// Opens an existing database to read only, beside the process that writes it (a running
+    /// `up`): no migration, no writer, no lock; an append fails with
+    /// [`StoreError::WriterStopped`].
+    pub async fn read_only(url: &str, max_readers: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .busy_timeout(Duration::from_secs(10))
+            .read_only(true);
+        let readers = SqlitePoolOptions::new()
+            .max_connections(max_readers.max(1))
+            .connect_with(options)
+            .await?;
+        let (writer, _) = mpsc::channel(1);
+        Ok(Self {
+            readers,
+            writer,
+            versions: None,
+            _writer_lock: None,
+        })
+    }
+}
+
 /// Takes the exclusive lock that makes this process the database's only writer.
 fn lock_writer(database: &Path) -> StoreResult<Option<std::fs::File>> {
     if database.as_os_str().is_empty() || database == Path::new(":memory:") {

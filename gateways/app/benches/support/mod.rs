@@ -2,6 +2,8 @@
 // Each benchmark is its own crate and uses a part of this.
 #![allow(dead_code)]
 
+pub mod log;
+
 use eventmall_aggregates::ProductCommand;
 use eventmall_events::{CommandMetadata, PartnerId, ProductId};
 use eventmall_store::{CommandGateway, CommandRequest, Dispatch};

@@ -97,6 +97,8 @@ pub fn relay_settings() -> RelaySettings {
 pub struct Record {
     pub topic: String,
     pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: Option<i64>,
     pub key: String,
     pub headers: HashMap<String, String>,
     /// The value; `None` for a record without one (a dead letter of such a record).
@@ -182,6 +184,8 @@ pub fn drain(bootstrap: &str, topics: &[&str]) -> Vec<Record> {
         records.push(Record {
             topic: message.topic().to_owned(),
             partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
             key: String::from_utf8_lossy(message.key().expect("our records have keys"))
                 .into_owned(),
             headers,

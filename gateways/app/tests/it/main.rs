@@ -24,5 +24,6 @@ mod projector;
 mod read_api;
 mod registry;
 mod relay;
+mod replay;
 mod sqlite_writer;
 mod up;

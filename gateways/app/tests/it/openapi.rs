@@ -95,5 +95,5 @@ async fn schemathesis_passes_against_the_running_server() {
             .env("NO_COLOR", "1"),
     )
     .await;
-    assert!(stdout.contains("Tested: 50"), "{stdout}");
+    assert!(stdout.contains("Tested: 56"), "{stdout}");
 }

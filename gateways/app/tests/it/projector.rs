@@ -72,7 +72,7 @@ async fn start(
 }
 
 /// Records on `topic`, from the partitions' high watermarks.
-fn records_on(broker: &TestBroker, topic: &str) -> i64 {
+pub(crate) fn records_on(broker: &TestBroker, topic: &str) -> i64 {
     let consumer: BaseConsumer = eventmall_kafka::client_config(&broker.bootstrap())
         .create()
         .unwrap();
@@ -85,14 +85,14 @@ fn records_on(broker: &TestBroker, topic: &str) -> i64 {
 
 /// The projector a test runs against.
 #[derive(Clone, Copy, Debug)]
-enum Subject {
+pub(crate) enum Subject {
     OrderViews,
     Search,
     Recommendations,
 }
 
 impl Subject {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::OrderViews => OrderViews::NAME,
             Self::Search => Search::NAME,
@@ -101,7 +101,7 @@ impl Subject {
     }
 
     /// The live generation, as the app serves it.
-    fn live(self, app: &TestApp) -> Arc<dyn Projection> {
+    pub(crate) fn live(self, app: &TestApp) -> Arc<dyn Projection> {
         match self {
             Self::OrderViews => Arc::new(app.views.orders.clone()),
             Self::Search => Arc::new(app.views.search.clone()),
@@ -109,7 +109,7 @@ impl Subject {
         }
     }
 
-    async fn open(self, app: &TestApp, generation: Generation) -> Arc<dyn Projection> {
+    pub(crate) async fn open(self, app: &TestApp, generation: Generation) -> Arc<dyn Projection> {
         match self {
             Self::OrderViews => Arc::new(
                 OrderViews::open(app.views.orders.pool().clone(), generation)
@@ -123,7 +123,7 @@ impl Subject {
         }
     }
 
-    async fn checksum(self, app: &TestApp, generation: Generation) -> String {
+    pub(crate) async fn checksum(self, app: &TestApp, generation: Generation) -> String {
         match self {
             Self::OrderViews => OrderViews::open(app.views.orders.pool().clone(), generation)
                 .await
@@ -144,7 +144,7 @@ impl Subject {
         }
     }
 
-    fn records(self, broker: &TestBroker) -> i64 {
+    pub(crate) fn records(self, broker: &TestBroker) -> i64 {
         let projection_topics: &[&str] = match self {
             Self::OrderViews | Self::Recommendations => &[ORDERS],
             Self::Search => &[PRODUCTS, ORDERS],
@@ -166,7 +166,7 @@ async fn recommendations(app: &TestApp, generation: Generation) -> Recommendatio
 }
 
 /// Offsets the read model has passed, summed over partitions.
-async fn applied(projection: &dyn Projection) -> i64 {
+pub(crate) async fn applied(projection: &dyn Projection) -> i64 {
     projection
         .checkpoints()
         .await
@@ -176,7 +176,7 @@ async fn applied(projection: &dyn Projection) -> i64 {
         .sum()
 }
 
-async fn wait_applied(projection: &dyn Projection, total: i64) {
+pub(crate) async fn wait_applied(projection: &dyn Projection, total: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while applied(projection).await < total {
         assert!(
@@ -190,7 +190,7 @@ async fn wait_applied(projection: &dyn Projection, total: i64) {
 }
 
 /// A demo world, published by the relay; answers the records on the order topic.
-async fn published_world(app: &TestApp, broker: &TestBroker, orders: usize) -> i64 {
+pub(crate) async fn published_world(app: &TestApp, broker: &TestBroker, orders: usize) -> i64 {
     let (_relay, _stop) = app.start_relay(broker).await;
     let plan = DemoPlan {
         partners: 3,
@@ -373,14 +373,14 @@ async fn a_record_delivered_twice_changes_nothing(subject: Subject) {
     assert!(drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty());
 }
 
-fn producer(broker: &TestBroker) -> FutureProducer {
+pub(crate) fn producer(broker: &TestBroker) -> FutureProducer {
     eventmall_kafka::client_config(&broker.bootstrap())
         .set("partitioner", "murmur2_random")
         .create()
         .unwrap()
 }
 
-async fn send(
+pub(crate) async fn send(
     producer: &FutureProducer,
     topic: &str,
     key: &str,

@@ -105,7 +105,9 @@ impl Replay {
             (Some(row), true) => row.id.clone(),
             _ => uuid::Uuid::now_v7().to_string(),
         };
-        let holder = format!("{}-{}", hostname(), std::process::id());
+        // Unique per rebuild: two rebuilds started in one process (over HTTP) are two holders.
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let holder = format!("{}-{}-{}", hostname(), std::process::id(), &nonce[..8]);
         let lease = ProjectionLease::new(
             pool.clone(),
             projector,

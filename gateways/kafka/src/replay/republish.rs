@@ -44,6 +44,8 @@ pub async fn republish(
 ) -> Result<Republished> {
     let producer: FutureProducer = producer_config(bootstrap_servers, relay).create()?;
     let run = uuid::Uuid::now_v7().to_string();
+    // The ids of today's schemas, as the relay encodes with them.
+    codec.register(&eventmall_events::avro::contract()).await?;
     let codec = codec.codec().await;
     let mut sent = Republished {
         run: run.clone(),

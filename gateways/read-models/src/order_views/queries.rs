@@ -278,7 +278,14 @@ impl OrderViews {
         let mut contents =
             Contents::new(checkpoints::load(&mut *tx, OrderViews::NAME, self.generation).await?);
         for (table, sql) in [
-            ("orders", format!("SELECT order_id, view FROM {orders}")),
+            (
+                "orders",
+                format!(
+                    "SELECT order_id, customer_id || '|' || partner_id || '|' || status || '|' || \
+                     placed_at_ms || '|' || placed_day || '|' || version || '|' || view \
+                     FROM {orders}"
+                ),
+            ),
             (
                 "daily_sales",
                 format!(

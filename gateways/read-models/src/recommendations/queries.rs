@@ -126,7 +126,10 @@ impl Recommendations {
         let texts = [
             (
                 "baskets",
-                format!("SELECT order_id, basket FROM {}", t.baskets),
+                format!(
+                    "SELECT order_id, customer_id || '|' || version || '|' || basket FROM {}",
+                    t.baskets
+                ),
             ),
             (
                 "items",
