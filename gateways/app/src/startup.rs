@@ -257,11 +257,11 @@ pub async fn stores(settings: &Settings) -> anyhow::Result<Stores> {
     let pool = eventmall_read_models::connect(&settings.views_url())
         .await
         .context("opening the read models' database")?;
-    Ok(Stores {
+    Ok(Stores::new(
         pool,
-        search_dir: settings.search_dir(),
-        settings: settings.projectors.read_models(),
-    })
+        settings.search_dir(),
+        settings.projectors.read_models(),
+    ))
 }
 
 /// Opens the read models' database and each read model's live generation, to serve.

@@ -39,15 +39,15 @@ async fn api() -> Api {
         &WalletSettings::default(),
     );
     let views_url = format!("sqlite://{}", dir.path().join("views.db").display());
-    let serving = Serving::open(Stores {
-        pool: eventmall_read_models::connect(&views_url).await.unwrap(),
-        search_dir: dir.path().join("search"),
-        settings: ReadModelSettings {
+    let serving = Serving::open(Stores::new(
+        eventmall_read_models::connect(&views_url).await.unwrap(),
+        dir.path().join("search"),
+        ReadModelSettings {
             search_replica: String::new(),
             trending_half_life_hours: 72.0,
             commission_rate_bp: 1080,
         },
-    })
+    ))
     .await
     .unwrap();
     let views = (*serving.current()).clone();

@@ -60,7 +60,7 @@ impl ReadModels {
     pub async fn open(stores: &Stores) -> Result<Self> {
         let pool = &stores.pool;
         let settings = &stores.settings;
-        let search = Search::live(pool, &stores.search_dir, &settings.search_replica).await?;
+        let search = stores.search(generations::live(pool, Search::NAME).await?)?;
         let recommendations = Recommendations::live(pool.clone(), stores.clock()).await?;
         let orders = OrderViews::live(pool.clone()).await?;
         Ok(Self {

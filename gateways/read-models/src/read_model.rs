@@ -1,10 +1,12 @@
 //! Any read model at any generation, by name: what the replay tooling opens, compares and
 //! drops, and what the serving pointer switches between.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use eventmall_projections::recommendations::TrendClock;
+use eventmall_projections::search::SearchIndex;
 use eventmall_projections::{Checkpoint, Contents, Generation, Projection};
 use sqlx::AnyPool;
 
@@ -19,6 +21,9 @@ pub struct Stores {
     pub pool: AnyPool,
     pub search_dir: PathBuf,
     pub settings: ReadModelSettings,
+    /// The search indexes open in this process, one per generation: its projector's commits
+    /// are what its readers see at once, and only one writer can hold an index.
+    open_indexes: Arc<Mutex<HashMap<Generation, Weak<SearchIndex>>>>,
 }
 
 /// One generation of one read model.
@@ -30,6 +35,41 @@ pub enum ReadModel {
 }
 
 impl Stores {
+    pub fn new(pool: AnyPool, search_dir: PathBuf, settings: ReadModelSettings) -> Self {
+        Self {
+            pool,
+            search_dir,
+            settings,
+            open_indexes: Arc::default(),
+        }
+    }
+
+    /// The search index of `generation`: the one open in this process, else opened now.
+    fn search_index(&self, generation: Generation) -> Result<Arc<SearchIndex>> {
+        let mut open = self
+            .open_indexes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(index) = open.get(&generation).and_then(Weak::upgrade) {
+            return Ok(index);
+        }
+        let index = Arc::new(SearchIndex::open(
+            &self.search_dir.join(generation.to_string()),
+        )?);
+        open.retain(|_, index| index.strong_count() > 0);
+        open.insert(generation, Arc::downgrade(&index));
+        Ok(index)
+    }
+
+    /// The search read model of `generation`.
+    pub fn search(&self, generation: Generation) -> Result<Search> {
+        Ok(Search::over(
+            self.search_index(generation)?,
+            generation,
+            &self.settings.search_replica,
+        ))
+    }
+
     /// Checks a read model's name.
     pub fn known(name: &str) -> Result<&'static str> {
         NAMES
@@ -50,11 +90,7 @@ impl Stores {
             OrderViews::NAME => {
                 ReadModel::Orders(OrderViews::open(self.pool.clone(), generation).await?)
             }
-            Search::NAME => ReadModel::Search(Search::open(
-                &self.search_dir,
-                generation,
-                &self.settings.search_replica,
-            )?),
+            Search::NAME => ReadModel::Search(self.search(generation)?),
             _ => ReadModel::Recommendations(
                 Recommendations::open(self.pool.clone(), generation, self.clock()).await?,
             ),
@@ -65,7 +101,13 @@ impl Stores {
     pub async fn drop_storage(&self, name: &str, generation: Generation) -> Result<()> {
         match Self::known(name)? {
             OrderViews::NAME => OrderViews::drop_tables(&self.pool, generation).await,
-            Search::NAME => Search::remove(&self.search_dir, generation),
+            Search::NAME => {
+                self.open_indexes
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&generation);
+                Search::remove(&self.search_dir, generation)
+            }
             _ => Recommendations::drop_tables(&self.pool, generation).await,
         }
     }

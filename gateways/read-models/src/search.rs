@@ -9,9 +9,8 @@ use eventmall_events::product::ProductEvent;
 use eventmall_projections::projection::Positions;
 use eventmall_projections::search::{SearchChanges, SearchError, SearchIndex};
 use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection, ReadModelError};
-use sqlx::AnyPool;
 
-use crate::{Result, generations};
+use crate::Result;
 
 const TOPICS: &[&str] = &[ProductEvent::TOPIC, OrderEvent::TOPIC];
 
@@ -30,11 +29,16 @@ impl Search {
     /// each replica keeps its own index and so consumes as its own group.
     pub fn open(dir: &Path, generation: Generation, replica: &str) -> Result<Self> {
         let index = SearchIndex::open(&dir.join(generation.to_string()))?;
-        Ok(Self {
-            index: Arc::new(index),
+        Ok(Self::over(Arc::new(index), generation, replica))
+    }
+
+    /// `generation` over an index opened already.
+    pub fn over(index: Arc<SearchIndex>, generation: Generation, replica: &str) -> Self {
+        Self {
+            index,
             generation,
             group_id: Self::group_id_of(generation, replica),
-        })
+        }
     }
 
     /// The consumer group of `generation` in search replica `replica`.
@@ -44,12 +48,6 @@ impl Search {
             "" => group_id,
             replica => format!("{group_id}.{replica}"),
         }
-    }
-
-    /// Opens the generation reads are served from.
-    pub async fn live(pool: &AnyPool, dir: &Path, replica: &str) -> Result<Self> {
-        let generation = generations::live(pool, Self::NAME).await?;
-        Self::open(dir, generation, replica)
     }
 
     /// Removes `generation`'s index directory under `dir`.

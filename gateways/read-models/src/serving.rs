@@ -65,11 +65,7 @@ impl Serving {
             next.orders = OrderViews::open(pool.clone(), orders).await?;
         }
         if search != next.search.generation() {
-            next.search = Search::open(
-                &self.stores.search_dir,
-                search,
-                &self.stores.settings.search_replica,
-            )?;
+            next.search = self.stores.search(search)?;
         }
         if recommendations != next.recommendations.generation() {
             next.recommendations =

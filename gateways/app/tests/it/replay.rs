@@ -44,12 +44,9 @@ pub(super) fn configure(settings: &mut eventmall::config::Settings, bootstrap: &
 }
 
 impl TestApp {
+    /// The app's read-model stores (sharing its open search indexes).
     pub(super) fn stores(&self) -> Stores {
-        Stores {
-            pool: self.views.orders.pool().clone(),
-            search_dir: self.settings.search_dir(),
-            settings: self.settings.projectors.read_models(),
-        }
+        self.serving.stores().clone()
     }
 
     /// The replay tooling over this app's read models and `broker`.

@@ -2,6 +2,7 @@
 //! projection's lease, reporting its progress; resumed from its checkpoints after a kill; then
 //! caught up with the log and swapped in (or left ready for a manual swap).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use eventmall_projections::{Checkpoint, Contents, Generation, Projection};
@@ -9,7 +10,7 @@ use eventmall_read_models::Stores;
 use eventmall_read_models::generations::{self, GenerationState};
 use eventmall_read_models::replays::{self, ProjectionLease};
 use serde::Serialize;
-use std::sync::Arc;
+use sqlx::AnyPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -189,83 +190,38 @@ impl Replay {
         report: &mut (impl FnMut(&Progress) + Send),
         stop: &CancellationToken,
     ) -> Result<Outcome> {
-        let name = began.projector;
-        let pool = &self.stores.pool;
-        let building = self.stores.open(name, began.generation).await?;
+        let building = self.stores.open(began.projector, began.generation).await?;
         let projection = building.projection();
-        let mut meter = Meter::new();
+        let mut reporter = Reporter {
+            began,
+            pool: &self.stores.pool,
+            meter: Meter::new(),
+            report,
+        };
 
         // Up to a cut: the live generation's, to compare with it, else the log's end now.
-        let live_contents = match options.verify {
-            true => Some(self.live_contents(name).await?),
+        let live = match options.verify {
+            true => Some(self.live_contents(began.projector).await?),
             false => None,
         };
-        let mut until = match &live_contents {
+        let mut until = match &live {
             Some(live) => Until::at(&live.checkpoints),
             None => Until::ends(&self.ends(projection.topics()).await?),
         };
         until.position = options.until_position;
-        let targets: Vec<(String, i32, i64)> = until
-            .cut
-            .iter()
-            .map(|((topic, partition), offset)| (topic.clone(), *partition, *offset))
-            .collect();
-        let runner = self.projector(&projection)?.until(until);
-        let running = runner.spawn(stop.child_token());
-        self.watch(
-            began,
-            &projection,
-            Phase::Building,
-            &mut meter,
-            report,
-            stop,
-            || {
-                let finished = running.is_finished();
-                let targets = targets.clone();
-                async move { Ok((finished, targets)) }
-            },
-        )
-        .await?;
-        running.await??;
-        if stop.is_cancelled() {
-            return Err(Error::Replay("stopped".into()));
-        }
+        self.build_to(&mut reporter, &projection, until, stop)
+            .await?;
         if options.until_position.is_some() {
-            generations::transition(
-                pool,
-                name,
-                began.generation,
-                &[GenerationState::Building],
-                GenerationState::Stopped,
-            )
-            .await??;
+            self.settle(began, GenerationState::Stopped).await?;
             return Ok(Outcome::Stopped);
         }
-        if let Some(live) = live_contents {
-            self.report(
-                began,
-                &projection,
-                Phase::Verifying,
-                &mut meter,
-                &[],
-                report,
-            )
-            .await?;
-            let verified = Verified::compare(
-                name,
-                &live,
-                &building.contents().await?,
-                self.settings.shown_differences,
-            );
+        if let Some(live) = live {
+            reporter.report(&projection, Phase::Verifying, &[]).await?;
+            let rebuilt = building.contents().await?;
+            let shown = self.settings.shown_differences;
+            let verified = Verified::compare(began.projector, &live, &rebuilt, shown);
             if !verified.clean {
-                generations::transition(
-                    pool,
-                    name,
-                    began.generation,
-                    &[GenerationState::Building],
-                    GenerationState::Ready,
-                )
-                .await??;
+                self.settle(began, GenerationState::Ready).await?;
                 return Ok(Outcome::VerifyFailed { verified });
             }
         }
@@ -273,62 +229,89 @@ impl Replay {
         // Then following the log until within the bound, and handed over.
         let following = stop.child_token();
         let running = self.projector(&projection)?.spawn(following.clone());
-        let bound = self.settings.lag_bound;
-        let topics = projection.topics();
-        let caught_up = self
-            .watch(
-                began,
-                &projection,
-                Phase::CatchingUp,
-                &mut meter,
-                report,
-                stop,
-                || {
-                    let projection = projection.clone();
-                    async move {
-                        let ends = self.ends(topics).await?;
-                        let behind = lag(&projection.checkpoints().await?, &ends);
-                        Ok((behind <= bound, ends))
-                    }
-                },
-            )
-            .await;
-        let outcome = match caught_up {
-            Ok(()) if options.swap == SwapMode::Auto => {
-                self.report(began, &projection, Phase::Swapping, &mut meter, &[], report)
-                    .await?;
-                self.cover_live(name, projection.as_ref())
-                    .await
-                    .and(
-                        generations::swap(pool, name, began.generation)
-                            .await
-                            .map_err(Error::from)
-                            .and_then(|swapped| Ok(swapped?)),
-                    )
-                    .map(|replaced| Outcome::Swapped {
-                        replaced: replaced.0,
-                    })
+        let outcome = async {
+            self.catch_up(&mut reporter, &projection, stop).await?;
+            if options.swap == SwapMode::Manual {
+                self.settle(began, GenerationState::Ready).await?;
+                return Ok(Outcome::Ready);
             }
-            Ok(()) => generations::transition(
-                pool,
-                name,
-                began.generation,
-                &[GenerationState::Building],
-                GenerationState::Ready,
-            )
-            .await
-            .map_err(Error::from)
-            .and_then(|moved| Ok(moved?))
-            .map(|()| Outcome::Ready),
-            Err(error) => Err(error),
-        };
+            reporter.report(&projection, Phase::Swapping, &[]).await?;
+            self.cover_live(began.projector, projection.as_ref())
+                .await?;
+            let replaced =
+                generations::swap(&self.stores.pool, began.projector, began.generation).await??;
+            Ok(Outcome::Swapped {
+                replaced: replaced.0,
+            })
+        }
+        .await;
         following.cancel();
         running.await??;
         if outcome.is_ok() {
-            self.report(began, &projection, Phase::Done, &mut meter, &[], report)
-                .await?;
+            reporter.report(&projection, Phase::Done, &[]).await?;
         }
         outcome
+    }
+
+    /// Builds the generation from where it stands up to `until`, reporting as it goes.
+    async fn build_to(
+        &self,
+        reporter: &mut Reporter<'_, impl FnMut(&Progress) + Send>,
+        projection: &Arc<dyn Projection>,
+        until: Until,
+        stop: &CancellationToken,
+    ) -> Result<()> {
+        let targets: Vec<(String, i32, i64)> = until
+            .cut
+            .iter()
+            .map(|((topic, partition), offset)| (topic.clone(), *partition, *offset))
+            .collect();
+        let running = self
+            .projector(projection)?
+            .until(until)
+            .spawn(stop.child_token());
+        self.watch(reporter, projection, Phase::Building, stop, || {
+            let finished = running.is_finished();
+            let targets = targets.clone();
+            async move { Ok((finished, targets)) }
+        })
+        .await?;
+        running.await??;
+        match stop.is_cancelled() {
+            true => Err(Error::Replay("stopped".into())),
+            false => Ok(()),
+        }
+    }
+
+    /// Reports progress while the generation's projector follows the log, until it is within
+    /// the lag bound.
+    async fn catch_up(
+        &self,
+        reporter: &mut Reporter<'_, impl FnMut(&Progress) + Send>,
+        projection: &Arc<dyn Projection>,
+        stop: &CancellationToken,
+    ) -> Result<()> {
+        let bound = self.settings.lag_bound;
+        let topics = projection.topics();
+        self.watch(reporter, projection, Phase::CatchingUp, stop, || {
+            let projection = projection.clone();
+            async move {
+                let ends = self.ends(topics).await?;
+                let behind = lag(&projection.checkpoints().await?, &ends);
+                Ok((behind <= bound, ends))
+            }
+        })
+        .await
+    }
+
+    /// Moves the generation being built to `state`.
+    async fn settle(&self, began: &Began, state: GenerationState) -> Result<()> {
+        let building = [GenerationState::Building];
+        let pool = &self.stores.pool;
+        Ok(
+            generations::transition(pool, began.projector, began.generation, &building, state)
+                .await??,
+        )
     }
 
     /// The live generation's contents, at its current cut.
@@ -347,14 +330,11 @@ impl Replay {
     }
 
     /// Reports progress every interval until `look` says the phase is over (or `stop`).
-    #[allow(clippy::too_many_arguments)]
     async fn watch<F, Fut>(
         &self,
-        began: &Began,
+        reporter: &mut Reporter<'_, impl FnMut(&Progress) + Send>,
         projection: &Arc<dyn Projection>,
         phase: Phase,
-        meter: &mut Meter,
-        report: &mut (impl FnMut(&Progress) + Send),
         stop: &CancellationToken,
         mut look: F,
     ) -> Result<()>
@@ -365,8 +345,7 @@ impl Replay {
         let every = Duration::from_millis(self.settings.progress_every_ms);
         loop {
             let (over, targets) = look().await?;
-            self.report(began, projection, phase, meter, &targets, report)
-                .await?;
+            reporter.report(projection, phase, &targets).await?;
             if over {
                 return Ok(());
             }
@@ -376,17 +355,27 @@ impl Replay {
             }
         }
     }
+}
 
+/// Where a rebuild's progress goes: to its caller, and into its row, which every API process
+/// reads.
+struct Reporter<'a, R> {
+    began: &'a Began,
+    pool: &'a AnyPool,
+    meter: Meter,
+    report: &'a mut R,
+}
+
+impl<R: FnMut(&Progress) + Send> Reporter<'_, R> {
+    /// Samples where `projection` is against `targets` (the last ones when empty) in `phase`.
     async fn report(
-        &self,
-        began: &Began,
+        &mut self,
         projection: &Arc<dyn Projection>,
         phase: Phase,
-        meter: &mut Meter,
         targets: &[(String, i32, i64)],
-        report: &mut (impl FnMut(&Progress) + Send),
     ) -> Result<()> {
-        let (elapsed_ms, topics) = meter.sample(&projection.checkpoints().await?, targets);
+        let (elapsed_ms, topics) = self.meter.sample(&projection.checkpoints().await?, targets);
+        let began = self.began;
         let progress = Progress {
             rebuild_id: began.rebuild_id.clone(),
             projector: began.projector.to_owned(),
@@ -395,14 +384,13 @@ impl Replay {
             elapsed_ms,
             topics,
         };
-        report(&progress);
-        let state = if phase == Phase::Done {
-            "done"
-        } else {
-            "running"
+        (self.report)(&progress);
+        let state = match phase {
+            Phase::Done => "done",
+            _ => "running",
         };
         let json = serde_json::to_value(&progress).unwrap_or_default();
-        replays::record(&self.stores.pool, &began.rebuild_id, state, &json, "").await?;
+        replays::record(self.pool, &began.rebuild_id, state, &json, "").await?;
         Ok(())
     }
 }

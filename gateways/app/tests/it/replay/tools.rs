@@ -9,9 +9,9 @@ use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
 use eventmall_events::order::OrderEvent;
 use eventmall_events::payment::PaymentEvent;
 use eventmall_events::product::ProductEvent;
-use eventmall_kafka::replay::{RebuildOptions, ResetTo, Timestamps, republish};
+use eventmall_kafka::replay::{Outcome, RebuildOptions, ResetTo, Timestamps, republish};
 use eventmall_projections::Generation;
-use eventmall_read_models::generations;
+use eventmall_read_models::generations::{self, GenerationState};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use schema_registry_converter::async_impl::avro::AvroEncoder;
@@ -415,4 +415,132 @@ async fn a_topic_with_v1_records_rebuilds_into_todays_read_models() {
     assert_eq!(read.body["stock"], 42, "{}", read.body);
     assert_eq!(read.body["version"], 2, "{}", read.body);
     assert!(drain(&broker.bootstrap(), &[DEAD_LETTER_TOPIC]).is_empty());
+}
+
+/// `rebuild --verify` swaps after a clean compare with the live generation at its cut, and
+/// leaves the new generation ready, not serving, when the live one differs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_verified_rebuild_swaps_only_when_it_equals_the_live_generation() {
+    let broker = TestBroker::in_memory().await;
+    let app = replay_app(&broker).await;
+    published_world(&app, &broker, 40).await;
+    let (_projectors, _stop) = app.start_supervisor(&broker).await;
+    let live = Subject::OrderViews.live(&app);
+    wait_applied(live.as_ref(), Subject::OrderViews.records(&broker)).await;
+    let replay = app.replay(&broker);
+    let verified = RebuildOptions {
+        verify: true,
+        ..RebuildOptions::default()
+    };
+
+    let began = replay.begin("order-views").await.unwrap();
+    let clean = replay
+        .run(began, &verified, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(clean.outcome, Outcome::Swapped { replaced: 1 }),
+        "{clean:?}"
+    );
+
+    app.wait_serving(Subject::OrderViews, Generation(2)).await;
+    sqlx::query(
+        "UPDATE order_views_g2_orders SET status = 'tampered' WHERE order_id IN \
+                 (SELECT order_id FROM order_views_g2_orders LIMIT 1)",
+    )
+    .execute(&app.stores().pool)
+    .await
+    .unwrap();
+    let began = replay.begin("order-views").await.unwrap();
+    let differs = replay
+        .run(began, &verified, |_| {}, CancellationToken::new())
+        .await
+        .unwrap();
+    let Outcome::VerifyFailed { verified } = differs.outcome else {
+        panic!("{differs:?}");
+    };
+    assert_eq!(verified.differences.count, 1, "{verified:?}");
+    let states: Vec<(u32, GenerationState)> = generations::list(&app.stores().pool, "order-views")
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.generation.0, row.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (1, GenerationState::Retired),
+            (2, GenerationState::Live),
+            (3, GenerationState::Ready)
+        ]
+    );
+}
+
+/// `rebuild --until position P` builds the events stored up to P and stops there: a
+/// generation for inspection, never served, dropped by gc.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_until_a_position_stops_there_and_never_serves() {
+    let broker = TestBroker::in_memory().await;
+    let app = replay_app(&broker).await;
+    published_world(&app, &broker, 40).await;
+    let stored = app.stored().await;
+    let until = stored[stored.len() / 2].global_position;
+    let replay = app.replay(&broker);
+    let began = replay.begin("order-views").await.unwrap();
+    let stopped = replay
+        .run(
+            began,
+            &RebuildOptions {
+                until_position: Some(until),
+                ..RebuildOptions::default()
+            },
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(stopped.outcome, Outcome::Stopped), "{stopped:?}");
+    let pool = app.stores().pool;
+    assert_eq!(
+        generations::state_of(&pool, "order-views", Generation(2))
+            .await
+            .unwrap(),
+        Some(GenerationState::Stopped)
+    );
+    assert_eq!(
+        generations::live(&pool, "order-views").await.unwrap(),
+        Generation(1)
+    );
+    let built = app
+        .stores()
+        .open("order-views", Generation(2))
+        .await
+        .unwrap();
+    let applied: usize = built
+        .projection()
+        .checkpoints()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.next_offset as usize)
+        .sum();
+    let order_events_up_to = stored
+        .iter()
+        .filter(|e| e.aggregate_type == "order" && e.global_position <= until)
+        .count();
+    assert_eq!(applied, order_events_up_to);
+    let highest = built
+        .projection()
+        .checkpoints()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.position)
+        .max()
+        .unwrap();
+    assert!(highest <= until, "{highest} > {until}");
+
+    let collected = replay.gc("order-views", 1).await.unwrap();
+    assert_eq!(collected.len(), 1, "{collected:?}");
+    assert_eq!(collected[0].state, GenerationState::Stopped);
 }
