@@ -15,14 +15,13 @@ use std::time::{Duration, Instant};
 use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
 use eventmall_kafka::projector::Projector;
 use eventmall_kafka::{KafkaSettings, ProjectorSettings};
-use eventmall_kafka::{client_config, ensure_topics, partition_ends};
+use eventmall_kafka::ensure_topics;
 use eventmall_projections::recommendations::TrendClock;
 use eventmall_projections::{Generation, Projection};
 use eventmall_read_models::{OrderViews, Recommendations, Search};
 use eventmall_registry::{Level, RegisteredCodec, RegistryStore};
-use rdkafka::consumer::BaseConsumer;
 use support::log::{ORDERS, PRODUCTS, applied, produce, world};
-use support::{env, peak_mib, raw_consume, reset_peak, start_broker};
+use support::{env, peak_mib, raw_consume, reset_peak, start_broker, total_records};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main(flavor = "multi_thread")]
@@ -118,13 +117,4 @@ async fn main() {
         );
     }
     broker.stop().await;
-}
-
-fn total_records(bootstrap: &str, topics: &[&str]) -> usize {
-    let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
-    partition_ends(&consumer, topics, Duration::from_secs(10))
-        .unwrap()
-        .iter()
-        .map(|(_, _, end)| usize::try_from(*end).unwrap())
-        .sum()
 }

@@ -21,12 +21,11 @@ use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
 use eventmall_events::{AnyEvent, Codec};
 use eventmall_kafka::projector::Projector;
 use eventmall_kafka::replay::{Outcome, RebuildOptions};
-use eventmall_kafka::{KafkaSettings, client_config, ensure_topics, partition_ends};
+use eventmall_kafka::{KafkaSettings, ensure_topics};
 use hdrhistogram::Histogram;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use support::log::{ORDERS, PRODUCTS, applied, produce, world};
-use support::{env, start_broker};
+use support::{consume, env, start_broker, total_records};
 use tokio_util::sync::CancellationToken;
 
 /// Reads every record of `topics` from the beginning and decodes each into its event type:
@@ -37,42 +36,10 @@ fn consume_and_decode(
     expected: usize,
     codec: &Codec,
 ) -> Duration {
-    let consumer: BaseConsumer = client_config(bootstrap)
-        .set("group.id", format!("bench-decode-{}", uuid::Uuid::now_v7()))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), Duration::from_secs(10))
-            .unwrap();
-        for partition in metadata.topics()[0].partitions() {
-            assignment
-                .add_partition_offset(topic, partition.id(), Offset::Beginning)
-                .unwrap();
-        }
-    }
-    let started = Instant::now();
-    consumer.assign(&assignment).unwrap();
-    let mut decoded = 0;
-    while decoded < expected {
-        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            let event: AnyEvent = codec.decode(message.payload().unwrap()).unwrap();
-            std::hint::black_box(event);
-            decoded += 1;
-        }
-    }
-    started.elapsed()
-}
-
-fn total_records(bootstrap: &str, topics: &[&str]) -> usize {
-    let consumer: BaseConsumer = client_config(bootstrap).create().unwrap();
-    partition_ends(&consumer, topics, Duration::from_secs(10))
-        .unwrap()
-        .iter()
-        .map(|(_, _, end)| usize::try_from(*end).unwrap())
-        .sum()
+    consume(bootstrap, topics, expected, |message| {
+        let event: AnyEvent = codec.decode(message.payload().unwrap()).unwrap();
+        std::hint::black_box(event);
+    })
 }
 
 /// The read route a projector serves, for the n-th read.

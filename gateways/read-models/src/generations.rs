@@ -204,8 +204,8 @@ pub async fn create(pool: &AnyPool, projector: &str, state: GenerationState) -> 
 }
 
 /// The state of one generation, if it exists.
-pub async fn state_of(
-    pool: &AnyPool,
+pub async fn state_of<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     projector: &str,
     generation: Generation,
 ) -> Result<Option<GenerationState>> {
@@ -214,7 +214,7 @@ pub async fn state_of(
     )
     .bind(projector)
     .bind(i64::from(generation.0))
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     state.map(|s| s.parse()).transpose()
 }
@@ -228,7 +228,7 @@ pub async fn transition(
     to: GenerationState,
 ) -> Result<Result<(), Refused>> {
     let mut tx = begin_write(pool).await?;
-    let state = current(&mut tx, projector, generation).await?;
+    let state = state_of(&mut *tx, projector, generation).await?;
     let outcome = match state {
         None => Err(Refused::Unknown {
             projector: projector.to_owned(),
@@ -263,7 +263,7 @@ pub async fn swap(
         GenerationState::Building,
         GenerationState::Retired,
     ];
-    let outcome = match current(&mut tx, projector, to).await? {
+    let outcome = match state_of(&mut *tx, projector, to).await? {
         None => Err(Refused::Unknown {
             projector: projector.to_owned(),
             generation: to,
@@ -322,21 +322,6 @@ pub async fn forget(pool: &AnyPool, projector: &str, generation: Generation) -> 
 }
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
-async fn current(
-    tx: &mut Tx,
-    projector: &str,
-    generation: Generation,
-) -> Result<Option<GenerationState>> {
-    let state: Option<String> = sqlx::query_scalar(
-        "SELECT state FROM projection_generations WHERE projector = $1 AND generation = $2",
-    )
-    .bind(projector)
-    .bind(i64::from(generation.0))
-    .fetch_optional(&mut **tx)
-    .await?;
-    state.map(|s| s.parse()).transpose()
-}
 
 async fn live_in(tx: &mut Tx, projector: &str) -> Result<Option<Generation>> {
     let live: Option<i64> = sqlx::query_scalar(

@@ -87,6 +87,23 @@ pub fn peak_mib() -> f64 {
 
 /// Reads every record of `topics` from the beginning with a plain consumer; answers the time.
 pub fn raw_consume(bootstrap: &str, topics: &[&str], expected: usize) -> std::time::Duration {
+    use rdkafka::Message;
+    let mut bytes = 0usize;
+    let took = consume(bootstrap, topics, expected, |message| {
+        bytes += message.payload().map_or(0, <[u8]>::len);
+    });
+    assert!(bytes > 0);
+    took
+}
+
+/// Reads `expected` records of `topics` from the beginning with a plain consumer, handing each
+/// to `each`; answers the time.
+pub fn consume(
+    bootstrap: &str,
+    topics: &[&str],
+    expected: usize,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> std::time::Duration {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{Offset, TopicPartitionList};
     use std::time::{Duration, Instant};
@@ -109,14 +126,23 @@ pub fn raw_consume(bootstrap: &str, topics: &[&str], expected: usize) -> std::ti
     }
     let started = Instant::now();
     consumer.assign(&assignment).unwrap();
-    let (mut seen, mut bytes) = (0, 0usize);
+    let mut seen = 0;
     while seen < expected {
         if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-            use rdkafka::Message;
-            bytes += message.payload().map_or(0, <[u8]>::len);
+            each(&message);
             seen += 1;
         }
     }
-    assert!(bytes > 0);
     started.elapsed()
+}
+
+/// Records on `topics`, from the partitions' end offsets.
+pub fn total_records(bootstrap: &str, topics: &[&str]) -> usize {
+    use rdkafka::consumer::BaseConsumer;
+    let consumer: BaseConsumer = eventmall_kafka::client_config(bootstrap).create().unwrap();
+    eventmall_kafka::partition_ends(&consumer, topics, std::time::Duration::from_secs(10))
+        .unwrap()
+        .iter()
+        .map(|(_, _, end)| usize::try_from(*end).unwrap())
+        .sum()
 }
