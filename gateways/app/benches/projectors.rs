@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
+use eventmall_kafka::ensure_topics;
 use eventmall_kafka::projector::Projector;
 use eventmall_kafka::{KafkaSettings, ProjectorSettings};
-use eventmall_kafka::ensure_topics;
 use eventmall_projections::recommendations::TrendClock;
 use eventmall_projections::{Generation, Projection};
 use eventmall_read_models::{OrderViews, Recommendations, Search};

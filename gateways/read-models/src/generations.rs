@@ -3,6 +3,7 @@
 //! rollback is instant, until it is garbage-collected. The serving pointer is the `live` row,
 //! in the read models' own database, so every API process sees a swap on its next look.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -142,6 +143,21 @@ pub async fn live(pool: &AnyPool, projector: &str) -> Result<Generation> {
     .fetch_one(pool)
     .await?;
     Ok(generation_of(generation.unwrap_or(1)))
+}
+
+/// The generation each projector serves, read without writing (what every API process asks
+/// every few hundred milliseconds).
+pub async fn serving(pool: &AnyPool) -> Result<BTreeMap<String, Generation>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT projector, MAX(generation) FROM projection_generations WHERE state = 'live' \
+         GROUP BY projector",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(projector, generation)| (projector, generation_of(generation)))
+        .collect())
 }
 
 /// Every generation of `projector`, oldest first.

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use eventmall_projections::Projection;
+use eventmall_projections::{Generation, Projection};
 
 use crate::read_model::Stores;
 use crate::{OrderViews, ReadModels, Recommendations, Result, Search, generations};
@@ -51,9 +51,12 @@ impl Serving {
             .await
             .map_err(|e| crate::Error::Corrupt(format!("refreshing the index: {e}")))??;
         let pool = &self.stores.pool;
-        let orders = generations::live(pool, OrderViews::NAME).await?;
-        let search = generations::live(pool, Search::NAME).await?;
-        let recommendations = generations::live(pool, Recommendations::NAME).await?;
+        let pointers = generations::serving(pool).await?;
+        let pointer =
+            |name: &str, serving: Generation| pointers.get(name).copied().unwrap_or(serving);
+        let orders = pointer(OrderViews::NAME, serving.orders.generation());
+        let search = pointer(Search::NAME, serving.search.generation());
+        let recommendations = pointer(Recommendations::NAME, serving.recommendations.generation());
         if orders == serving.orders.generation()
             && search == serving.search.generation()
             && recommendations == serving.recommendations.generation()

@@ -4,7 +4,7 @@
 //! upcasting through a rebuild (`tools.rs`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use eventmall::startup::supervisor;
@@ -198,12 +198,14 @@ fn load(
     expected: Vec<(String, Value)>,
     token: i64,
     stop: Arc<AtomicBool>,
+    reads: Arc<AtomicUsize>,
 ) -> Vec<JoinHandle<Seen>> {
     let expected = Arc::new(expected);
     (0..2)
         .map(|client| {
             let expected = expected.clone();
             let stop = stop.clone();
+            let reads = reads.clone();
             let http = reqwest::Client::new();
             let address = app.address.clone();
             tokio::spawn(async move {
@@ -217,6 +219,7 @@ fn load(
                             request = request.header("x-consistency-token", token.to_string());
                         }
                         seen.reads += 1;
+                        reads.fetch_add(1, Ordering::Relaxed);
                         let reply = match request.send().await {
                             Ok(reply) => reply,
                             Err(error) => {
@@ -284,7 +287,8 @@ async fn rebuilt_and_swapped_under_read_load(subject: Subject) {
     let token = app.last_position().await;
 
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(&app, expected, token, stop.clone());
+    let reads = Arc::new(AtomicUsize::new(0));
+    let clients = load(&app, expected, token, stop.clone(), reads.clone());
     let replay = app.replay(&broker);
     let began = replay.begin(subject.name()).await.unwrap();
     let next = began.generation;
@@ -305,8 +309,13 @@ async fn rebuilt_and_swapped_under_read_load(subject: Subject) {
     );
     assert!(phases.len() >= 2, "progress was reported: {phases:?}");
     app.wait_serving(subject, next).await;
-    // And a while on the new generation.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // And a round of reads on the new generation.
+    let swapped_at = reads.load(Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while reads.load(Ordering::Relaxed) < swapped_at + 2 * 25 {
+        assert!(tokio::time::Instant::now() < deadline, "the load stopped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let mut seen = Seen::default();
     for client in clients {

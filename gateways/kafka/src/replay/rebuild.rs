@@ -320,7 +320,8 @@ impl Replay {
         Ok(self.stores.open(name, live).await?.contents().await?)
     }
 
-    fn projector(&self, projection: &Arc<dyn Projection>) -> Result<Projector> {
+    /// A projector of `projection` on this tool's cluster, with its settings.
+    pub(super) fn projector(&self, projection: &Arc<dyn Projection>) -> Result<Projector> {
         Projector::new(
             projection.clone(),
             self.codec.clone(),

@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::Replay;
 use crate::Result;
-use crate::projector::{Projector, Until};
+use crate::projector::Until;
 
 /// A comparison of two generations at one cut.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -59,15 +59,10 @@ impl Replay {
         info!(projector = name, %scratch, cut = ?live.checkpoints, "verifying against a scratch rebuild");
         let built = async {
             let read_model = self.stores.open(name, scratch).await?;
-            Projector::new(
-                read_model.projection(),
-                self.codec.clone(),
-                &self.bootstrap_servers,
-                &self.runtime,
-            )?
-            .until(Until::at(&live.checkpoints))
-            .spawn(CancellationToken::new())
-            .await??;
+            self.projector(&read_model.projection())?
+                .until(Until::at(&live.checkpoints))
+                .spawn(CancellationToken::new())
+                .await??;
             read_model.contents().await.map_err(crate::Error::from)
         }
         .await;
