@@ -95,14 +95,14 @@ async fn status(
     State(state): State<AppState>,
     Views(views): Views,
 ) -> Result<Json<Vec<ProjectionReport>>, ApiError> {
-    let pool = &state.views.stores().pool;
+    let stores = state.views.stores();
     let mut reports = Vec::new();
     for projection in views.projections() {
-        let name = projection.name();
+        let key = stores.key(projection.name());
         reports.push(ProjectionReport {
             serving: state.consistency.status(projection.as_ref()).await,
-            generations: generations::list(pool, name).await?,
-            rebuilds: replays::rebuilds(pool, name, 5).await?,
+            generations: generations::list(&stores.pool, &key).await?,
+            rebuilds: replays::rebuilds(&stores.pool, &key, 5).await?,
         });
     }
     Ok(Json(reports))

@@ -128,10 +128,10 @@ async fn rebuild(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<RebuildRow>, ApiError> {
-    let pool = &state.views.stores().pool;
-    replays::rebuild(pool, &id)
+    let stores = state.views.stores();
+    replays::rebuild(&stores.pool, &id)
         .await?
-        .filter(|row| row.projector == name)
+        .filter(|row| row.projector == stores.key(&name))
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no rebuild {id} of {name}")))
 }

@@ -126,12 +126,12 @@ impl Replay {
 
     /// A projection's generations and its latest rebuilds.
     pub async fn generations(&self, name: &str) -> Result<Generations> {
-        let name = Stores::known(name)?;
-        generations::live(&self.stores.pool, name).await?;
+        let key = self.stores.key(Stores::known(name)?);
+        generations::live(&self.stores.pool, &key).await?;
         Ok(Generations {
-            projector: name.to_owned(),
-            generations: generations::list(&self.stores.pool, name).await?,
-            rebuilds: replays::rebuilds(&self.stores.pool, name, 10).await?,
+            generations: generations::list(&self.stores.pool, &key).await?,
+            rebuilds: replays::rebuilds(&self.stores.pool, &key, 10).await?,
+            projector: key,
         })
     }
 
@@ -139,10 +139,11 @@ impl Replay {
     /// bound and covers every position the live generation applied.
     pub async fn swap(&self, name: &str, to: Option<Generation>) -> Result<Swapped> {
         let name = Stores::known(name)?;
+        let key = self.stores.key(name);
         let pool = &self.stores.pool;
         let to = match to {
             Some(to) => to,
-            None => generations::list(pool, name)
+            None => generations::list(pool, &key)
                 .await?
                 .into_iter()
                 .rev()
@@ -162,10 +163,10 @@ impl Replay {
             )));
         }
         self.cover_live(name, projection.as_ref()).await?;
-        let replaced = generations::swap(pool, name, to).await??;
-        info!(projector = name, serving = %to, %replaced, "swapped");
+        let replaced = generations::swap(pool, &key, to).await??;
+        info!(projector = %key, serving = %to, %replaced, "swapped");
         Ok(Swapped {
-            projector: name.to_owned(),
+            projector: key,
             serving: to.0,
             replaced: replaced.0,
         })
@@ -174,7 +175,7 @@ impl Replay {
     /// Waits, up to the swap timeout, until `candidate` has applied at least what the live
     /// generation has: a consistency token the live one satisfied is satisfied by it too.
     async fn cover_live(&self, name: &'static str, candidate: &dyn Projection) -> Result<()> {
-        let live = generations::live(&self.stores.pool, name).await?;
+        let live = generations::live(&self.stores.pool, &self.stores.key(name)).await?;
         let live = self.stores.open(name, live).await?.projection();
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.settings.swap_timeout_ms);
@@ -200,13 +201,13 @@ impl Replay {
     /// Makes the newest retired generation below the live one serve again. It kept following
     /// the log, so it is as fresh as the one it replaces.
     pub async fn rollback(&self, name: &str) -> Result<Swapped> {
-        let name = Stores::known(name)?;
+        let key = self.stores.key(Stores::known(name)?);
         let pool = &self.stores.pool;
-        let previous = generations::previous(pool, name).await??;
-        let replaced = generations::swap(pool, name, previous).await??;
-        info!(projector = name, serving = %previous, %replaced, "rolled back");
+        let previous = generations::previous(pool, &key).await??;
+        let replaced = generations::swap(pool, &key, previous).await??;
+        info!(projector = %key, serving = %previous, %replaced, "rolled back");
         Ok(Swapped {
-            projector: name.to_owned(),
+            projector: key,
             serving: previous.0,
             replaced: replaced.0,
         })
@@ -217,14 +218,15 @@ impl Replay {
     /// consumer groups.
     pub async fn gc(&self, name: &str, keep: usize) -> Result<Vec<Collected>> {
         let name = Stores::known(name)?;
+        let key = self.stores.key(name);
         let pool = &self.stores.pool;
-        let held = replays::rebuilds(pool, name, 10)
+        let held = replays::rebuilds(pool, &key, 10)
             .await?
             .into_iter()
             .filter(|row| row.state == "running")
             .map(|row| row.generation)
             .collect::<Vec<_>>();
-        let rows = generations::list(pool, name).await?;
+        let rows = generations::list(pool, &key).await?;
         let retired: Vec<&GenerationRow> = rows
             .iter()
             .rev()
@@ -255,7 +257,7 @@ impl Replay {
         generation: Generation,
         state: GenerationState,
     ) -> Result<Collected> {
-        generations::forget(&self.stores.pool, name, generation).await?;
+        generations::forget(&self.stores.pool, &self.stores.key(name), generation).await?;
         let group_id = self.group_id(name, generation);
         // The supervisors look every few seconds; a killed member leaves at its session timeout.
         let wait = crate::projector::Supervisor::LOOK_EVERY * 2

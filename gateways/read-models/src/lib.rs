@@ -60,7 +60,7 @@ impl ReadModels {
     pub async fn open(stores: &Stores) -> Result<Self> {
         let pool = &stores.pool;
         let settings = &stores.settings;
-        let search = stores.search(generations::live(pool, Search::NAME).await?)?;
+        let search = stores.search(generations::live(pool, &stores.key(Search::NAME)).await?)?;
         let recommendations = Recommendations::live(pool.clone(), stores.clock()).await?;
         let orders = OrderViews::live(pool.clone()).await?;
         Ok(Self {

@@ -70,6 +70,16 @@ impl Stores {
         ))
     }
 
+    /// The key under which `name`'s generations, serving pointer, rebuild lease and rebuilds
+    /// are kept: its name, or `search@<replica>` for a search replica, which keeps an index of
+    /// its own and so swaps on its own.
+    pub fn key(&self, name: &str) -> String {
+        match (name, self.settings.search_replica.as_str()) {
+            (Search::NAME, replica) if !replica.is_empty() => format!("{name}@{replica}"),
+            _ => name.to_owned(),
+        }
+    }
+
     /// Checks a read model's name.
     pub fn known(name: &str) -> Result<&'static str> {
         NAMES

@@ -52,8 +52,10 @@ impl Serving {
             .map_err(|e| crate::Error::Corrupt(format!("refreshing the index: {e}")))??;
         let pool = &self.stores.pool;
         let pointers = generations::serving(pool).await?;
-        let pointer =
-            |name: &str, serving: Generation| pointers.get(name).copied().unwrap_or(serving);
+        let pointer = |name: &str, serving: Generation| {
+            let key = self.stores.key(name);
+            pointers.get(&key).copied().unwrap_or(serving)
+        };
         let orders = pointer(OrderViews::NAME, serving.orders.generation());
         let search = pointer(Search::NAME, serving.search.generation());
         let recommendations = pointer(Recommendations::NAME, serving.recommendations.generation());

@@ -61,7 +61,7 @@ impl Supervisor {
     /// Runs the followed generations' projectors until `stop`.
     pub async fn run(self, stop: CancellationToken) -> Result<()> {
         for name in &self.names {
-            generations::live(&self.stores.pool, name).await?;
+            generations::live(&self.stores.pool, &self.stores.key(name)).await?;
         }
         let mut running: BTreeMap<(&'static str, Generation), Running> = BTreeMap::new();
         loop {
@@ -93,7 +93,10 @@ impl Supervisor {
             .await?
             .into_iter()
             .filter_map(|row| {
-                let name = self.names.iter().find(|name| **name == row.projector)?;
+                let name = self
+                    .names
+                    .iter()
+                    .find(|name| self.stores.key(name) == row.projector)?;
                 Some((*name, row.generation))
             })
             .collect();

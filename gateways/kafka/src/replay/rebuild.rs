@@ -52,6 +52,8 @@ pub struct RebuildOptions {
 pub struct Began {
     pub rebuild_id: String,
     pub projector: &'static str,
+    /// Where its generations are kept (`Stores::key`): the projector, or a search replica.
+    pub key: String,
     pub generation: Generation,
     /// Where a resumed rebuild starts: the checkpoints its generation had (empty for a new one).
     pub resumed_from: Vec<Checkpoint>,
@@ -90,14 +92,13 @@ impl Replay {
     /// already running is refused, with its holder named.
     pub async fn begin(&self, name: &str) -> Result<Began> {
         let projector = Stores::known(name)?;
+        let key = self.stores.key(projector);
         let pool = &self.stores.pool;
-        let abandoned = replays::abandoned(pool, projector).await?.filter(|row| {
-            // Only a generation still being built can be taken up again.
-            row.state == "abandoned"
-        });
+        let abandoned = replays::abandoned(pool, &key).await?;
+        // Only a generation still being built can be taken up again.
         let resumable = match &abandoned {
             Some(row) => {
-                generations::state_of(pool, projector, row.generation).await?
+                generations::state_of(pool, &key, row.generation).await?
                     == Some(GenerationState::Building)
             }
             None => false,
@@ -111,7 +112,7 @@ impl Replay {
         let holder = format!("{}-{}-{}", hostname(), std::process::id(), &nonce[..8]);
         let lease = ProjectionLease::new(
             pool.clone(),
-            projector,
+            &key,
             &holder,
             &rebuild_id,
             Duration::from_millis(self.settings.lease_ttl_ms),
@@ -125,14 +126,15 @@ impl Replay {
                 (row.generation, checkpoints)
             }
             _ => (
-                generations::create(pool, projector, GenerationState::Building).await?,
+                generations::create(pool, &key, GenerationState::Building).await?,
                 Vec::new(),
             ),
         };
-        replays::record_start(pool, &rebuild_id, projector, generation, &holder).await?;
+        replays::record_start(pool, &rebuild_id, &key, generation, &holder).await?;
         Ok(Began {
             rebuild_id,
             projector,
+            key,
             generation,
             resumed_from,
             lease,
@@ -239,7 +241,7 @@ impl Replay {
             self.cover_live(began.projector, projection.as_ref())
                 .await?;
             let replaced =
-                generations::swap(&self.stores.pool, began.projector, began.generation).await??;
+                generations::swap(&self.stores.pool, &began.key, began.generation).await??;
             Ok(Outcome::Swapped {
                 replaced: replaced.0,
             })
@@ -308,15 +310,12 @@ impl Replay {
     async fn settle(&self, began: &Began, state: GenerationState) -> Result<()> {
         let building = [GenerationState::Building];
         let pool = &self.stores.pool;
-        Ok(
-            generations::transition(pool, began.projector, began.generation, &building, state)
-                .await??,
-        )
+        Ok(generations::transition(pool, &began.key, began.generation, &building, state).await??)
     }
 
     /// The live generation's contents, at its current cut.
     async fn live_contents(&self, name: &'static str) -> Result<Contents> {
-        let live = generations::live(&self.stores.pool, name).await?;
+        let live = generations::live(&self.stores.pool, &self.stores.key(name)).await?;
         Ok(self.stores.open(name, live).await?.contents().await?)
     }
 

@@ -53,9 +53,10 @@ impl Replay {
     pub async fn verify(&self, name: &str) -> Result<Verified> {
         let name = eventmall_read_models::Stores::known(name)?;
         let pool = &self.stores.pool;
-        let live = generations::live(pool, name).await?;
+        let key = self.stores.key(name);
+        let live = generations::live(pool, &key).await?;
         let live = self.stores.open(name, live).await?.contents().await?;
-        let scratch = generations::create(pool, name, GenerationState::Scratch).await?;
+        let scratch = generations::create(pool, &key, GenerationState::Scratch).await?;
         info!(projector = name, %scratch, cut = ?live.checkpoints, "verifying against a scratch rebuild");
         let built = async {
             let read_model = self.stores.open(name, scratch).await?;

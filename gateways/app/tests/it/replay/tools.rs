@@ -9,9 +9,10 @@ use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
 use eventmall_events::order::OrderEvent;
 use eventmall_events::payment::PaymentEvent;
 use eventmall_events::product::ProductEvent;
-use eventmall_kafka::replay::{Outcome, RebuildOptions, ResetTo, Timestamps, republish};
-use eventmall_projections::Generation;
+use eventmall_kafka::replay::{Outcome, RebuildOptions, Replay, ResetTo, Timestamps, republish};
+use eventmall_projections::{Generation, Projection};
 use eventmall_read_models::generations::{self, GenerationState};
+use eventmall_read_models::{Serving, Stores};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use schema_registry_converter::async_impl::avro::AvroEncoder;
@@ -543,4 +544,61 @@ async fn a_rebuild_until_a_position_stops_there_and_never_serves() {
     let collected = replay.gc("order-views", 1).await.unwrap();
     assert_eq!(collected.len(), 1, "{collected:?}");
     assert_eq!(collected[0].state, GenerationState::Stopped);
+}
+
+/// Search replicas keep an index each, so each swaps on its own: a rebuild run on one replica
+/// moves only that replica's serving pointer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_search_replica_rebuilds_and_swaps_on_its_own() {
+    let broker = TestBroker::in_memory().await;
+    let app = replay_app(&broker).await;
+    published_world(&app, &broker, 20).await;
+    let mut settings = app.settings.projectors.read_models();
+    settings.search_replica = "replica-b".into();
+    let replica = Stores::new(
+        app.stores().pool,
+        app.data.path().join("search-b"),
+        settings,
+    );
+    assert_eq!(replica.key("search"), "search@replica-b");
+    assert_eq!(replica.key("order-views"), "order-views");
+    let on_replica = Replay::new(
+        replica.clone(),
+        app.codec(),
+        &broker.bootstrap(),
+        &app.settings.projectors.runtime(),
+        &app.settings.replay,
+    )
+    .unwrap();
+    let began = on_replica.begin("search").await.unwrap();
+    let rebuilt = on_replica
+        .run(
+            began,
+            &RebuildOptions::default(),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(rebuilt.outcome, Outcome::Swapped { replaced: 1 }),
+        "{rebuilt:?}"
+    );
+
+    let pool = app.stores().pool;
+    assert_eq!(
+        generations::live(&pool, "search@replica-b").await.unwrap(),
+        Generation(2)
+    );
+    assert_eq!(
+        generations::live(&pool, "search").await.unwrap(),
+        Generation(1)
+    );
+    let serving_b = Serving::open(replica).await.unwrap();
+    assert_eq!(serving_b.current().search.generation(), Generation(2));
+    assert!(
+        !app.serving.refresh().await.unwrap(),
+        "the other replica did not move"
+    );
+    assert_eq!(app.serving.current().search.generation(), Generation(1));
 }
