@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use eventmall::startup::supervisor;
-use eventmall_kafka::replay::{Outcome, RebuildOptions, Replay};
+use eventmall_kafka::replay::{Outcome, RebuildOptions, Rebuilt, Replay};
 use eventmall_projections::Generation;
 use eventmall_read_models::generations::{self, GenerationState};
 use eventmall_read_models::{ReadModels, Stores};
@@ -96,6 +96,15 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// Rebuilds `name` to its end with `options`.
+pub(super) async fn rebuild(replay: &Replay, name: &str, options: &RebuildOptions) -> Rebuilt {
+    let began = replay.begin(name).await.unwrap();
+    replay
+        .run(began, options, |_| {}, CancellationToken::new())
+        .await
+        .unwrap()
 }
 
 fn serving(views: &ReadModels, subject: Subject) -> Generation {

@@ -20,9 +20,8 @@ use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
-use tokio_util::sync::CancellationToken;
 
-use super::replay_app;
+use super::{rebuild, replay_app};
 use crate::helpers::{TestApp, on_both_backends};
 use crate::kafka::{Record, TestBroker, drain, kafka_settings, relay_settings};
 use crate::projector::{Subject, producer, published_world, send, wait_applied};
@@ -82,16 +81,7 @@ async fn rollback_serves_the_previous_generation_and_gc_drops_the_retired_one() 
     published_world(&app, &broker, 40).await;
     let (_projectors, _stop) = app.start_supervisor(&broker).await;
     let replay = app.replay(&broker);
-    let began = replay.begin("order-views").await.unwrap();
-    replay
-        .run(
-            began,
-            &RebuildOptions::default(),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    rebuild(&replay, "order-views", &RebuildOptions::default()).await;
     app.wait_serving(Subject::OrderViews, Generation(2)).await;
 
     let rolled = replay.rollback("order-views").await.unwrap();
@@ -399,16 +389,7 @@ async fn a_topic_with_v1_records_rebuilds_into_todays_read_models() {
 
     let (_projectors, _stop) = app.start_supervisor(&broker).await;
     let replay = app.replay(&broker);
-    let began = replay.begin("search").await.unwrap();
-    let rebuilt = replay
-        .run(
-            began,
-            &RebuildOptions::default(),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let rebuilt = rebuild(&replay, "search", &RebuildOptions::default()).await;
     assert_eq!(rebuilt.generation, 2);
     app.wait_serving(Subject::Search, Generation(2)).await;
     let read = app.get(&format!("/v1/products/{product}")).await;
@@ -434,11 +415,7 @@ async fn a_verified_rebuild_swaps_only_when_it_equals_the_live_generation() {
         ..RebuildOptions::default()
     };
 
-    let began = replay.begin("order-views").await.unwrap();
-    let clean = replay
-        .run(began, &verified, |_| {}, CancellationToken::new())
-        .await
-        .unwrap();
+    let clean = rebuild(&replay, "order-views", &verified).await;
     assert!(
         matches!(clean.outcome, Outcome::Swapped { replaced: 1 }),
         "{clean:?}"
@@ -452,11 +429,7 @@ async fn a_verified_rebuild_swaps_only_when_it_equals_the_live_generation() {
     .execute(&app.stores().pool)
     .await
     .unwrap();
-    let began = replay.begin("order-views").await.unwrap();
-    let differs = replay
-        .run(began, &verified, |_| {}, CancellationToken::new())
-        .await
-        .unwrap();
+    let differs = rebuild(&replay, "order-views", &verified).await;
     let Outcome::VerifyFailed { verified } = differs.outcome else {
         panic!("{differs:?}");
     };
@@ -487,19 +460,15 @@ async fn a_rebuild_until_a_position_stops_there_and_never_serves() {
     let stored = app.stored().await;
     let until = stored[stored.len() / 2].global_position;
     let replay = app.replay(&broker);
-    let began = replay.begin("order-views").await.unwrap();
-    let stopped = replay
-        .run(
-            began,
-            &RebuildOptions {
-                until_position: Some(until),
-                ..RebuildOptions::default()
-            },
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let stopped = rebuild(
+        &replay,
+        "order-views",
+        &RebuildOptions {
+            until_position: Some(until),
+            ..RebuildOptions::default()
+        },
+    )
+    .await;
     assert!(matches!(stopped.outcome, Outcome::Stopped), "{stopped:?}");
     let pool = app.stores().pool;
     assert_eq!(
@@ -570,16 +539,7 @@ async fn a_search_replica_rebuilds_and_swaps_on_its_own() {
         &app.settings.replay,
     )
     .unwrap();
-    let began = on_replica.begin("search").await.unwrap();
-    let rebuilt = on_replica
-        .run(
-            began,
-            &RebuildOptions::default(),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let rebuilt = rebuild(&on_replica, "search", &RebuildOptions::default()).await;
     assert!(
         matches!(rebuilt.outcome, Outcome::Swapped { replaced: 1 }),
         "{rebuilt:?}"
