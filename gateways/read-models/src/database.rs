@@ -22,10 +22,15 @@ pub async fn connect(url: &str) -> sqlx::Result<AnyPool> {
             Box::pin(async move {
                 if sqlite {
                     // Readers beside one writer; a waiting writer retries instead of failing.
+                    // A batch reads back the rows it updates: 32 MiB of page cache per
+                    // connection (SQLite's default is 2 MiB) and the file mapped, so the read
+                    // models' working set stays in memory as the tables grow.
                     for pragma in [
                         "PRAGMA journal_mode = WAL",
                         "PRAGMA synchronous = NORMAL",
                         "PRAGMA busy_timeout = 10000",
+                        "PRAGMA cache_size = -32768",
+                        "PRAGMA mmap_size = 268435456",
                     ] {
                         sqlx::query(pragma).execute(&mut *connection).await?;
                     }
