@@ -290,8 +290,15 @@ async fn rebuilt_and_swapped_under_read_load(subject: Subject) {
     let app = replay_app(&broker).await;
     published_world(&app, &broker, 120).await;
     let (_projectors, _stop) = app.start_supervisor(&broker).await;
+    // Every read model caught up: recommendations answer with search's product documents.
+    for caught_up in [
+        Subject::OrderViews,
+        Subject::Search,
+        Subject::Recommendations,
+    ] {
+        wait_applied(caught_up.live(&app).as_ref(), caught_up.records(&broker)).await;
+    }
     let live = subject.live(&app);
-    wait_applied(live.as_ref(), subject.records(&broker)).await;
     let expected = reads(&app, subject).await;
     let token = app.last_position().await;
 
