@@ -108,7 +108,7 @@ pub(crate) async fn upsert(
     update: &str,
     rows: Vec<Vec<SqlValue>>,
 ) -> sqlx::Result<()> {
-    for (sql, chunk) in upserts(table, columns, conflict, update, &rows, &[]) {
+    for (sql, chunk) in upserts(tx, table, columns, conflict, update, &rows, &[]) {
         bind(sqlx::query(&sql), chunk).execute(&mut **tx).await?;
     }
     Ok(())
@@ -126,7 +126,7 @@ pub(crate) async fn add_up(
     sums: &[&str],
     rows: Vec<Vec<SqlValue>>,
 ) -> crate::Result<()> {
-    for (sql, chunk) in upserts(table, columns, conflict, update, &rows, sums) {
+    for (sql, chunk) in upserts(tx, table, columns, conflict, update, &rows, sums) {
         for row in bind(sqlx::query(&sql), chunk).fetch_all(&mut **tx).await? {
             for (index, column) in sums.iter().enumerate() {
                 if row.try_get::<i64, _>(index).is_err() {
@@ -141,13 +141,14 @@ pub(crate) async fn add_up(
 
 /// The statements of an upsert of `rows`, each with its rows.
 fn upserts<'r>(
+    tx: &sqlx::Transaction<'_, sqlx::Any>,
     table: &str,
     columns: &[&str],
     conflict: &str,
     update: &str,
     rows: &'r [Vec<SqlValue>],
     returning: &[&str],
-) -> impl Iterator<Item = (String, &'r [Vec<SqlValue>])> {
+) -> Vec<(String, &'r [Vec<SqlValue>])> {
     let per_statement = (VALUES_PER_STATEMENT / columns.len()).max(1);
     let returning = match returning {
         [] => String::new(),
@@ -155,12 +156,17 @@ fn upserts<'r>(
     };
     let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let tail = format!(" ON CONFLICT ({conflict}) DO UPDATE SET {update}{returning}");
-    rows.chunks(per_statement).map(move |chunk| {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|row| format!("({})", placeholders(row * columns.len() + 1, columns.len())))
-            .collect();
-        (format!("{head}{}{tail}", values.join(", ")), chunk)
-    })
+    rows.chunks(per_statement)
+        .map(|chunk| {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|row| {
+                    let first = row * columns.len() + 1;
+                    format!("({})", placeholders(tx, first, columns.len()))
+                })
+                .collect();
+            (format!("{head}{}{tail}", values.join(", ")), chunk)
+        })
+        .collect()
 }
 
 fn bind<'q>(
@@ -179,9 +185,15 @@ fn bind<'q>(
 }
 
 /// `$first, $first+1, …`, `count` of them.
-pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `count` parameters in a row, the first being the statement's `first`: `$1, $2, …` on
+/// PostgreSQL; plain `?` on SQLite, which looks a numbered parameter's name up by scanning its
+/// list of names, a cost that grows with the square of a multi-row statement's parameters.
+pub(crate) fn placeholders(connection: &sqlx::AnyConnection, first: usize, count: usize) -> String {
+    match connection.backend_name() {
+        "SQLite" => vec!["?"; count].join(", "),
+        _ => (first..first + count)
+            .map(|n| format!("${n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }

@@ -133,7 +133,7 @@ impl OrderViews {
             let sql = format!(
                 "SELECT view FROM {} WHERE order_id IN ({})",
                 self.tables.orders,
-                placeholders(1, chunk.len())
+                placeholders(tx, 1, chunk.len())
             );
             let mut query = sqlx::query_scalar::<_, String>(&sql);
             for id in chunk {

@@ -78,7 +78,7 @@ impl Recommendations {
         for chunk in keys.chunks(LOAD_CHUNK) {
             let sql = format!(
                 "{select} WHERE {column} IN ({})",
-                placeholders(1, chunk.len())
+                placeholders(tx, 1, chunk.len())
             );
             let mut query = sqlx::query(&sql);
             for key in chunk {
