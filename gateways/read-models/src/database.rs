@@ -58,6 +58,16 @@ pub(crate) async fn begin_write(
     }
 }
 
+/// What ends the `CREATE TABLE` of a table of small rows under a primary key: on SQLite,
+/// `WITHOUT ROWID`, so that the rows live in the key's own B-tree and an upsert writes one
+/// tree instead of a table and its key's index.
+pub(crate) fn keyed_rows(pool: &AnyPool) -> &'static str {
+    match pool.connect_options().database_url.scheme() {
+        "sqlite" => " WITHOUT ROWID",
+        _ => "",
+    }
+}
+
 /// Begins a read-only transaction that sees one snapshot of the database throughout: SQLite's
 /// deferred transaction in WAL mode, PostgreSQL's repeatable read.
 pub(crate) async fn begin_snapshot(

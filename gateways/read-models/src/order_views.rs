@@ -48,7 +48,8 @@ impl Tables {
         }
     }
 
-    fn create_statements(&self) -> Vec<String> {
+    /// `keyed` ends the tables of small keyed rows (see [`database::keyed_rows`]).
+    fn create_statements(&self, keyed: &str) -> Vec<String> {
         let Self {
             orders,
             sales,
@@ -75,16 +76,16 @@ impl Tables {
                  currency TEXT NOT NULL, orders BIGINT NOT NULL, units BIGINT NOT NULL, \
                  gross BIGINT NOT NULL, cancellations BIGINT NOT NULL, cancelled BIGINT NOT NULL, \
                  refunds BIGINT NOT NULL, net BIGINT NOT NULL, \
-                 PRIMARY KEY (partner_id, day, currency))"
+                 PRIMARY KEY (partner_id, day, currency)){keyed}"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {customers} (customer_id TEXT PRIMARY KEY, \
-                 orders BIGINT NOT NULL, spent BIGINT NOT NULL, last_order_at_ms BIGINT)"
+                 orders BIGINT NOT NULL, spent BIGINT NOT NULL, last_order_at_ms BIGINT){keyed}"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {categories} (customer_id TEXT NOT NULL, \
                  category TEXT NOT NULL, orders BIGINT NOT NULL, \
-                 PRIMARY KEY (customer_id, category))"
+                 PRIMARY KEY (customer_id, category)){keyed}"
             ),
         ]
     }
@@ -96,7 +97,7 @@ impl OrderViews {
     /// Opens `generation`, creating its tables when missing.
     pub async fn open(pool: AnyPool, generation: Generation) -> sqlx::Result<Self> {
         let tables = Tables::of(generation);
-        for statement in tables.create_statements() {
+        for statement in tables.create_statements(database::keyed_rows(&pool)) {
             sqlx::query(&statement).execute(&pool).await?;
         }
         Ok(Self {

@@ -40,7 +40,7 @@ impl Recommendations {
         clock: TrendClock,
     ) -> sqlx::Result<Self> {
         let tables = Tables::of(generation);
-        for statement in tables.create_statements() {
+        for statement in tables.create_statements(database::keyed_rows(&pool)) {
             sqlx::query(&statement).execute(&pool).await?;
         }
         Ok(Self {

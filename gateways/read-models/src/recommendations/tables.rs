@@ -54,7 +54,8 @@ impl Tables {
         .collect()
     }
 
-    pub(super) fn create_statements(&self) -> Vec<String> {
+    /// `keyed` ends the tables of small keyed rows (see `database::keyed_rows`).
+    pub(super) fn create_statements(&self, keyed: &str) -> Vec<String> {
         let Self {
             baskets,
             items,
@@ -71,24 +72,24 @@ impl Tables {
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {items} (product_id TEXT PRIMARY KEY, \
-                 baskets BIGINT NOT NULL, buyers BIGINT NOT NULL)"
+                 baskets BIGINT NOT NULL, buyers BIGINT NOT NULL){keyed}"
             ),
             // A row per customer a batch touches, taken (updated) before the customer's
             // products are read: two instances' batches of one customer's orders (on different
             // partitions) take turns instead of both writing what they read.
             format!(
                 "CREATE TABLE IF NOT EXISTS {customers} (customer_id TEXT PRIMARY KEY, \
-                 batches BIGINT NOT NULL)"
+                 batches BIGINT NOT NULL){keyed}"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {customer_items} (customer_id TEXT NOT NULL, \
                  product_id TEXT NOT NULL, n BIGINT NOT NULL, paired BIGINT NOT NULL, \
-                 PRIMARY KEY (customer_id, product_id))"
+                 PRIMARY KEY (customer_id, product_id)){keyed}"
             ),
             format!(
                 "CREATE TABLE IF NOT EXISTS {trending} (category TEXT NOT NULL, \
                  product_id TEXT NOT NULL, score DOUBLE PRECISION NOT NULL, \
-                 PRIMARY KEY (category, product_id))"
+                 PRIMARY KEY (category, product_id)){keyed}"
             ),
             format!("CREATE INDEX IF NOT EXISTS {trending}_rank ON {trending} (category, score)"),
         ];
@@ -98,7 +99,7 @@ impl Tables {
         for pairs in [together, also] {
             statements.push(format!(
                 "CREATE TABLE IF NOT EXISTS {pairs} (a TEXT NOT NULL, b TEXT NOT NULL, \
-                 n BIGINT NOT NULL, PRIMARY KEY (a, b))"
+                 n BIGINT NOT NULL, PRIMARY KEY (a, b)){keyed}"
             ));
         }
         statements
