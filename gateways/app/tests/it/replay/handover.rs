@@ -24,7 +24,7 @@ fn replay_process(app: &TestApp, broker: &TestBroker, args: &[&str]) -> tokio::p
         .arg(app.data.path())
         .env("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap())
         .env("EVENTMALL__STORE__URL", app.store_url())
-        .env("EVENTMALL__PROJECTORS__BATCH_SIZE", "5")
+        .env("EVENTMALL__PROJECTORS__BATCH_SIZE", "2")
         .env("EVENTMALL__PROJECTORS__BATCH_WAIT_MS", "5")
         .env("EVENTMALL__REPLAY__LEASE_TTL_MS", "3000")
         .env("EVENTMALL__REPLAY__PROGRESS_EVERY_MS", "50")
@@ -48,7 +48,7 @@ fn offsets(checkpoints: &[eventmall_projections::Checkpoint]) -> i64 {
 async fn a_killed_rebuild_resumes_from_its_checkpoints_and_ends_equal_to_a_clean_rebuild() {
     let broker = TestBroker::in_memory().await;
     let app = replay_app(&broker).await;
-    published_world(&app, &broker, 300).await;
+    published_world(&app, &broker, 1000).await;
     let (_projectors, _stop) = app.start_supervisor(&broker).await;
     let subject = Subject::OrderViews;
     let total = subject.records(&broker);
