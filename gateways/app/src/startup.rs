@@ -297,17 +297,11 @@ pub async fn supervisor(
             .map(|name| Stores::known(name))
             .collect::<Result<_, _>>()?,
     };
-    let views = ReadModels::open(stores).await?;
-    let mut topics: Vec<&str> = views
-        .projections()
+    let topics = chosen
         .iter()
-        .filter(|p| chosen.contains(&p.name()))
-        .flat_map(|p| p.topics().iter().copied())
-        .collect();
-    topics.push(dead_letter::TOPIC);
-    topics.sort_unstable();
-    topics.dedup();
-    ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+        .map(|name| Stores::topics(name))
+        .collect::<Result<Vec<_>, _>>()?;
+    ensure_projector_topics(settings, bootstrap_servers, topics.concat()).await?;
     Ok(Supervisor::new(
         stores.clone(),
         codec,
@@ -338,14 +332,11 @@ pub async fn projectors(
         .into_iter()
         .filter(|p| names.is_empty() || names.iter().any(|name| name == p.name()))
         .collect();
-    let mut topics: Vec<&str> = chosen
+    let topics: Vec<&str> = chosen
         .iter()
         .flat_map(|p| p.topics().iter().copied())
         .collect();
-    topics.push(dead_letter::TOPIC);
-    topics.sort_unstable();
-    topics.dedup();
-    ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+    ensure_projector_topics(settings, bootstrap_servers, topics).await?;
     let runtime = settings.projectors.runtime();
     chosen
         .into_iter()
@@ -358,6 +349,18 @@ pub async fn projectors(
             )?)
         })
         .collect()
+}
+
+/// Creates the projectors' `topics` and the dead-letter topic when missing.
+async fn ensure_projector_topics(
+    settings: &Settings,
+    bootstrap_servers: &str,
+    mut topics: Vec<&str>,
+) -> anyhow::Result<()> {
+    topics.push(dead_letter::TOPIC);
+    topics.sort_unstable();
+    topics.dedup();
+    Ok(ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?)
 }
 
 /// A relay over `backend`, with the configured registry, publishing to `bootstrap_servers`.

@@ -61,6 +61,19 @@ pub fn partition_ends<C: rdkafka::consumer::Consumer>(
     Ok(ends)
 }
 
+/// [`partition_ends`] off the async runtime's threads.
+pub async fn partition_ends_blocking(
+    consumer: std::sync::Arc<rdkafka::consumer::BaseConsumer>,
+    topics: &[&'static str],
+    timeout: Duration,
+) -> Result<Vec<(String, i32, i64)>> {
+    let topics = topics.to_vec();
+    Ok(
+        tokio::task::spawn_blocking(move || partition_ends(consumer.as_ref(), &topics, timeout))
+            .await??,
+    )
+}
+
 /// Creates the missing `topics` with infinite retention; existing ones are left as they are.
 pub async fn ensure_topics(
     bootstrap_servers: &str,

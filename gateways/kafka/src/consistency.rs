@@ -14,8 +14,9 @@ use rdkafka::consumer::BaseConsumer;
 use serde::Serialize;
 use sqlx::AnyPool;
 
+use crate::client::partition_ends_blocking;
 use crate::relay::relay_rows;
-use crate::{Error, Result, client_config, partition_ends};
+use crate::{Error, Result, client_config};
 
 /// How long Kafka metadata and watermark requests may take.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(2);
@@ -90,12 +91,7 @@ impl ReadConsistency {
         let Some(kafka) = self.kafka.clone() else {
             return Err(Error::NoCluster);
         };
-        let topics: Vec<&'static str> = topics.to_vec();
-        let ends = tokio::task::spawn_blocking(move || {
-            partition_ends(kafka.as_ref(), &topics, KAFKA_TIMEOUT)
-        })
-        .await??;
-        Ok(ends)
+        partition_ends_blocking(kafka, topics, KAFKA_TIMEOUT).await
     }
 
     async fn relayed(&self) -> Result<i64> {

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use eventmall_projections::{Checkpoint, Generation, Projection};
+use eventmall_read_models::Stores;
 use eventmall_read_models::generations::{self, GenerationRow, GenerationState};
 use eventmall_read_models::replays::{self, RebuildRow};
-use eventmall_read_models::{Search, Stores};
 use eventmall_registry::RegisteredCodec;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -33,7 +33,8 @@ pub use rebuild::{Began, Outcome, RebuildOptions, Rebuilt, SwapMode};
 pub use republish::{Republished, republish};
 pub use verify::Verified;
 
-use crate::{Error, ProjectorSettings, ReplaySettings, Result, client_config, partition_ends};
+use crate::client::partition_ends_blocking;
+use crate::{Error, ProjectorSettings, ReplaySettings, Result, client_config};
 
 /// How long Kafka metadata, watermark and group requests may take.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,20 +109,7 @@ impl Replay {
 
     /// The end offset of each partition of `topics`.
     async fn ends(&self, topics: &[&'static str]) -> Result<Vec<(String, i32, i64)>> {
-        let kafka = self.kafka.clone();
-        let topics = topics.to_vec();
-        Ok(tokio::task::spawn_blocking(move || {
-            partition_ends(kafka.as_ref(), &topics, KAFKA_TIMEOUT)
-        })
-        .await??)
-    }
-
-    /// The consumer group of `generation` of `name`.
-    fn group_id(&self, name: &str, generation: Generation) -> String {
-        match name {
-            Search::NAME => Search::group_id_of(generation, &self.stores.settings.search_replica),
-            _ => generation.group_id(name),
-        }
+        partition_ends_blocking(self.kafka.clone(), topics, KAFKA_TIMEOUT).await
     }
 
     /// A projection's generations and its latest rebuilds.
@@ -258,7 +246,7 @@ impl Replay {
         state: GenerationState,
     ) -> Result<Collected> {
         generations::forget(&self.stores.pool, &self.stores.key(name), generation).await?;
-        let group_id = self.group_id(name, generation);
+        let group_id = self.stores.group_id(name, generation);
         // The supervisors look every few seconds; a killed member leaves at its session timeout.
         let wait = crate::projector::Supervisor::LOOK_EVERY * 2
             + Duration::from_millis(self.runtime.session_timeout_ms);

@@ -15,8 +15,6 @@ pub use queries::{CategoryCount, CustomerProfile, DailySales, OrderPage, Partner
 use crate::database::{self, SqlValue, add_up, placeholders, upsert};
 use crate::{Result, checkpoints, generations};
 
-const TOPICS: &[&str] = &[OrderEvent::TOPIC];
-
 /// Rows loaded per query when a batch reads the views it touches.
 const LOAD_CHUNK: usize = 400;
 
@@ -92,6 +90,9 @@ impl Tables {
 }
 
 impl OrderViews {
+    /// The topics it is built from.
+    pub const TOPICS: &'static [&'static str] = &[OrderEvent::TOPIC];
+
     pub const NAME: &'static str = "order-views";
 
     /// Opens `generation`, creating its tables when missing.
@@ -305,7 +306,7 @@ impl Projection for OrderViews {
     }
 
     fn topics(&self) -> &'static [&'static str] {
-        TOPICS
+        Self::TOPICS
     }
 
     fn generation(&self) -> Generation {

@@ -94,6 +94,23 @@ impl Stores {
         }
     }
 
+    /// The topics the read model `name` is built from.
+    pub fn topics(name: &str) -> Result<&'static [&'static str]> {
+        Ok(match Self::known(name)? {
+            OrderViews::NAME => OrderViews::TOPICS,
+            Search::NAME => Search::TOPICS,
+            _ => Recommendations::TOPICS,
+        })
+    }
+
+    /// The consumer group of `generation` of the read model `name` in this process.
+    pub fn group_id(&self, name: &str, generation: Generation) -> String {
+        match name {
+            Search::NAME => Search::group_id_of(generation, &self.settings.search_replica),
+            _ => generation.group_id(name),
+        }
+    }
+
     /// Opens `generation` of the read model `name`, creating its tables or index when missing.
     pub async fn open(&self, name: &str, generation: Generation) -> Result<ReadModel> {
         Ok(match Self::known(name)? {

@@ -18,7 +18,6 @@ use tables::Tables;
 use crate::database::{self, SqlValue, placeholders, upsert};
 use crate::{Result, checkpoints, generations};
 
-const TOPICS: &[&str] = &[OrderEvent::TOPIC];
 /// Rows loaded per query.
 const LOAD_CHUNK: usize = 400;
 
@@ -32,6 +31,9 @@ pub struct Recommendations {
 }
 
 impl Recommendations {
+    /// The topics it is built from.
+    pub const TOPICS: &'static [&'static str] = &[OrderEvent::TOPIC];
+
     pub const NAME: &'static str = "recommendations";
 
     pub async fn open(
@@ -337,7 +339,7 @@ impl Projection for Recommendations {
     }
 
     fn topics(&self) -> &'static [&'static str] {
-        TOPICS
+        Self::TOPICS
     }
 
     fn generation(&self) -> Generation {

@@ -12,8 +12,6 @@ use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection,
 
 use crate::Result;
 
-const TOPICS: &[&str] = &[ProductEvent::TOPIC, OrderEvent::TOPIC];
-
 /// One generation of the search index.
 #[derive(Clone)]
 pub struct Search {
@@ -23,6 +21,9 @@ pub struct Search {
 }
 
 impl Search {
+    /// The topics it is built from.
+    pub const TOPICS: &'static [&'static str] = &[ProductEvent::TOPIC, OrderEvent::TOPIC];
+
     pub const NAME: &'static str = "search";
 
     /// Opens `generation` under `dir` (`<dir>/g<N>`). `replica` names this search replica:
@@ -72,7 +73,7 @@ impl Projection for Search {
     }
 
     fn topics(&self) -> &'static [&'static str] {
-        TOPICS
+        Self::TOPICS
     }
 
     fn generation(&self) -> Generation {

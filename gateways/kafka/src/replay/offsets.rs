@@ -156,7 +156,7 @@ impl Replay {
     async fn projector_of(&self, group: &str) -> Result<Option<ReadModel>> {
         for name in NAMES {
             for row in generations::list(&self.stores.pool, &self.stores.key(name)).await? {
-                if self.group_id(name, row.generation) == group {
+                if self.stores.group_id(name, row.generation) == group {
                     return Ok(Some(self.stores.open(name, row.generation).await?));
                 }
             }
