@@ -6,13 +6,13 @@
 //! stay BACKWARD_TRANSITIVE compatible.
 
 use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema::ResolvedSchema;
 use apache_avro::serde::from_value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::compiled::Reader;
 use crate::order::OrderEvent;
 use crate::payment::PaymentEvent;
 use crate::product::ProductEvent;
@@ -94,8 +94,12 @@ pub(crate) fn schemas_of(
 pub(crate) trait AvroRecord: Sized {
     /// The full Avro record name of this record.
     fn record_name(&self) -> String;
-    /// Writes the record as an Avro datum of `schema`.
-    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error>;
+    /// Writes the record as an Avro datum with `writer`.
+    fn write_avro(
+        &self,
+        writer: &GenericDatumWriter<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), apache_avro::Error>;
     /// Reads the record named `record_name` from `datum`.
     fn read_avro(record_name: &str, datum: Datum<'_>) -> Result<Self, ReadError>;
 }
@@ -155,11 +159,15 @@ impl AvroRecord for AnyEvent {
         AnyEvent::record_name(self)
     }
 
-    fn write_avro(&self, schema: &Schema, out: &mut Vec<u8>) -> Result<(), apache_avro::Error> {
+    fn write_avro(
+        &self,
+        writer: &GenericDatumWriter<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), apache_avro::Error> {
         match self {
-            Self::Product(event) => event.write_avro(schema, out),
-            Self::Order(event) => event.write_avro(schema, out),
-            Self::Payment(event) => event.write_avro(schema, out),
+            Self::Product(event) => event.write_avro(writer, out),
+            Self::Order(event) => event.write_avro(writer, out),
+            Self::Payment(event) => event.write_avro(writer, out),
         }
     }
 
@@ -176,24 +184,19 @@ impl AvroRecord for AnyEvent {
     }
 }
 
-/// Writes `record` as an Avro datum of `schema`.
+/// Writes `record` as an Avro datum with `writer`.
 pub(crate) fn write_record<T: Serialize>(
-    schema: &Schema,
+    writer: &GenericDatumWriter<'_>,
     record: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), apache_avro::Error> {
-    GenericDatumWriter::builder(schema)
-        .human_readable(true)
-        .build()?
-        .write_ser(out, record)?;
+    writer.write_ser(out, record)?;
     Ok(())
 }
 
-/// An Avro datum with the schema it was written with and the schema it is read as.
+/// An Avro datum with the reader of the schema it was written with.
 pub(crate) struct Datum<'a> {
-    pub(crate) writer: &'a Schema,
-    /// The reader's schema, or `None` when it is the writer's (no resolution needed).
-    pub(crate) reader: Option<&'a Schema>,
+    pub(crate) reader: &'a Reader,
     pub(crate) body: &'a [u8],
 }
 
@@ -211,21 +214,18 @@ pub(crate) enum ReadError {
 }
 
 impl Datum<'_> {
-    /// Decodes the datum as `T`, resolving the writer's schema against the reader's.
+    /// Decodes the datum as `T`, resolving the writer's schema against ours when they differ.
     pub(crate) fn read<T: DeserializeOwned>(self) -> Result<T, ReadError> {
         let mut body = self.body;
-        let decoder = GenericDatumReader::builder(self.writer)
-            .human_readable(true)
-            .build()
-            .map_err(ReadError::Avro)?;
-        let record = match self.reader {
+        let decoder = &self.reader.datum;
+        let record = match self.reader.ours {
             None => decoder
                 .read_deser::<T>(&mut body)
                 .map_err(ReadError::Avro)?,
-            Some(reader) => {
+            Some(ours) => {
                 let value = decoder.read_value(&mut body).map_err(ReadError::Avro)?;
                 let resolved = value
-                    .resolve(reader)
+                    .resolve(ours)
                     .map_err(|e| ReadError::Mismatch(e.to_string()))?;
                 from_value::<T>(&resolved).map_err(|e| ReadError::Mismatch(e.to_string()))?
             }

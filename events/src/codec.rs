@@ -6,13 +6,15 @@
 //! with [`Codec::add_schema`] and decodes again.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
 
-use crate::avro::{self, AnyEvent, AvroRecord, Datum, ReadError};
-use crate::ingest::{self, IngestRecord};
+use crate::avro::{AnyEvent, AvroRecord, Datum, ReadError};
+use crate::compiled::{self, Reader};
+use crate::ingest::IngestRecord;
 
 /// The first byte of every record in the Confluent wire format.
 pub const MAGIC_BYTE: u8 = 0;
@@ -83,20 +85,26 @@ pub fn write_header(schema_id: u32, out: &mut Vec<u8>) {
 }
 
 /// A writer's schema the codec knows, by registry id.
-#[derive(Debug)]
 struct Writer {
     schema: Arc<Schema>,
     /// The full record name, for records.
     record_name: Option<String>,
-    /// Whether it equals our current schema of that record (no resolution needed).
-    is_current: bool,
+    /// Its datum reader, or why it could not be built.
+    reader: Result<&'static Reader, String>,
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer")
+            .field("record_name", &self.record_name)
+            .field("compiled", &self.reader.is_ok())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Encodes and decodes events in the Confluent wire format against the registry's schemas.
 #[derive(Debug)]
 pub struct Codec {
-    /// Our current schema of each event record, by full record name.
-    current: HashMap<String, Schema>,
     /// The registry id of each current schema, once registered.
     current_ids: HashMap<String, u32>,
     /// Every writer's schema seen, by registry id.
@@ -113,11 +121,6 @@ impl Codec {
     /// A codec that knows our current event schemas but no registry ids yet.
     pub fn new() -> Self {
         Self {
-            current: avro::contract()
-                .into_iter()
-                .chain(ingest::contract())
-                .map(|schema| (schema.record_name, schema.schema))
-                .collect(),
             current_ids: HashMap::new(),
             writers: HashMap::new(),
         }
@@ -126,20 +129,20 @@ impl Codec {
     /// Records that the registry knows `schema` as `id`.
     pub fn add_schema(&mut self, id: u32, schema: Schema) {
         let record_name = schema.name().map(|name| name.fullname(None));
-        let current = record_name
+        let is_current = record_name
             .as_deref()
-            .and_then(|name| self.current.get(name));
-        let is_current =
-            current.is_some_and(|current| current.canonical_form() == schema.canonical_form());
+            .and_then(compiled::current)
+            .is_some_and(|current| current.canonical_form() == schema.canonical_form());
         if let (true, Some(name)) = (is_current, &record_name) {
             self.current_ids.insert(name.clone(), id);
         }
+        let reader = compiled::reader(&schema, record_name.as_deref().unwrap_or_default());
         self.writers.insert(
             id,
             Writer {
                 schema: Arc::new(schema),
                 record_name,
-                is_current,
+                reader,
             },
         );
     }
@@ -176,13 +179,17 @@ impl Codec {
 
     fn encode_record<R: AvroRecord>(&self, value: &R, out: &mut Vec<u8>) -> Result<(), CodecError> {
         let record = value.record_name();
-        let (Some(&id), Some(schema)) = (self.current_ids.get(&record), self.current.get(&record))
+        let (Some(&id), Some(writer)) = (self.current_ids.get(&record), compiled::writer(&record))
         else {
             return Err(CodecError::Unregistered(record));
         };
+        let writer = writer.map_err(|reason| CodecError::Encode {
+            record: record.clone(),
+            reason: reason.to_owned(),
+        })?;
         write_header(id, out);
         value
-            .write_avro(schema, out)
+            .write_avro(writer, out)
             .map_err(|error| CodecError::Encode {
                 record,
                 reason: error.to_string(),
@@ -200,12 +207,12 @@ impl Codec {
             .as_deref()
             .ok_or_else(|| CodecError::TypeMismatch(format!("schema {id} is not a record")))?;
         let unknown = || CodecError::TypeMismatch(format!("{name} is not a record of this topic"));
-        let reader = self.current.get(name).ok_or_else(unknown)?;
-        let datum = Datum {
-            writer: &writer.schema,
-            reader: (!writer.is_current).then_some(reader),
-            body,
-        };
+        compiled::current(name).ok_or_else(unknown)?;
+        let reader = writer
+            .reader
+            .as_ref()
+            .map_err(|reason| CodecError::Malformed(format!("schema {id}: {reason}")))?;
+        let datum = Datum { reader, body };
         R::read_avro(name, datum).map_err(|error| match error {
             ReadError::UnknownRecord => unknown(),
             ReadError::TrailingBytes(left) => {

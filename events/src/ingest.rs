@@ -178,12 +178,12 @@ impl AvroRecord for IngestRecord {
 
     fn write_avro(
         &self,
-        schema: &apache_avro::Schema,
+        writer: &apache_avro::writer::datum::GenericDatumWriter<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), apache_avro::Error> {
         match self {
-            Self::Product(record) => record.write_avro(schema, out),
-            Self::Shipment(record) => record.write_avro(schema, out),
+            Self::Product(record) => record.write_avro(writer, out),
+            Self::Shipment(record) => record.write_avro(writer, out),
         }
     }
 

@@ -40,14 +40,14 @@ macro_rules! avro_records {
                 )),+]
             }
 
-            /// Writes the record as an Avro datum of `schema`.
+            /// Writes the record as an Avro datum with `writer`.
             pub(crate) fn write_avro(
                 &self,
-                schema: &apache_avro::Schema,
+                writer: &apache_avro::writer::datum::GenericDatumWriter<'_>,
                 out: &mut Vec<u8>,
             ) -> Result<(), apache_avro::Error> {
                 match self {
-                    $(Self::$variant(record) => crate::avro::write_record(schema, record, out),)+
+                    $(Self::$variant(record) => crate::avro::write_record(writer, record, out),)+
                 }
             }
 
@@ -127,6 +127,7 @@ macro_rules! domain_events {
 
 pub mod avro;
 pub mod codec;
+mod compiled;
 pub mod dead_letter;
 pub mod ids;
 pub mod ingest;

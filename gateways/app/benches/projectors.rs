@@ -1,34 +1,48 @@
-//! Projector catch-up: each projector reads a topic of about a million events from offset 0 into
-//! its read model, against raw rdkafka consumption of the same topics from the same broker in
-//! the same run; with each phase's peak memory.
+//! Projector catch-up: each projector, run as `eventmall project <name>` (a process of its own,
+//! with the projector role's settings), reads a log of about a million events from offset 0
+//! into its read model. Beside each, in the same run:
+//! - (a) consuming the same topics from the same broker and decoding every record into its
+//!   event type with our codec: no projector can beat it;
+//! - (b) for a SQL read model, the rows it holds at the end written once, with batched upserts
+//!   in one transaction, into new tables of the same database;
+//! - (c) for search, the final documents (the whole log folded in memory) indexed once into a
+//!   new index, with one commit.
+//!
+//! The peak RSS is the projector process's own: all of it (`VmHWM`, with the pages of the read
+//! model's files it maps), and its anonymous memory alone (heap, windows, caches; sampled every
+//! 50 ms), which is what the projectors' memory budget bounds.
 //!
 //! `cargo bench -p eventmall --bench projectors`
 //! Environment: BENCH_EVENTS (1000000), BENCH_PRODUCTS (20000), BENCH_PROJECTORS (all;
-//! comma-separated names), BENCH_BATCH (2000), EVENTMALL_TEST_BROKER (the nisshi binary).
+//! comma-separated names), BENCH_PROJECTOR_LOG (the projector process's log filter, `warn`),
+//! EVENTMALL_TEST_BROKER (the nisshi binary); `EVENTMALL__PROJECTORS__…` settings reach the
+//! projector process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
-use eventmall_kafka::ensure_topics;
-use eventmall_kafka::projector::Projector;
-use eventmall_kafka::{KafkaSettings, ProjectorSettings};
-use eventmall_projections::recommendations::TrendClock;
-use eventmall_projections::{Generation, Projection};
+use eventmall_kafka::{KafkaSettings, ensure_topics};
+use eventmall_projections::search::{SearchChanges, SearchIndex};
+use eventmall_projections::{Envelope, Generation, Projection};
 use eventmall_read_models::{OrderViews, Recommendations, Search};
 use eventmall_registry::{Level, RegisteredCodec, RegistryStore};
-use support::log::{ORDERS, PRODUCTS, applied, produce, world};
-use support::{env, peak_mib, raw_consume, reset_peak, start_broker, total_records};
-use tokio_util::sync::CancellationToken;
+use sqlx::{AnyPool, Row};
+use support::log::{Event, ORDERS, PRODUCTS, applied, produce, world};
+use support::{
+    consume_and_decode, env, process_peak_mib, process_status_mib, start_broker, total_records,
+};
+
+const NAMES: [&str; 3] = [OrderViews::NAME, Search::NAME, Recommendations::NAME];
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let total = env("BENCH_EVENTS", 1_000_000) as usize;
     let products = env("BENCH_PRODUCTS", 20_000) as usize;
-    let batch = env("BENCH_BATCH", 2_000) as usize;
     let chosen = std::env::var("BENCH_PROJECTORS").unwrap_or_default();
     let broker_dir = tempfile::tempdir().unwrap();
     let broker = start_broker("memory://nisshi/", broker_dir.path()).await;
@@ -55,66 +69,229 @@ async fn main() {
         .unwrap();
 
     // The log: every event encoded once and produced with the relay's headers.
-    produce(&bootstrap, &codec, &world(total, products)).await;
+    let log = world(total, products);
+    produce(&bootstrap, &codec, &log).await;
 
-    let views_pool = eventmall_read_models::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("views.db").display()
-    ))
-    .await
-    .unwrap();
-    let settings = ProjectorSettings {
-        batch_size: batch,
-        batch_wait_ms: 20,
-        ..ProjectorSettings::default()
-    };
-    let clock = TrendClock {
-        half_life_hours: 72.0,
-    };
-    let candidates: Vec<Arc<dyn Projection>> = vec![
-        Arc::new(
-            OrderViews::open(views_pool.clone(), Generation(1))
-                .await
-                .unwrap(),
-        ),
-        Arc::new(Search::open(&dir.path().join("search"), Generation(1), "").unwrap()),
-        Arc::new(
-            Recommendations::open(views_pool.clone(), Generation(1), clock)
-                .await
-                .unwrap(),
-        ),
-    ];
     println!(
-        "| projector | records | raw rdkafka records/s | projector records/s | projector ÷ raw | peak RSS MiB |"
+        "| projector | records | (a) consume+decode records/s | (b) rows written once / (c) indexed once, as records/s | projector records/s | ÷ (a) | ÷ (b) or (c) | projector peak RSS MiB | of it anonymous MiB |"
     );
-    println!("|---|---|---|---|---|---|");
-    for projection in candidates {
-        if !chosen.is_empty() && !chosen.split(',').any(|n| n == projection.name()) {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for name in NAMES {
+        if !chosen.is_empty() && !chosen.split(',').any(|n| n == name) {
             continue;
         }
-        let topics = projection.topics();
+        let topics = match name {
+            Search::NAME => Search::TOPICS,
+            _ => OrderViews::TOPICS,
+        };
         let expected = total_records(&bootstrap, topics);
-        let raw = raw_consume(&bootstrap, topics, expected);
-        reset_peak();
-        let stop = CancellationToken::new();
-        let started = Instant::now();
-        let running = Projector::new(projection.clone(), codec.clone(), &bootstrap, &settings)
-            .unwrap()
-            .spawn(stop.clone());
-        while applied(projection.as_ref()).await < expected {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let took = started.elapsed();
-        stop.cancel();
-        running.await.unwrap().unwrap();
-        let raw_rate = expected as f64 / raw.as_secs_f64();
-        let rate = expected as f64 / took.as_secs_f64();
+        let decoded = {
+            let decoder = codec.codec().await;
+            consume_and_decode(&bootstrap, topics, expected, &decoder)
+        };
+        let data = tempfile::tempdir().unwrap();
+        let (took, peak, anonymous) =
+            project(name, data.path(), &store_url, &bootstrap, expected).await;
+        let once = match name {
+            Search::NAME => index_once(&log, &data.path().join("index-once")),
+            _ => {
+                let views = eventmall_read_models::connect(&format!(
+                    "sqlite://{}",
+                    data.path().join("views.db").display()
+                ))
+                .await
+                .unwrap();
+                write_once(&views, &Generation(1).table_prefix(name), "once_").await
+            }
+        };
+        let rate = |took: Duration| expected as f64 / took.as_secs_f64();
         println!(
-            "| {} | {expected} | {raw_rate:.0} | {rate:.0} | {:.2} | {:.0} |",
-            projection.name(),
-            rate / raw_rate,
-            peak_mib()
+            "| {name} | {expected} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {peak:.0} | {anonymous:.0} |",
+            rate(decoded),
+            rate(once),
+            rate(took),
+            rate(took) / rate(decoded),
+            rate(took) / rate(once),
         );
     }
     broker.stop().await;
+}
+
+/// Runs `eventmall project <name>` until its read model passed `expected` records; answers the
+/// time from its start, its peak RSS and its peak anonymous RSS.
+async fn project(
+    name: &str,
+    data: &Path,
+    store_url: &str,
+    bootstrap: &str,
+    expected: usize,
+) -> (Duration, f64, f64) {
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmall"))
+        .args(["project", name, "--data-dir"])
+        .arg(data)
+        .env("KAFKA_BOOTSTRAP_SERVERS", bootstrap)
+        .env("EVENTMALL__STORE__URL", store_url)
+        .env(
+            "EVENTMALL__LOG__FILTER",
+            std::env::var("BENCH_PROJECTOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let projection = open(name, data).await;
+    let mut anonymous: f64 = 0.0;
+    while applied(projection.as_ref()).await < expected {
+        assert!(child.try_wait().unwrap().is_none(), "the projector exited");
+        anonymous = anonymous.max(process_status_mib(pid, "RssAnon"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    let peak = process_peak_mib(pid);
+    child.kill().await.unwrap();
+    (took, peak, anonymous)
+}
+
+/// The projector's first generation, opened beside the process that builds it.
+async fn open(name: &str, data: &Path) -> Arc<dyn Projection> {
+    if name == Search::NAME {
+        // Opened once the projector created it, so the two never race to create it.
+        let index = data.join("search").join(Generation(1).to_string());
+        while !index.join("meta.json").exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        return Arc::new(Search::open(&data.join("search"), Generation(1), "").unwrap());
+    }
+    let views =
+        eventmall_read_models::connect(&format!("sqlite://{}", data.join("views.db").display()))
+            .await
+            .unwrap();
+    let clock = eventmall_projections::recommendations::TrendClock {
+        half_life_hours: 72.0,
+    };
+    match name {
+        OrderViews::NAME => Arc::new(OrderViews::open(views, Generation(1)).await.unwrap()),
+        _ => Arc::new(
+            Recommendations::open(views, Generation(1), clock)
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+/// Reference (c): the whole log folded into final documents in memory, then indexed into a new
+/// index in one commit; answers the time of the commit alone.
+fn index_once(log: &[Event], dir: &Path) -> Duration {
+    let index = SearchIndex::open(dir).unwrap();
+    let mut changes = SearchChanges::default();
+    for event in log {
+        let envelope = Envelope {
+            event_id: uuid::Uuid::now_v7(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            recorded_at: event.at,
+            event: event.event.clone(),
+        };
+        index.apply(&mut changes, &envelope).unwrap().unwrap();
+    }
+    let started = Instant::now();
+    index.commit(changes, &[]).unwrap();
+    started.elapsed()
+}
+
+/// A value of a row read back, whatever its column's type.
+enum Cell {
+    Int(i64),
+    Real(f64),
+    Text(Option<String>),
+}
+
+/// Reference (b): every table of the generation `from` (a table prefix) copied into new tables
+/// named `<to><table>` with the same keys, written with multi-row upserts in one transaction;
+/// answers the time of the writes alone.
+async fn write_once(pool: &AnyPool, from: &str, to: &str) -> Duration {
+    let tables: Vec<(String, String)> = sqlx::query(&format!(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name LIKE '{from}%'"
+    ))
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|row| (row.get(0), row.get(1)))
+    .collect();
+    let mut copies = Vec::new();
+    for (table, create) in &tables {
+        let copy = format!("{to}{table}");
+        sqlx::query(&create.replacen(table.as_str(), &copy, 1))
+            .execute(pool)
+            .await
+            .unwrap();
+        let columns: Vec<(String, bool)> = sqlx::query(&format!(
+            "SELECT name, pk > 0 FROM pragma_table_info('{table}') ORDER BY cid"
+        ))
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.get(0), row.get::<i64, _>(1) != 0))
+        .collect();
+        let rows: Vec<Vec<Cell>> = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (0..columns.len())
+                    .map(|i| {
+                        row.try_get::<i64, _>(i)
+                            .map(Cell::Int)
+                            .or_else(|_| row.try_get::<f64, _>(i).map(Cell::Real))
+                            .unwrap_or_else(|_| Cell::Text(row.get(i)))
+                    })
+                    .collect()
+            })
+            .collect();
+        copies.push((copy, columns, rows));
+    }
+    let started = Instant::now();
+    let mut tx = pool.begin().await.unwrap();
+    for (copy, columns, rows) in &copies {
+        let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+        let keys: Vec<&str> = columns
+            .iter()
+            .filter(|(_, key)| *key)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let updates: Vec<String> = columns
+            .iter()
+            .filter(|(_, key)| !*key)
+            .map(|(name, _)| format!("{name} = excluded.{name}"))
+            .collect();
+        let conflict = match updates.as_slice() {
+            [] => "NOTHING".to_owned(),
+            updates => format!("UPDATE SET {}", updates.join(", ")),
+        };
+        let row = format!("({})", vec!["?"; names.len()].join(", "));
+        for chunk in rows.chunks(900 / names.len()) {
+            let sql = format!(
+                "INSERT INTO {copy} ({}) VALUES {} ON CONFLICT ({}) DO {conflict}",
+                names.join(", "),
+                vec![row.as_str(); chunk.len()].join(", "),
+                keys.join(", "),
+            );
+            let mut query = sqlx::query(&sql);
+            for cell in chunk.iter().flatten() {
+                query = match cell {
+                    Cell::Int(n) => query.bind(*n),
+                    Cell::Real(x) => query.bind(*x),
+                    Cell::Text(text) => query.bind(text.clone()),
+                };
+            }
+            query.execute(&mut *tx).await.unwrap();
+        }
+    }
+    tx.commit().await.unwrap();
+    started.elapsed()
 }

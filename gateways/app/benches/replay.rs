@@ -18,29 +18,13 @@ use std::time::{Duration, Instant};
 use eventmall::config::Settings;
 use eventmall::startup::{Application, codec, replay};
 use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
-use eventmall_events::{AnyEvent, Codec};
 use eventmall_kafka::projector::Projector;
 use eventmall_kafka::replay::{Outcome, RebuildOptions};
 use eventmall_kafka::{KafkaSettings, ensure_topics};
 use hdrhistogram::Histogram;
-use rdkafka::Message;
 use support::log::{ORDERS, PRODUCTS, applied, produce, world};
-use support::{consume, env, start_broker, total_records};
+use support::{consume_and_decode, env, start_broker, total_records};
 use tokio_util::sync::CancellationToken;
-
-/// Reads every record of `topics` from the beginning and decodes each into its event type:
-/// the least a projector must do per record. Answers the time.
-fn consume_and_decode(
-    bootstrap: &str,
-    topics: &[&str],
-    expected: usize,
-    codec: &Codec,
-) -> Duration {
-    consume(bootstrap, topics, expected, |message| {
-        let event: AnyEvent = codec.decode(message.payload().unwrap()).unwrap();
-        std::hint::black_box(event);
-    })
-}
 
 /// The read route a projector serves, for the n-th read.
 fn route(projector: &str, n: usize, orders: &[String]) -> String {

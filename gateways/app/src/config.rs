@@ -56,6 +56,15 @@ pub struct ProjectorsSettings {
     /// How long the group waits for a silent (killed) projector instance before its
     /// partitions go to the others, in ms.
     pub session_timeout_ms: u64,
+    /// A projector more than this many records behind switches to catch-up mode (large
+    /// windows, folded in memory, committed once each), and back below half of it.
+    pub catch_up_lag: i64,
+    /// Records applied per transaction in catch-up mode, at most.
+    pub catch_up_batch_size: usize,
+    /// How long a catch-up window stays open after its first record, in ms.
+    pub catch_up_wait_ms: u64,
+    /// What one projector's records may hold in memory, in MiB (windows and prefetch).
+    pub memory_budget_mib: usize,
     /// Where the search index lives; empty means `<data_dir>/search`.
     pub search_dir: String,
     /// Names this search replica when several keep their own index (each consumes as its own
@@ -80,6 +89,10 @@ impl ProjectorsSettings {
             batch_size: self.batch_size,
             batch_wait_ms: self.batch_wait_ms,
             session_timeout_ms: self.session_timeout_ms,
+            catch_up_lag: self.catch_up_lag,
+            catch_up_batch_size: self.catch_up_batch_size,
+            catch_up_wait_ms: self.catch_up_wait_ms,
+            memory_budget_mib: self.memory_budget_mib,
         }
     }
 
@@ -102,6 +115,10 @@ impl Default for ProjectorsSettings {
             batch_size: runtime.batch_size,
             batch_wait_ms: runtime.batch_wait_ms,
             session_timeout_ms: runtime.session_timeout_ms,
+            catch_up_lag: runtime.catch_up_lag,
+            catch_up_batch_size: runtime.catch_up_batch_size,
+            catch_up_wait_ms: runtime.catch_up_wait_ms,
+            memory_budget_mib: runtime.memory_budget_mib,
             trending_half_life_hours: 72.0,
             read_wait_ms: 2_000,
             search_dir: String::new(),

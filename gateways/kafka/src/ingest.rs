@@ -145,7 +145,7 @@ impl IngestConsumer {
             };
             match received {
                 Ok(message) => {
-                    records.push(Consumed::from(message.detach()));
+                    records.push(Consumed::from(&message));
                     deadline.get_or_insert_with(|| Instant::now() + BATCH_WAIT);
                 }
                 Err(error) => debug!(%error, "ingest poll"),

@@ -27,10 +27,13 @@ use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
 use decode::{Undecoded, decode};
 use until::Tracker;
 pub use until::Until;
+use window::{Ends, Limit, Windows};
+pub use window::{Mode, Status, charge};
 
 mod decode;
 mod supervisor;
 mod until;
+mod window;
 
 pub use supervisor::Supervisor;
 
@@ -44,6 +47,7 @@ pub struct Projector {
     bootstrap_servers: String,
     settings: ProjectorSettings,
     until: Option<Until>,
+    status: Arc<Status>,
 }
 
 /// Seeks every partition it is given to the read model's checkpoint (or the beginning).
@@ -135,7 +139,13 @@ impl Projector {
             bootstrap_servers: bootstrap_servers.to_owned(),
             settings: settings.clone(),
             until: None,
+            status: Arc::default(),
         })
+    }
+
+    /// What it is doing: its mode, its lag and the windows it applied.
+    pub fn status(&self) -> Arc<Status> {
+        self.status.clone()
     }
 
     /// Stops by itself once every partition got to `until`, applying nothing past it.
@@ -171,6 +181,10 @@ impl Projector {
             .set("partition.assignment.strategy", "range,roundrobin")
             .set("fetch.wait.max.ms", "50")
             .set(
+                "queued.max.messages.kbytes",
+                self.settings.prefetch_kbytes().to_string(),
+            )
+            .set(
                 "session.timeout.ms",
                 self.settings.session_timeout_ms.to_string(),
             )
@@ -193,12 +207,25 @@ impl Projector {
             )),
             None => None,
         };
+        let windows = Windows::new(&self.settings, self.status.clone(), name);
+        let mut ends = Ends::default();
         while !stop.is_cancelled() {
             if bounded.as_ref().is_some_and(Tracker::done) {
                 info!(projector = name, "projector got to where it was bounded");
                 break;
             }
-            let mut records = self.poll_batch(&consumer);
+            let polling = Instant::now();
+            let (mut records, bytes) = self.poll_window(&consumer, windows.limit());
+            if !records.is_empty() {
+                windows.polled(records.len(), bytes, ends.lag(&consumer));
+                debug!(
+                    projector = name,
+                    records = records.len(),
+                    bytes,
+                    polled_ms = polling.elapsed().as_millis(),
+                    "window polled"
+                );
+            }
             if let Some(tracker) = &mut bounded {
                 records = tracker.keep(records, &consumer);
             }
@@ -283,30 +310,37 @@ impl Projector {
         Ok(positions)
     }
 
-    /// Waits for a first record, then takes what follows within the batch window.
-    fn poll_batch(&self, consumer: &BaseConsumer<Rebalancer>) -> Vec<Consumed> {
+    /// Waits for a first record, then takes what follows until the window's limit or its wait
+    /// runs out; answers the records and what they were charged.
+    fn poll_window(
+        &self,
+        consumer: &BaseConsumer<Rebalancer>,
+        limit: Limit,
+    ) -> (Vec<Consumed>, usize) {
         let mut records = Vec::new();
-        let window = Duration::from_millis(self.settings.batch_wait_ms);
+        let mut bytes = 0;
         let mut deadline: Option<Instant> = None;
-        while records.len() < self.settings.batch_size {
+        while records.len() < limit.records && bytes < limit.bytes {
             let timeout = match deadline {
                 None => Duration::from_millis(100),
                 Some(deadline) => deadline.saturating_duration_since(Instant::now()),
             };
             match consumer.poll(timeout) {
                 Some(Ok(message)) => {
-                    records.push(Consumed::from(message.detach()));
-                    deadline.get_or_insert_with(|| Instant::now() + window);
+                    let record = Consumed::from(&message);
+                    bytes += charge(&record);
+                    records.push(record);
+                    deadline.get_or_insert_with(|| Instant::now() + limit.wait);
                 }
                 Some(Err(error)) => debug!(projector = self.projection.name(), %error, "poll"),
-                None if deadline.is_none() => return records,
+                None if deadline.is_none() => return (records, bytes),
                 None => {}
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
         }
-        records
+        (records, bytes)
     }
 
     /// Decodes, applies, dead-letters and commits one batch; answers the new positions. With
@@ -360,6 +394,7 @@ impl Projector {
         // back the relay's gap-safe reads): a batch that refuses records is rolled back, its
         // letters sent, and prepared again.
         let mut sent = BTreeSet::new();
+        let started = Instant::now();
         let prepared = loop {
             let prepared = self.projection.prepare(&batch).await?;
             let letters: Vec<(usize, String)> = poison
@@ -386,11 +421,14 @@ impl Projector {
             self.send_dead_letters(records, &letters).await?;
             sent.extend(letters.into_iter().map(|(index, _)| index));
         };
+        let prepared_in = started.elapsed();
         prepared.commit.await?;
         debug!(
             projector = self.projection.name(),
             records = records.len(),
             dead_letters = sent.len(),
+            prepared_ms = prepared_in.as_millis(),
+            committed_ms = (started.elapsed() - prepared_in).as_millis(),
             "batch committed"
         );
         Ok(batch.positions)

@@ -2,7 +2,7 @@
 //! letters.
 
 use rdkafka::Message;
-use rdkafka::message::{Headers, OwnedMessage};
+use rdkafka::message::Headers;
 
 /// A record as read from a partition.
 #[derive(Clone, Debug)]
@@ -16,8 +16,9 @@ pub struct Consumed {
     pub timestamp_ms: Option<i64>,
 }
 
-impl From<OwnedMessage> for Consumed {
-    fn from(message: OwnedMessage) -> Self {
+/// Copies the record out of the consumer's buffer once.
+impl<M: Message> From<&M> for Consumed {
+    fn from(message: &M) -> Self {
         let headers = message
             .headers()
             .map(|headers| {

@@ -106,13 +106,36 @@ impl Default for IngestSettings {
 /// How a projector consumes: the runtime's part of `[projectors]`.
 #[derive(Clone, Debug)]
 pub struct ProjectorSettings {
-    /// Records applied per transaction, at most.
+    /// Records applied per transaction near the head of the topics (live mode), at most.
     pub batch_size: usize,
     /// How long a projector waits for more records before applying a partial batch, in ms.
     pub batch_wait_ms: u64,
     /// How long the group waits for a silent (killed) projector instance before its
     /// partitions go to the others, in ms.
     pub session_timeout_ms: u64,
+    /// A projector more than this many records behind switches to catch-up mode, and back to
+    /// live mode below half of it.
+    pub catch_up_lag: i64,
+    /// Records applied per transaction in catch-up mode, at most.
+    pub catch_up_batch_size: usize,
+    /// How long a catch-up window stays open after its first record, in ms.
+    pub catch_up_wait_ms: u64,
+    /// What a projector's records may hold in memory, in MiB: a window closes early once its
+    /// records (as consumed and decoded) reach three quarters of it, and the consumer's
+    /// prefetch queue gets the last quarter.
+    pub memory_budget_mib: usize,
+}
+
+impl ProjectorSettings {
+    /// The bytes a window's records may be charged before it closes.
+    pub fn window_bytes(&self) -> usize {
+        self.memory_budget_mib.max(1) * 1024 * 1024 / 4 * 3
+    }
+
+    /// The consumer's `queued.max.messages.kbytes`: the rest of the budget.
+    pub fn prefetch_kbytes(&self) -> usize {
+        (self.memory_budget_mib.max(1) * 1024 / 4).max(256)
+    }
 }
 
 impl Default for ProjectorSettings {
@@ -121,6 +144,10 @@ impl Default for ProjectorSettings {
             batch_size: 2_000,
             batch_wait_ms: 20,
             session_timeout_ms: 10_000,
+            catch_up_lag: 20_000,
+            catch_up_batch_size: 100_000,
+            catch_up_wait_ms: 1_000,
+            memory_budget_mib: 128,
         }
     }
 }

@@ -76,13 +76,7 @@ pub fn reset_peak() {
 
 /// Peak resident memory since start or the last [`reset_peak`], in MiB.
 pub fn peak_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    process_peak_mib(std::process::id())
 }
 
 /// Reads every record of `topics` from the beginning with a plain consumer; answers the time.
@@ -134,6 +128,37 @@ pub fn consume(
         }
     }
     started.elapsed()
+}
+
+/// Reads every record of `topics` from the beginning and decodes each into its event type:
+/// the least a projector must do per record. Answers the time.
+pub fn consume_and_decode(
+    bootstrap: &str,
+    topics: &[&str],
+    expected: usize,
+    codec: &eventmall_events::Codec,
+) -> std::time::Duration {
+    use rdkafka::Message;
+    consume(bootstrap, topics, expected, |message| {
+        let event = codec.decode(message.payload().unwrap()).unwrap();
+        std::hint::black_box(event);
+    })
+}
+
+/// Peak resident memory of process `pid` over its life so far, in MiB.
+pub fn process_peak_mib(pid: u32) -> f64 {
+    process_status_mib(pid, "VmHWM")
+}
+
+/// A memory figure of `/proc/<pid>/status` (`VmHWM`, `RssAnon`, `RssFile`, …), in MiB.
+pub fn process_status_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.split(':').next() == Some(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Records on `topics`, from the partitions' end offsets.

@@ -4,6 +4,7 @@
 
 mod api;
 mod bad_input;
+mod catch_up;
 mod concurrency;
 mod dead_letters;
 mod demo;

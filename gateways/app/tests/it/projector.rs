@@ -245,6 +245,11 @@ fn project_process(
         .env("EVENTMALL__STORE__URL", app.store_url())
         .env("EVENTMALL__PROJECTORS__BATCH_SIZE", batch_size.to_string())
         .env("EVENTMALL__PROJECTORS__BATCH_WAIT_MS", "5")
+        // Far behind, it catches up in windows of 50 records; near the head, batches of
+        // `batch_size`: a kill lands in one mode or the other.
+        .env("EVENTMALL__PROJECTORS__CATCH_UP_LAG", "100")
+        .env("EVENTMALL__PROJECTORS__CATCH_UP_BATCH_SIZE", "50")
+        .env("EVENTMALL__PROJECTORS__CATCH_UP_WAIT_MS", "20")
         .env("EVENTMALL__PROJECTORS__SESSION_TIMEOUT_MS", "6000")
         .env("EVENTMALL__LOG__FILTER", "warn")
         .stdin(std::process::Stdio::null())

@@ -281,7 +281,7 @@ fn read_records(
         let (partition, offset) = (message.partition(), message.offset());
         if let Some(&end) = open.get(&partition) {
             if offset < end {
-                records.push(Consumed::from(message.detach()));
+                records.push(Consumed::from(&message));
             }
             if offset + 1 >= end {
                 open.remove(&partition);
