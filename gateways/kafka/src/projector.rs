@@ -179,7 +179,7 @@ impl Projector {
             .set("auto.offset.reset", "earliest")
             // Eager assignment: the rebalance callback assigns whole, seeked partition lists.
             .set("partition.assignment.strategy", "range,roundrobin")
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", "10")
             .set(
                 "queued.max.messages.kbytes",
                 self.settings.prefetch_kbytes().to_string(),
@@ -214,17 +214,14 @@ impl Projector {
                 info!(projector = name, "projector got to where it was bounded");
                 break;
             }
-            let polling = Instant::now();
-            let (mut records, bytes) = self.poll_window(&consumer, windows.limit());
+            let limit = windows.limit();
+            let (mut records, bytes) = self.poll_window(&consumer, limit);
             if !records.is_empty() {
-                windows.polled(records.len(), bytes, ends.lag(&consumer));
-                debug!(
-                    projector = name,
-                    records = records.len(),
-                    bytes,
-                    polled_ms = polling.elapsed().as_millis(),
-                    "window polled"
-                );
+                // A window that closed before it filled found nothing more to take: the
+                // projector is at the head, and the broker need not be asked.
+                let full = records.len() >= limit.records || bytes >= limit.bytes;
+                let lag = if full { ends.lag(&consumer) } else { 0 };
+                windows.polled(records.len(), bytes, lag);
             }
             if let Some(tracker) = &mut bounded {
                 records = tracker.keep(records, &consumer);

@@ -77,7 +77,7 @@ impl Default for RelaySettings {
             enabled: true,
             name: "eventmall".into(),
             batch_size: 2_000,
-            poll_interval_ms: 20,
+            poll_interval_ms: 10,
             lease_ttl_ms: 10_000,
             linger_ms: 5,
             compression: "none".into(),
@@ -142,7 +142,7 @@ impl Default for ProjectorSettings {
     fn default() -> Self {
         Self {
             batch_size: 2_000,
-            batch_wait_ms: 20,
+            batch_wait_ms: 5,
             session_timeout_ms: 10_000,
             catch_up_lag: 20_000,
             catch_up_batch_size: 100_000,

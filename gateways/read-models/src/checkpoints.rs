@@ -7,7 +7,7 @@ use eventmall_projections::projection::{Commit, Positions};
 use eventmall_projections::{Checkpoint, Generation};
 use sqlx::{Any, AnyPool, Transaction};
 
-use crate::database::begin_write;
+use crate::database::{WriteTx, begin_write};
 use crate::{Error, Result};
 
 /// Creates the checkpoints table when missing.
@@ -143,7 +143,7 @@ pub(crate) async fn reset(
         .bind(&checkpoint.topic)
         .bind(i64::from(checkpoint.partition))
         .bind(checkpoint.next_offset)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     tx.commit().await?;
@@ -157,18 +157,16 @@ pub(crate) async fn begin(
     projector: &str,
     generation: Generation,
     positions: &[Checkpoint],
-) -> Result<(Transaction<'static, Any>, Positions)> {
+) -> Result<(WriteTx, Positions)> {
     let mut tx = begin_write(pool).await?;
     let before = advance(&mut tx, projector, generation, positions).await?;
     Ok((tx, before))
 }
 
 /// The commit and the rollback of a batch's transaction, left for the runtime to await one of.
-pub(crate) fn finish(tx: Transaction<'static, Any>) -> (Commit, Commit) {
+pub(crate) fn finish(tx: WriteTx) -> (Commit, Commit) {
     let slot = Arc::new(Mutex::new(Some(tx)));
-    let take = |slot: &Mutex<Option<Transaction<'static, Any>>>| {
-        slot.lock().ok().and_then(|mut tx| tx.take())
-    };
+    let take = |slot: &Mutex<Option<WriteTx>>| slot.lock().ok().and_then(|mut tx| tx.take());
     let kept = slot.clone();
     let commit: Commit = Box::pin(async move {
         match take(&kept) {

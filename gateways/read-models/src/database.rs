@@ -1,9 +1,14 @@
 //! The SQL read models' database (SQLite by default, PostgreSQL at scale), through one
 //! `sqlx::Any` implementation: opening it, write transactions, and multi-row upserts.
 
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, LazyLock};
+
 use eventmall_projections::ProjectionError;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use crate::{checkpoints, generations, replays};
 
@@ -46,16 +51,66 @@ pub async fn connect(url: &str) -> sqlx::Result<AnyPool> {
     Ok(pool)
 }
 
-/// Begins a read model's write transaction. On SQLite it takes the write lock at once
-/// (`BEGIN IMMEDIATE`): a transaction that reads first and writes later could not wait for
-/// another writer, it would fail with a busy snapshot.
-pub(crate) async fn begin_write(
-    pool: &AnyPool,
-) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
-    match pool.connect_options().database_url.scheme() {
-        "sqlite" => pool.begin_with("BEGIN IMMEDIATE").await,
-        _ => pool.begin().await,
+/// A read model's write transaction. On SQLite it holds this process's turn to write the file:
+/// the projectors of one process queue for it in order and start the moment the one before them
+/// commits, where SQLite's busy handler would have them sleep and poll (1, 2, 5, … 100 ms) for
+/// the file's lock.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
     }
+
+    pub(crate) async fn rollback(self) -> sqlx::Result<()> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = sqlx::Transaction<'static, sqlx::Any>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// Each SQLite read-model file's turn to write, in this process.
+static TURNS: LazyLock<std::sync::Mutex<HashMap<String, Arc<AsyncMutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+/// Begins a read model's write transaction. On SQLite it waits for this process's turn to write
+/// the file, then takes the write lock at once (`BEGIN IMMEDIATE`): a transaction that reads
+/// first and writes later could not wait for another writer, it would fail with a busy
+/// snapshot. Another process's writer is still waited for by SQLite's busy handler.
+pub(crate) async fn begin_write(pool: &AnyPool) -> sqlx::Result<WriteTx> {
+    let url = &pool.connect_options().database_url;
+    if url.scheme() != "sqlite" {
+        return Ok(WriteTx {
+            tx: pool.begin().await?,
+            _turn: None,
+        });
+    }
+    let turn = TURNS
+        .lock()
+        .map_err(|_| sqlx::Error::Protocol("the read models' writer turns are poisoned".into()))?
+        .entry(url.to_string())
+        .or_default()
+        .clone();
+    let turn = turn.lock_owned().await;
+    Ok(WriteTx {
+        tx: pool.begin_with("BEGIN IMMEDIATE").await?,
+        _turn: Some(turn),
+    })
 }
 
 /// What ends the `CREATE TABLE` of a table of small rows under a primary key: on SQLite,
@@ -87,7 +142,7 @@ pub(crate) async fn drop_tables(pool: &AnyPool, tables: &[String]) -> crate::Res
     let mut tx = begin_write(pool).await?;
     for table in tables {
         sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     tx.commit().await?;

@@ -202,7 +202,7 @@ pub async fn create(pool: &AnyPool, projector: &str, state: GenerationState) -> 
         "SELECT MAX(generation) FROM projection_generations WHERE projector = $1",
     )
     .bind(projector)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     let generation = generation_of(highest.unwrap_or(0)).next();
     sqlx::query(
@@ -213,7 +213,7 @@ pub async fn create(pool: &AnyPool, projector: &str, state: GenerationState) -> 
     .bind(i64::from(generation.0))
     .bind(state.as_str())
     .bind(now_ms())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     tx.commit().await?;
     Ok(generation)
@@ -244,7 +244,7 @@ pub async fn transition(
     to: GenerationState,
 ) -> Result<Result<(), Refused>> {
     let mut tx = begin_write(pool).await?;
-    let state = state_of(&mut *tx, projector, generation).await?;
+    let state = state_of(&mut **tx, projector, generation).await?;
     let outcome = match state {
         None => Err(Refused::Unknown {
             projector: projector.to_owned(),
@@ -279,7 +279,7 @@ pub async fn swap(
         GenerationState::Building,
         GenerationState::Retired,
     ];
-    let outcome = match state_of(&mut *tx, projector, to).await? {
+    let outcome = match state_of(&mut **tx, projector, to).await? {
         None => Err(Refused::Unknown {
             projector: projector.to_owned(),
             generation: to,
@@ -330,7 +330,7 @@ pub async fn forget(pool: &AnyPool, projector: &str, generation: Generation) -> 
         ))
         .bind(projector)
         .bind(i64::from(generation.0))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
     tx.commit().await?;
