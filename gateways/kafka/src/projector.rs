@@ -27,8 +27,8 @@ use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
 use decode::{Undecoded, decode};
 use until::Tracker;
 pub use until::Until;
-use window::{Ends, Limit, Windows};
-pub use window::{Mode, Status, charge};
+use window::{Ends, Limit, Windows, charge};
+pub use window::{Mode, Status};
 
 mod decode;
 mod supervisor;

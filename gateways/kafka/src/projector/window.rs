@@ -86,7 +86,7 @@ impl Status {
 
 /// What a record costs a window while it is held: its bytes as consumed, and its decoded event
 /// with what the read model folds from it, taken as twice the encoded value.
-pub fn charge(record: &Consumed) -> usize {
+pub(super) fn charge(record: &Consumed) -> usize {
     let value = record.value.as_ref().map_or(0, Vec::len);
     let headers: usize = record
         .headers
