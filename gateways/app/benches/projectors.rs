@@ -33,6 +33,7 @@ use eventmall_read_models::{OrderViews, Recommendations, Search};
 use eventmall_registry::{Level, RegisteredCodec, RegistryStore};
 use sqlx::{AnyPool, Row};
 use support::log::{Event, ORDERS, PRODUCTS, applied, produce, world};
+use support::rows;
 use support::{
     consume_and_decode, env, process_peak_mib, process_status_mib, start_broker, total_records,
 };
@@ -201,13 +202,6 @@ fn index_once(log: &[Event], dir: &Path) -> Duration {
     started.elapsed()
 }
 
-/// A value of a row read back, whatever its column's type.
-enum Cell {
-    Int(i64),
-    Real(f64),
-    Text(Option<String>),
-}
-
 /// Reference (b): every table of the generation `from` (a table prefix) copied into new tables
 /// named `<to><table>` with the same keys, written with multi-row upserts in one transaction;
 /// answers the time of the writes alone.
@@ -228,69 +222,12 @@ async fn write_once(pool: &AnyPool, from: &str, to: &str) -> Duration {
             .execute(pool)
             .await
             .unwrap();
-        let columns: Vec<(String, bool)> = sqlx::query(&format!(
-            "SELECT name, pk > 0 FROM pragma_table_info('{table}') ORDER BY cid"
-        ))
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|row| (row.get(0), row.get::<i64, _>(1) != 0))
-        .collect();
-        let rows: Vec<Vec<Cell>> = sqlx::query(&format!("SELECT * FROM {table}"))
-            .fetch_all(pool)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| {
-                (0..columns.len())
-                    .map(|i| {
-                        row.try_get::<i64, _>(i)
-                            .map(Cell::Int)
-                            .or_else(|_| row.try_get::<f64, _>(i).map(Cell::Real))
-                            .unwrap_or_else(|_| Cell::Text(row.get(i)))
-                    })
-                    .collect()
-            })
-            .collect();
-        copies.push((copy, columns, rows));
+        copies.push((copy, rows::read(pool, table, "1 = 1").await));
     }
     let started = Instant::now();
     let mut tx = pool.begin().await.unwrap();
-    for (copy, columns, rows) in &copies {
-        let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
-        let keys: Vec<&str> = columns
-            .iter()
-            .filter(|(_, key)| *key)
-            .map(|(name, _)| name.as_str())
-            .collect();
-        let updates: Vec<String> = columns
-            .iter()
-            .filter(|(_, key)| !*key)
-            .map(|(name, _)| format!("{name} = excluded.{name}"))
-            .collect();
-        let conflict = match updates.as_slice() {
-            [] => "NOTHING".to_owned(),
-            updates => format!("UPDATE SET {}", updates.join(", ")),
-        };
-        let row = format!("({})", vec!["?"; names.len()].join(", "));
-        for chunk in rows.chunks(900 / names.len()) {
-            let sql = format!(
-                "INSERT INTO {copy} ({}) VALUES {} ON CONFLICT ({}) DO {conflict}",
-                names.join(", "),
-                vec![row.as_str(); chunk.len()].join(", "),
-                keys.join(", "),
-            );
-            let mut query = sqlx::query(&sql);
-            for cell in chunk.iter().flatten() {
-                query = match cell {
-                    Cell::Int(n) => query.bind(*n),
-                    Cell::Real(x) => query.bind(*x),
-                    Cell::Text(text) => query.bind(text.clone()),
-                };
-            }
-            query.execute(&mut *tx).await.unwrap();
-        }
+    for (copy, rows) in &copies {
+        rows::write(&mut tx, copy, rows).await;
     }
     tx.commit().await.unwrap();
     started.elapsed()

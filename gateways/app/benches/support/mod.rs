@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod log;
+pub mod rows;
 
 use eventmall_aggregates::ProductCommand;
 use eventmall_events::{CommandMetadata, PartnerId, ProductId};
