@@ -218,6 +218,51 @@ pub async fn keyed_appends_at_once_record_each_key_with_its_own_events(
     );
 }
 
+/// Many appends of events alone at once, as concurrent commands send them: both backends
+/// commit them in groups, in one multi-row INSERT when they can. Two of them race for one
+/// version: the race fails the loser alone, and every other append keeps its own events at
+/// their own positions.
+pub async fn plain_appends_at_once_fail_only_the_loser_of_a_race(backend: Arc<dyn EventBackend>) {
+    let appends: Vec<Append> = (0..60)
+        .map(|i| append(&format!("g{i}"), 0, vec![event(1), event(2)]))
+        .chain([append("g0", 0, vec![event(3)])])
+        .collect();
+    let results =
+        futures::future::join_all(appends.into_iter().map(|append| backend.append(append))).await;
+    let (won, lost): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert!(
+        matches!(lost[0], Err(StoreError::Conflict { .. })),
+        "{lost:?}"
+    );
+    let mut positions: Vec<i64> = Vec::new();
+    for appended in won.into_iter().map(Result::unwrap) {
+        assert!(appended.positions.windows(2).all(|p| p[0] < p[1]));
+        positions.extend(appended.positions);
+    }
+    let stored = crate::helpers::read_until(backend.as_ref(), 0, positions.len()).await;
+    let mut read: Vec<i64> = stored.iter().map(|e| e.global_position).collect();
+    assert!(read.windows(2).all(|p| p[0] < p[1]), "read in order");
+    read.sort_unstable();
+    positions.sort_unstable();
+    assert_eq!(read, positions, "every position answered is stored, once");
+    for i in 1..60 {
+        let events = backend
+            .stream("product", &format!("g{i}"), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            [1, 2]
+        );
+    }
+    let g0 = backend.stream("product", "g0", 0, 10).await.unwrap();
+    assert!(
+        g0.len() == 2 || g0.len() == 1,
+        "one of the two racers: {g0:?}"
+    );
+}
+
 pub async fn an_append_over_the_backends_limit_is_refused_whole(backend: Arc<dyn EventBackend>) {
     let events = (0..70_000).map(event).collect();
     match backend.append(append("p1", 0, events)).await {
@@ -481,6 +526,12 @@ macro_rules! event_store_suite {
             async fn keyed_appends_at_once_record_each_key_with_its_own_events() {
                 let (backend, _db) = $open().await;
                 super::keyed_appends_at_once_record_each_key_with_its_own_events(backend).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn plain_appends_at_once_fail_only_the_loser_of_a_race() {
+                let (backend, _db) = $open().await;
+                super::plain_appends_at_once_fail_only_the_loser_of_a_race(backend).await;
             }
 
             #[tokio::test]
