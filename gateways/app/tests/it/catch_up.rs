@@ -2,8 +2,6 @@
 //! and goes back to small batches at the head of its topics; what it builds is what a projector
 //! in live mode builds.
 
-use std::time::Duration;
-
 use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
 use eventmall_events::order::OrderEvent;
 use eventmall_events::product::ProductEvent;
@@ -14,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::spawn_sqlite_app;
 use crate::kafka::{TestBroker, kafka_settings};
-use crate::projector::{Subject, applied, published_world, wait_applied};
+use crate::projector::{Subject, published_world, wait_applied};
 
 /// A budget small enough that the log holds several windows' worth.
 const BUDGET_MIB: usize = 1;
@@ -42,7 +40,7 @@ async fn catches_up_within_its_budget_then_goes_live(subject: Subject) {
     )
     .await
     .unwrap();
-    published_world(&app, &broker, 700).await;
+    published_world(&app, &broker, 300).await;
     let total = subject.records(&broker);
     let settings = catching_up();
 
@@ -92,13 +90,7 @@ async fn catches_up_within_its_budget_then_goes_live(subject: Subject) {
     app.delivered_order(&product, 1, 10_000).await;
     app.wait_published(app.last_position().await).await;
     let grown = subject.records(&broker);
-    tokio::time::timeout(Duration::from_secs(30), async {
-        while applied(projection.as_ref()).await < grown {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the late records were applied");
+    wait_applied(projection.as_ref(), grown).await;
     assert_eq!(status.mode(), Mode::Live);
     assert!(status.last_records() <= settings.batch_size);
     stop.cancel();
