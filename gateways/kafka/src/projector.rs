@@ -185,7 +185,7 @@ impl Projector {
             .set("auto.offset.reset", "earliest")
             // Eager assignment: the rebalance callback assigns whole, seeked partition lists.
             .set("partition.assignment.strategy", "range,roundrobin")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", "25")
             .set(
                 "queued.max.messages.kbytes",
                 self.settings.prefetch_kbytes().to_string(),

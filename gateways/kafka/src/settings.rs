@@ -77,7 +77,7 @@ impl Default for RelaySettings {
             enabled: true,
             name: "eventmall".into(),
             batch_size: 2_000,
-            poll_interval_ms: 10,
+            poll_interval_ms: 20,
             lease_ttl_ms: 10_000,
             linger_ms: 5,
             compression: "none".into(),

@@ -189,7 +189,7 @@ pub(crate) async fn wait_applied(projection: &dyn Projection, total: i64) {
     }
 }
 
-/// A demo world, published by the relay; answers the records on the order topic.
+/// A demo world, published by the relay; answers the order events stored.
 pub(crate) async fn published_world(app: &TestApp, broker: &TestBroker, orders: usize) -> i64 {
     let (_relay, _stop) = app.start_relay(broker).await;
     let plan = DemoPlan {
@@ -208,11 +208,12 @@ pub(crate) async fn published_world(app: &TestApp, broker: &TestBroker, orders: 
         .iter()
         .filter(|e| e.aggregate_type == "order")
         .count();
-    assert_eq!(
-        records_on(broker, ORDERS),
-        i64::try_from(order_events).unwrap()
-    );
-    i64::try_from(order_events).unwrap()
+    // The relay is at least once: under load a setback (a lease renewal later than its short
+    // test TTL) resends from its last written position, and the read models skip what they
+    // applied. Every stored event is on the topic.
+    let order_events = i64::try_from(order_events).unwrap();
+    assert!(records_on(broker, ORDERS) >= order_events);
+    order_events
 }
 
 /// Builds `generation` from offset 0 in this process; answers its checksum.
