@@ -2,35 +2,34 @@
 //! batches, and applies each batch to the read model together with the batch's offsets, so
 //! every event's effect lands exactly once however the projector is stopped or killed.
 //!
-//! A projector reads on a thread of its own: librdkafka's poll and its rebalance callback
-//! (which seeks each assigned partition to the read model's checkpoint) happen there, and so
-//! does decoding. A window is applied on the runtime while that thread reads and decodes the
-//! next one; one window is applied at a time, and a rebalance waits for the one being applied,
-//! so no window is ever in flight while partitions move. Records that cannot be decoded or
-//! applied go to the dead letters before the window that passes them commits.
+//! A projector runs on a thread of its own: librdkafka's poll, its rebalance callback (which
+//! seeks each assigned partition to the read model's checkpoint) and the batch all happen in
+//! order there, so no batch is ever in flight while partitions move. Records that cannot be
+//! decoded or applied go to the dead letters before the batch that passes them commits.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apply::{Applier, Window};
-use eventmall_projections::{Checkpoint, Projection};
+use eventmall_events::DeadLetter;
+use eventmall_projections::projection::Fault;
+use eventmall_projections::{Batch, Checkpoint, Delivered, Projection};
 use eventmall_registry::RegisteredCodec;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::runtime::Handle;
-use tokio::sync::Mutex as AsyncMutex;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, instrument, warn};
 
-use crate::dead_letters::DeadLetters;
-use crate::{Consumed, ProjectorSettings, Result, client_config};
+use crate::dead_letters::{DeadLetters, refused};
+use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
+use decode::{Undecoded, decode};
 use until::Tracker;
 pub use until::Until;
 use window::{Ends, Limit, Windows, charge};
 pub use window::{Mode, Status};
 
-mod apply;
 mod decode;
 mod supervisor;
 mod until;
@@ -38,21 +37,23 @@ mod window;
 
 pub use supervisor::Supervisor;
 
+/// The longest wait between retries of a batch while the read model's store is down.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 pub struct Projector {
-    applier: Applier,
+    projection: Arc<dyn Projection>,
+    codec: RegisteredCodec,
+    dead_letters: DeadLetters,
     bootstrap_servers: String,
     settings: ProjectorSettings,
     until: Option<Until>,
     status: Arc<Status>,
 }
 
-/// Seeks every partition it is given to the read model's checkpoint (or the beginning), once
-/// the window being applied is done.
+/// Seeks every partition it is given to the read model's checkpoint (or the beginning).
 struct Rebalancer {
     projection: Arc<dyn Projection>,
     runtime: Handle,
-    /// Held by the window being applied.
-    applying: Arc<AsyncMutex<()>>,
 }
 
 impl ClientContext for Rebalancer {}
@@ -65,7 +66,6 @@ impl ConsumerContext for Rebalancer {
         partitions: &mut TopicPartitionList,
     ) {
         let name = self.projection.name();
-        let _applied = self.runtime.block_on(self.applying.lock());
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let stored = match self.runtime.block_on(self.projection.checkpoints()) {
@@ -133,11 +133,9 @@ impl Projector {
     ) -> Result<Self> {
         let dead_letters = DeadLetters::new(bootstrap_servers)?;
         Ok(Self {
-            applier: Applier {
-                projection,
-                codec,
-                dead_letters,
-            },
+            projection,
+            codec,
+            dead_letters,
             bootstrap_servers: bootstrap_servers.to_owned(),
             settings: settings.clone(),
             until: None,
@@ -157,28 +155,24 @@ impl Projector {
     }
 
     pub fn projection(&self) -> &Arc<dyn Projection> {
-        &self.applier.projection
+        &self.projection
     }
 
     /// Sends the dead letters to `dead_letters` instead of the cluster it consumes.
     pub fn with_dead_letters(mut self, dead_letters: DeadLetters) -> Self {
-        self.applier.dead_letters = dead_letters;
+        self.dead_letters = dead_letters;
         self
     }
 
-    /// Runs on a thread of its own until `stop` (or, bounded, until it gets there); the window
-    /// being applied is finished first.
+    /// Runs on a thread of its own until `stop` (or, bounded, until it gets there); the batch
+    /// in hand is finished first.
     pub fn spawn(self, stop: CancellationToken) -> tokio::task::JoinHandle<Result<()>> {
         let runtime = Handle::current();
         tokio::task::spawn_blocking(move || self.run(&runtime, &stop))
     }
 
-    fn consumer(
-        &self,
-        runtime: &Handle,
-        applying: &Arc<AsyncMutex<()>>,
-    ) -> Result<BaseConsumer<Rebalancer>> {
-        let projection = &self.applier.projection;
+    fn consumer(&self, runtime: &Handle) -> Result<BaseConsumer<Rebalancer>> {
+        let projection = &self.projection;
         let consumer: BaseConsumer<Rebalancer> = client_config(&self.bootstrap_servers)
             .set("group.id", projection.group_id())
             .set("enable.auto.commit", "false")
@@ -197,34 +191,29 @@ impl Projector {
             .create_with_context(Rebalancer {
                 projection: projection.clone(),
                 runtime: runtime.clone(),
-                applying: applying.clone(),
             })?;
         consumer.subscribe(projection.topics())?;
         Ok(consumer)
     }
 
     fn run(self, runtime: &Handle, stop: &CancellationToken) -> Result<()> {
-        let projection = &self.applier.projection;
-        let name = projection.name();
-        let applying = Arc::new(AsyncMutex::new(()));
-        let consumer = self.consumer(runtime, &applying)?;
-        info!(projector = name, generation = %projection.generation(), "projector started");
+        let name = self.projection.name();
+        let consumer = self.consumer(runtime)?;
+        info!(projector = name, generation = %self.projection.generation(), "projector started");
         let mut bounded = match self.until.clone() {
             Some(until) => Some(Tracker::new(
                 until,
-                &runtime.block_on(projection.checkpoints())?,
+                &runtime.block_on(self.projection.checkpoints())?,
             )),
             None => None,
         };
         let windows = Windows::new(&self.settings, self.status.clone(), name);
         let mut ends = Ends::default();
-        let mut in_flight: Option<tokio::task::JoinHandle<Option<Vec<Checkpoint>>>> = None;
         while !stop.is_cancelled() {
-            if in_flight.is_none() && bounded.as_ref().is_some_and(Tracker::done) {
+            if bounded.as_ref().is_some_and(Tracker::done) {
                 info!(projector = name, "projector got to where it was bounded");
                 break;
             }
-            // The next window is read and decoded while the one before is applied.
             let limit = windows.limit();
             let (mut records, bytes) = self.poll_window(&consumer, limit);
             if !records.is_empty() {
@@ -237,29 +226,85 @@ impl Projector {
             if let Some(tracker) = &mut bounded {
                 records = tracker.keep(records, &consumer);
             }
-            let decoded = runtime.block_on(self.applier.decode(&records));
-            if let Some(applied) = in_flight.take() {
-                let Some(positions) = settled(runtime, applied) else {
-                    break;
-                };
-                commit_offsets(&consumer, &positions);
-                if let Some(tracker) = &mut bounded {
-                    tracker.reached(&positions);
-                }
-            }
             if records.is_empty() {
                 continue;
             }
-            let turn = runtime.block_on(applying.clone().lock_owned());
-            let window = Window { records, decoded };
-            in_flight =
-                Some(runtime.spawn(self.applier.clone().settle(window, stop.clone(), turn)));
-        }
-        if let Some(positions) = in_flight.and_then(|applied| settled(runtime, applied)) {
+            let Some(positions) = self.settle(runtime, &records, stop) else {
+                break;
+            };
             commit_offsets(&consumer, &positions);
+            if let Some(tracker) = &mut bounded {
+                tracker.reached(&positions);
+            }
         }
         info!(projector = name, "projector stopped");
         Ok(())
+    }
+
+    /// Applies `records`, retrying while the read model's store fails; `None` when stopped
+    /// first. The consumer is not polled meanwhile, so the batch in hand is the one retried and
+    /// nothing past it is read: however long the store is down, no record is skipped.
+    fn settle(
+        &self,
+        runtime: &Handle,
+        records: &[Consumed],
+        stop: &CancellationToken,
+    ) -> Option<Vec<Checkpoint>> {
+        let name = self.projection.name();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            // A stop abandons the batch wherever it is (a dead-letter send may take until the
+            // producer gives up): nothing uncommitted counts, and the checkpoints say where to
+            // resume.
+            let applied = runtime.block_on(async {
+                tokio::select! {
+                    () = stop.cancelled() => None,
+                    applied = self.isolating(records) => Some(applied),
+                }
+            });
+            match applied {
+                None => return None,
+                Some(Ok(positions)) => return Some(positions),
+                Some(Err(error)) => {
+                    warn!(projector = name, %error, ?backoff, "batch not applied; retrying it");
+                }
+            }
+            let waited = runtime.block_on(async {
+                tokio::select! {
+                    () = stop.cancelled() => false,
+                    () = tokio::time::sleep(backoff) => true,
+                }
+            });
+            if !waited {
+                return None;
+            }
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Applies `records`; when the read model says the data is at fault, splits them in halves
+    /// until the one record at fault is found, sends it to the dead letters with the read
+    /// model's reason and applies the rest. A failure of the store is returned, to be retried.
+    async fn isolating(&self, records: &[Consumed]) -> Result<Vec<Checkpoint>> {
+        let error = match self.process(records, None).await {
+            Err(Error::ReadModel(error)) if error.fault() == Fault::Data => error,
+            other => return other,
+        };
+        if let [record] = records {
+            warn!(
+                projector = self.projection.name(),
+                topic = %record.topic,
+                partition = record.partition,
+                offset = record.offset,
+                %error,
+                "the read model cannot apply this record"
+            );
+            return self.process(records, Some(error.to_string())).await;
+        }
+        let (first, second) = records.split_at(records.len() / 2);
+        let mut positions = Box::pin(self.isolating(first)).await?;
+        positions.extend(Box::pin(self.isolating(second)).await?);
+        Ok(positions)
     }
 
     /// Waits for a first record, then takes what follows until the window's limit or its wait
@@ -284,9 +329,7 @@ impl Projector {
                     records.push(record);
                     deadline.get_or_insert_with(|| Instant::now() + limit.wait);
                 }
-                Some(Err(error)) => {
-                    debug!(projector = self.applier.projection.name(), %error, "poll")
-                }
+                Some(Err(error)) => debug!(projector = self.projection.name(), %error, "poll"),
                 None if deadline.is_none() => return (records, bytes),
                 None => {}
             }
@@ -296,19 +339,120 @@ impl Projector {
         }
         (records, bytes)
     }
-}
 
-/// The positions a window moved to once it is applied; `None` when it was abandoned (stopped).
-fn settled(
-    runtime: &Handle,
-    applied: tokio::task::JoinHandle<Option<Vec<Checkpoint>>>,
-) -> Option<Vec<Checkpoint>> {
-    match runtime.block_on(applied) {
-        Ok(positions) => positions,
-        Err(error) => {
-            warn!(%error, "a window's task ended without an answer");
-            None
+    /// Decodes, applies, dead-letters and commits one batch; answers the new positions. With
+    /// `refused`, every record is poison for that reason and only the positions move.
+    #[instrument(skip_all, fields(projector = self.projection.name(), records = records.len()))]
+    async fn process(
+        &self,
+        records: &[Consumed],
+        refused: Option<String>,
+    ) -> Result<Vec<Checkpoint>> {
+        // Per partition: the next offset and the highest store position passed.
+        let mut positions: BTreeMap<(&str, i32), (i64, i64)> = BTreeMap::new();
+        let mut batch = Batch::default();
+        let mut poison: Vec<(usize, String)> = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            let stored_at = record
+                .header("global_position")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            let entry = positions
+                .entry((&record.topic, record.partition))
+                .or_insert((0, 0));
+            *entry = (record.offset + 1, entry.1.max(stored_at));
+            if let Some(reason) = &refused {
+                poison.push((index, reason.clone()));
+                continue;
+            }
+            match decode(record, &self.codec).await {
+                Ok(envelope) => batch.events.push(Delivered {
+                    topic: record.topic.clone(),
+                    partition: record.partition,
+                    offset: record.offset,
+                    envelope,
+                    record: index,
+                }),
+                Err(Undecoded::Poison(reason)) => poison.push((index, reason)),
+                // Not the record's fault: the batch is retried.
+                Err(Undecoded::Unavailable(error)) => return Err(Error::Codec(error)),
+            }
         }
+        batch.positions = positions
+            .into_iter()
+            .map(|((topic, partition), (next_offset, position))| Checkpoint {
+                topic: topic.to_owned(),
+                partition,
+                next_offset,
+                position,
+            })
+            .collect();
+        // Dead letters are sent with no transaction open (on PostgreSQL an open one would hold
+        // back the relay's gap-safe reads): a batch that refuses records is rolled back, its
+        // letters sent, and prepared again.
+        let mut sent = BTreeSet::new();
+        let started = Instant::now();
+        let prepared = loop {
+            let prepared = self.projection.prepare(&batch).await?;
+            let letters: Vec<(usize, String)> = poison
+                .iter()
+                .cloned()
+                .chain(
+                    prepared
+                        .refused
+                        .iter()
+                        .map(|(event, reason)| (batch.events[*event].record, reason.clone())),
+                )
+                // A record below the checkpoint was dead-lettered when it was first passed.
+                .filter(|(index, _)| {
+                    let record = &records[*index];
+                    let key = (record.topic.clone(), record.partition);
+                    record.offset >= prepared.before.get(&key).copied().unwrap_or(0)
+                })
+                .filter(|(index, _)| !sent.contains(index))
+                .collect();
+            if letters.is_empty() {
+                break prepared;
+            }
+            prepared.rollback.await?;
+            self.send_dead_letters(records, &letters).await?;
+            sent.extend(letters.into_iter().map(|(index, _)| index));
+        };
+        let prepared_in = started.elapsed();
+        prepared.commit.await?;
+        debug!(
+            projector = self.projection.name(),
+            records = records.len(),
+            dead_letters = sent.len(),
+            prepared_ms = prepared_in.as_millis(),
+            committed_ms = (started.elapsed() - prepared_in).as_millis(),
+            "batch committed"
+        );
+        Ok(batch.positions)
+    }
+
+    async fn send_dead_letters(
+        &self,
+        records: &[Consumed],
+        letters: &[(usize, String)],
+    ) -> Result<()> {
+        let stage = self.projection.name();
+        let letters: Vec<DeadLetter> = letters
+            .iter()
+            .map(|(index, reason)| {
+                let record = &records[*index];
+                warn!(
+                    projector = stage,
+                    topic = %record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    %reason,
+                    "record sent to the dead letters"
+                );
+                refused(record, stage, reason)
+            })
+            .collect();
+        self.dead_letters.send(letters).await
     }
 }
 

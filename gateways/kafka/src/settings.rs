@@ -120,17 +120,16 @@ pub struct ProjectorSettings {
     pub catch_up_batch_size: usize,
     /// How long a catch-up window stays open after its first record, in ms.
     pub catch_up_wait_ms: u64,
-    /// What a projector's records may hold in memory, in MiB. Two windows are held at once
-    /// (one applied, the next read): each closes early once its records (as consumed and
-    /// decoded) reach three eighths of it, and the consumer's prefetch queue gets the last
-    /// quarter.
+    /// What a projector's records may hold in memory, in MiB: a window closes early once its
+    /// records (as consumed and decoded) reach three quarters of it, and the consumer's
+    /// prefetch queue gets the last quarter.
     pub memory_budget_mib: usize,
 }
 
 impl ProjectorSettings {
     /// The bytes a window's records may be charged before it closes.
     pub fn window_bytes(&self) -> usize {
-        self.memory_budget_mib.max(1) * 1024 * 1024 / 8 * 3
+        self.memory_budget_mib.max(1) * 1024 * 1024 / 4 * 3
     }
 
     /// The consumer's `queued.max.messages.kbytes`: the rest of the budget.

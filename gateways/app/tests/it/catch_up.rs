@@ -40,7 +40,7 @@ async fn catches_up_within_its_budget_then_goes_live(subject: Subject) {
     )
     .await
     .unwrap();
-    published_world(&app, &broker, 300).await;
+    published_world(&app, &broker, 700).await;
     let total = subject.records(&broker);
     let settings = catching_up();
 
