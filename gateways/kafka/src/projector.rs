@@ -15,9 +15,8 @@ use eventmall_events::DeadLetter;
 use eventmall_projections::projection::Fault;
 use eventmall_projections::{Batch, Checkpoint, Delivered, Projection};
 use eventmall_registry::RegisteredCodec;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::types::RDKafkaRespErr;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, instrument, warn};
@@ -25,12 +24,14 @@ use tracing::{debug, info, instrument, warn};
 use crate::dead_letters::{DeadLetters, refused};
 use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
 use decode::{Undecoded, decode};
+use rebalance::Rebalancer;
 use until::Tracker;
 pub use until::Until;
 use window::{Ends, Limit, Windows, charge};
 pub use window::{Mode, Status};
 
 mod decode;
+mod rebalance;
 mod supervisor;
 mod until;
 mod window;
@@ -48,80 +49,6 @@ pub struct Projector {
     settings: ProjectorSettings,
     until: Option<Until>,
     status: Arc<Status>,
-}
-
-/// Seeks every partition it is given to the read model's checkpoint (or the beginning).
-struct Rebalancer {
-    projection: Arc<dyn Projection>,
-    runtime: Handle,
-}
-
-impl ClientContext for Rebalancer {}
-
-impl ConsumerContext for Rebalancer {
-    fn rebalance(
-        &self,
-        consumer: &BaseConsumer<Self>,
-        err: RDKafkaRespErr,
-        partitions: &mut TopicPartitionList,
-    ) {
-        let name = self.projection.name();
-        match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let stored = match self.runtime.block_on(self.projection.checkpoints()) {
-                    Ok(stored) => stored,
-                    Err(error) => {
-                        // Start from the beginning: each batch's own check against the stored
-                        // checkpoints still skips what is applied, only slower.
-                        warn!(projector = name, %error, "checkpoints unavailable at assignment");
-                        Vec::new()
-                    }
-                };
-                seek_to(partitions, &stored);
-                info!(projector = name, assigned = ?positions(partitions), "partitions assigned");
-                if let Err(error) = consumer.assign(partitions) {
-                    warn!(projector = name, %error, "assignment failed");
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-                info!(
-                    projector = name,
-                    revoked = partitions.count(),
-                    "partitions revoked"
-                );
-                if let Err(error) = consumer.unassign() {
-                    warn!(projector = name, %error, "unassignment failed");
-                }
-            }
-            other => warn!(projector = name, error = ?other, "rebalance failed"),
-        }
-    }
-}
-
-/// Sets each partition's offset to its checkpoint, or to the beginning when there is none.
-fn seek_to(partitions: &mut TopicPartitionList, stored: &[Checkpoint]) {
-    let wanted: Vec<(String, i32, Offset)> = partitions
-        .elements()
-        .iter()
-        .map(|element| {
-            let offset = stored
-                .iter()
-                .find(|c| c.topic == element.topic() && c.partition == element.partition())
-                .map_or(Offset::Beginning, |c| Offset::Offset(c.next_offset));
-            (element.topic().to_owned(), element.partition(), offset)
-        })
-        .collect();
-    for (topic, partition, offset) in wanted {
-        let _ = partitions.set_partition_offset(&topic, partition, offset);
-    }
-}
-
-fn positions(partitions: &TopicPartitionList) -> Vec<String> {
-    partitions
-        .elements()
-        .iter()
-        .map(|e| format!("{}/{}@{:?}", e.topic(), e.partition(), e.offset()))
-        .collect()
 }
 
 impl Projector {
