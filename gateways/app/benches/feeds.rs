@@ -123,16 +123,6 @@ async fn main() {
     }
     // Reference (e), last so that its rows in memory count in no phase's peak.
     let (fresh_rate, fresh_last) = fresh;
-    let once = support::rows::store_written_once(
-        &url,
-        &format!("sqlite://{}", dir.path().join("once.db").display()),
-        fresh_last,
-    )
-    .await;
-    let once_rate = rows as f64 / once.as_secs_f64();
-    println!(
-        "(e) the fresh feed's event rows and idempotency keys written once into a new store, \
-         one transaction: {once_rate:.0} rows/s; fresh ÷ (e) {:.3}",
-        fresh_rate / once_rate
-    );
+    support::rows::report_written_once(&url, dir.path(), fresh_last, rows, (fresh_rate, "rows"))
+        .await;
 }

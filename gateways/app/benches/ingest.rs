@@ -187,18 +187,14 @@ async fn main() {
         }
     }
     let (fresh_rate, fresh_last) = fresh;
-    let once = support::rows::store_written_once(
+    support::rows::report_written_once(
         &url,
-        &format!("sqlite://{}", dir.path().join("once.db").display()),
+        dir.path(),
         fresh_last,
+        records,
+        (fresh_rate, "records"),
     )
     .await;
-    let once_rate = records as f64 / once.as_secs_f64();
-    println!(
-        "(e) the fresh phase's event rows and idempotency keys written once into a new store, \
-         one transaction: {once_rate:.0} records/s; fresh ÷ (e) = {:.3}",
-        fresh_rate / once_rate
-    );
     let stored = ProductId::for_partner_sku(&PartnerId::from(PARTNER), "RUN-0000000");
     assert!(
         commands

@@ -113,3 +113,27 @@ pub async fn store_written_once(from: &str, to: &str, last_position: i64) -> Dur
     tx.commit().await.unwrap();
     started.elapsed()
 }
+
+/// Measures reference (e) for a fresh phase that stored its events up to `fresh_last` at
+/// `fresh_rate` `unit`s/s (`count` of them) in the store at `store`, into a new store in `dir`;
+/// prints it beside the phase.
+pub async fn report_written_once(
+    store: &str,
+    dir: &std::path::Path,
+    fresh_last: i64,
+    count: u64,
+    (fresh_rate, unit): (f64, &str),
+) {
+    let once = store_written_once(
+        store,
+        &format!("sqlite://{}", dir.join("once.db").display()),
+        fresh_last,
+    )
+    .await;
+    let once_rate = count as f64 / once.as_secs_f64();
+    println!(
+        "(e) the fresh phase's event rows and idempotency keys written once into a new store, \
+         one transaction: {once_rate:.0} {unit}/s; fresh ÷ (e) = {:.3}",
+        fresh_rate / once_rate
+    );
+}
