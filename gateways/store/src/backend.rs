@@ -3,7 +3,9 @@ use chrono::{DateTime, Utc};
 use eventmall_events::{EventMetadata, StoredEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::error::StoreResult;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{StoreError, StoreResult};
 
 /// An event to append, already serialized.
 #[derive(Clone, Debug)]
@@ -122,4 +124,20 @@ pub trait EventBackend: Send + Sync + 'static {
 /// Time as stored by both backends.
 pub(crate) fn now() -> DateTime<Utc> {
     Utc::now()
+}
+
+/// Where a queued append's outcome goes.
+pub(crate) type Reply = oneshot::Sender<StoreResult<Appended>>;
+
+/// Hands `append` to a backend's writers and waits for its outcome.
+pub(crate) async fn through_writer(
+    writer: &mpsc::Sender<(Append, Reply)>,
+    append: Append,
+) -> StoreResult<Appended> {
+    let (reply, answer) = oneshot::channel();
+    writer
+        .send((append, reply))
+        .await
+        .map_err(|_| StoreError::WriterStopped)?;
+    answer.await.map_err(|_| StoreError::WriterStopped)?
 }

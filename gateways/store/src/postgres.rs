@@ -19,12 +19,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use eventmall_events::StoredEvent;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc};
 
-use crate::backend::{Append, Appended, EventBackend, IdempotencyRecord, LoadedRows};
+use crate::backend::{
+    Append, Appended, EventBackend, IdempotencyRecord, LoadedRows, Reply, through_writer,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{EventRow, IdempotencyRow, SnapshotRow, into_events};
-use writer::{MAX_GROUP, POSITIONS_PER_TRANSACTION, Reply, WRITERS, write_loop};
+use writer::{MAX_GROUP, POSITIONS_PER_TRANSACTION, WRITERS, write_loop};
 
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
      event_version, payload, event_id::text AS event_id, correlation_id, causation_id, \
@@ -135,12 +137,7 @@ impl EventBackend for PostgresBackend {
                 max: POSITIONS_PER_TRANSACTION,
             });
         }
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send((append, reply))
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        through_writer(&self.writer, append).await
     }
 
     async fn read_after(&self, position: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {
@@ -166,17 +163,25 @@ impl EventBackend for PostgresBackend {
     }
 
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
-        let row: Option<IdempotencyRow> = sqlx::query_as(&format!(
-            "SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE key = $1"
-        ))
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(IdempotencyRecord::from))
+        find_idempotency(&self.pool, key).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// The record of an idempotency key, if it was used.
+async fn find_idempotency(
+    executor: impl sqlx::PgExecutor<'_>,
+    key: &str,
+) -> StoreResult<Option<IdempotencyRecord>> {
+    let row: Option<IdempotencyRow> = sqlx::query_as(&format!(
+        "SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE key = $1"
+    ))
+    .bind(key)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(IdempotencyRecord::from))
 }

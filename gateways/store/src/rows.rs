@@ -94,6 +94,19 @@ pub(crate) fn event_types(events: &[crate::backend::NewEvent]) -> Json<Vec<Strin
 }
 
 /// Whether a database error is a unique-constraint violation.
+/// An append's INSERT failed: a unique violation means it lost the race for its aggregate's
+/// next sequence, a conflict.
+pub(crate) fn lost_race(append: &crate::backend::Append, error: sqlx::Error) -> StoreError {
+    if is_unique_violation(&error) {
+        StoreError::Conflict {
+            aggregate_type: append.aggregate_type.clone(),
+            aggregate_id: append.aggregate_id.clone(),
+        }
+    } else {
+        error.into()
+    }
+}
+
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
 }

@@ -23,11 +23,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use writer::{MAX_GROUP, ROWS_PER_INSERT, Reply, find_idempotency, write_loop};
+use writer::{MAX_GROUP, ROWS_PER_INSERT, find_idempotency, write_loop};
 
-use crate::backend::{Append, Appended, EventBackend, IdempotencyRecord, LoadedRows};
+use crate::backend::{
+    Append, Appended, EventBackend, IdempotencyRecord, LoadedRows, Reply, through_writer,
+};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{EventRow, SnapshotRow, into_events};
 
@@ -195,12 +197,7 @@ impl EventBackend for SqliteBackend {
                 max: ROWS_PER_INSERT,
             });
         }
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send((append, reply))
-            .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        through_writer(&self.writer, append).await
     }
 
     async fn read_after(&self, position: i64, limit: i64) -> StoreResult<Vec<StoredEvent>> {

@@ -13,14 +13,14 @@ use std::sync::Arc;
 use sqlx::postgres::PgPool;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Transaction};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc};
 use tracing::{instrument, warn};
 
-use crate::backend::{Append, Appended, IdempotencyRecord, now};
+use crate::backend::{Append, Appended, Reply, now};
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{IdempotencyRow, event_types, is_unique_violation};
+use crate::rows::{event_types, is_unique_violation, lost_race};
 
-use super::IDEMPOTENCY_COLUMNS;
+use super::find_idempotency;
 
 /// Appends committed in one transaction, at most.
 pub(super) const MAX_GROUP: usize = 48;
@@ -31,9 +31,6 @@ pub(super) const WRITERS: usize = 2;
 
 /// Positions a transaction can take: `txid * 65536 + ordinal`.
 pub(super) const POSITIONS_PER_TRANSACTION: usize = 65_536;
-
-/// Where an append's outcome goes.
-pub(super) type Reply = oneshot::Sender<StoreResult<Appended>>;
 
 /// The queue the writers share.
 pub(super) type Queue = Arc<Mutex<mpsc::Receiver<(Append, Reply)>>>;
@@ -99,7 +96,7 @@ async fn write_one(pool: &PgPool, append: &Append) -> StoreResult<Appended> {
         let mut connection = pool.acquire().await?;
         let positions = insert_events(&mut connection, &[append], 0)
             .await
-            .map_err(|error| conflict(append, error))?;
+            .map_err(|error| lost_race(append, error))?;
         return Ok(Appended {
             positions: positions.into_iter().next().unwrap_or_default(),
         });
@@ -225,7 +222,7 @@ pub(super) async fn append_in(
     if count > 0 {
         positions = insert_events(tx, &[append], written)
             .await
-            .map_err(|error| conflict(append, error))?
+            .map_err(|error| lost_race(append, error))?
             .into_iter()
             .next()
             .unwrap_or_default();
@@ -355,18 +352,6 @@ async fn insert_events(
         .collect())
 }
 
-/// A lost race on the aggregate's sequence is a conflict.
-fn conflict(append: &Append, error: sqlx::Error) -> StoreError {
-    if is_unique_violation(&error) {
-        StoreError::Conflict {
-            aggregate_type: append.aggregate_type.clone(),
-            aggregate_id: append.aggregate_id.clone(),
-        }
-    } else {
-        error.into()
-    }
-}
-
 /// The refusal of an append whose idempotency key another took first, with that record.
 async fn key_used(pool: &PgPool, append: &Append) -> StoreError {
     let key = append
@@ -374,15 +359,9 @@ async fn key_used(pool: &PgPool, append: &Append) -> StoreError {
         .as_ref()
         .map(|claim| claim.key.as_str())
         .unwrap_or_default();
-    let row: Result<Option<IdempotencyRow>, sqlx::Error> = sqlx::query_as(&format!(
-        "SELECT {IDEMPOTENCY_COLUMNS} FROM idempotency_keys WHERE key = $1"
-    ))
-    .bind(key)
-    .fetch_optional(pool)
-    .await;
-    match row {
-        Ok(Some(row)) => StoreError::IdempotencyKeyUsed(Box::new(IdempotencyRecord::from(row))),
+    match find_idempotency(pool, key).await {
+        Ok(Some(record)) => StoreError::IdempotencyKeyUsed(Box::new(record)),
         Ok(None) => StoreError::Corrupt("idempotency key vanished".into()),
-        Err(error) => error.into(),
+        Err(error) => error,
     }
 }

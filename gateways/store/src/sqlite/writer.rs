@@ -6,19 +6,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{instrument, warn};
 
 use super::Versions;
-use crate::backend::{Append, Appended, IdempotencyRecord, now};
+use crate::backend::{Append, Appended, IdempotencyRecord, Reply, now};
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{IdempotencyRow, event_types, is_unique_violation};
+use crate::rows::{IdempotencyRow, event_types, is_unique_violation, lost_race};
 
 /// Most appends committed in one transaction.
 pub(super) const MAX_GROUP: usize = 512;
-
-/// Where an append's outcome goes.
-pub(super) type Reply = oneshot::Sender<StoreResult<Appended>>;
 
 pub(super) async fn write_loop(
     mut connection: SqliteConnection,
@@ -292,16 +289,7 @@ async fn append_one(connection: &mut SqliteConnection, append: &Append) -> Store
     if !append.events.is_empty() {
         let mut appended = insert_events(connection, &[append])
             .await
-            .map_err(|error| {
-                if is_unique_violation(&error) {
-                    StoreError::Conflict {
-                        aggregate_type: append.aggregate_type.clone(),
-                        aggregate_id: append.aggregate_id.clone(),
-                    }
-                } else {
-                    error.into()
-                }
-            })?;
+            .map_err(|error| lost_race(append, error))?;
         positions = appended.pop().map(|a| a.positions).unwrap_or_default();
     }
     if let Some((version, state)) = &append.snapshot {
