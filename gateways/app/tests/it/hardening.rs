@@ -5,10 +5,15 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, spawn_sqlite_app};
 
-/// `/readyz` and a read of another route still answer, and the store holds only `events`.
+/// `/readyz` and a read of another route still answer, and the store holds only `events`
+/// (a feed's rows are stored while it runs: they are waited for, a few seconds at most).
 async fn still_serving(app: &TestApp, events: usize) {
     assert_eq!(app.get("/readyz").await.status, 200);
     assert_eq!(app.get("/v1/search?q=청소기").await.status, 200);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while app.stored().await.len() < events && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(app.stored().await.len(), events, "nothing else was stored");
 }
 
