@@ -13,7 +13,8 @@ pub const TOPIC: &str = "eventmall.dead-letter.v1";
 pub mod header {
     /// Why the record was refused.
     pub const REASON: &str = "dead_letter.reason";
-    /// Who refused it: a projector's name, [`super::stage::INGEST`] or [`super::stage::FEED`].
+    /// Who refused it: a projector's name, [`super::stage::INGEST`], [`super::stage::FEED`] or
+    /// [`super::stage::POLICY`].
     pub const STAGE: &str = "dead_letter.stage";
     /// The topic the record was read from.
     pub const SOURCE_TOPIC: &str = "dead_letter.source_topic";
@@ -37,6 +38,8 @@ pub mod stage {
     pub const INGEST: &str = "ingest";
     /// A partner feed's run: its rejected lines.
     pub const FEED: &str = "feed";
+    /// The payment policy: events it cannot follow.
+    pub const POLICY: &str = "policy";
 }
 
 /// A dead letter to send: key, value and headers, as the record will carry them.

@@ -15,6 +15,10 @@ use uuid::Uuid;
 
 /// Namespace of product ids: `ProductId = UUIDv5(PRODUCT_NAMESPACE, "<partner>/<sku>")`.
 pub const PRODUCT_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b4d_4e8a_a7c5_1d2e_3f40_5b61);
+/// Namespace of the payment policy's payments: `PaymentId = UUIDv5(POLICY_PAYMENT_NAMESPACE,
+/// <order id bytes>)`.
+pub const POLICY_PAYMENT_NAMESPACE: Uuid =
+    Uuid::from_u128(0x0b7e_52d1_8c3a_4f6e_9d20_6a4b_c1e8_7f35);
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -150,6 +154,17 @@ impl PaymentId {
     /// A new, time-ordered payment id.
     pub fn new() -> Self {
         Self(Uuid::now_v7())
+    }
+}
+
+impl PaymentId {
+    /// The one payment the payment policy requests for an order placed with a wallet: derived
+    /// from the order's id, so a step run again names the same payment.
+    pub fn for_order(order_id: OrderId) -> Self {
+        Self(Uuid::new_v5(
+            &POLICY_PAYMENT_NAMESPACE,
+            order_id.0.as_bytes(),
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 use apache_avro::AvroSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CustomerId, OrderId, PartnerId, PaymentId, ProductId};
+use crate::ids::{CustomerId, OrderId, PartnerId, PaymentId, ProductId, WalletId};
 use crate::money::Money;
 
 /// One line of an order, with the price snapshot taken when it was placed.
@@ -50,6 +50,11 @@ pub struct OrderPlaced {
     pub lines: Vec<OrderLine>,
     /// Sum of unit price × quantity over the lines.
     pub total: Money,
+    /// The wallet (easy-payment id) the customer pays with: the payment policy requests,
+    /// authorizes and captures from it. Null when the order waits for an explicit payment, and
+    /// in events recorded before schema version 2.
+    #[serde(default)]
+    pub wallet_id: Option<WalletId>,
 }
 
 /// The order's payment was captured.

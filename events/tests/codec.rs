@@ -107,16 +107,20 @@ fn order_event() -> impl Strategy<Value = OrderEvent> {
             text(),
             text(),
             proptest::collection::vec(line, 0..4),
-            money()
+            money(),
+            proptest::option::of(text()),
         )
-            .prop_map(|(id, customer, partner, lines, total)| OrderPlaced {
-                order_id: OrderId(id),
-                customer_id: CustomerId(customer),
-                partner_id: PartnerId(partner),
-                lines,
-                total,
-            }
-            .into()),
+            .prop_map(
+                |(id, customer, partner, lines, total, wallet)| OrderPlaced {
+                    order_id: OrderId(id),
+                    customer_id: CustomerId(customer),
+                    partner_id: PartnerId(partner),
+                    lines,
+                    total,
+                    wallet_id: wallet.map(WalletId),
+                }
+                .into()
+            ),
         (uuid(), money()).prop_map(|(id, amount)| OrderPaid {
             payment_id: PaymentId(id),
             amount
@@ -259,6 +263,59 @@ fn bytes_written_with_v1_decode_into_the_v2_type() {
             }
             .into()
         )
+    );
+}
+
+#[test]
+fn orders_placed_before_wallets_decode_and_replay_without_one() {
+    let v1_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/eventmall.orders.v1/eventmall.order.OrderPlaced/v1.avsc"
+    );
+    let v1 = Schema::parse_str(&std::fs::read_to_string(v1_path).unwrap()).unwrap();
+    // OrderPlaced as schema version 1 wrote it: no wallet_id.
+    #[derive(serde::Serialize)]
+    struct OrderPlacedV1 {
+        order_id: OrderId,
+        customer_id: CustomerId,
+        partner_id: PartnerId,
+        lines: Vec<OrderLine>,
+        total: Money,
+    }
+    let old = OrderPlacedV1 {
+        order_id: OrderId(Uuid::nil()),
+        customer_id: CustomerId::from("kim"),
+        partner_id: PartnerId::from("shop-1"),
+        lines: Vec::new(),
+        total: Money::krw(1_000),
+    };
+    let mut bytes = Vec::new();
+    codec::write_header(902, &mut bytes);
+    apache_avro::writer::datum::GenericDatumWriter::builder(&v1)
+        .human_readable(true)
+        .build()
+        .unwrap()
+        .write_ser(&mut bytes, &old)
+        .unwrap();
+    let mut codec = registered();
+    codec.add_schema(902, v1);
+    let expected = OrderPlaced {
+        order_id: old.order_id,
+        customer_id: old.customer_id.clone(),
+        partner_id: old.partner_id.clone(),
+        lines: Vec::new(),
+        total: old.total,
+        wallet_id: None,
+    };
+    assert_eq!(
+        codec.decode(&bytes).unwrap(),
+        AnyEvent::Order(expected.clone().into())
+    );
+    // And as the event store holds it: JSON without the field.
+    let stored = serde_json::to_value(&old).unwrap();
+    assert_eq!(
+        AnyEvent::from_stored("order", "OrderPlaced", &stored).unwrap(),
+        AnyEvent::Order(expected.into())
     );
 }
 

@@ -76,6 +76,7 @@ impl Orders {
                 partner_id: PartnerId("p".into()),
                 lines,
                 total: Money::krw(1),
+                wallet_id: None,
             }),
         );
         self.event(

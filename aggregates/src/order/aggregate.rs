@@ -7,7 +7,7 @@ use eventmall_events::order::{
     OrderCancelled, OrderDelivered, OrderEvent, OrderLine, OrderLinesReturned, OrderPaid,
     OrderPlaced, OrderPurchaseConfirmed, OrderShipped, OrderStatus, ReturnedLine,
 };
-use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, WalletId};
 use serde::{Deserialize, Serialize};
 
 use super::catalog::OrderServices;
@@ -37,6 +37,9 @@ pub struct OrderState {
     #[schema(value_type = BTreeMap<String, u32>)]
     pub returned: BTreeMap<u32, u32>,
     pub refunded: Money,
+    /// The wallet the order is paid with, if it was placed with one.
+    #[serde(default)]
+    pub wallet_id: Option<WalletId>,
 }
 
 impl OrderState {
@@ -63,11 +66,14 @@ impl Aggregate for Order {
                 order_id,
                 customer_id,
                 lines,
+                wallet_id,
             } => {
                 if self.state.is_some() {
                     return Err(OrderError::AlreadyPlaced);
                 }
-                place(order_id, customer_id, lines, services).await?.into()
+                place(order_id, customer_id, lines, wallet_id, services)
+                    .await?
+                    .into()
             }
             OrderCommand::MarkPaid { payment_id, amount } => {
                 let state = self.expect_status("pay", &[OrderStatus::Placed])?;
@@ -139,6 +145,7 @@ impl Aggregate for Order {
                 payment_id: None,
                 returned: BTreeMap::new(),
                 refunded: Money::zero(placed.total.currency),
+                wallet_id: placed.wallet_id,
             });
             return;
         }
@@ -204,13 +211,20 @@ async fn place(
     order_id: OrderId,
     customer_id: CustomerId,
     requests: Vec<LineRequest>,
+    wallet_id: Option<WalletId>,
     services: &OrderServices,
 ) -> Result<OrderPlaced, OrderError> {
-    if !is_text_id(&customer_id.0) {
-        return Err(OrderError::InvalidId {
-            field: "customer_id",
-            id: customer_id.0,
-        });
+    let ids = [
+        ("customer_id", Some(&customer_id.0)),
+        ("wallet_id", wallet_id.as_ref().map(|w| &w.0)),
+    ];
+    for (field, id) in ids {
+        if let Some(id) = id
+            && !is_text_id(id)
+        {
+            let id = id.clone();
+            return Err(OrderError::InvalidId { field, id });
+        }
     }
     if requests.is_empty() || requests.len() > MAX_LINES {
         return Err(OrderError::LineCount {
@@ -276,10 +290,12 @@ async fn place(
         partner_id,
         lines,
         total,
+        wallet_id,
     })
 }
 
-/// The payment is this order's, by its customer, and the wallet captured the order's total.
+/// The payment is this order's, by its customer, and the wallet captured the order's total or
+/// holds it (captured when the order ships).
 async fn check_payment(
     state: &OrderState,
     payment_id: PaymentId,
@@ -294,7 +310,7 @@ async fn check_payment(
     if payment.order_id != state.order_id || payment.customer_id != state.customer_id {
         return Err(OrderError::NotThisOrdersPayment { payment_id });
     }
-    if payment.captured != state.total {
+    if payment.captured != state.total && payment.held != state.total {
         return Err(OrderError::NotCaptured {
             payment_id,
             captured: payment.captured,

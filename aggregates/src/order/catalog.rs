@@ -33,10 +33,12 @@ pub struct PaymentRecord {
     pub customer_id: CustomerId,
     /// What the wallet has captured and not given back.
     pub captured: Money,
+    /// What the wallet holds for it, authorized and not captured or voided yet.
+    pub held: Money,
 }
 
 /// Service port: the payments, so an order is marked paid only by a payment of its own that
-/// the wallet captured.
+/// the wallet captured, or holds in full to capture at shipment.
 #[async_trait]
 pub trait PaymentLedger: Send + Sync {
     /// The payment, `None` when it was never requested.

@@ -1,4 +1,4 @@
-use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId};
 use serde::{Deserialize, Serialize};
 
 /// A product and how many units of it to buy.
@@ -23,6 +23,9 @@ pub enum OrderCommand {
         order_id: OrderId,
         customer_id: CustomerId,
         lines: Vec<LineRequest>,
+        /// The wallet to pay with; the payment policy takes it from there. `None`: the order
+        /// waits for an explicit payment.
+        wallet_id: Option<WalletId>,
     },
     MarkPaid {
         payment_id: PaymentId,

@@ -178,13 +178,13 @@ impl Aggregate for Payment {
                     &[PaymentStatus::Requested, PaymentStatus::Authorized],
                 )?;
                 non_blank("reason", &reason)?;
-                if state.status == PaymentStatus::Authorized {
-                    services
-                        .wallet
-                        .void(state.payment_id)
-                        .await
-                        .map_err(|e| PaymentError::Wallet(e.to_string()))?;
-                }
+                // Also when only requested: an authorization the wallet gave while this void
+                // was decided (its event lost the race) is released, and a late one refused.
+                services
+                    .wallet
+                    .void(state.payment_id)
+                    .await
+                    .map_err(|e| PaymentError::Wallet(e.to_string()))?;
                 PaymentVoided { reason }.into()
             }
         };

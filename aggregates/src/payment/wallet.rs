@@ -15,9 +15,14 @@ pub enum AuthorizationOutcome {
 #[error("wallet unavailable: {0}")]
 pub struct WalletError(pub String);
 
-/// Service port: the easy-payment wallet. Every call is keyed by the payment id and must be
-/// idempotent, because a command whose events lose an optimistic-concurrency race is retried
-/// after the wallet already answered.
+/// Service port: the easy-payment wallet. Every call is keyed by the payment id and the step
+/// (authorize, capture, refund up to a running total, void) and must be idempotent: a command
+/// whose events lose an optimistic-concurrency race is retried after the wallet already
+/// answered, and the payment policy may run a step again after a crash. An adapter for a real
+/// gateway sends the payment id as the gateway's merchant order id (or idempotency key) with
+/// the step, so a repeated call returns the first answer instead of moving money twice; a void
+/// of a payment the gateway never authorized must succeed and make a later authorization of it
+/// fail.
 #[async_trait]
 pub trait WalletGateway: Send + Sync {
     /// Holds `amount` in the wallet. A wallet is its holder's: the wallet declines a payment
@@ -37,6 +42,7 @@ pub trait WalletGateway: Send + Sync {
         amount: Money,
         refunded_total: Money,
     ) -> Result<(), WalletError>;
+    /// Releases the hold; before any authorization, makes the payment unauthorizable.
     async fn void(&self, payment_id: PaymentId) -> Result<(), WalletError>;
 }
 

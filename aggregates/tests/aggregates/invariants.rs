@@ -138,6 +138,7 @@ fn order_command() -> impl Strategy<Value = OrderCommand> {
             order_id: OrderId::new(),
             customer_id: CustomerId::from("kim"),
             lines,
+            wallet_id: None,
         }),
         money().prop_map(|amount| OrderCommand::MarkPaid {
             payment_id: PaymentId::new(),
@@ -241,6 +242,7 @@ fn placement() -> impl Strategy<Value = OrderCommand> {
                     quantity,
                 })
                 .collect(),
+            wallet_id: None,
         }
     })
 }

@@ -46,6 +46,7 @@ fn place(lines: Vec<LineRequest>) -> OrderCommand {
         order_id: ORDER,
         customer_id: CustomerId::from("kim"),
         lines,
+        wallet_id: None,
     }
 }
 
@@ -73,6 +74,7 @@ fn placed() -> OrderEvent {
             },
         ],
         total: Money::krw(27_500),
+        wallet_id: None,
     }
     .into()
 }

@@ -68,6 +68,7 @@ impl CapturedPayments {
             order_id: order,
             customer_id: CustomerId::from(customer),
             captured,
+            held: Money::zero(captured.currency),
         };
         self.0.lock().unwrap().insert(payment, record);
     }

@@ -141,6 +141,7 @@ async fn main() {
                         product_id: product,
                         quantity: 1,
                     }],
+                    wallet_id: None,
                 };
                 let Some(receipt) = dispatch(&commands, order, command).await else {
                     return;

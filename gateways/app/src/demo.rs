@@ -209,6 +209,7 @@ impl Driver<'_> {
                     quantity,
                 })
                 .collect(),
+            wallet_id: None,
         };
         self.send(step("place"), order.order_id, place).await?;
         if let Fate::LeftPlaced = order.fate {

@@ -3,7 +3,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use eventmall_aggregates::order::{LineRequest, OrderState, ReturnRequest};
 use eventmall_aggregates::{Order, OrderCommand};
-use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId};
+use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, WalletId};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -38,6 +38,10 @@ struct Place {
     /// 1 to 100 lines, each product once, all of one partner.
     #[schema(min_items = 1, max_items = 100)]
     lines: Vec<LineRequest>,
+    /// The customer's wallet (easy-payment id): the payment policy then requests, authorizes
+    /// and captures the payment and marks the order paid. Without it the order waits for an
+    /// explicit payment.
+    wallet_id: Option<WalletId>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -92,6 +96,7 @@ async fn place(
         order_id,
         customer_id: b.customer_id,
         lines: b.lines,
+        wallet_id: b.wallet_id,
     };
     execute(
         &state,

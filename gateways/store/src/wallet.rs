@@ -8,10 +8,12 @@
 //! - an amount over the per-payment limit is declined with `limit_exceeded`;
 //! - an amount over the available balance is declined with `insufficient_funds`.
 //!
+//! - a payment voided before it was authorized is declined with `voided`.
+//!
 //! Calls are idempotent by payment id, as the port requires. State lives in memory: a restart
 //! gives every wallet its starting balance back.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -31,6 +33,8 @@ struct Ledger {
     /// Whose each wallet is.
     holders: HashMap<WalletId, CustomerId>,
     payments: HashMap<PaymentId, Hold>,
+    /// Payments voided before any authorization.
+    voided: HashSet<PaymentId>,
 }
 
 struct Hold {
@@ -110,6 +114,9 @@ impl WalletGateway for SimulatedWallet {
                 reason: reason.to_owned(),
             })
         };
+        if ledger.voided.contains(&payment_id) {
+            return declined("voided");
+        }
         if wallet_id.0.starts_with("blocked") {
             return declined("wallet_blocked");
         }
@@ -180,6 +187,13 @@ impl WalletGateway for SimulatedWallet {
     }
 
     async fn void(&self, payment_id: PaymentId) -> Result<(), WalletError> {
+        {
+            let mut ledger = self.ledger()?;
+            if !ledger.payments.contains_key(&payment_id) {
+                ledger.voided.insert(payment_id);
+                return Ok(());
+            }
+        }
         self.with_hold(payment_id, |hold| {
             let released = hold.held;
             hold.held = 0;
@@ -246,6 +260,20 @@ mod tests {
                 .unwrap()
         ));
         wallet.void(second).await.unwrap();
+        assert_eq!(wallet.available(&kim).unwrap(), 70_000);
+        // Voided before it was authorized: a late authorization is declined.
+        let third = PaymentId::new();
+        wallet.void(third).await.unwrap();
+        let late = wallet
+            .authorize(third, &kim, &holder(), Money::krw(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            late,
+            AuthorizationOutcome::Declined {
+                reason: "voided".into()
+            }
+        );
         assert_eq!(wallet.available(&kim).unwrap(), 70_000);
     }
 

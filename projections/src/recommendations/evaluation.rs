@@ -61,6 +61,7 @@ fn feed(counts: &mut Counts, purchase: &Purchase, clock: TrendClock) {
             partner_id: PartnerId(String::new()),
             lines,
             total: Money::krw(0),
+            wallet_id: None,
         }),
         OrderEvent::OrderPaid(OrderPaid {
             payment_id: PaymentId(Uuid::nil()),

@@ -97,6 +97,7 @@ pub fn world(total: usize, products: usize) -> Vec<Event> {
                 partner_id: PartnerId(format!("partner-{:03}", first % 50)),
                 lines,
                 total: total_price,
+                wallet_id: None,
             }),
             OrderEvent::OrderPaid(OrderPaid {
                 payment_id: PaymentId::new(),

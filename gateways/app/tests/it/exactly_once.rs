@@ -34,6 +34,7 @@ fn kims_order(partition: i32, sku: &str) -> Batch {
             quantity: 1,
         }],
         total: Money::krw(1_000),
+        wallet_id: None,
     });
     let paid = OrderEvent::OrderPaid(OrderPaid {
         payment_id: PaymentId::new(),

@@ -741,6 +741,7 @@ async fn an_event_the_read_model_cannot_hold_is_dead_lettered(app: TestApp) {
                 quantity: 1,
             }],
             total: huge,
+            wallet_id: None,
         });
         let paid = OrderEvent::OrderPaid(OrderPaid {
             payment_id: PaymentId::new(),
