@@ -181,6 +181,7 @@ impl CommandHeaders {
             expected_version: self.expected_version,
             idempotency: self.claim(fingerprint),
             metadata: self.metadata,
+            timers: Vec::new(),
         }
     }
 }

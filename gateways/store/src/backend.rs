@@ -30,6 +30,57 @@ pub struct Append {
     pub idempotency: Option<IdempotencyClaim>,
     /// The refusal to record under the key, for an append of no events.
     pub refusal: Option<RecordedRefusal>,
+    /// Timers set or closed by the same step, in the same transaction.
+    pub timers: Vec<TimerWrite>,
+}
+
+impl Append {
+    /// An append of timer changes alone, under the aggregate they are about.
+    pub fn timers(aggregate_type: &str, aggregate_id: &str, timers: Vec<TimerWrite>) -> Self {
+        Self {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            expected_version: 0,
+            events: Vec::new(),
+            snapshot: None,
+            idempotency: None,
+            refusal: None,
+            timers,
+        }
+    }
+
+    /// Events alone: no key to claim, no snapshot, no timer.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.snapshot.is_none()
+            && self.idempotency.is_none()
+            && self.timers.is_empty()
+            && !self.events.is_empty()
+    }
+}
+
+/// A durable timer: what is due when, and what set it. Its id is unique per reason (one
+/// authorization deadline per payment), so setting it again changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timer {
+    pub timer_id: String,
+    /// What fires (`authorization_timeout`, `automatic_confirmation`).
+    pub kind: String,
+    /// The aggregate it is about.
+    pub subject: String,
+    pub due_at: DateTime<Utc>,
+    /// The event that set it; the command it fires is keyed by this id and the kind.
+    pub cause_event_id: String,
+    pub correlation_id: String,
+    pub traceparent: Option<String>,
+}
+
+/// A change to the timers, written with the step that makes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimerWrite {
+    /// Sets the timer unless one with its id exists.
+    Set(Timer),
+    /// Closes the timer, if still open, with why (`fired`, `moot`, `cancelled`).
+    Close { timer_id: String, outcome: String },
 }
 
 /// A command's refusal as recorded under its idempotency key.
@@ -116,6 +167,12 @@ pub trait EventBackend: Send + Sync + 'static {
 
     /// The recorded outcome of an idempotency key, if it was used.
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+
+    /// At most `limit` open timers due at `now` or before, the earliest first.
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Timer>>;
+
+    /// How many timers are open, due or not.
+    async fn open_timers(&self) -> StoreResult<i64>;
 
     /// Answers when the database does.
     async fn ping(&self) -> StoreResult<()>;

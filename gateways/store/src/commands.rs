@@ -10,6 +10,7 @@ use cqrs_es::event_sink::EventSink;
 use eventmall_aggregates::order::{
     CatalogEntry, CatalogError, PaymentLedger, PaymentRecord, ProductCatalog,
 };
+use eventmall_aggregates::payment::PaymentStatus;
 use eventmall_aggregates::{
     Order, OrderCommand, OrderServices, Payment, PaymentCommand, PaymentServices, Product,
     ProductCommand, Rejection, RejectionKind,
@@ -24,7 +25,7 @@ use tracing::instrument;
 use crate::wallet::{SimulatedWallet, WalletLimits};
 use crate::{
     Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedAggregate, RecordedRefusal,
-    SqlEventStore, StoreError, StoreSettings, WalletSettings,
+    SqlEventStore, StoreError, StoreSettings, TimerWrite, WalletSettings,
 };
 
 /// A command with everything around it.
@@ -36,6 +37,8 @@ pub struct CommandRequest<C> {
     pub expected_version: Option<i64>,
     pub metadata: CommandMetadata,
     pub idempotency: Option<IdempotencyClaim>,
+    /// Timers the same step sets or closes, written with the command's events.
+    pub timers: Vec<TimerWrite>,
 }
 
 impl<C> CommandRequest<C> {
@@ -46,12 +49,19 @@ impl<C> CommandRequest<C> {
             expected_version: None,
             metadata,
             idempotency: None,
+            timers: Vec::new(),
         }
     }
 
     /// The request under an idempotency key: a repeat replays the first result.
     pub fn idempotent(mut self, claim: IdempotencyClaim) -> Self {
         self.idempotency = Some(claim);
+        self
+    }
+
+    /// The request with timer changes that commit with its events, or not at all.
+    pub fn with_timers(mut self, timers: Vec<TimerWrite>) -> Self {
+        self.timers = timers;
         self
     }
 }
@@ -254,6 +264,10 @@ impl PaymentLedger for StoreLedger {
                 amount: state.captured.amount.saturating_sub(state.refunded.amount),
                 currency: state.captured.currency,
             },
+            held: match state.status {
+                PaymentStatus::Authorized => state.authorized,
+                _ => Money::zero(state.authorized.currency),
+            },
         }))
     }
 }
@@ -293,7 +307,13 @@ where
     }
     let events = sink.collect().await;
     match store
-        .append(&events, &context, &request.metadata, claim.clone())
+        .append(
+            &events,
+            &context,
+            &request.metadata,
+            claim.clone(),
+            request.timers,
+        )
         .await
     {
         Ok(committed) => Ok(Dispatched {

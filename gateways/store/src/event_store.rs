@@ -14,7 +14,9 @@ use serde_json::json;
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::backend::{Append, EventBackend, IdempotencyClaim, NewEvent, RecordedRefusal, now};
+use crate::backend::{
+    Append, EventBackend, IdempotencyClaim, NewEvent, RecordedRefusal, TimerWrite, now,
+};
 use crate::error::{StoreError, StoreResult};
 
 /// Metadata keys the store adds to the envelopes it returns from a commit.
@@ -135,7 +137,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
     }
 
     /// Appends `events`, decided on `context`, in one transaction with the snapshot they make
-    /// due and the idempotency key, if any.
+    /// due, the idempotency key, if any, and the step's `timers`.
     #[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %context.aggregate_id, events = events.len()))]
     pub async fn append(
         &self,
@@ -143,6 +145,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
         context: &LoadedAggregate<A>,
         metadata: &CommandMetadata,
         idempotency: Option<IdempotencyClaim>,
+        timers: Vec<TimerWrite>,
     ) -> StoreResult<Committed> {
         let version = context.version + events.len() as i64;
         let mut committed = Committed {
@@ -152,7 +155,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
             event_ids: Vec::new(),
             event_types: Vec::new(),
         };
-        if events.is_empty() && idempotency.is_none() {
+        if events.is_empty() && idempotency.is_none() && timers.is_empty() {
             return Ok(committed);
         }
         let recorded_at = now();
@@ -174,6 +177,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
             snapshot: snapshot.transpose()?,
             idempotency,
             refusal: None,
+            timers,
         };
         match self.backend.append(append).await {
             Ok(appended) => {
@@ -205,6 +209,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
             snapshot: None,
             idempotency: Some(claim),
             refusal: Some(refusal),
+            timers: Vec::new(),
         };
         self.backend.append(append).await.map(drop)
     }
@@ -320,7 +325,7 @@ where
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
         let metadata = CommandMetadata::from_map(&metadata);
         let committed = self
-            .append(&events, &context, &metadata, None)
+            .append(&events, &context, &metadata, None, Vec::new())
             .await
             .map_err(to_aggregate_error::<A>)?;
         let sequences = context.version + 1..;

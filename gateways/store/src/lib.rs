@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 pub use backend::{
     Append, Appended, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedRows, NewEvent,
-    RecordedRefusal,
+    RecordedRefusal, Timer, TimerWrite,
 };
 pub use commands::{CommandError, CommandGateway, CommandRequest, Dispatch, Dispatched, Receipt};
 pub use error::{StoreError, StoreResult};

@@ -17,15 +17,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use eventmall_events::StoredEvent;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::backend::{
-    Append, Appended, EventBackend, IdempotencyRecord, LoadedRows, Reply, through_writer,
+    Append, Appended, EventBackend, IdempotencyRecord, LoadedRows, Reply, Timer, through_writer,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{EventRow, IdempotencyRow, SnapshotRow, into_events};
+use crate::rows::{
+    EventRow, IdempotencyRow, SnapshotRow, TIMER_COLUMNS, TimerRow, into_events, into_timers,
+};
 use writer::{MAX_GROUP, POSITIONS_PER_TRANSACTION, WRITERS, write_loop};
 
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
@@ -164,6 +167,26 @@ impl EventBackend for PostgresBackend {
 
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         find_idempotency(&self.pool, key).await
+    }
+
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Timer>> {
+        let rows: Vec<TimerRow> = sqlx::query_as(&format!(
+            "SELECT {TIMER_COLUMNS} FROM policy_timers \
+             WHERE closed_at IS NULL AND due_at_ms <= $1 ORDER BY due_at_ms LIMIT $2"
+        ))
+        .bind(now.timestamp_millis())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        into_timers(rows)
+    }
+
+    async fn open_timers(&self) -> StoreResult<i64> {
+        let (open,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM policy_timers WHERE closed_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(open)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -5,7 +5,7 @@ use eventmall_events::{EventMetadata, StoredEvent};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::backend::{IdempotencyRecord, RecordedRefusal};
+use crate::backend::{IdempotencyRecord, RecordedRefusal, Timer};
 use crate::error::{StoreError, StoreResult};
 
 #[derive(sqlx::FromRow)]
@@ -109,4 +109,42 @@ pub(crate) fn lost_race(append: &crate::backend::Append, error: sqlx::Error) -> 
 
 pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+}
+
+/// The columns of a timer, as both backends select them.
+pub(crate) const TIMER_COLUMNS: &str =
+    "timer_id, kind, subject, due_at_ms, cause_event_id, correlation_id, traceparent";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TimerRow {
+    timer_id: String,
+    kind: String,
+    subject: String,
+    due_at_ms: i64,
+    cause_event_id: String,
+    correlation_id: String,
+    traceparent: Option<String>,
+}
+
+impl TryFrom<TimerRow> for Timer {
+    type Error = StoreError;
+
+    fn try_from(row: TimerRow) -> StoreResult<Self> {
+        let due_at = DateTime::from_timestamp_millis(row.due_at_ms).ok_or_else(|| {
+            StoreError::Corrupt(format!("timer {}: due at {}", row.timer_id, row.due_at_ms))
+        })?;
+        Ok(Timer {
+            timer_id: row.timer_id,
+            kind: row.kind,
+            subject: row.subject,
+            due_at,
+            cause_event_id: row.cause_event_id,
+            correlation_id: row.correlation_id,
+            traceparent: row.traceparent,
+        })
+    }
+}
+
+pub(crate) fn into_timers(rows: Vec<TimerRow>) -> StoreResult<Vec<Timer>> {
+    rows.into_iter().map(Timer::try_from).collect()
 }

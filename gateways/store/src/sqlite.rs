@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use eventmall_events::StoredEvent;
 use lru::LruCache;
 use sqlx::sqlite::{
@@ -28,10 +29,10 @@ use tokio::sync::mpsc;
 use writer::{MAX_GROUP, ROWS_PER_INSERT, find_idempotency, write_loop};
 
 use crate::backend::{
-    Append, Appended, EventBackend, IdempotencyRecord, LoadedRows, Reply, through_writer,
+    Append, Appended, EventBackend, IdempotencyRecord, LoadedRows, Reply, Timer, through_writer,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::rows::{EventRow, SnapshotRow, into_events};
+use crate::rows::{EventRow, SnapshotRow, TIMER_COLUMNS, TimerRow, into_events, into_timers};
 
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
      event_version, payload, event_id, correlation_id, causation_id, traceparent, actor, recorded_at";
@@ -223,6 +224,26 @@ impl EventBackend for SqliteBackend {
 
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         find_idempotency(&self.readers, key).await
+    }
+
+    async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Timer>> {
+        let rows: Vec<TimerRow> = sqlx::query_as(&format!(
+            "SELECT {TIMER_COLUMNS} FROM policy_timers \
+             WHERE closed_at IS NULL AND due_at_ms <= ? ORDER BY due_at_ms LIMIT ?"
+        ))
+        .bind(now.timestamp_millis())
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        into_timers(rows)
+    }
+
+    async fn open_timers(&self) -> StoreResult<i64> {
+        let (open,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM policy_timers WHERE closed_at IS NULL")
+                .fetch_one(&self.readers)
+                .await?;
+        Ok(open)
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -33,6 +33,7 @@ fn append(id: &str, expected_version: i64, events: Vec<NewEvent>) -> Append {
         snapshot: None,
         idempotency: None,
         refusal: None,
+        timers: Vec::new(),
     }
 }
 
@@ -470,7 +471,7 @@ pub async fn a_cached_aggregate_sees_events_written_elsewhere(backend: Arc<dyn E
             .unwrap();
         let events = sink.collect().await;
         store
-            .append(&events, &context, &metadata, None)
+            .append(&events, &context, &metadata, None, Vec::new())
             .await
             .unwrap()
     };

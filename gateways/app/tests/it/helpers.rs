@@ -484,6 +484,7 @@ pub fn delivered(id: &str) -> eventmall_store::Append {
         snapshot: None,
         idempotency: None,
         refusal: None,
+        timers: Vec::new(),
     }
 }
 

@@ -16,7 +16,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use tokio::sync::{Mutex, mpsc};
 use tracing::{instrument, warn};
 
-use crate::backend::{Append, Appended, Reply, now};
+use crate::backend::{Append, Appended, Reply, TimerWrite, now};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{event_types, is_unique_violation, lost_race};
 
@@ -92,7 +92,7 @@ fn within_positions<'a>(appends: &'a [&'a Append]) -> Vec<&'a [&'a Append]> {
 /// One append on its own: events alone are one statement, atomic by itself (one round trip, no
 /// BEGIN/COMMIT); anything more, a transaction.
 async fn write_one(pool: &PgPool, append: &Append) -> StoreResult<Appended> {
-    if is_plain(append) {
+    if append.is_plain() {
         let mut connection = pool.acquire().await?;
         let positions = insert_events(&mut connection, &[append], 0)
             .await
@@ -119,7 +119,7 @@ async fn write_together(
     let mut results: Vec<Option<StoreResult<Appended>>> = appends.iter().map(|_| None).collect();
     let mut written = 0;
     let plain: Vec<usize> = (0..appends.len())
-        .filter(|&i| is_plain(appends[i]))
+        .filter(|&i| appends[i].is_plain())
         .collect();
     if !plain.is_empty() {
         let together: Vec<&Append> = plain.iter().map(|&i| appends[i]).collect();
@@ -147,7 +147,11 @@ async fn write_together(
         if results[i].is_some() {
             continue;
         }
-        if append.events.is_empty() && append.idempotency.is_none() && append.snapshot.is_none() {
+        if append.events.is_empty()
+            && append.idempotency.is_none()
+            && append.snapshot.is_none()
+            && append.timers.is_empty()
+        {
             results[i] = Some(Ok(Appended {
                 positions: Vec::new(),
             }));
@@ -179,11 +183,6 @@ async fn write_together(
         .into_iter()
         .map(|result| result.unwrap_or(Err(StoreError::WriterStopped)))
         .collect())
-}
-
-/// Events alone: no key to claim, no snapshot.
-fn is_plain(append: &Append) -> bool {
-    append.snapshot.is_none() && append.idempotency.is_none() && !append.events.is_empty()
 }
 
 /// The append inside a transaction the caller owns (and commits), its events numbered after
@@ -250,7 +249,40 @@ pub(super) async fn append_in(
             .execute(&mut **tx)
             .await?;
     }
+    for write in &append.timers {
+        write_timer(tx, write).await?;
+    }
     Ok(Some(Appended { positions }))
+}
+
+async fn write_timer(
+    tx: &mut Transaction<'_, Postgres>,
+    write: &TimerWrite,
+) -> Result<(), sqlx::Error> {
+    match write {
+        TimerWrite::Set(timer) => sqlx::query(
+            "INSERT INTO policy_timers (timer_id, kind, subject, due_at_ms, cause_event_id, \
+             correlation_id, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (timer_id) DO NOTHING",
+        )
+        .bind(&timer.timer_id)
+        .bind(&timer.kind)
+        .bind(&timer.subject)
+        .bind(timer.due_at.timestamp_millis())
+        .bind(&timer.cause_event_id)
+        .bind(&timer.correlation_id)
+        .bind(&timer.traceparent),
+        TimerWrite::Close { timer_id, outcome } => sqlx::query(
+            "UPDATE policy_timers SET closed_at = $2, outcome = $3 \
+             WHERE timer_id = $1 AND closed_at IS NULL",
+        )
+        .bind(timer_id)
+        .bind(now())
+        .bind(outcome),
+    }
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Inserts the events of `appends` in one statement, numbered after the `written` events the

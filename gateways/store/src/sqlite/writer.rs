@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tracing::{instrument, warn};
 
 use super::Versions;
-use crate::backend::{Append, Appended, IdempotencyRecord, Reply, now};
+use crate::backend::{Append, Appended, IdempotencyRecord, Reply, TimerWrite, now};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{IdempotencyRow, event_types, is_unique_violation, lost_race};
 
@@ -138,8 +138,9 @@ fn plain_chunks(group: &[(Append, Reply)], new_keys: &HashSet<usize>) -> Vec<Vec
     let mut chunks: Vec<Vec<usize>> = Vec::new();
     let mut rows = 0;
     for (i, (append, _)) in group.iter().enumerate() {
-        let plain =
-            append.snapshot.is_none() && (append.idempotency.is_none() || new_keys.contains(&i));
+        let plain = append.snapshot.is_none()
+            && append.timers.is_empty()
+            && (append.idempotency.is_none() || new_keys.contains(&i));
         if !plain || append.events.is_empty() {
             continue;
         }
@@ -157,7 +158,7 @@ fn plain_chunks(group: &[(Append, Reply)], new_keys: &HashSet<usize>) -> Vec<Vec
 
 /// One append, atomically: a lone INSERT is atomic by itself; more statements need a savepoint.
 async fn append_alone(connection: &mut SqliteConnection, append: &Append) -> StoreResult<Appended> {
-    if append.snapshot.is_none() && append.idempotency.is_none() {
+    if append.snapshot.is_none() && append.idempotency.is_none() && append.timers.is_empty() {
         return append_one(connection, append).await;
     }
     sqlx::query("SAVEPOINT append")
@@ -310,7 +311,40 @@ async fn append_one(connection: &mut SqliteConnection, append: &Append) -> Store
     if append.idempotency.is_some() {
         insert_keys(connection, &[(append, &positions)]).await?;
     }
+    for write in &append.timers {
+        write_timer(connection, write).await?;
+    }
     Ok(Appended { positions })
+}
+
+async fn write_timer(
+    connection: &mut SqliteConnection,
+    write: &TimerWrite,
+) -> Result<(), sqlx::Error> {
+    match write {
+        TimerWrite::Set(timer) => sqlx::query(
+            "INSERT INTO policy_timers (timer_id, kind, subject, due_at_ms, cause_event_id, \
+             correlation_id, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (timer_id) DO NOTHING",
+        )
+        .bind(&timer.timer_id)
+        .bind(&timer.kind)
+        .bind(&timer.subject)
+        .bind(timer.due_at.timestamp_millis())
+        .bind(&timer.cause_event_id)
+        .bind(&timer.correlation_id)
+        .bind(&timer.traceparent),
+        TimerWrite::Close { timer_id, outcome } => sqlx::query(
+            "UPDATE policy_timers SET closed_at = ?, outcome = ? \
+             WHERE timer_id = ? AND closed_at IS NULL",
+        )
+        .bind(now())
+        .bind(outcome)
+        .bind(timer_id),
+    }
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
 }
 
 /// Records the idempotency key of each append (which has one) with the positions its events got.
