@@ -57,6 +57,9 @@ pub enum Command {
         /// The projectors (`order-views`); every one when none is named.
         names: Vec<String>,
     },
+    /// Run the order↔payment policy alone (needs KAFKA_BOOTSTRAP_SERVERS): it follows the
+    /// order and payment events and fires its timers; instances share the topics' partitions.
+    Policy,
     /// Feed ingest: what `POST /v1/partners/{id}/feeds` does, from a file.
     Ingest {
         #[command(subcommand)]
@@ -216,6 +219,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Relay => roles::relay(&settings).await,
+        Command::Policy => roles::policy(&settings).await,
         Command::DeadLetters { command } => dead_letters(&settings, command).await,
         Command::Ingest {
             command:

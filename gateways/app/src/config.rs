@@ -10,7 +10,8 @@ use config::{Config, ConfigError, Environment, File};
 use eventmall_feeds::FeedSettings;
 use eventmall_http::HttpSettings;
 use eventmall_kafka::{
-    BrokerSettings, IngestSettings, KafkaSettings, ProjectorSettings, RelaySettings, ReplaySettings,
+    BrokerSettings, IngestSettings, KafkaSettings, PolicySettings, ProjectorSettings,
+    RelaySettings, ReplaySettings,
 };
 use eventmall_read_models::ReadModelSettings;
 use eventmall_registry::RegistrySettings;
@@ -34,6 +35,7 @@ pub struct Settings {
     pub relay: RelaySettings,
     pub projectors: ProjectorsSettings,
     pub ingest: IngestSettings,
+    pub policy: PolicySettings,
     pub feeds: FeedSettings,
     pub replay: ReplaySettings,
     pub log: LogSettings,
@@ -157,6 +159,7 @@ impl Default for Settings {
             relay: RelaySettings::default(),
             projectors: ProjectorsSettings::default(),
             ingest: IngestSettings::default(),
+            policy: PolicySettings::default(),
             feeds: FeedSettings::default(),
             replay: ReplaySettings::default(),
             log: LogSettings::default(),

@@ -1,5 +1,6 @@
 //! The roles the binary runs: everything on one machine (`up`), or one role per process at
-//! scale (`serve`, `project`, `relay`, `ingest consume`), each until Ctrl-C or SIGTERM.
+//! scale (`serve`, `project`, `relay`, `ingest consume`, `policy`), each until Ctrl-C or
+//! SIGTERM.
 
 use std::path::Path;
 use std::pin::{Pin, pin};
@@ -9,15 +10,18 @@ use eventmall_events::PartnerId;
 use eventmall_feeds::{FeedEncoding, FeedFormat, FeedIngest, FeedRun};
 use eventmall_kafka::broker::LocalBroker;
 use eventmall_kafka::relay::hostname;
+use eventmall_store::CommandGateway;
 use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::AnyPool;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
 use crate::startup::{
-    Application, codec, command_gateway, connect_ingest, connect_relay, feeds_over, stores,
-    supervisor,
+    Application, codec, command_gateway, connect_ingest, connect_policy, connect_relay, feeds_over,
+    stores, supervisor,
 };
 
 /// The Kafka cluster: an external one, or the local broker started for this run.
@@ -55,8 +59,8 @@ impl Cluster {
 }
 
 /// Everything on one machine: the broker (unless external), the API with the registry, the
-/// relay, the projectors, the ingest consumer and optionally the demo world; until Ctrl-C or
-/// SIGTERM, then all of it stops.
+/// relay, the projectors, the ingest consumer, the payment policy and optionally the demo
+/// world; until Ctrl-C or SIGTERM, then all of it stops.
 pub async fn up(settings: &Settings, demo: Option<DemoPlan>) -> anyhow::Result<()> {
     let stopped = shutdown_signal();
     let cluster = Cluster::start(settings).await?;
@@ -101,6 +105,14 @@ async fn run_up(
         )),
         false => None,
     };
+    let policy = match settings.policy.enabled {
+        true => Some(tokio::spawn(
+            app.policy(settings, bootstrap_servers)
+                .await?
+                .run(stop.clone()),
+        )),
+        false => None,
+    };
     let commands = app.commands().clone();
     let mut address = app.local_addr()?;
     if address.ip().is_unspecified() {
@@ -118,10 +130,12 @@ async fn run_up(
     if let Some(relay) = relay {
         let _ = relay.await;
     }
-    if let Some(ingest) = ingest
-        && let Ok(Err(error)) = ingest.await
-    {
-        warn!(%error, "ingest consumer ended with an error");
+    for (name, consumer) in [("ingest consumer", ingest), ("payment policy", policy)] {
+        if let Some(consumer) = consumer
+            && let Ok(Err(error)) = consumer.await
+        {
+            warn!(%error, "{name} ended with an error");
+        }
     }
     if let Some(projectors) = projectors
         && let Ok(Err(error)) = projectors.await
@@ -210,20 +224,51 @@ pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
 
 /// The ingest consumer alone, until Ctrl-C or SIGTERM.
 pub async fn ingest(settings: &Settings) -> anyhow::Result<()> {
+    let connect = async |commands, store_pool: AnyPool, servers: String| {
+        connect_ingest(settings, commands, &store_pool, &servers).await
+    };
+    let running = consume(
+        settings,
+        "the ingest consumer",
+        connect,
+        |consumer, stop| tokio::spawn(consumer.run(stop)),
+    );
+    running.await
+}
+
+/// The payment policy alone, until Ctrl-C or SIGTERM.
+pub async fn policy(settings: &Settings) -> anyhow::Result<()> {
+    let connect = async |commands, store_pool: AnyPool, servers: String| {
+        connect_policy(settings, commands, &store_pool, &servers).await
+    };
+    let running = consume(settings, "the payment policy", connect, |consumer, stop| {
+        tokio::spawn(consumer.run(stop))
+    });
+    running.await
+}
+
+/// A consumer of the configured cluster over the configured store, started by `connect` and
+/// run by `run` until Ctrl-C or SIGTERM.
+async fn consume<C>(
+    settings: &Settings,
+    what: &str,
+    connect: impl AsyncFnOnce(CommandGateway, AnyPool, String) -> anyhow::Result<C>,
+    run: impl FnOnce(C, CancellationToken) -> JoinHandle<eventmall_kafka::Result<()>>,
+) -> anyhow::Result<()> {
     let mut stopped = pin!(shutdown_signal());
     let servers = settings
         .external_kafka()
-        .context("the ingest consumer needs a cluster: set KAFKA_BOOTSTRAP_SERVERS")?;
+        .with_context(|| format!("{what} needs a cluster: set KAFKA_BOOTSTRAP_SERVERS"))?;
     let starting = async {
         let commands = command_gateway(settings).await?;
         let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
-        connect_ingest(settings, commands, &store_pool, servers).await
+        connect(commands, store_pool, servers.to_owned()).await
     };
     let Some(consumer) = unless_stopped(&mut stopped, starting).await? else {
         return Ok(());
     };
     let stop = CancellationToken::new();
-    let running = tokio::spawn(consumer.run(stop.clone()));
+    let running = run(consumer, stop.clone());
     stopped.await;
     stop.cancel();
     Ok(running.await??)

@@ -13,6 +13,7 @@ use eventmall_kafka::consistency::ReadConsistency;
 use eventmall_kafka::dead_letters::{DeadLetterTool, DeadLetters};
 use eventmall_kafka::ensure_topics;
 use eventmall_kafka::ingest::IngestConsumer;
+use eventmall_kafka::policy::{self, Policy, PolicyConsumer};
 use eventmall_kafka::projector::{Projector, Supervisor};
 use eventmall_kafka::relay::Relay;
 use eventmall_kafka::replay::Replay;
@@ -157,6 +158,21 @@ impl Application {
         bootstrap_servers: &str,
     ) -> anyhow::Result<IngestConsumer> {
         connect_ingest(
+            settings,
+            self.commands.clone(),
+            &self.store_pool,
+            bootstrap_servers,
+        )
+        .await
+    }
+
+    /// The payment policy over this application's store, consuming `bootstrap_servers`.
+    pub async fn policy(
+        &self,
+        settings: &Settings,
+        bootstrap_servers: &str,
+    ) -> anyhow::Result<PolicyConsumer> {
+        connect_policy(
             settings,
             self.commands.clone(),
             &self.store_pool,
@@ -395,6 +411,29 @@ pub async fn connect_ingest(
     ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
     let codec = codec(settings, store_pool)?;
     Ok(IngestConsumer::connect(commands, codec, bootstrap_servers, &settings.ingest).await?)
+}
+
+/// The payment policy over `commands`, with the order, payment and dead-letter topics created
+/// when missing.
+pub async fn connect_policy(
+    settings: &Settings,
+    commands: CommandGateway,
+    store_pool: &AnyPool,
+    bootstrap_servers: &str,
+) -> anyhow::Result<PolicyConsumer> {
+    let mut topics = policy::TOPICS.to_vec();
+    topics.push(dead_letter::TOPIC);
+    ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
+    let policy = Policy::new(
+        commands,
+        codec(settings, store_pool)?,
+        settings.policy.rules(),
+    );
+    Ok(PolicyConsumer::connect(
+        policy,
+        bootstrap_servers,
+        &settings.policy,
+    )?)
 }
 
 /// Feed ingest over `commands`; with a cluster configured, rejected lines also go to its dead

@@ -10,6 +10,8 @@ pub mod consistency;
 pub mod dead_letters;
 mod error;
 pub mod ingest;
+pub mod keyed;
+pub mod policy;
 pub mod projector;
 pub mod record;
 pub mod relay;
@@ -21,5 +23,6 @@ pub use client::{client_config, ensure_topics, partition_ends, producer_config};
 pub use error::{Error, Result};
 pub use record::Consumed;
 pub use settings::{
-    BrokerSettings, IngestSettings, KafkaSettings, ProjectorSettings, RelaySettings, ReplaySettings,
+    BrokerSettings, IngestSettings, KafkaSettings, PolicySettings, ProjectorSettings,
+    RelaySettings, ReplaySettings,
 };

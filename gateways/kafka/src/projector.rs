@@ -30,7 +30,7 @@ pub use until::Until;
 use window::{Ends, Limit, Windows, charge};
 pub use window::{Mode, Status};
 
-mod decode;
+pub(crate) mod decode;
 mod rebalance;
 mod supervisor;
 mod until;

@@ -1,6 +1,8 @@
 //! What Kafka, the local broker, the relay, the ingest consumer and the projectors are
-//! configured with (`[kafka]`, `[broker]`, `[relay]`, `[ingest]` and part of `[projectors]`).
+//! configured with (`[kafka]`, `[broker]`, `[relay]`, `[ingest]`, `[policy]` and part of
+//! `[projectors]`).
 
+use eventmall_aggregates::policy::{Capture, PolicyRules};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -179,6 +181,51 @@ impl Default for ReplaySettings {
             progress_every_ms: 1_000,
             swap_timeout_ms: 60_000,
             shown_differences: 10,
+        }
+    }
+}
+
+/// `[policy]`: the order↔payment process manager.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySettings {
+    /// Whether `up` runs the policy.
+    pub enabled: bool,
+    /// Its consumer group on the order and payment topics.
+    pub group: String,
+    /// When an authorized payment is captured: `immediately` or `on_shipment`.
+    pub capture: Capture,
+    /// A payment not authorized this many seconds after its order was placed cancels the order
+    /// (15 minutes).
+    pub authorization_timeout_secs: u64,
+    /// A delivered order not confirmed this many seconds later is confirmed automatically
+    /// (7 days).
+    pub confirmation_after_secs: u64,
+    /// How often the policy looks for due timers, in milliseconds.
+    pub timer_poll_ms: u64,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            group: "eventmall-policy".into(),
+            capture: Capture::Immediately,
+            authorization_timeout_secs: 15 * 60,
+            confirmation_after_secs: 7 * 24 * 60 * 60,
+            timer_poll_ms: 1_000,
+        }
+    }
+}
+
+impl PolicySettings {
+    /// The policy's rules as these settings give them.
+    pub fn rules(&self) -> PolicyRules {
+        let seconds = |s: u64| chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX));
+        PolicyRules {
+            capture: self.capture,
+            authorization_timeout: seconds(self.authorization_timeout_secs),
+            confirmation_after: seconds(self.confirmation_after_secs),
         }
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::Consumed;
 
 /// Why a record was not decoded.
-pub(super) enum Undecoded {
+pub(crate) enum Undecoded {
     /// The record is poison, for this reason.
     Poison(String),
     /// The registry did not answer; the record may be fine.
@@ -29,7 +29,7 @@ impl From<&str> for Undecoded {
 }
 
 /// Decodes a record of an aggregate topic into an event envelope.
-pub(super) async fn decode(
+pub(crate) async fn decode(
     record: &Consumed,
     codec: &RegisteredCodec,
 ) -> Result<Envelope<AnyEvent>, Undecoded> {

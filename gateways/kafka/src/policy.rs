@@ -1,0 +1,462 @@
+//! The payment policy's runner: the order↔payment process manager, its own consumer group on
+//! the order and payment topics, and the keeper of its durable timers.
+//!
+//! For each event it loads the order and its payment as they are now, asks the decisions
+//! ([`eventmall_aggregates::policy`]) what follows, and issues that command under the key
+//! `policy/<event_id>/<step>`: a redelivered, replayed or republished event finds its key used
+//! and appends nothing, and its wallet call is not made again (the key is looked up before the
+//! aggregate is loaded). A command carries the event's correlation id and traceparent, and the
+//! event's id as its causation id.
+//!
+//! A timer is set in the same transaction as the step that sets it (the payment request and its
+//! authorization deadline), or on its own when the step is only the timer (a delivery's
+//! automatic confirmation); setting it again changes nothing. A due timer's command closes the
+//! timer in the same transaction, under `policy/<event that set it>/<timer kind>`; a timer
+//! whose reason has passed is closed as moot.
+//!
+//! A command its aggregate refuses (the other aggregate moved meanwhile) is decided again on
+//! the new state, at most [`REDECISIONS`] times; an event that still cannot be followed goes to
+//! the dead letters with the reason. Nothing is retried forever but what may pass: a database
+//! or a registry that does not answer.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use eventmall_aggregates::RejectionKind;
+use eventmall_aggregates::order::OrderState;
+use eventmall_aggregates::payment::PaymentState;
+use eventmall_aggregates::policy::{
+    self, Facts, PolicyCommand, PolicyRules, Reaction, Step, TimerKind,
+};
+use eventmall_events::dead_letter::stage;
+use eventmall_events::order::OrderEvent;
+use eventmall_events::payment::PaymentEvent;
+use eventmall_events::{AnyEvent, CommandMetadata, OrderId, PaymentId};
+use eventmall_registry::RegisteredCodec;
+use eventmall_store::{
+    Append, CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
+    StoreResult, Timer, TimerWrite,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::keyed::{Failure, Handler, KeyedConsumer};
+use crate::projector::decode::{Undecoded, decode};
+use crate::{Consumed, PolicySettings, Result};
+
+/// Times a refused command is decided again on the new state before the event is given up.
+pub const REDECISIONS: usize = 2;
+/// Due timers fired per look.
+const TIMERS_PER_LOOK: i64 = 100;
+/// Who the policy's commands are recorded as.
+pub const ACTOR: &str = "policy";
+
+/// The topics the policy follows.
+pub const TOPICS: [&str; 2] = [OrderEvent::TOPIC, PaymentEvent::TOPIC];
+
+/// What caused a step: an event, or a timer set by one.
+struct Cause<'a> {
+    event_id: &'a str,
+    correlation_id: &'a str,
+    traceparent: Option<&'a str>,
+}
+
+impl Cause<'_> {
+    fn metadata(&self) -> CommandMetadata {
+        CommandMetadata {
+            correlation_id: self.correlation_id.to_owned(),
+            causation_id: self.event_id.to_owned(),
+            traceparent: self.traceparent.map(str::to_owned),
+            actor: Some(ACTOR.to_owned()),
+        }
+    }
+
+    /// The key of the command this cause's `step` issues.
+    fn claim(&self, step: &str) -> IdempotencyClaim {
+        IdempotencyClaim {
+            key: format!("policy/{}/{step}", self.event_id),
+            fingerprint: step.to_owned(),
+        }
+    }
+
+    fn timer(&self, request: policy::TimerRequest) -> Timer {
+        Timer {
+            timer_id: request.kind.timer_id(&request.subject),
+            kind: request.kind.as_str().to_owned(),
+            subject: request.subject,
+            due_at: request.due_at,
+            cause_event_id: self.event_id.to_owned(),
+            correlation_id: self.correlation_id.to_owned(),
+            traceparent: self.traceparent.map(str::to_owned),
+        }
+    }
+}
+
+/// What a trigger of the policy is about, to decide on.
+enum Trigger<'a> {
+    Order(&'a OrderEvent, DateTime<Utc>),
+    Payment(&'a PaymentEvent),
+    Timer(TimerKind),
+}
+
+/// Decides and issues the policy's commands; shared by the consumer and the timer loop.
+#[derive(Clone)]
+pub struct Policy {
+    commands: CommandGateway,
+    codec: RegisteredCodec,
+    rules: PolicyRules,
+}
+
+impl Policy {
+    pub fn new(commands: CommandGateway, codec: RegisteredCodec, rules: PolicyRules) -> Self {
+        Self {
+            commands,
+            codec,
+            rules,
+        }
+    }
+
+    /// Follows one record of the order or payment topic.
+    pub async fn follow(&self, record: &Consumed) -> std::result::Result<(), Failure> {
+        let envelope = decode(record, &self.codec)
+            .await
+            .map_err(|undecoded| match undecoded {
+                Undecoded::Poison(reason) => Failure::Poison(reason),
+                Undecoded::Unavailable(error) => Failure::Transient(error.to_string()),
+            })?;
+        let event_id = envelope.event_id.to_string();
+        let correlation_id = record
+            .header("correlation_id")
+            .unwrap_or(&event_id)
+            .to_owned();
+        let cause = Cause {
+            event_id: &event_id,
+            correlation_id: &correlation_id,
+            traceparent: record.header("traceparent"),
+        };
+        let (trigger, subject) = match &envelope.event {
+            AnyEvent::Order(event) => (
+                Trigger::Order(event, envelope.recorded_at),
+                Subject::Order(parse(&envelope.aggregate_id)?),
+            ),
+            AnyEvent::Payment(event) => (
+                Trigger::Payment(event),
+                Subject::Payment(parse(&envelope.aggregate_id)?),
+            ),
+            AnyEvent::Product(_) => {
+                return Err(Failure::Poison(
+                    "a product event on the policy's topics".into(),
+                ));
+            }
+        };
+        match self.react(&trigger, &subject, &cause, Vec::new()).await? {
+            Outcome::Done => Ok(()),
+            Outcome::Unfollowable(reason) => Err(Failure::Poison(reason)),
+        }
+    }
+
+    /// Fires one due timer; false when it must be tried again later.
+    pub async fn fire(&self, timer: &Timer) -> bool {
+        let cause = Cause {
+            event_id: &timer.cause_event_id,
+            correlation_id: &timer.correlation_id,
+            traceparent: timer.traceparent.as_deref(),
+        };
+        let fired = TimerWrite::Close {
+            timer_id: timer.timer_id.clone(),
+            outcome: "fired".into(),
+        };
+        let reacted = match (TimerKind::parse(&timer.kind), Subject::of_timer(timer)) {
+            (Some(kind), Some(subject)) => {
+                self.react(&Trigger::Timer(kind), &subject, &cause, vec![fired])
+                    .await
+            }
+            _ => Ok(Outcome::Unfollowable(format!(
+                "timer {} of unknown kind or subject",
+                timer.timer_id
+            ))),
+        };
+        let outcome = match reacted {
+            Ok(Outcome::Done) => "fired".to_owned(),
+            Ok(Outcome::Unfollowable(reason)) => {
+                warn!(timer = %timer.timer_id, %reason, "timer could not be followed");
+                format!("unfollowable: {reason}")
+            }
+            Err(Failure::Poison(reason)) => format!("unfollowable: {reason}"),
+            Err(Failure::Transient(error)) => {
+                warn!(timer = %timer.timer_id, %error, "timer will be fired again");
+                return false;
+            }
+        };
+        // Closed with its command already when that was appended; else here.
+        let close = TimerWrite::Close {
+            timer_id: timer.timer_id.clone(),
+            outcome,
+        };
+        match self.write_timers(&timer.subject, vec![close]).await {
+            Ok(()) => true,
+            Err(error) => {
+                warn!(timer = %timer.timer_id, %error, "timer not closed; fired again later");
+                false
+            }
+        }
+    }
+
+    /// Decides what follows `trigger` and does it; a refused command is decided again on the
+    /// new state. `closing` timers are closed with the step's command.
+    async fn react(
+        &self,
+        trigger: &Trigger<'_>,
+        subject: &Subject,
+        cause: &Cause<'_>,
+        closing: Vec<TimerWrite>,
+    ) -> std::result::Result<Outcome, Failure> {
+        let mut refusals = Vec::new();
+        for _ in 0..=REDECISIONS {
+            let (order, payment) = self.facts(subject).await.map_err(transient)?;
+            let facts = Facts {
+                order: order.as_ref(),
+                payment: payment.as_ref(),
+            };
+            let reaction = match trigger {
+                Trigger::Order(event, recorded_at) => {
+                    policy::on_order_event(event, *recorded_at, facts, &self.rules)
+                }
+                Trigger::Payment(event) => policy::on_payment_event(event, facts, &self.rules),
+                Trigger::Timer(kind) => policy::on_timer(*kind, facts),
+            };
+            let Reaction {
+                step,
+                set,
+                cancel,
+                unfollowable,
+            } = reaction;
+            let mut timers: Vec<TimerWrite> = cancel
+                .into_iter()
+                .map(|timer_id| TimerWrite::Close {
+                    timer_id,
+                    outcome: "cancelled".into(),
+                })
+                .collect();
+            timers.extend(set.map(|request| TimerWrite::Set(cause.timer(request))));
+            if let Some(reason) = unfollowable {
+                self.write_timers(&subject.to_string(), timers)
+                    .await
+                    .map_err(transient)?;
+                return Ok(Outcome::Unfollowable(reason));
+            }
+            let Some(step) = step else {
+                self.write_timers(&subject.to_string(), timers)
+                    .await
+                    .map_err(transient)?;
+                return Ok(Outcome::Done);
+            };
+            timers.extend(closing.iter().cloned());
+            match self.issue(&step, cause, timers).await {
+                Ok(receipt) => {
+                    debug!(step = step.name, replayed = receipt.replayed, "policy step");
+                    return Ok(Outcome::Done);
+                }
+                Err(CommandError::Rejected(refusal))
+                    if refusal.kind() != RejectionKind::Unavailable =>
+                {
+                    refusals.push(format!("{}: {}: {refusal}", step.name, refusal.code()));
+                }
+                Err(CommandError::Rejected(refusal)) => {
+                    return Err(Failure::Transient(refusal.to_string()));
+                }
+                Err(CommandError::IdempotencyKeyReused) => {
+                    return Err(Failure::Poison(format!(
+                        "the key of step {} was used for another step",
+                        step.name
+                    )));
+                }
+                Err(error @ (CommandError::VersionConflict { .. } | CommandError::Store(_))) => {
+                    return Err(Failure::Transient(error.to_string()));
+                }
+            }
+        }
+        Ok(Outcome::Unfollowable(format!(
+            "refused each time it was decided: {}",
+            refusals.join("; ")
+        )))
+    }
+
+    /// Issues a step's command under its key, with the timers it sets or closes.
+    async fn issue(
+        &self,
+        step: &Step,
+        cause: &Cause<'_>,
+        timers: Vec<TimerWrite>,
+    ) -> std::result::Result<Receipt, CommandError> {
+        // A step decided again after a refusal is another step (its own key): `step.name`
+        // differs, or the first one's recorded refusal would be replayed.
+        let claim = cause.claim(step.name);
+        let metadata = cause.metadata();
+        match &step.command {
+            PolicyCommand::Order { order_id, command } => {
+                let request = CommandRequest::new(order_id, command.clone(), metadata);
+                let request = request.idempotent(claim).with_timers(timers);
+                self.commands.dispatch(request).await
+            }
+            PolicyCommand::Payment {
+                payment_id,
+                command,
+            } => {
+                let request = CommandRequest::new(payment_id, command.clone(), metadata);
+                let request = request.idempotent(claim).with_timers(timers);
+                self.commands.dispatch(request).await
+            }
+        }
+    }
+
+    /// The order and its payment, as they are now.
+    async fn facts(
+        &self,
+        subject: &Subject,
+    ) -> StoreResult<(Option<OrderState>, Option<PaymentState>)> {
+        match subject {
+            Subject::Order(order_id) => {
+                let order = self.order(*order_id).await?;
+                let payment = match order.as_ref().and_then(policy::payment_of) {
+                    Some(payment_id) => self.payment(payment_id).await?,
+                    None => None,
+                };
+                Ok((order, payment))
+            }
+            Subject::Payment(payment_id) => {
+                let payment = self.payment(*payment_id).await?;
+                let order = match &payment {
+                    Some(paid) => self.order(paid.order_id).await?,
+                    None => None,
+                };
+                Ok((order, payment))
+            }
+        }
+    }
+
+    async fn order(&self, order_id: OrderId) -> StoreResult<Option<OrderState>> {
+        let loaded = self.commands.orders.load(&order_id.to_string()).await?;
+        Ok(loaded.aggregate.state)
+    }
+
+    async fn payment(&self, payment_id: PaymentId) -> StoreResult<Option<PaymentState>> {
+        let loaded = self.commands.payments.load(&payment_id.to_string()).await?;
+        Ok(loaded.aggregate.state)
+    }
+
+    /// Timer changes that come with no command.
+    async fn write_timers(&self, subject: &str, timers: Vec<TimerWrite>) -> StoreResult<()> {
+        if timers.is_empty() {
+            return Ok(());
+        }
+        let append = Append::timers(ACTOR, subject, timers);
+        self.commands.backend().append(append).await.map(drop)
+    }
+
+    /// Fires the timers due now; how many were fired.
+    pub async fn fire_due(&self) -> StoreResult<usize> {
+        let due = self
+            .commands
+            .backend()
+            .due_timers(Utc::now(), TIMERS_PER_LOOK)
+            .await?;
+        let mut fired = 0;
+        for timer in &due {
+            if self.fire(timer).await {
+                fired += 1;
+            }
+        }
+        Ok(fired)
+    }
+}
+
+impl Handler for Policy {
+    async fn handle(&self, record: &Consumed) -> std::result::Result<(), Failure> {
+        self.follow(record).await
+    }
+}
+
+/// How a trigger ended.
+enum Outcome {
+    Done,
+    /// It cannot be followed, for this reason.
+    Unfollowable(String),
+}
+
+/// The aggregate a trigger is about.
+#[derive(Clone, Copy, Debug)]
+enum Subject {
+    Order(OrderId),
+    Payment(PaymentId),
+}
+
+impl Subject {
+    fn of_timer(timer: &Timer) -> Option<Self> {
+        match TimerKind::parse(&timer.kind)? {
+            TimerKind::AuthorizationTimeout => timer.subject.parse().ok().map(Self::Payment),
+            TimerKind::AutomaticConfirmation => timer.subject.parse().ok().map(Self::Order),
+        }
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Order(id) => id.fmt(f),
+            Self::Payment(id) => id.fmt(f),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(id: &str) -> std::result::Result<T, Failure> {
+    id.parse()
+        .map_err(|_| Failure::Poison(format!("the record's key {id:?} is not an aggregate id")))
+}
+
+fn transient(error: impl std::fmt::Display) -> Failure {
+    Failure::Transient(error.to_string())
+}
+
+/// The policy as a consumer group, with its timer loop.
+pub struct PolicyConsumer {
+    policy: Policy,
+    consumer: KeyedConsumer,
+    timer_poll: Duration,
+}
+
+impl PolicyConsumer {
+    /// Subscribes to the order and payment topics, which must exist.
+    pub fn connect(
+        policy: Policy,
+        bootstrap_servers: &str,
+        settings: &PolicySettings,
+    ) -> Result<Self> {
+        let consumer =
+            KeyedConsumer::subscribe(bootstrap_servers, &settings.group, &TOPICS, stage::POLICY)?;
+        Ok(Self {
+            policy,
+            consumer,
+            timer_poll: Duration::from_millis(settings.timer_poll_ms.max(10)),
+        })
+    }
+
+    /// Follows the events and fires the due timers until `stop`.
+    pub async fn run(self, stop: CancellationToken) -> Result<()> {
+        info!("payment policy started");
+        let timers = async {
+            while !stop.is_cancelled() {
+                if let Err(error) = self.policy.fire_due().await {
+                    warn!(%error, "due timers not read");
+                }
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = tokio::time::sleep(self.timer_poll) => {}
+                }
+            }
+        };
+        tokio::join!(self.consumer.run(&self.policy, &stop), timers);
+        info!("payment policy stopped");
+        Ok(())
+    }
+}
