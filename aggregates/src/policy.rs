@@ -173,7 +173,9 @@ pub fn on_order_event(
 ) -> Reaction {
     match event {
         OrderEvent::OrderPlaced(placed) => {
-            let Some(wallet_id) = &placed.wallet_id else {
+            // Without a wallet the order waits for an explicit payment; with one requested
+            // already, this event came again.
+            let (Some(wallet_id), None) = (&placed.wallet_id, facts.payment) else {
                 return Reaction::default();
             };
             let payment_id = PaymentId::for_order(placed.order_id);

@@ -4,5 +4,6 @@
 mod invariants;
 mod order;
 mod payment;
+mod policy;
 mod product;
 mod support;

@@ -14,11 +14,17 @@
 //! timer in the same transaction, under `policy/<event that set it>/<timer kind>`; a timer
 //! whose reason has passed is closed as moot.
 //!
+//! Steps about one payment take turns (within a process): an order event and a payment event
+//! of one purchase arrive on different topics and partitions, and two crossing ones (a capture
+//! and a cancellation) would otherwise both decide the refund and both call the wallet. Across
+//! policy instances the wallet's own idempotency (by payment and refunded total) is the guard.
+//!
 //! A command its aggregate refuses (the other aggregate moved meanwhile) is decided again on
 //! the new state, at most [`REDECISIONS`] times; an event that still cannot be followed goes to
 //! the dead letters with the reason. Nothing is retried forever but what may pass: a database
 //! or a registry that does not answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -37,6 +43,7 @@ use eventmall_store::{
     Append, CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
     StoreResult, Timer, TimerWrite,
 };
+use tokio::sync::{Mutex, MutexGuard};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -46,6 +53,8 @@ use crate::{Consumed, PolicySettings, Result};
 
 /// Times a refused command is decided again on the new state before the event is given up.
 pub const REDECISIONS: usize = 2;
+/// Stripes of the per-payment turns.
+const TURNS: usize = 256;
 /// Due timers fired per look.
 const TIMERS_PER_LOOK: i64 = 100;
 /// Who the policy's commands are recorded as.
@@ -105,6 +114,10 @@ pub struct Policy {
     commands: CommandGateway,
     codec: RegisteredCodec,
     rules: PolicyRules,
+    /// One turn at a time per payment (striped): an order event and a payment event of one
+    /// purchase come on different topics, and would otherwise decide the same compensation
+    /// side by side and both call the wallet.
+    turns: Arc<[Mutex<()>]>,
 }
 
 impl Policy {
@@ -113,7 +126,24 @@ impl Policy {
             commands,
             codec,
             rules,
+            turns: (0..TURNS).map(|_| Mutex::new(())).collect(),
         }
+    }
+
+    /// The turn of the payment `subject` is about (an order's own id stands in for a payment
+    /// it does not have).
+    async fn turn(&self, subject: &Subject) -> StoreResult<MutexGuard<'_, ()>> {
+        let payment_id = match subject {
+            Subject::Payment(payment_id) => *payment_id,
+            Subject::Order(order_id) => self
+                .order(*order_id)
+                .await?
+                .as_ref()
+                .and_then(policy::payment_of)
+                .unwrap_or_else(|| PaymentId::for_order(*order_id)),
+        };
+        let stripe = payment_id.0.as_u128() % self.turns.len() as u128;
+        Ok(self.turns[stripe as usize].lock().await)
     }
 
     /// Follows one record of the order or payment topic.
@@ -211,6 +241,7 @@ impl Policy {
         cause: &Cause<'_>,
         closing: Vec<TimerWrite>,
     ) -> std::result::Result<Outcome, Failure> {
+        let _turn = self.turn(subject).await.map_err(transient)?;
         let mut refusals = Vec::new();
         for _ in 0..=REDECISIONS {
             let (order, payment) = self.facts(subject).await.map_err(transient)?;

@@ -20,6 +20,7 @@ mod interop;
 mod kafka;
 mod openapi;
 mod out_of_order;
+mod policy;
 mod product_rules;
 mod projector;
 mod read_api;

@@ -1,0 +1,602 @@
+//! The payment policy over a real broker: a wallet order placed over HTTP is requested,
+//! authorized, captured and paid by the policy alone; declines, timeouts, cancels, returns and
+//! the automatic confirmation end in the expected states of both aggregates; redelivered and
+//! republished events repeat no command and no wallet call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use eventmall_aggregates::order::{OrderCommand, OrderState};
+use eventmall_aggregates::payment::{
+    AuthorizationOutcome, PaymentCommand, PaymentServices, PaymentState, PaymentStatus,
+    WalletError, WalletGateway,
+};
+use eventmall_aggregates::policy::Capture;
+use eventmall_events::order::OrderStatus;
+use eventmall_events::{CommandMetadata, CustomerId, Money, OrderId, PaymentId, WalletId};
+use eventmall_kafka::PolicySettings;
+use eventmall_kafka::policy::{Policy, PolicyConsumer};
+use eventmall_store::{CommandGateway, CommandRequest, Dispatch, SimulatedWallet, WalletLimits};
+use serde_json::json;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::helpers::{TestApp, on_both_backends};
+use crate::kafka::{TestBroker, kafka_settings};
+
+const PRICE: i64 = 12_000;
+
+/// The simulated wallet, counting every call by payment and step. A wallet id starting with
+/// `silent` never answers an authorization.
+#[derive(Default)]
+struct CountingWallet {
+    inner: Option<SimulatedWallet>,
+    calls: Mutex<HashMap<(PaymentId, &'static str), usize>>,
+}
+
+impl CountingWallet {
+    fn new() -> Self {
+        Self {
+            inner: Some(SimulatedWallet::new(WalletLimits {
+                starting_balance: 10_000_000,
+                per_payment_limit: 5_000_000,
+            })),
+            calls: Mutex::default(),
+        }
+    }
+
+    fn count(&self, payment_id: PaymentId, step: &'static str) {
+        *self
+            .calls
+            .lock()
+            .unwrap()
+            .entry((payment_id, step))
+            .or_default() += 1;
+    }
+
+    fn calls(&self, payment_id: PaymentId, step: &'static str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .get(&(payment_id, step))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn total_calls(&self) -> usize {
+        self.calls.lock().unwrap().values().sum()
+    }
+
+    fn wallet(&self) -> &SimulatedWallet {
+        self.inner.as_ref().unwrap()
+    }
+}
+
+#[async_trait]
+impl WalletGateway for CountingWallet {
+    async fn authorize(
+        &self,
+        payment_id: PaymentId,
+        wallet_id: &WalletId,
+        holder: &CustomerId,
+        amount: Money,
+    ) -> Result<AuthorizationOutcome, WalletError> {
+        self.count(payment_id, "authorize");
+        if wallet_id.0.starts_with("silent") {
+            return Err(WalletError("the wallet did not answer".into()));
+        }
+        self.wallet()
+            .authorize(payment_id, wallet_id, holder, amount)
+            .await
+    }
+
+    async fn capture(&self, payment_id: PaymentId, amount: Money) -> Result<(), WalletError> {
+        self.count(payment_id, "capture");
+        self.wallet().capture(payment_id, amount).await
+    }
+
+    async fn refund(
+        &self,
+        payment_id: PaymentId,
+        amount: Money,
+        refunded_total: Money,
+    ) -> Result<(), WalletError> {
+        self.count(payment_id, "refund");
+        self.wallet()
+            .refund(payment_id, amount, refunded_total)
+            .await
+    }
+
+    async fn void(&self, payment_id: PaymentId) -> Result<(), WalletError> {
+        self.count(payment_id, "void");
+        self.wallet().void(payment_id).await
+    }
+}
+
+/// An app, a broker with the relay publishing to it, and the policy following it.
+struct World {
+    app: TestApp,
+    broker: TestBroker,
+    wallet: Arc<CountingWallet>,
+    product: String,
+    settings: PolicySettings,
+    stop: CancellationToken,
+    running: Vec<JoinHandle<()>>,
+}
+
+impl World {
+    async fn new(app: TestApp, adjust: impl FnOnce(&mut PolicySettings)) -> Self {
+        let mut world = Self::without_policy(app, adjust).await;
+        world.start_policy(&world.settings.group.clone()).await;
+        world
+    }
+
+    /// The world before its policy starts.
+    async fn without_policy(app: TestApp, adjust: impl FnOnce(&mut PolicySettings)) -> Self {
+        let broker = TestBroker::in_memory().await;
+        let mut settings = PolicySettings {
+            timer_poll_ms: 50,
+            ..PolicySettings::default()
+        };
+        adjust(&mut settings);
+        let product = app.register_product("shop-1", "A", PRICE).await;
+        let (relay, relay_stop) = app.start_relay(&broker).await;
+        let mut world = Self {
+            app,
+            broker,
+            wallet: Arc::new(CountingWallet::new()),
+            product,
+            settings,
+            stop: CancellationToken::new(),
+            running: Vec::new(),
+        };
+        world.running.push(relay);
+        let stop = world.stop.clone();
+        world.running.push(tokio::spawn(async move {
+            stop.cancelled().await;
+            relay_stop.cancel();
+        }));
+        world
+    }
+
+    /// The command path over the world's wallet.
+    fn gateway(&self) -> CommandGateway {
+        CommandGateway::new(
+            self.app.backend().clone(),
+            &self.app.settings.store,
+            PaymentServices {
+                wallet: self.wallet.clone(),
+            },
+        )
+    }
+
+    /// Starts a policy consumer in `group`, over the world's wallet.
+    async fn start_policy(&mut self, group: &str) {
+        let commands = self.gateway();
+        let mut topics = eventmall_kafka::policy::TOPICS.to_vec();
+        topics.push(eventmall_events::dead_letter::TOPIC);
+        eventmall_kafka::ensure_topics(&self.broker.bootstrap(), &kafka_settings(), &topics)
+            .await
+            .unwrap();
+        let settings = PolicySettings {
+            group: group.to_owned(),
+            ..self.settings.clone()
+        };
+        let policy = Policy::new(commands, self.app.codec(), settings.rules());
+        let consumer =
+            PolicyConsumer::connect(policy, &self.broker.bootstrap(), &settings).unwrap();
+        let stop = self.stop.clone();
+        self.running.push(tokio::spawn(async move {
+            consumer.run(stop).await.unwrap();
+        }));
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for running in self.running {
+            let _ = running.await;
+        }
+    }
+
+    /// Places an order of `quantity` units over HTTP, paid with `wallet`.
+    async fn place(&self, customer: &str, wallet: &str, quantity: u32) -> OrderId {
+        let placed = self
+            .app
+            .post(
+                "/v1/orders",
+                json!({"customer_id": customer, "wallet_id": wallet,
+                       "lines": [{"product_id": self.product, "quantity": quantity}]}),
+            )
+            .await;
+        assert_eq!(placed.status, 201, "{}", placed.body);
+        placed.body["aggregate_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    async fn order(&self, order: OrderId) -> OrderState {
+        let loaded = self.app.commands.orders.load(&order.to_string()).await;
+        loaded.unwrap().aggregate.state.unwrap()
+    }
+
+    async fn payment(&self, order: OrderId) -> Option<PaymentState> {
+        let id = PaymentId::for_order(order).to_string();
+        let loaded = self.app.commands.payments.load(&id).await.unwrap();
+        loaded.aggregate.state
+    }
+
+    /// Waits until the order and its payment are in these states.
+    async fn until(&self, order: OrderId, status: OrderStatus, payment: PaymentStatus) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = (
+                self.order(order).await.status,
+                self.payment(order).await.map(|p| p.status),
+            );
+            if now == (status, Some(payment)) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "order {order} stayed at {now:?}, not ({status}, {payment})"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Posts an order command as the seller or customer would.
+    async fn act(&self, order: OrderId, path: &str, body: serde_json::Value) {
+        let reply = self
+            .app
+            .post(&format!("/v1/orders/{order}/{path}"), body)
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    }
+
+    async fn ship_and_deliver(&self, order: OrderId) {
+        let ship =
+            json!({"carrier": "CJ대한통운", "tracking_number": "1234", "partner_id": "shop-1"});
+        self.act(order, "ship", ship).await;
+        self.act(order, "deliver", json!({"partner_id": "shop-1"}))
+            .await;
+    }
+
+    /// Every stored event of the order and of its payment, oldest first.
+    async fn history(&self, order: OrderId) -> Vec<eventmall_events::StoredEvent> {
+        let payment = PaymentId::for_order(order).to_string();
+        let order = order.to_string();
+        let mut events: Vec<_> = self
+            .app
+            .stored()
+            .await
+            .into_iter()
+            .filter(|e| e.aggregate_id == order || e.aggregate_id == payment)
+            .collect();
+        events.sort_by_key(|e| e.global_position);
+        events
+    }
+
+    /// Waits until the relay has published every stored event and the policy had time to act.
+    async fn settle(&self) {
+        let last = self.app.last_position().await;
+        self.app.wait_published(last).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+}
+
+fn types(events: &[eventmall_events::StoredEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event_type.as_str()).collect()
+}
+
+async fn happy_path_from_placed_to_paid(app: TestApp) {
+    let world = World::new(app, |_| {}).await;
+    let order = world.place("kim", "wallet-kim", 2).await;
+    world
+        .until(order, OrderStatus::Paid, PaymentStatus::Captured)
+        .await;
+    let payment = world.payment(order).await.unwrap();
+    assert_eq!(payment.captured, Money::krw(2 * PRICE));
+    assert_eq!(
+        world.order(order).await.payment_id,
+        Some(payment.payment_id)
+    );
+    for step in ["authorize", "capture"] {
+        assert_eq!(world.wallet.calls(payment.payment_id, step), 1, "{step}");
+    }
+
+    // One order followed from placed to paid through the event metadata alone: one
+    // correlation, each step caused by the event before it, the policy as its actor.
+    let history = world.history(order).await;
+    assert_eq!(
+        types(&history),
+        [
+            "OrderPlaced",
+            "PaymentRequested",
+            "PaymentAuthorized",
+            "PaymentCaptured",
+            "OrderPaid"
+        ]
+    );
+    let placed = &history[0].metadata;
+    assert!(placed.traceparent.is_some(), "the request's trace");
+    for pair in history.windows(2) {
+        let (cause, effect) = (&pair[0].metadata, &pair[1].metadata);
+        assert_eq!(effect.correlation_id, placed.correlation_id);
+        assert_eq!(effect.causation_id, cause.event_id.to_string());
+        assert_eq!(effect.actor.as_deref(), Some("policy"));
+        assert_eq!(effect.traceparent, placed.traceparent);
+    }
+    world.stop().await;
+}
+
+async fn a_decline_cancels_the_order(app: TestApp) {
+    let world = World::new(app, |_| {}).await;
+    let order = world.place("lee", "blocked-lee", 1).await;
+    world
+        .until(order, OrderStatus::Cancelled, PaymentStatus::Declined)
+        .await;
+    let history = world.history(order).await;
+    let cancelled = history.last().unwrap();
+    assert_eq!(cancelled.event_type, "OrderCancelled");
+    assert_eq!(
+        cancelled.payload["reason"],
+        "payment declined: wallet_blocked"
+    );
+    world.stop().await;
+}
+
+async fn a_payment_not_authorized_in_time_cancels_its_order(app: TestApp) {
+    let world = World::new(app, |policy| policy.authorization_timeout_secs = 1).await;
+    let order = world.place("park", "silent-park", 1).await;
+    world
+        .until(order, OrderStatus::Cancelled, PaymentStatus::Declined)
+        .await;
+    let history = world.history(order).await;
+    assert_eq!(
+        types(&history),
+        [
+            "OrderPlaced",
+            "PaymentRequested",
+            "PaymentDeclined",
+            "OrderCancelled"
+        ]
+    );
+    assert_eq!(history[2].payload["reason"], "authorization_timeout");
+    assert_eq!(
+        history[3].payload["reason"],
+        "payment declined: authorization_timeout"
+    );
+    world.stop().await;
+}
+
+async fn a_cancel_after_capture_is_refunded(app: TestApp) {
+    let world = World::new(app, |_| {}).await;
+    let order = world.place("kim", "wallet-kim", 3).await;
+    world
+        .until(order, OrderStatus::Paid, PaymentStatus::Captured)
+        .await;
+    world
+        .act(order, "cancel", json!({"reason": "단순 변심"}))
+        .await;
+    world
+        .until(order, OrderStatus::Cancelled, PaymentStatus::Refunded)
+        .await;
+    let payment = world.payment(order).await.unwrap();
+    assert_eq!(payment.refunded, Money::krw(3 * PRICE));
+    assert_eq!(world.wallet.calls(payment.payment_id, "refund"), 1);
+    world.stop().await;
+}
+
+async fn a_cancel_before_capture_is_voided(app: TestApp) {
+    let world = World::new(app, |policy| policy.capture = Capture::OnShipment).await;
+    let order = world.place("kim", "wallet-kim", 1).await;
+    // Captured at shipment: paid as soon as the wallet holds the total.
+    world
+        .until(order, OrderStatus::Paid, PaymentStatus::Authorized)
+        .await;
+    world
+        .act(order, "cancel", json!({"reason": "단순 변심"}))
+        .await;
+    world
+        .until(order, OrderStatus::Cancelled, PaymentStatus::Voided)
+        .await;
+    let payment = world.payment(order).await.unwrap();
+    assert_eq!(world.wallet.calls(payment.payment_id, "capture"), 0);
+    assert_eq!(world.wallet.calls(payment.payment_id, "void"), 1);
+    assert_eq!(
+        world
+            .wallet
+            .wallet()
+            .available(&"wallet-kim".into())
+            .unwrap(),
+        10_000_000,
+        "the hold was released"
+    );
+    world.stop().await;
+}
+
+async fn capture_at_shipment_captures_when_the_order_ships(app: TestApp) {
+    let world = World::new(app, |policy| policy.capture = Capture::OnShipment).await;
+    let order = world.place("kim", "wallet-kim", 1).await;
+    world
+        .until(order, OrderStatus::Paid, PaymentStatus::Authorized)
+        .await;
+    world.ship_and_deliver(order).await;
+    world
+        .until(order, OrderStatus::Delivered, PaymentStatus::Captured)
+        .await;
+    world.stop().await;
+}
+
+async fn a_partial_return_refunds_exactly_its_lines(app: TestApp) {
+    let world = World::new(app, |_| {}).await;
+    let order = world.place("kim", "wallet-kim", 3).await;
+    world
+        .until(order, OrderStatus::Paid, PaymentStatus::Captured)
+        .await;
+    world.ship_and_deliver(order).await;
+    let give_back = json!({"lines": [{"line_no": 1, "quantity": 2}], "reason": "상품 불량"});
+    world.act(order, "return", give_back).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while world.payment(order).await.unwrap().refunded.amount == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never refunded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let payment = world.payment(order).await.unwrap();
+    assert_eq!(payment.refunded, Money::krw(2 * PRICE));
+    assert_eq!(payment.status, PaymentStatus::Captured, "one unit is kept");
+    world.stop().await;
+}
+
+async fn a_delivered_order_is_confirmed_automatically(app: TestApp) {
+    let world = World::new(app, |policy| policy.confirmation_after_secs = 1).await;
+    let order = world.place("kim", "wallet-kim", 1).await;
+    world
+        .until(order, OrderStatus::Paid, PaymentStatus::Captured)
+        .await;
+    world.ship_and_deliver(order).await;
+    world
+        .until(
+            order,
+            OrderStatus::PurchaseConfirmed,
+            PaymentStatus::Captured,
+        )
+        .await;
+    let history = world.history(order).await;
+    let confirmed = history.last().unwrap();
+    assert_eq!(confirmed.event_type, "OrderPurchaseConfirmed");
+    assert_eq!(confirmed.payload["automatic"], true);
+    assert_eq!(confirmed.metadata.actor.as_deref(), Some("policy"));
+    world.stop().await;
+}
+
+async fn an_order_without_a_wallet_waits_for_an_explicit_payment(app: TestApp) {
+    let world = World::new(app, |_| {}).await;
+    let placed = world
+        .app
+        .post(
+            "/v1/orders",
+            json!({"customer_id": "kim", "lines": [{"product_id": world.product, "quantity": 1}]}),
+        )
+        .await;
+    assert_eq!(placed.status, 201, "{}", placed.body);
+    let order: OrderId = placed.body["aggregate_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    world.settle().await;
+    assert_eq!(world.order(order).await.status, OrderStatus::Placed);
+    assert!(world.payment(order).await.is_none());
+    // Paid by hand, as before: the policy leaves a client's own payment alone.
+    world.app.pay(&order.to_string()).await;
+    world.settle().await;
+    assert_eq!(world.order(order).await.status, OrderStatus::Paid);
+    assert_eq!(world.wallet.total_calls(), 0);
+    world.stop().await;
+}
+
+/// Every event delivered again, to a policy in a new group reading from the start: nothing is
+/// appended, and the wallet hears nothing more.
+async fn redelivered_events_repeat_no_command_and_no_wallet_call(app: TestApp) {
+    let mut world = World::new(app, |_| {}).await;
+    let orders = [
+        world.place("kim", "wallet-kim", 3).await,
+        world.place("lee", "blocked-lee", 1).await,
+    ];
+    world
+        .until(orders[0], OrderStatus::Paid, PaymentStatus::Captured)
+        .await;
+    world
+        .until(orders[1], OrderStatus::Cancelled, PaymentStatus::Declined)
+        .await;
+    // A partial refund is the step a redelivery could repeat: the payment still has more to
+    // give back.
+    world.ship_and_deliver(orders[0]).await;
+    let give_back = json!({"lines": [{"line_no": 1, "quantity": 1}], "reason": "상품 불량"});
+    world.act(orders[0], "return", give_back).await;
+    world.settle().await;
+    let stored = world.app.last_position().await;
+    let calls = world.wallet.total_calls();
+    assert_eq!(
+        calls, 4,
+        "authorize, capture and refund, and one declined authorization"
+    );
+
+    world.start_policy("eventmall-policy-again").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    world.settle().await;
+    assert_eq!(world.app.last_position().await, stored, "nothing appended");
+    assert_eq!(world.wallet.total_calls(), calls, "no wallet call");
+    world.stop().await;
+}
+
+/// A capture that crossed the order's cancellation (both happened before the policy saw
+/// either): the policy, starting late, refunds it once and dead-letters nothing.
+async fn a_capture_that_crossed_a_cancel_is_refunded_once(app: TestApp) {
+    let mut world = World::without_policy(app, |_| {}).await;
+    let order = world.place("kim", "wallet-kim", 1).await;
+    let payment_id = PaymentId::for_order(order);
+    let gateway = world.gateway();
+    let by_hand = || CommandMetadata::new_root(Some("test".into()));
+    let request = PaymentCommand::Request {
+        payment_id,
+        order_id: order,
+        customer_id: CustomerId::from("kim"),
+        wallet_id: WalletId::from("wallet-kim"),
+        amount: Money::krw(PRICE),
+    };
+    for command in [
+        request,
+        PaymentCommand::Authorize,
+        PaymentCommand::Capture { amount: None },
+    ] {
+        let request = CommandRequest::new(payment_id, command, by_hand());
+        gateway.dispatch(request).await.unwrap();
+    }
+    let cancel = OrderCommand::Cancel {
+        reason: "단순 변심".into(),
+    };
+    gateway
+        .dispatch(CommandRequest::new(order, cancel, by_hand()))
+        .await
+        .unwrap();
+
+    world.start_policy("eventmall-policy").await;
+    world
+        .until(order, OrderStatus::Cancelled, PaymentStatus::Refunded)
+        .await;
+    world.settle().await;
+    assert_eq!(world.wallet.calls(payment_id, "refund"), 1);
+    let refunds = world
+        .history(order)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "PaymentRefunded")
+        .count();
+    assert_eq!(refunds, 1);
+    let letters = crate::kafka::drain(
+        &world.broker.bootstrap(),
+        &[eventmall_events::dead_letter::TOPIC],
+    );
+    assert!(letters.is_empty(), "{} dead letters", letters.len());
+    world.stop().await;
+}
+
+on_both_backends!(
+    a_capture_that_crossed_a_cancel_is_refunded_once,
+    happy_path_from_placed_to_paid,
+    a_decline_cancels_the_order,
+    a_payment_not_authorized_in_time_cancels_its_order,
+    a_cancel_after_capture_is_refunded,
+    a_cancel_before_capture_is_voided,
+    capture_at_shipment_captures_when_the_order_ships,
+    a_partial_return_refunds_exactly_its_lines,
+    a_delivered_order_is_confirmed_automatically,
+    an_order_without_a_wallet_waits_for_an_explicit_payment,
+    redelivered_events_repeat_no_command_and_no_wallet_call,
+);
