@@ -52,7 +52,7 @@ impl IngestConsumer {
         let handler = IngestCommands::new(commands, codec).await?;
         let consumer = KeyedConsumer::subscribe(
             bootstrap_servers,
-            &settings.group,
+            (&settings.group, settings.session_timeout_ms),
             &ingest::TOPICS,
             stage::INGEST,
         )?;

@@ -56,15 +56,17 @@ pub struct KeyedConsumer {
 }
 
 impl KeyedConsumer {
-    /// Joins `group` on `topics`, which must exist; a new group starts at their beginning.
+    /// Joins `group` on `topics`, which must exist; a new group starts at their beginning. A
+    /// member silent for `session_timeout_ms` loses its partitions to the others.
     pub fn subscribe(
         bootstrap_servers: &str,
-        group: &str,
+        (group, session_timeout_ms): (&str, u64),
         topics: &[&str],
         stage: &'static str,
     ) -> Result<Self> {
         let consumer: StreamConsumer = client_config(bootstrap_servers)
             .set("group.id", group)
+            .set("session.timeout.ms", session_timeout_ms.to_string())
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "50")

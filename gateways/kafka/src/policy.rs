@@ -463,8 +463,8 @@ impl PolicyConsumer {
         bootstrap_servers: &str,
         settings: &PolicySettings,
     ) -> Result<Self> {
-        let consumer =
-            KeyedConsumer::subscribe(bootstrap_servers, &settings.group, &TOPICS, stage::POLICY)?;
+        let group = (settings.group.as_str(), settings.session_timeout_ms);
+        let consumer = KeyedConsumer::subscribe(bootstrap_servers, group, &TOPICS, stage::POLICY)?;
         Ok(Self {
             policy,
             consumer,

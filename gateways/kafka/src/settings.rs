@@ -94,6 +94,9 @@ pub struct IngestSettings {
     pub enabled: bool,
     /// Its consumer group; a new group reads the ingest topics again from the start.
     pub group: String,
+    /// How long the group waits for a silent (killed) instance before its partitions go to
+    /// the others, in ms.
+    pub session_timeout_ms: u64,
 }
 
 impl Default for IngestSettings {
@@ -101,6 +104,7 @@ impl Default for IngestSettings {
         Self {
             enabled: true,
             group: "eventmall-ingest".into(),
+            session_timeout_ms: 10_000,
         }
     }
 }
@@ -203,6 +207,9 @@ pub struct PolicySettings {
     pub confirmation_after_secs: u64,
     /// How often the policy looks for due timers, in milliseconds.
     pub timer_poll_ms: u64,
+    /// How long the group waits for a silent (killed) instance before its partitions go to
+    /// the others, in ms.
+    pub session_timeout_ms: u64,
 }
 
 impl Default for PolicySettings {
@@ -214,6 +221,7 @@ impl Default for PolicySettings {
             authorization_timeout_secs: 15 * 60,
             confirmation_after_secs: 7 * 24 * 60 * 60,
             timer_poll_ms: 1_000,
+            session_timeout_ms: 10_000,
         }
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! - a payment voided before it was authorized is declined with `voided`.
 //!
-//! Calls are idempotent by payment id, as the port requires. State lives in memory: a restart
+//! Calls are idempotent by payment id, as the port requires. Each is logged at debug level
+//! (`wallet call`, with the payment and the step). State lives in memory: a restart
 //! gives every wallet its starting balance back.
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +20,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use eventmall_aggregates::payment::{AuthorizationOutcome, WalletError, WalletGateway};
 use eventmall_events::{CustomerId, Money, PaymentId, WalletId};
+use tracing::debug;
 
 #[derive(Clone, Copy, Debug)]
 pub struct WalletLimits {
@@ -103,6 +105,7 @@ impl WalletGateway for SimulatedWallet {
         holder: &CustomerId,
         amount: Money,
     ) -> Result<AuthorizationOutcome, WalletError> {
+        debug!(%payment_id, step = "authorize", "wallet call");
         let mut ledger = self.ledger()?;
         if let Some(hold) = ledger.payments.get(&payment_id) {
             return Ok(AuthorizationOutcome::Approved {
@@ -153,6 +156,7 @@ impl WalletGateway for SimulatedWallet {
     }
 
     async fn capture(&self, payment_id: PaymentId, amount: Money) -> Result<(), WalletError> {
+        debug!(%payment_id, step = "capture", "wallet call");
         self.with_hold(payment_id, |hold| {
             if hold.captured > 0 {
                 return Ok(((), 0));
@@ -174,6 +178,7 @@ impl WalletGateway for SimulatedWallet {
         amount: Money,
         refunded_total: Money,
     ) -> Result<(), WalletError> {
+        debug!(%payment_id, step = "refund", "wallet call");
         self.with_hold(payment_id, |hold| {
             if hold.refunded >= refunded_total.amount {
                 return Ok(((), 0));
@@ -187,6 +192,7 @@ impl WalletGateway for SimulatedWallet {
     }
 
     async fn void(&self, payment_id: PaymentId) -> Result<(), WalletError> {
+        debug!(%payment_id, step = "void", "wallet call");
         {
             let mut ledger = self.ledger()?;
             if !ledger.payments.contains_key(&payment_id) {

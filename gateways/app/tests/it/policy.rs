@@ -500,10 +500,10 @@ async fn an_order_without_a_wallet_waits_for_an_explicit_payment(app: TestApp) {
     world.stop().await;
 }
 
-/// Every event delivered again, to a policy in a new group reading from the start: nothing is
-/// appended, and the wallet hears nothing more.
-async fn redelivered_events_repeat_no_command_and_no_wallet_call(app: TestApp) {
-    let mut world = World::new(app, |_| {}).await;
+/// A paid order partly returned and refunded, and a declined one, with everything settled: a
+/// partial refund is the step a second delivery could repeat, the payment having more to give
+/// back. Answers the store's event count and the wallet calls so far.
+async fn settled_purchases(world: &World) -> (usize, usize) {
     let orders = [
         world.place("kim", "wallet-kim", 3).await,
         world.place("lee", "blocked-lee", 1).await,
@@ -514,23 +514,50 @@ async fn redelivered_events_repeat_no_command_and_no_wallet_call(app: TestApp) {
     world
         .until(orders[1], OrderStatus::Cancelled, PaymentStatus::Declined)
         .await;
-    // A partial refund is the step a redelivery could repeat: the payment still has more to
-    // give back.
     world.ship_and_deliver(orders[0]).await;
     let give_back = json!({"lines": [{"line_no": 1, "quantity": 1}], "reason": "상품 불량"});
     world.act(orders[0], "return", give_back).await;
     world.settle().await;
-    let stored = world.app.last_position().await;
     let calls = world.wallet.total_calls();
     assert_eq!(
         calls, 4,
         "authorize, capture and refund, and one declined authorization"
     );
+    (world.app.stored().await.len(), calls)
+}
 
+/// Every event delivered again, to a policy in a new group reading from the start: nothing is
+/// appended, and the wallet hears nothing more.
+async fn redelivered_events_repeat_no_command_and_no_wallet_call(app: TestApp) {
+    let mut world = World::new(app, |_| {}).await;
+    let (stored, calls) = settled_purchases(&world).await;
     world.start_policy("eventmall-policy-again").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     world.settle().await;
-    assert_eq!(world.app.last_position().await, stored, "nothing appended");
+    assert_eq!(world.app.stored().await.len(), stored, "nothing appended");
+    assert_eq!(world.wallet.total_calls(), calls, "no wallet call");
+    world.stop().await;
+}
+
+/// The replay tooling republishes the whole log (`replay republish`): the policy, in its own
+/// group, gets every event a second time and repeats nothing.
+async fn a_republished_log_repeats_no_command(app: TestApp) {
+    let world = World::new(app, |_| {}).await;
+    let (stored, calls) = settled_purchases(&world).await;
+    let republished = eventmall_kafka::replay::republish(
+        world.app.backend().clone(),
+        &world.app.codec(),
+        &world.broker.bootstrap(),
+        &crate::kafka::relay_settings(),
+        1,
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(republished.records.values().sum::<u64>() >= stored as u64);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    world.settle().await;
+    assert_eq!(world.app.stored().await.len(), stored, "nothing appended");
     assert_eq!(world.wallet.total_calls(), calls, "no wallet call");
     world.stop().await;
 }
@@ -599,4 +626,146 @@ on_both_backends!(
     a_delivered_order_is_confirmed_automatically,
     an_order_without_a_wallet_waits_for_an_explicit_payment,
     redelivered_events_repeat_no_command_and_no_wallet_call,
+    a_republished_log_repeats_no_command,
 );
+
+/// `eventmall policy` as its own process, its log (JSON, on standard error) read line by line
+/// into `log`.
+fn policy_process(
+    world: &World,
+    group: &str,
+    log: Arc<Mutex<Vec<serde_json::Value>>>,
+) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmall"))
+        .arg("policy")
+        .arg("--data-dir")
+        .arg(world.app.data.path())
+        .env("KAFKA_BOOTSTRAP_SERVERS", world.broker.bootstrap())
+        .env("EVENTMALL__STORE__URL", world.app.store_url())
+        .env("EVENTMALL__POLICY__GROUP", group)
+        .env("EVENTMALL__POLICY__CONFIRMATION_AFTER_SECS", "6")
+        .env("EVENTMALL__POLICY__TIMER_POLL_MS", "100")
+        .env("EVENTMALL__LOG__FORMAT", "json")
+        .env(
+            "EVENTMALL__LOG__FILTER",
+            "warn,eventmall_store::wallet=debug",
+        )
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(entry) = serde_json::from_str(&line) {
+                log.lock().unwrap().push(entry);
+            }
+        }
+    });
+    child
+}
+
+/// The wallet calls a policy process logged, by payment and step.
+fn wallet_calls(log: &Mutex<Vec<serde_json::Value>>) -> HashMap<(String, String), usize> {
+    let mut calls = HashMap::new();
+    for entry in log.lock().unwrap().iter() {
+        if entry["message"] == "wallet call" {
+            let key = (
+                entry["payment_id"].as_str().unwrap_or_default().to_owned(),
+                entry["step"].as_str().unwrap_or_default().to_owned(),
+            );
+            *calls.entry(key).or_default() += 1;
+        }
+    }
+    calls
+}
+
+/// The policy process killed with SIGKILL once every order is paid and a confirmation timer is
+/// pending, then started again with none of its offsets committed (a new group: every event is
+/// delivered again, the worst a kill between a command and its offset commit can do). Nothing
+/// is appended twice, the wallet hears nothing more, and the pending timer fires once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_and_restarted_it_repeats_nothing_and_fires_a_pending_timer_once() {
+    let world = World::without_policy(crate::helpers::spawn_postgres_app().await, |_| {}).await;
+    let first_log = Arc::new(Mutex::new(Vec::new()));
+    let mut first = policy_process(&world, "eventmall-policy", first_log.clone());
+    let mut orders = Vec::new();
+    for i in 0..12 {
+        orders.push(
+            world
+                .place(&format!("c{i}"), &format!("wallet-c{i}"), 1)
+                .await,
+        );
+    }
+    for &order in &orders {
+        world
+            .until(order, OrderStatus::Paid, PaymentStatus::Captured)
+            .await;
+    }
+    world.ship_and_deliver(orders[0]).await;
+    let pending = "SELECT COUNT(*) FROM policy_timers \
+                   WHERE kind = 'automatic_confirmation' AND closed_at IS NULL";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (open,): (i64,) = sqlx::query_as(pending)
+            .fetch_one(&world.app.store_pool)
+            .await
+            .unwrap();
+        if open == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no timer set");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(world.order(orders[0]).await.status, OrderStatus::Delivered);
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let before = world.app.stored().await.len();
+    let first_calls = wallet_calls(&first_log);
+    for &order in &orders {
+        let payment = PaymentId::for_order(order).to_string();
+        for step in ["authorize", "capture"] {
+            let calls = first_calls.get(&(payment.clone(), step.to_owned()));
+            assert_eq!(calls, Some(&1), "{step} of {payment}");
+        }
+    }
+
+    let second_log = Arc::new(Mutex::new(Vec::new()));
+    let _second = policy_process(&world, "eventmall-policy-restarted", second_log.clone());
+    world
+        .until(
+            orders[0],
+            OrderStatus::PurchaseConfirmed,
+            PaymentStatus::Captured,
+        )
+        .await;
+    // Time to take in every event again.
+    world.settle().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        world.app.stored().await.len(),
+        before + 1,
+        "only the timer's confirmation was appended"
+    );
+    assert!(
+        wallet_calls(&second_log).is_empty(),
+        "{:?}",
+        wallet_calls(&second_log)
+    );
+    let (outcome,): (String,) =
+        sqlx::query_as("SELECT outcome FROM policy_timers WHERE kind = 'automatic_confirmation'")
+            .fetch_one(&world.app.store_pool)
+            .await
+            .unwrap();
+    assert_eq!(outcome, "fired");
+    let history = world.history(orders[0]).await;
+    let confirmed = history
+        .iter()
+        .filter(|e| e.event_type == "OrderPurchaseConfirmed")
+        .count();
+    assert_eq!(confirmed, 1);
+    world.stop().await;
+}
