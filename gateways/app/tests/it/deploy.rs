@@ -51,6 +51,7 @@ fn every_compose_service_runs_a_real_subcommand_with_settings_the_loader_accepts
         .expect("docker-compose.yml has services");
     let names: Vec<String> = services.keys().map(text).collect();
     let mut ours = 0;
+    let mut roles = std::collections::BTreeSet::new();
     for (name, service) in services {
         let name = text(name);
         for dependency in service["depends_on"].as_mapping().into_iter().flatten() {
@@ -71,6 +72,7 @@ fn every_compose_service_runs_a_real_subcommand_with_settings_the_loader_accepts
             .iter()
             .map(text)
             .collect();
+        roles.insert(command[0].clone());
         let cli = parses_as_eventmall(&command)
             .unwrap_or_else(|e| panic!("{name}: {command:?} is not an eventmall command: {e}"));
         let environment: HashMap<String, String> = service["environment"]
@@ -92,7 +94,10 @@ fn every_compose_service_runs_a_real_subcommand_with_settings_the_loader_accepts
             "{name} needs the Kafka cluster"
         );
     }
-    assert!(ours >= 5, "the compose file runs the roles: {names:?}");
+    assert!(ours >= 6, "the compose file runs the roles: {names:?}");
+    for role in ["migrate", "serve", "relay", "ingest", "project", "policy"] {
+        assert!(roles.contains(role), "no service runs `{role}`: {roles:?}");
+    }
 }
 
 #[test]
