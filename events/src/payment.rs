@@ -85,3 +85,42 @@ domain_events!(
         PaymentVoided,
     }
 );
+
+/// Where a payment is, as its events tell it: the write side decides commands on it, and the
+/// order views show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Requested, not answered by the wallet yet.
+    Requested,
+    /// The wallet holds the amount.
+    Authorized,
+    /// The wallet refused it.
+    Declined,
+    /// The held money was taken.
+    Captured,
+    /// Every captured won was given back.
+    Refunded,
+    /// The authorization (or the request) was released before capture.
+    Voided,
+}
+
+impl PaymentStatus {
+    /// The status as stored and served (`captured`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Authorized => "authorized",
+            Self::Declined => "declined",
+            Self::Captured => "captured",
+            Self::Refunded => "refunded",
+            Self::Voided => "voided",
+        }
+    }
+}
+
+impl std::fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

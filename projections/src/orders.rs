@@ -1,6 +1,8 @@
 //! Order views and sales: each order's detail and status timeline, partner sales per Seoul
-//! day, monthly settlements and customer profiles, all from the order topic.
+//! day, monthly settlements and customer profiles from the order topic, and each order's
+//! payments from the payment topic.
 
+mod payment;
 mod profile;
 mod sales;
 mod settlement;
@@ -11,6 +13,7 @@ use std::collections::HashMap;
 use eventmall_events::order::OrderEvent;
 
 pub use eventmall_events::order::OrderStatus;
+pub use payment::{PaymentChanges, PaymentView};
 pub use profile::ProfileDelta;
 pub use sales::{SalesDelta, SalesKey, seoul_day, seoul_month};
 pub use settlement::{CommissionRate, Settlement};

@@ -1,11 +1,9 @@
-use std::fmt;
-
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use eventmall_events::ids::is_text_id;
 use eventmall_events::payment::{
     PaymentAuthorized, PaymentCaptured, PaymentDeclined, PaymentEvent, PaymentRefunded,
-    PaymentRequested, PaymentVoided,
+    PaymentRequested, PaymentStatus, PaymentVoided,
 };
 use eventmall_events::{CustomerId, Money, OrderId, PaymentId, WalletId};
 use serde::{Deserialize, Serialize};
@@ -13,31 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::commands::PaymentCommand;
 use super::error::PaymentError;
 use super::wallet::{AuthorizationOutcome, PaymentServices};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    Requested,
-    Authorized,
-    Declined,
-    Captured,
-    /// Every captured won was given back.
-    Refunded,
-    Voided,
-}
-
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Requested => "requested",
-            Self::Authorized => "authorized",
-            Self::Declined => "declined",
-            Self::Captured => "captured",
-            Self::Refunded => "refunded",
-            Self::Voided => "voided",
-        })
-    }
-}
 
 /// A payment; `None` until requested.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,7 @@
 use eventmall_events::Money;
 
-use super::aggregate::PaymentStatus;
 use crate::rejection::{Rejection, RejectionKind};
+use eventmall_events::payment::PaymentStatus;
 
 /// Why a payment command was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

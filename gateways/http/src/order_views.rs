@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::Path;
 use chrono::{Datelike, NaiveDate};
 use eventmall_events::OrderId;
-use eventmall_projections::orders::{OrderStatus, OrderView, Settlement};
+use eventmall_projections::orders::{OrderStatus, OrderView, PaymentView, Settlement};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "order-views",
     params(ConsistencyToken, ("id" = OrderId, Path, description = "The order")),
     responses(
-        (status = 200, description = "The order with its status timeline", body = OrderView, headers(
+        (status = 200, description = "The order with its status timeline and its payments", body = OrderWithPayments, headers(
             ("X-Consistency" = String, description = "With `X-Consistency-Token`: `fresh`, or `stale` when the read model did not reach the token in time")
         )),
         ConsistentReadProblems,
@@ -45,13 +45,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub async fn order(
     Views(views): Views,
     IdPath(id): IdPath<OrderId>,
-) -> Result<Json<OrderView>, ApiError> {
-    views
+) -> Result<Json<OrderWithPayments>, ApiError> {
+    let order_id = id.to_string();
+    let order = views
         .orders
-        .order(&id.to_string())
+        .order(&order_id)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("order {id} is not in the order views")))
+        .ok_or_else(|| ApiError::NotFound(format!("order {id} is not in the order views")))?;
+    let payments = views.orders.payments_of(&order_id).await?;
+    Ok(Json(OrderWithPayments { order, payments }))
+}
+
+/// An order's view with its payments, as the payment events tell them.
+#[derive(Serialize, ToSchema)]
+pub struct OrderWithPayments {
+    #[serde(flatten)]
+    order: OrderView,
+    /// The order's payments, oldest first: their state and the amounts authorized, captured
+    /// and refunded. A payment event may be shown a moment before or after the order event
+    /// it belongs with (two topics).
+    payments: Vec<PaymentView>,
 }
 
 #[derive(Deserialize, IntoParams)]

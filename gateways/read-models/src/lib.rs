@@ -99,16 +99,26 @@ fn fresh_orders<'a>(
     batch: &'a Batch,
     before: &'a Positions,
 ) -> (Vec<(usize, &'a OrderEvent)>, Vec<&'a str>) {
-    let fresh: Vec<(usize, &OrderEvent)> = batch
+    fresh_of(batch, before, |event| match event {
+        AnyEvent::Order(event) => Some(event),
+        _ => None,
+    })
+}
+
+/// The events of a batch not yet applied that `pick` takes, with their index, and the distinct
+/// aggregates they are about.
+fn fresh_of<'a, E>(
+    batch: &'a Batch,
+    before: &'a Positions,
+    pick: impl Fn(&'a AnyEvent) -> Option<&'a E>,
+) -> (Vec<(usize, &'a E)>, Vec<&'a str>) {
+    let fresh: Vec<(usize, &E)> = batch
         .fresh(before)
-        .filter_map(|(index, delivered)| match &delivered.envelope.event {
-            AnyEvent::Order(event) => Some((index, event)),
-            _ => None,
-        })
+        .filter_map(|(index, delivered)| pick(&delivered.envelope.event).map(|e| (index, e)))
         .collect();
-    let orders: std::collections::BTreeSet<&str> = fresh
+    let ids: std::collections::BTreeSet<&str> = fresh
         .iter()
         .map(|(index, _)| batch.events[*index].envelope.aggregate_id.as_str())
         .collect();
-    (fresh, orders.into_iter().collect())
+    (fresh, ids.into_iter().collect())
 }

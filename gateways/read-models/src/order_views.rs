@@ -1,12 +1,17 @@
 //! The order views projector: orders with their timelines, partner sales per Seoul day and
-//! customer profiles, in one generation's tables, from `eventmall.orders.v1`.
+//! customer profiles, from `eventmall.orders.v1`, and the orders' payments, from
+//! `eventmall.payments.v1`, in one generation's tables.
 
 mod queries;
 
 use std::collections::HashMap;
 
+use eventmall_events::AnyEvent;
 use eventmall_events::order::OrderEvent;
-use eventmall_projections::orders::{OrderChanges, OrderView, seoul_day};
+use eventmall_events::payment::PaymentEvent;
+use eventmall_projections::orders::{
+    OrderChanges, OrderView, PaymentChanges, PaymentView, seoul_day,
+};
 use eventmall_projections::{Batch, Checkpoint, Generation, Prepared, Projection, ReadModelError};
 use sqlx::{Any, AnyPool, Transaction};
 
@@ -33,6 +38,7 @@ struct Tables {
     sales: String,
     customers: String,
     categories: String,
+    payments: String,
 }
 
 impl Tables {
@@ -43,6 +49,7 @@ impl Tables {
             sales: format!("{prefix}daily_sales"),
             customers: format!("{prefix}customers"),
             categories: format!("{prefix}customer_categories"),
+            payments: format!("{prefix}payments"),
         }
     }
 
@@ -53,6 +60,7 @@ impl Tables {
             sales,
             customers,
             categories,
+            payments,
         } = self;
         vec![
             format!(
@@ -85,13 +93,18 @@ impl Tables {
                  category TEXT NOT NULL, orders BIGINT NOT NULL, \
                  PRIMARY KEY (customer_id, category)){keyed}"
             ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {payments} (payment_id TEXT PRIMARY KEY, \
+                 order_id TEXT NOT NULL, version BIGINT NOT NULL, view TEXT NOT NULL)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {payments}_by_order ON {payments} (order_id)"),
         ]
     }
 }
 
 impl OrderViews {
     /// The topics it is built from.
-    pub const TOPICS: &'static [&'static str] = &[OrderEvent::TOPIC];
+    pub const TOPICS: &'static [&'static str] = &[OrderEvent::TOPIC, PaymentEvent::TOPIC];
 
     pub const NAME: &'static str = "order-views";
 
@@ -119,8 +132,9 @@ impl OrderViews {
             sales,
             customers,
             categories,
+            payments,
         } = Tables::of(generation);
-        database::drop_tables(pool, &[orders, sales, customers, categories]).await
+        database::drop_tables(pool, &[orders, sales, customers, categories, payments]).await
     }
 
     /// Opens the generation reads are served from.
@@ -146,6 +160,59 @@ impl OrderViews {
             }
         }
         Ok(views)
+    }
+
+    async fn load_payments(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        ids: &[&str],
+    ) -> Result<Vec<PaymentView>> {
+        let mut views = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOAD_CHUNK) {
+            let sql = format!(
+                "SELECT view FROM {} WHERE payment_id IN ({})",
+                self.tables.payments,
+                placeholders(tx, 1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for json in query.fetch_all(&mut **tx).await? {
+                views.push(serde_json::from_str(&json)?);
+            }
+        }
+        Ok(views)
+    }
+
+    async fn write_payments(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        changes: &PaymentChanges,
+        loaded_versions: &HashMap<String, i64>,
+    ) -> Result<()> {
+        let mut rows = Vec::new();
+        for view in changes.views.values() {
+            if loaded_versions.get(&view.payment_id) == Some(&view.version) {
+                continue;
+            }
+            rows.push(vec![
+                SqlValue::Text(view.payment_id.clone()),
+                SqlValue::Text(view.order_id.clone()),
+                SqlValue::Int(view.version),
+                SqlValue::Text(serde_json::to_string(view)?),
+            ]);
+        }
+        upsert(
+            tx,
+            &self.tables.payments,
+            &["payment_id", "order_id", "version", "view"],
+            "payment_id",
+            "version = excluded.version, view = excluded.view",
+            rows,
+        )
+        .await?;
+        Ok(())
     }
 
     async fn write(
@@ -335,6 +402,24 @@ impl Projection for OrderViews {
             }
         }
         self.write(&mut tx, &changes, &versions).await?;
+
+        let (fresh, ids) = crate::fresh_of(batch, &before, |event| match event {
+            AnyEvent::Payment(event) => Some(event),
+            _ => None,
+        });
+        let loaded = self.load_payments(&mut tx, &ids).await?;
+        let versions = loaded
+            .iter()
+            .map(|view| (view.payment_id.clone(), view.version))
+            .collect();
+        let mut payments = PaymentChanges::over(loaded);
+        for (index, event) in fresh {
+            let envelope = batch.events[index].envelope.with(event.clone());
+            if let Err(error) = payments.apply(&envelope) {
+                refused.push((index, error.to_string()));
+            }
+        }
+        self.write_payments(&mut tx, &payments, &versions).await?;
         let (commit, rollback) = checkpoints::finish(tx);
         Ok(Prepared {
             refused,

@@ -294,6 +294,7 @@ fn types(events: &[eventmall_events::StoredEvent]) -> Vec<&str> {
 
 async fn happy_path_from_placed_to_paid(app: TestApp) {
     let world = World::new(app, |_| {}).await;
+    let (_projectors, _stop_projectors) = world.app.start_projectors(&world.broker).await;
     let order = world.place("kim", "wallet-kim", 2).await;
     world
         .until(order, OrderStatus::Paid, PaymentStatus::Captured)
@@ -330,6 +331,25 @@ async fn happy_path_from_placed_to_paid(app: TestApp) {
         assert_eq!(effect.actor.as_deref(), Some("policy"));
         assert_eq!(effect.traceparent, placed.traceparent);
     }
+
+    // The order view shows its payment, from the payment events.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let view = loop {
+        let view = world.app.get(&format!("/v1/orders/{order}")).await;
+        if view.status == 200
+            && view.body["status"] == "paid"
+            && view.body["payments"][0]["status"] == "captured"
+        {
+            break view.body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", view.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let shown = &view["payments"][0];
+    assert_eq!(shown["payment_id"], payment.payment_id.to_string());
+    assert_eq!(shown["authorized"]["amount"], 2 * PRICE);
+    assert_eq!(shown["captured"]["amount"], 2 * PRICE);
+    assert_eq!(shown["refunded"]["amount"], 0);
     world.stop().await;
 }
 
@@ -375,6 +395,7 @@ async fn a_payment_not_authorized_in_time_cancels_its_order(app: TestApp) {
 
 async fn a_cancel_after_capture_is_refunded(app: TestApp) {
     let world = World::new(app, |_| {}).await;
+    let (_projectors, _stop_projectors) = world.app.start_projectors(&world.broker).await;
     let order = world.place("kim", "wallet-kim", 3).await;
     world
         .until(order, OrderStatus::Paid, PaymentStatus::Captured)
@@ -388,6 +409,17 @@ async fn a_cancel_after_capture_is_refunded(app: TestApp) {
     let payment = world.payment(order).await.unwrap();
     assert_eq!(payment.refunded, Money::krw(3 * PRICE));
     assert_eq!(world.wallet.calls(payment.payment_id, "refund"), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = world.app.get(&format!("/v1/orders/{order}")).await;
+        let shown = &view.body["payments"][0];
+        if shown["status"] == "refunded" {
+            assert_eq!(shown["refunded"]["amount"], 3 * PRICE);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", view.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     world.stop().await;
 }
 

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use eventmall_projections::Contents;
 use eventmall_projections::orders::{
-    CommissionRate, OrderStatus, OrderView, SalesDelta, Settlement,
+    CommissionRate, OrderStatus, OrderView, PaymentView, SalesDelta, Settlement,
 };
 use serde::Serialize;
 use sqlx::Row;
@@ -87,6 +87,25 @@ impl OrderViews {
             .fetch_optional(&self.pool)
             .await?;
         Ok(json.map(|json| serde_json::from_str(&json)).transpose()?)
+    }
+
+    /// The payments of an order, oldest first.
+    pub async fn payments_of(&self, order_id: &str) -> Result<Vec<PaymentView>> {
+        let sql = format!(
+            "SELECT view FROM {} WHERE order_id = $1",
+            self.tables.payments
+        );
+        let rows: Vec<String> = sqlx::query_scalar(&sql)
+            .bind(order_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut payments = rows
+            .iter()
+            .map(|json| serde_json::from_str::<PaymentView>(json))
+            .collect::<Result<Vec<_>, _>>()?;
+        payments
+            .sort_by(|a, b| (a.requested_at, &a.payment_id).cmp(&(b.requested_at, &b.payment_id)));
+        Ok(payments)
     }
 
     pub async fn customer_orders(
@@ -273,6 +292,7 @@ impl OrderViews {
             sales,
             customers,
             categories,
+            payments,
         } = &self.tables;
         let mut tx = begin_snapshot(&self.pool).await?;
         let mut contents =
@@ -306,6 +326,12 @@ impl OrderViews {
                 format!(
                     "SELECT customer_id || '/' || category, CAST(orders AS TEXT) \
                      FROM {categories}"
+                ),
+            ),
+            (
+                "payments",
+                format!(
+                    "SELECT payment_id, order_id || '|' || version || '|' || view FROM {payments}"
                 ),
             ),
         ] {
