@@ -284,7 +284,11 @@ pub fn on_payment_event(event: &PaymentEvent, facts: Facts<'_>, rules: &PolicyRu
                     Reaction::step("capture", payment(paid.payment_id, capture))
                 }
                 (Some(OrderStatus::Placed), PaymentStatus::Authorized, Capture::OnShipment) => {
-                    Reaction::step("mark_paid", mark_paid(paid, paid.authorized))
+                    let command = OrderCommand::MarkPaidOnHold {
+                        payment_id: paid.payment_id,
+                        amount: paid.authorized,
+                    };
+                    Reaction::step("mark_paid", order(paid.order_id, command))
                 }
                 _ => Reaction::default(),
             };

@@ -75,17 +75,14 @@ impl Aggregate for Order {
                     .await?
                     .into()
             }
-            OrderCommand::MarkPaid { payment_id, amount } => {
-                let state = self.expect_status("pay", &[OrderStatus::Placed])?;
-                if amount != state.total {
-                    return Err(OrderError::AmountMismatch {
-                        paid: amount,
-                        total: state.total,
-                    });
-                }
-                check_payment(state, payment_id, services).await?;
-                OrderPaid { payment_id, amount }.into()
-            }
+            OrderCommand::MarkPaid { payment_id, amount } => self
+                .pay(payment_id, amount, Secured::Captured, services)
+                .await?
+                .into(),
+            OrderCommand::MarkPaidOnHold { payment_id, amount } => self
+                .pay(payment_id, amount, Secured::Held, services)
+                .await?
+                .into(),
             OrderCommand::Ship {
                 carrier,
                 tracking_number,
@@ -178,7 +175,35 @@ impl Aggregate for Order {
     }
 }
 
+/// How the money of a payment that pays an order must be secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Secured {
+    /// Taken by the wallet.
+    Captured,
+    /// Held by the wallet, to be captured later.
+    Held,
+}
+
 impl Order {
+    /// The order paid by `payment_id`: of its customer, for its total, secured as asked.
+    async fn pay(
+        &self,
+        payment_id: PaymentId,
+        amount: Money,
+        secured: Secured,
+        services: &OrderServices,
+    ) -> Result<OrderPaid, OrderError> {
+        let state = self.expect_status("pay", &[OrderStatus::Placed])?;
+        if amount != state.total {
+            return Err(OrderError::AmountMismatch {
+                paid: amount,
+                total: state.total,
+            });
+        }
+        check_payment(state, payment_id, secured, services).await?;
+        Ok(OrderPaid { payment_id, amount })
+    }
+
     /// The state, if the order is in one of `allowed`; otherwise the refusal naming its status.
     /// A partner acting on the order must be the one selling it.
     fn expect_seller(&self, partner: &PartnerId) -> Result<(), OrderError> {
@@ -294,11 +319,12 @@ async fn place(
     })
 }
 
-/// The payment is this order's, by its customer, and the wallet captured the order's total or
-/// holds it (captured when the order ships).
+/// The payment is this order's, by its customer, and the wallet captured the order's total
+/// (or holds it, when that is what is asked).
 async fn check_payment(
     state: &OrderState,
     payment_id: PaymentId,
+    secured: Secured,
     services: &OrderServices,
 ) -> Result<(), OrderError> {
     let payment = services
@@ -310,10 +336,14 @@ async fn check_payment(
     if payment.order_id != state.order_id || payment.customer_id != state.customer_id {
         return Err(OrderError::NotThisOrdersPayment { payment_id });
     }
-    if payment.captured != state.total && payment.held != state.total {
+    let secured = match secured {
+        Secured::Captured => payment.captured,
+        Secured::Held => payment.held,
+    };
+    if secured != state.total {
         return Err(OrderError::NotCaptured {
             payment_id,
-            captured: payment.captured,
+            captured: secured,
             total: state.total,
         });
     }

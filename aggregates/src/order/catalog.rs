@@ -38,7 +38,7 @@ pub struct PaymentRecord {
 }
 
 /// Service port: the payments, so an order is marked paid only by a payment of its own that
-/// the wallet captured, or holds in full to capture at shipment.
+/// the wallet captured (or, for the payment policy's capture at shipment, holds in full).
 #[async_trait]
 pub trait PaymentLedger: Send + Sync {
     /// The payment, `None` when it was never requested.

@@ -31,6 +31,12 @@ pub enum OrderCommand {
         payment_id: PaymentId,
         amount: Money,
     },
+    /// Paid on a hold: the wallet holds the total, captured when the order ships (the payment
+    /// policy's `on_shipment` capture). Not a client's command.
+    MarkPaidOnHold {
+        payment_id: PaymentId,
+        amount: Money,
+    },
     /// Handed to a carrier, as the partner reporting it (`by_partner`) says: the order's
     /// seller only.
     Ship {

@@ -4,6 +4,7 @@
 
 use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
 use eventmall_events::order::OrderEvent;
+use eventmall_events::payment::PaymentEvent;
 use eventmall_events::product::ProductEvent;
 use eventmall_kafka::ProjectorSettings;
 use eventmall_kafka::projector::{Mode, Projector};
@@ -36,7 +37,12 @@ async fn catches_up_within_its_budget_then_goes_live(subject: Subject) {
     eventmall_kafka::ensure_topics(
         &broker.bootstrap(),
         &kafka_settings(),
-        &[ProductEvent::TOPIC, OrderEvent::TOPIC, DEAD_LETTER_TOPIC],
+        &[
+            ProductEvent::TOPIC,
+            OrderEvent::TOPIC,
+            PaymentEvent::TOPIC,
+            DEAD_LETTER_TOPIC,
+        ],
     )
     .await
     .unwrap();

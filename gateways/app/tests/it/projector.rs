@@ -10,6 +10,7 @@ use std::time::Duration;
 use eventmall::demo::{self, DemoPlan};
 use eventmall_events::dead_letter::{TOPIC as DEAD_LETTER_TOPIC, header};
 use eventmall_events::order::{OrderEvent, OrderLine, OrderPaid, OrderPlaced};
+use eventmall_events::payment::PaymentEvent;
 use eventmall_events::product::{
     ProductDetails, ProductEvent, ProductRegistered, ProductStockChanged,
 };
@@ -55,7 +56,7 @@ async fn start(
     eventmall_kafka::ensure_topics(
         &broker.bootstrap(),
         &kafka_settings(),
-        &[PRODUCTS, ORDERS, DEAD_LETTER_TOPIC],
+        &[PRODUCTS, ORDERS, PaymentEvent::TOPIC, DEAD_LETTER_TOPIC],
     )
     .await
     .unwrap();
@@ -145,9 +146,10 @@ impl Subject {
     }
 
     pub(crate) fn records(self, broker: &TestBroker) -> i64 {
-        let projection_topics: &[&str] = match self {
-            Self::OrderViews | Self::Recommendations => &[ORDERS],
-            Self::Search => &[PRODUCTS, ORDERS],
+        let projection_topics = match self {
+            Self::OrderViews => OrderViews::TOPICS,
+            Self::Recommendations => Recommendations::TOPICS,
+            Self::Search => Search::TOPICS,
         };
         projection_topics
             .iter()
@@ -766,7 +768,7 @@ async fn an_event_the_read_model_cannot_hold_is_dead_lettered(app: TestApp) {
     // One record per batch: the overflow is found by the database, not inside a batch.
     let live = Subject::OrderViews.live(&app);
     let (running, stop) = start(&app, &broker, live.clone(), 1).await;
-    wait_applied(live.as_ref(), records_on(&broker, ORDERS)).await;
+    wait_applied(live.as_ref(), Subject::OrderViews.records(&broker)).await;
     drop(stop);
     running.await.unwrap().unwrap();
 
