@@ -9,7 +9,10 @@
 //! and peripherals, …) with Korean titles in the "brand gender category name [colour]" pattern,
 //! model numbers, four-level categories and EP options; customers have a
 //! favourite theme and buy bundles of related items from one partner, pay with their wallet,
-//! and some cancel or return. Everything is drawn from one seeded generator, ids included, and
+//! and some cancel or return. Under `up --demo` they place each order with their wallet and the
+//! payment policy pays it (and refunds what is cancelled or returned); the demo drives only
+//! what people do: partners ship and deliver, customers confirm, cancel or return. `eventmall
+//! demo` alone runs no relay and no policy, so its customers pay by hand, step by step. Everything is drawn from one seeded generator, ids included, and
 //! every command carries an idempotency key derived from the seed: the same seed gives the same
 //! world, and running it twice appends nothing the second time.
 
@@ -19,10 +22,11 @@ mod upload;
 mod world;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use eventmall_aggregates::order::{LineRequest, ReturnRequest};
 use eventmall_aggregates::{OrderCommand, PaymentCommand};
+use eventmall_events::order::OrderStatus;
 use eventmall_events::{CommandMetadata, Money, PartnerId};
 use eventmall_feeds::{FeedEncoding, FeedIngest};
 use eventmall_store::{
@@ -49,6 +53,15 @@ pub struct DemoPlan {
     pub seed: u64,
     /// Commands in flight at once.
     pub concurrency: usize,
+}
+
+/// Who pays the demo's orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payer {
+    /// The customer, command by command: request, authorize, capture, mark paid; refunds too.
+    Customer,
+    /// The payment policy running beside the demo: orders are placed with the wallet.
+    Policy,
 }
 
 /// What a demo run did.
@@ -79,17 +92,22 @@ struct Counters {
     events: AtomicU64,
 }
 
-/// Builds the world described by `plan` with the feed ingest in this process.
+/// How long an order placed with a wallet may wait for the policy to pay or cancel it.
+const POLICY_WAIT: Duration = Duration::from_secs(60);
+
+/// Builds the world described by `plan` with the feed ingest in this process, its customers
+/// paying by hand.
 pub async fn run(feeds: &FeedIngest, plan: DemoPlan) -> anyhow::Result<DemoReport> {
-    run_through(feeds, feeds.commands(), plan).await
+    run_through(feeds, feeds.commands(), plan, Payer::Customer).await
 }
 
 /// Builds the world described by `plan`: each partner's catalog through its EP feed, uploaded
-/// to `feeds`, then orders and payments through `commands`.
+/// to `feeds`, then orders (and payments, as `payer` says) through `commands`.
 pub async fn run_through(
     feeds: &impl FeedUpload,
     commands: &CommandGateway,
     plan: DemoPlan,
+    payer: Payer,
 ) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
@@ -98,6 +116,7 @@ pub async fn run_through(
     let driver = Driver {
         commands,
         seed: plan.seed,
+        payer,
         counters: Counters::default(),
     };
     let mut feed_rows_rejected = 0;
@@ -158,6 +177,7 @@ pub async fn run_through(
 struct Driver<'a> {
     commands: &'a CommandGateway,
     seed: u64,
+    payer: Payer,
     counters: Counters,
 }
 
@@ -196,30 +216,10 @@ impl Driver<'_> {
         Ok(receipt)
     }
 
-    async fn order(&self, order: &OrderPlan) -> Result<(), CommandError> {
+    /// Pays the order by hand, as a client without the policy does; false when the wallet
+    /// declined (the order is then cancelled).
+    async fn pay(&self, order: &OrderPlan, total: i64) -> Result<bool, CommandError> {
         let step = |name: &str| format!("order-{}-{name}", order.index);
-        let place = OrderCommand::Place {
-            order_id: order.order_id,
-            customer_id: order.customer_id.clone(),
-            lines: order
-                .lines
-                .iter()
-                .map(|&(product_id, quantity, _)| LineRequest {
-                    product_id,
-                    quantity,
-                })
-                .collect(),
-            wallet_id: None,
-        };
-        self.send(step("place"), order.order_id, place).await?;
-        if let Fate::LeftPlaced = order.fate {
-            return Ok(());
-        }
-        let total: i64 = order
-            .lines
-            .iter()
-            .map(|&(_, quantity, price)| price * i64::from(quantity))
-            .sum();
         let request = PaymentCommand::Request {
             payment_id: order.payment_id,
             order_id: order.order_id,
@@ -237,13 +237,11 @@ impl Driver<'_> {
             )
             .await?;
         if authorized.events.iter().any(|e| e == "PaymentDeclined") {
-            self.counters.declined.fetch_add(1, Ordering::Relaxed);
             let cancel = OrderCommand::Cancel {
                 reason: "결제 거절".into(),
             };
             self.send(step("cancel"), order.order_id, cancel).await?;
-            self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(false);
         }
         let capture = PaymentCommand::Capture { amount: None };
         self.send(step("capture"), order.payment_id, capture)
@@ -253,6 +251,68 @@ impl Driver<'_> {
             amount: Money::krw(total),
         };
         self.send(step("mark-paid"), order.order_id, paid).await?;
+        Ok(true)
+    }
+
+    /// Waits for the policy to pay the order (true) or cancel it on a decline (false).
+    async fn paid_by_policy(&self, order: &OrderPlan) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + POLICY_WAIT;
+        loop {
+            let loaded = self
+                .commands
+                .orders
+                .load(&order.order_id.to_string())
+                .await?;
+            match loaded.aggregate.state.map(|state| state.status) {
+                Some(OrderStatus::Placed) | None => {}
+                Some(OrderStatus::Cancelled) => return Ok(false),
+                Some(_) => return Ok(true),
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "order {} was not paid by the payment policy within {POLICY_WAIT:?}: is the \
+                 policy running?",
+                order.order_id
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn order(&self, order: &OrderPlan) -> anyhow::Result<()> {
+        let step = |name: &str| format!("order-{}-{name}", order.index);
+        let total: i64 = order
+            .lines
+            .iter()
+            .map(|&(_, quantity, price)| price * i64::from(quantity))
+            .sum();
+        // An order left placed waits for an explicit payment: no wallet.
+        let by_policy = self.payer == Payer::Policy && !matches!(order.fate, Fate::LeftPlaced);
+        let place = OrderCommand::Place {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            lines: order
+                .lines
+                .iter()
+                .map(|&(product_id, quantity, _)| LineRequest {
+                    product_id,
+                    quantity,
+                })
+                .collect(),
+            wallet_id: by_policy.then(|| order.wallet_id.clone()),
+        };
+        self.send(step("place"), order.order_id, place).await?;
+        if let Fate::LeftPlaced = order.fate {
+            return Ok(());
+        }
+        let paid = match by_policy {
+            true => self.paid_by_policy(order).await?,
+            false => self.pay(order, total).await?,
+        };
+        if !paid {
+            self.counters.declined.fetch_add(1, Ordering::Relaxed);
+            self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         self.counters.paid.fetch_add(1, Ordering::Relaxed);
         match order.fate {
             Fate::LeftPlaced | Fate::Paid => return Ok(()),
@@ -261,11 +321,13 @@ impl Driver<'_> {
                     reason: "단순 변심".into(),
                 };
                 self.send(step("cancel"), order.order_id, cancel).await?;
-                let refund = PaymentCommand::Refund {
-                    amount: Money::krw(total),
-                    reason: "주문 취소".into(),
-                };
-                self.send(step("refund"), order.payment_id, refund).await?;
+                if !by_policy {
+                    let refund = PaymentCommand::Refund {
+                        amount: Money::krw(total),
+                        reason: "주문 취소".into(),
+                    };
+                    self.send(step("refund"), order.payment_id, refund).await?;
+                }
                 self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
@@ -304,11 +366,13 @@ impl Driver<'_> {
                     reason: "상품 불량".into(),
                 };
                 self.send(step("return"), order.order_id, give_back).await?;
-                let refund = PaymentCommand::Refund {
-                    amount: Money::krw(price),
-                    reason: "반품".into(),
-                };
-                self.send(step("refund"), order.payment_id, refund).await?;
+                if !by_policy {
+                    let refund = PaymentCommand::Refund {
+                        amount: Money::krw(price),
+                        reason: "반품".into(),
+                    };
+                    self.send(step("refund"), order.payment_id, refund).await?;
+                }
                 self.counters.returned.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}

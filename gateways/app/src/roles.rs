@@ -122,7 +122,12 @@ async fn run_up(
     if let Some(plan) = demo {
         // The demo's partners upload their feeds the way real ones do.
         let uploads = demo::HttpUpload::new(format!("http://{address}"));
-        let report = demo::run_through(&uploads, &commands, plan).await?;
+        // With the policy running, customers order with their wallet and it pays.
+        let payer = match settings.policy.enabled {
+            true => demo::Payer::Policy,
+            false => demo::Payer::Customer,
+        };
+        let report = demo::run_through(&uploads, &commands, plan, payer).await?;
         info!(?report, "demo world ready");
     }
     let served = server.await;

@@ -151,6 +151,32 @@ async fn up_runs_broker_api_registry_and_relay_and_stops_the_broker_on_sigterm()
             .any(|letter| letter["headers"]["feed.partner_id"] == "partner-007")
     );
 
+    // Customers ordered with their wallets and the payment policy paid: a paid order's
+    // payment events were issued by the policy.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let paid = 'found: loop {
+        for partner in 0..8 {
+            let queue = get(format!(
+                "{}/v1/partners/partner-{partner:03}/orders?status=paid&limit=1",
+                up.api
+            ))
+            .await;
+            if let Some(order) = queue["orders"].as_array().and_then(|o| o.first()) {
+                break 'found order["order_id"].as_str().unwrap().to_owned();
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no paid order");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let history = get(format!("{}/v1/orders/{paid}/events", up.api)).await;
+    let marked = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["event_type"] == "OrderPaid")
+        .unwrap_or_else(|| panic!("{history}"));
+    assert_eq!(marked["metadata"]["actor"], "policy", "{marked}");
+
     // The CLI reads the topic through the running registry.
     let api_port = up.api.rsplit(':').next().unwrap().parse().unwrap();
     let broker_port = std::fs::read_to_string(up.data.path().join("broker/broker.log"))
