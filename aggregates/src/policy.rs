@@ -164,6 +164,25 @@ pub fn drives(payment: &PaymentState) -> bool {
     payment.payment_id == PaymentId::for_order(payment.order_id)
 }
 
+/// Whether the policy may do anything about this order event, whatever the state: the runner
+/// loads no state for the others.
+pub fn follows_order_event(event: &OrderEvent, rules: &PolicyRules) -> bool {
+    match event {
+        OrderEvent::OrderPlaced(placed) => placed.wallet_id.is_some(),
+        OrderEvent::OrderShipped(_) => rules.capture == Capture::OnShipment,
+        OrderEvent::OrderPaid(_) => false,
+        OrderEvent::OrderDelivered(_)
+        | OrderEvent::OrderPurchaseConfirmed(_)
+        | OrderEvent::OrderCancelled(_)
+        | OrderEvent::OrderLinesReturned(_) => true,
+    }
+}
+
+/// Whether the policy may do anything about this payment event, whatever the state.
+pub fn follows_payment_event(event: &PaymentEvent) -> bool {
+    !matches!(event, PaymentEvent::PaymentRefunded(_))
+}
+
 /// What follows an order event recorded at `recorded_at`.
 pub fn on_order_event(
     event: &OrderEvent,
@@ -203,7 +222,8 @@ pub fn on_order_event(
             _ => Reaction::default(),
         },
         OrderEvent::OrderDelivered(_) => {
-            let Some(order) = facts.order else {
+            // Confirmed or returned since (a late or repeated delivery): nothing to wait for.
+            let Some(order) = facts.order.filter(|o| o.status == OrderStatus::Delivered) else {
                 return Reaction::default();
             };
             Reaction {

@@ -448,6 +448,13 @@ fn a_delivery_sets_the_confirmation_and_a_confirmation_cancels_it() {
     let timer = reaction.set.unwrap();
     assert_eq!(timer.kind, TimerKind::AutomaticConfirmation);
     assert_eq!(timer.due_at, now() + Duration::days(7));
+    // Delivered again after the confirmation: no new deadline.
+    let again: OrderEvent = OrderDelivered { receiver: None }.into();
+    assert!(nothing(&on_order(
+        again,
+        &order(OrderStatus::PurchaseConfirmed),
+        None
+    )));
     let confirmed: OrderEvent = OrderPurchaseConfirmed { automatic: false }.into();
     let reaction = on_order(confirmed, &order(OrderStatus::PurchaseConfirmed), None);
     assert_eq!(
@@ -469,4 +476,35 @@ fn a_payment_the_client_requested_itself_is_left_alone() {
     };
     let reaction = on_payment(requested.into(), &order(OrderStatus::Placed), &own);
     assert!(nothing(&reaction));
+}
+
+#[test]
+fn events_the_policy_never_acts_on_are_passed_over_without_state() {
+    let immediately = rules(Capture::Immediately);
+    let paid: OrderEvent = OrderPaid {
+        payment_id: PaymentId::for_order(ORDER),
+        amount: Money::krw(TOTAL),
+    }
+    .into();
+    assert!(!policy::follows_order_event(&paid, &immediately));
+    let shipped: OrderEvent = OrderShipped {
+        carrier: "CJ대한통운".into(),
+        tracking_number: "1".into(),
+    }
+    .into();
+    assert!(!policy::follows_order_event(&shipped, &immediately));
+    assert!(policy::follows_order_event(
+        &shipped,
+        &rules(Capture::OnShipment)
+    ));
+    assert!(policy::follows_order_event(&placed(), &immediately));
+    assert!(policy::follows_order_event(&cancelled(), &immediately));
+    let refunded: PaymentEvent = PaymentRefunded {
+        amount: Money::krw(1),
+        refunded_total: Money::krw(1),
+        reason: "x".into(),
+    }
+    .into();
+    assert!(!policy::follows_payment_event(&refunded));
+    assert!(policy::follows_payment_event(&captured()));
 }

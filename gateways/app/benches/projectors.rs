@@ -32,7 +32,7 @@ use eventmall_projections::{Envelope, Generation, Projection};
 use eventmall_read_models::{OrderViews, Recommendations, Search};
 use eventmall_registry::{Level, RegisteredCodec, RegistryStore};
 use sqlx::{AnyPool, Row};
-use support::log::{Event, ORDERS, PRODUCTS, applied, produce, world};
+use support::log::{Event, ORDERS, PAYMENTS, PRODUCTS, applied, produce, world};
 use support::rows;
 use support::{
     consume_and_decode, env, process_peak_mib, process_status_mib, start_broker, total_records,
@@ -52,9 +52,13 @@ async fn main() {
         partitions: 6,
         ..KafkaSettings::default()
     };
-    ensure_topics(&bootstrap, &kafka, &[PRODUCTS, ORDERS, DEAD_LETTER_TOPIC])
-        .await
-        .unwrap();
+    ensure_topics(
+        &bootstrap,
+        &kafka,
+        &[PRODUCTS, ORDERS, PAYMENTS, DEAD_LETTER_TOPIC],
+    )
+    .await
+    .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let store_url = format!("sqlite://{}", dir.path().join("store.db").display());

@@ -22,7 +22,7 @@ use eventmall_kafka::projector::Projector;
 use eventmall_kafka::replay::{Outcome, RebuildOptions};
 use eventmall_kafka::{KafkaSettings, ensure_topics};
 use hdrhistogram::Histogram;
-use support::log::{ORDERS, PRODUCTS, applied, produce, world};
+use support::log::{ORDERS, PAYMENTS, PRODUCTS, applied, produce, world};
 use support::{consume_and_decode, env, start_broker, total_records};
 use tokio_util::sync::CancellationToken;
 
@@ -100,7 +100,7 @@ async fn main() {
     ensure_topics(
         &bootstrap,
         &settings.kafka,
-        &[PRODUCTS, ORDERS, DEAD_LETTER_TOPIC],
+        &[PRODUCTS, ORDERS, PAYMENTS, DEAD_LETTER_TOPIC],
     )
     .await
     .unwrap();

@@ -26,8 +26,10 @@ use crate::{Consumed, Result, client_config};
 const BATCH: usize = 2_000;
 /// Keys handled at once.
 const CONCURRENCY: usize = 128;
+/// What the consumer prefetches per partition, at most, in KiB.
+const PREFETCH_KBYTES: usize = 4 * 1024;
 /// How long a batch waits for more records after its first.
-const BATCH_WAIT: Duration = Duration::from_millis(20);
+const BATCH_WAIT: Duration = Duration::from_millis(5);
 
 /// What a record keeps its order within: its topic, partition and key.
 type OrderKey<'a> = (&'a str, i32, Option<&'a [u8]>);
@@ -69,7 +71,11 @@ impl KeyedConsumer {
             .set("session.timeout.ms", session_timeout_ms.to_string())
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", "25")
+            // librdkafka prefetches up to 64 MiB per partition by default: far behind, that is
+            // the whole log in memory. Batches are 2,000 records; a few MiB a partition keeps
+            // them coming.
+            .set("queued.max.messages.kbytes", PREFETCH_KBYTES.to_string())
             .create()?;
         consumer.subscribe(topics)?;
         Ok(Self {

@@ -130,20 +130,15 @@ impl Policy {
         }
     }
 
-    /// The turn of the payment `subject` is about (an order's own id stands in for a payment
-    /// it does not have).
-    async fn turn(&self, subject: &Subject) -> StoreResult<MutexGuard<'_, ()>> {
+    /// The turn of the payment `subject` is about: for an order, the payment the policy
+    /// requests for it (a payment a client requested itself is not the policy's to race on).
+    async fn turn(&self, subject: &Subject) -> MutexGuard<'_, ()> {
         let payment_id = match subject {
             Subject::Payment(payment_id) => *payment_id,
-            Subject::Order(order_id) => self
-                .order(*order_id)
-                .await?
-                .as_ref()
-                .and_then(policy::payment_of)
-                .unwrap_or_else(|| PaymentId::for_order(*order_id)),
+            Subject::Order(order_id) => PaymentId::for_order(*order_id),
         };
         let stripe = payment_id.0.as_u128() % self.turns.len() as u128;
-        Ok(self.turns[stripe as usize].lock().await)
+        self.turns[stripe as usize].lock().await
     }
 
     /// Follows one record of the order or payment topic.
@@ -165,14 +160,15 @@ impl Policy {
             traceparent: record.header("traceparent"),
         };
         let (trigger, subject) = match &envelope.event {
-            AnyEvent::Order(event) => (
+            AnyEvent::Order(event) if policy::follows_order_event(event, &self.rules) => (
                 Trigger::Order(event, envelope.recorded_at),
                 Subject::Order(parse(&envelope.aggregate_id)?),
             ),
-            AnyEvent::Payment(event) => (
+            AnyEvent::Payment(event) if policy::follows_payment_event(event) => (
                 Trigger::Payment(event),
                 Subject::Payment(parse(&envelope.aggregate_id)?),
             ),
+            AnyEvent::Order(_) | AnyEvent::Payment(_) => return Ok(()),
             AnyEvent::Product(_) => {
                 return Err(Failure::Poison(
                     "a product event on the policy's topics".into(),
@@ -241,7 +237,7 @@ impl Policy {
         cause: &Cause<'_>,
         closing: Vec<TimerWrite>,
     ) -> std::result::Result<Outcome, Failure> {
-        let _turn = self.turn(subject).await.map_err(transient)?;
+        let _turn = self.turn(subject).await;
         let mut refusals = Vec::new();
         for _ in 0..=REDECISIONS {
             let (order, payment) = self.facts(subject).await.map_err(transient)?;

@@ -5,8 +5,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use eventmall_events::order::*;
+use eventmall_events::payment::*;
 use eventmall_events::product::*;
-use eventmall_events::{AnyEvent, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
+use eventmall_events::{
+    AnyEvent, CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId,
+};
 use eventmall_kafka::client_config;
 use eventmall_projections::Projection;
 use eventmall_registry::RegisteredCodec;
@@ -17,6 +20,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 
 pub const PRODUCTS: &str = ProductEvent::TOPIC;
 pub const ORDERS: &str = OrderEvent::TOPIC;
+pub const PAYMENTS: &str = PaymentEvent::TOPIC;
 
 pub struct Event {
     pub aggregate_id: String,
@@ -29,6 +33,17 @@ pub struct Event {
 /// A catalog and its orders: each order placed, paid, shipped, delivered and confirmed, one
 /// in ten cancelled after payment instead; about `total` events.
 pub fn world(total: usize, products: usize) -> Vec<Event> {
+    world_of(total, products, false)
+}
+
+/// [`world`] with its orders placed with a wallet and paid by the payment policy: each order's
+/// payment (its id derived from the order's) requested, authorized and captured, and refunded
+/// when the order is cancelled.
+pub fn world_with_payments(total: usize, products: usize) -> Vec<Event> {
+    world_of(total, products, true)
+}
+
+fn world_of(total: usize, products: usize, payments: bool) -> Vec<Event> {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let start = Utc.with_ymd_and_hms(2026, 10, 1, 0, 0, 0).single().unwrap();
     let mut events = Vec::with_capacity(total + 8);
@@ -90,21 +105,62 @@ pub fn world(total: usize, products: usize) -> Vec<Event> {
             })
             .collect();
         let total_price = Money::krw(10_000 * lines.len() as i64);
+        let customer = CustomerId(format!("customer-{:05}", rng.random_range(0..50_000)));
+        let wallet = payments.then(|| WalletId(format!("wallet-{}", customer.0)));
+        let payment_id = match payments {
+            true => PaymentId::for_order(order),
+            false => PaymentId::new(),
+        };
         let mut life = vec![
             OrderEvent::OrderPlaced(OrderPlaced {
                 order_id: order,
-                customer_id: CustomerId(format!("customer-{:05}", rng.random_range(0..50_000))),
+                customer_id: customer.clone(),
                 partner_id: PartnerId(format!("partner-{:03}", first % 50)),
                 lines,
                 total: total_price,
-                wallet_id: None,
+                wallet_id: wallet.clone(),
             }),
             OrderEvent::OrderPaid(OrderPaid {
-                payment_id: PaymentId::new(),
+                payment_id,
                 amount: total_price,
             }),
         ];
-        if rng.random_bool(0.1) {
+        let cancelled = rng.random_bool(0.1);
+        if let Some(wallet_id) = wallet {
+            let mut paid = vec![
+                PaymentEvent::PaymentRequested(PaymentRequested {
+                    payment_id,
+                    order_id: order,
+                    customer_id: customer,
+                    wallet_id,
+                    amount: total_price,
+                }),
+                PaymentEvent::PaymentAuthorized(PaymentAuthorized {
+                    authorization_code: format!("SIM-{minute}"),
+                    amount: total_price,
+                }),
+                PaymentEvent::PaymentCaptured(PaymentCaptured {
+                    amount: total_price,
+                }),
+            ];
+            if cancelled {
+                paid.push(PaymentEvent::PaymentRefunded(PaymentRefunded {
+                    amount: total_price,
+                    refunded_total: total_price,
+                    reason: "order cancelled: changed mind".into(),
+                }));
+            }
+            for (sequence, event) in (1..).zip(paid) {
+                events.push(Event {
+                    aggregate_id: payment_id.to_string(),
+                    aggregate_type: PaymentEvent::AGGREGATE_TYPE,
+                    sequence,
+                    at,
+                    event: AnyEvent::Payment(event),
+                });
+            }
+        }
+        if cancelled {
             life.push(OrderEvent::OrderCancelled(OrderCancelled {
                 reason: "changed mind".into(),
                 refund_due: true,
@@ -200,12 +256,13 @@ pub async fn produce(bootstrap: &str, codec: &RegisteredCodec, events: &[Event])
     for delivery in deliveries {
         delivery.await.unwrap().unwrap();
     }
-    let on_orders = events.iter().filter(|e| e.event.topic() == ORDERS).count();
+    let on = |topic: &str| events.iter().filter(|e| e.event.topic() == topic).count();
     println!(
-        "log: {} events ({} on {ORDERS}, {} on {PRODUCTS}) produced in {:.1} s",
+        "log: {} events ({} on {ORDERS}, {} on {PAYMENTS}, {} on {PRODUCTS}) produced in {:.1} s",
         events.len(),
-        on_orders,
-        events.len() - on_orders,
+        on(ORDERS),
+        on(PAYMENTS),
+        on(PRODUCTS),
         started.elapsed().as_secs_f64()
     );
 }
