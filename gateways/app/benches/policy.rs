@@ -20,22 +20,18 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventmall::config::Settings;
 use eventmall::startup::Application;
 use eventmall_aggregates::OrderCommand;
 use eventmall_aggregates::order::LineRequest;
-use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
 use eventmall_events::{AnyEvent, CommandMetadata, CustomerId, OrderId, ProductId, WalletId};
-use eventmall_kafka::{KafkaSettings, ensure_topics};
-use eventmall_registry::{Level, RegisteredCodec, RegistryStore};
 use eventmall_store::{Append, CommandRequest, Dispatch, EventBackend, NewEvent};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use support::log::{Event, ORDERS, PAYMENTS, PRODUCTS, produce, world_with_payments};
+use support::log::{Event, log_broker, log_codec, produce, world_with_payments};
 use support::{
     consume_and_decode, env, process_peak_mib, process_status_mib, register_products, start_broker,
     total_records,
@@ -186,19 +182,7 @@ async fn order_times(
 async fn catch_up() {
     let total = env("BENCH_EVENTS", 1_000_000) as usize;
     let broker_dir = tempfile::tempdir().unwrap();
-    let broker = start_broker("memory://nisshi/", broker_dir.path()).await;
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    let kafka = KafkaSettings {
-        partitions: 6,
-        ..KafkaSettings::default()
-    };
-    ensure_topics(
-        &bootstrap,
-        &kafka,
-        &[PRODUCTS, ORDERS, PAYMENTS, DEAD_LETTER_TOPIC],
-    )
-    .await
-    .unwrap();
+    let (broker, bootstrap) = log_broker(broker_dir.path()).await;
     let dir = tempfile::tempdir().unwrap();
     let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
     let log = world_with_payments(total, 2_000);
@@ -213,15 +197,7 @@ async fn catch_up() {
             started.elapsed().as_secs_f64()
         );
     }
-    let store_pool = eventmall_store::connect_pool(&store_url).await.unwrap();
-    let codec = RegisteredCodec::new(Arc::new(RegistryStore::new(
-        store_pool,
-        Level::BackwardTransitive,
-    )));
-    codec
-        .register(&eventmall_events::avro::contract())
-        .await
-        .unwrap();
+    let codec = log_codec(&store_url).await;
     produce(&bootstrap, &codec, &log).await;
 
     let topics = eventmall_kafka::policy::TOPICS;

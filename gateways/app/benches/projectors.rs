@@ -25,18 +25,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventmall_events::dead_letter::TOPIC as DEAD_LETTER_TOPIC;
-use eventmall_kafka::{KafkaSettings, ensure_topics};
 use eventmall_projections::search::{SearchChanges, SearchIndex};
 use eventmall_projections::{Envelope, Generation, Projection};
 use eventmall_read_models::{OrderViews, Recommendations, Search};
-use eventmall_registry::{Level, RegisteredCodec, RegistryStore};
 use sqlx::{AnyPool, Row};
-use support::log::{Event, ORDERS, PAYMENTS, PRODUCTS, applied, produce, world};
+use support::log::{Event, applied, log_broker, log_codec, produce, world};
 use support::rows;
-use support::{
-    consume_and_decode, env, process_peak_mib, process_status_mib, start_broker, total_records,
-};
+use support::{consume_and_decode, env, process_peak_mib, process_status_mib, total_records};
 
 const NAMES: [&str; 3] = [OrderViews::NAME, Search::NAME, Recommendations::NAME];
 
@@ -46,32 +41,11 @@ async fn main() {
     let products = env("BENCH_PRODUCTS", 20_000) as usize;
     let chosen = std::env::var("BENCH_PROJECTORS").unwrap_or_default();
     let broker_dir = tempfile::tempdir().unwrap();
-    let broker = start_broker("memory://nisshi/", broker_dir.path()).await;
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    let kafka = KafkaSettings {
-        partitions: 6,
-        ..KafkaSettings::default()
-    };
-    ensure_topics(
-        &bootstrap,
-        &kafka,
-        &[PRODUCTS, ORDERS, PAYMENTS, DEAD_LETTER_TOPIC],
-    )
-    .await
-    .unwrap();
-
+    let (broker, bootstrap) = log_broker(broker_dir.path()).await;
     let dir = tempfile::tempdir().unwrap();
     let store_url = format!("sqlite://{}", dir.path().join("store.db").display());
     eventmall_store::connect(&store_url, 2).await.unwrap();
-    let store_pool = eventmall_store::connect_pool(&store_url).await.unwrap();
-    let codec = RegisteredCodec::new(Arc::new(RegistryStore::new(
-        store_pool,
-        Level::BackwardTransitive,
-    )));
-    codec
-        .register(&eventmall_events::avro::contract())
-        .await
-        .unwrap();
+    let codec = log_codec(&store_url).await;
 
     // The log: every event encoded once and produced with the relay's headers.
     let log = world(total, products);

@@ -143,35 +143,16 @@ impl OrderViews {
         Ok(Self::open(pool, generation).await?)
     }
 
-    async fn load(&self, tx: &mut Transaction<'_, Any>, ids: &[&str]) -> Result<Vec<OrderView>> {
-        let mut views = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(LOAD_CHUNK) {
-            let sql = format!(
-                "SELECT view FROM {} WHERE order_id IN ({})",
-                self.tables.orders,
-                placeholders(tx, 1, chunk.len())
-            );
-            let mut query = sqlx::query_scalar::<_, String>(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for json in query.fetch_all(&mut **tx).await? {
-                views.push(serde_json::from_str(&json)?);
-            }
-        }
-        Ok(views)
-    }
-
-    async fn load_payments(
-        &self,
+    /// The stored views (JSON in the `view` column) of `table`'s rows whose `key` is in `ids`.
+    async fn load<T: serde::de::DeserializeOwned>(
         tx: &mut Transaction<'_, Any>,
+        (table, key): (&str, &str),
         ids: &[&str],
-    ) -> Result<Vec<PaymentView>> {
+    ) -> Result<Vec<T>> {
         let mut views = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(LOAD_CHUNK) {
             let sql = format!(
-                "SELECT view FROM {} WHERE payment_id IN ({})",
-                self.tables.payments,
+                "SELECT view FROM {table} WHERE {key} IN ({})",
                 placeholders(tx, 1, chunk.len())
             );
             let mut query = sqlx::query_scalar::<_, String>(&sql);
@@ -388,7 +369,8 @@ impl Projection for OrderViews {
         let (mut tx, before) =
             checkpoints::begin(&self.pool, Self::NAME, self.generation, &batch.positions).await?;
         let (fresh, ids) = crate::fresh_orders(batch, &before);
-        let loaded = self.load(&mut tx, &ids).await?;
+        let orders = (self.tables.orders.as_str(), "order_id");
+        let loaded: Vec<OrderView> = Self::load(&mut tx, orders, &ids).await?;
         let versions = loaded
             .iter()
             .map(|view| (view.order_id.clone(), view.version))
@@ -407,7 +389,8 @@ impl Projection for OrderViews {
             AnyEvent::Payment(event) => Some(event),
             _ => None,
         });
-        let loaded = self.load_payments(&mut tx, &ids).await?;
+        let payments = (self.tables.payments.as_str(), "payment_id");
+        let loaded: Vec<PaymentView> = Self::load(&mut tx, payments, &ids).await?;
         let versions = loaded
             .iter()
             .map(|view| (view.payment_id.clone(), view.version))

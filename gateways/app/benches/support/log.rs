@@ -22,6 +22,43 @@ pub const PRODUCTS: &str = ProductEvent::TOPIC;
 pub const ORDERS: &str = OrderEvent::TOPIC;
 pub const PAYMENTS: &str = PaymentEvent::TOPIC;
 
+/// A local in-memory broker with the aggregates' topics (six partitions each) and the dead
+/// letters' topic; answers it and its bootstrap servers.
+pub async fn log_broker(dir: &std::path::Path) -> (eventmall_kafka::broker::LocalBroker, String) {
+    let broker = super::start_broker("memory://nisshi/", dir).await;
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    let kafka = eventmall_kafka::KafkaSettings {
+        partitions: 6,
+        ..eventmall_kafka::KafkaSettings::default()
+    };
+    let topics = [
+        PRODUCTS,
+        ORDERS,
+        PAYMENTS,
+        eventmall_events::dead_letter::TOPIC,
+    ];
+    eventmall_kafka::ensure_topics(&bootstrap, &kafka, &topics)
+        .await
+        .unwrap();
+    (broker, bootstrap)
+}
+
+/// The codec over the embedded registry in the store at `store_url`, with today's schemas
+/// registered.
+pub async fn log_codec(store_url: &str) -> RegisteredCodec {
+    use eventmall_registry::{Level, RegistryStore};
+    let store_pool = eventmall_store::connect_pool(store_url).await.unwrap();
+    let codec = RegisteredCodec::new(std::sync::Arc::new(RegistryStore::new(
+        store_pool,
+        Level::BackwardTransitive,
+    )));
+    codec
+        .register(&eventmall_events::avro::contract())
+        .await
+        .unwrap();
+    codec
+}
+
 pub struct Event {
     pub aggregate_id: String,
     pub aggregate_type: &'static str,
