@@ -9,6 +9,8 @@ use anyhow::Context;
 use eventmall_events::PartnerId;
 use eventmall_feeds::{FeedEncoding, FeedFormat, FeedIngest, FeedRun};
 use eventmall_kafka::broker::LocalBroker;
+use eventmall_kafka::ingest::IngestConsumer;
+use eventmall_kafka::policy::PolicyConsumer;
 use eventmall_kafka::relay::hostname;
 use eventmall_store::CommandGateway;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -232,13 +234,8 @@ pub async fn ingest(settings: &Settings) -> anyhow::Result<()> {
     let connect = async |commands, store_pool: AnyPool, servers: String| {
         connect_ingest(settings, commands, &store_pool, &servers).await
     };
-    let running = consume(
-        settings,
-        "the ingest consumer",
-        connect,
-        |consumer, stop| tokio::spawn(consumer.run(stop)),
-    );
-    running.await
+    let run = |consumer: IngestConsumer, stop| tokio::spawn(consumer.run(stop));
+    consume(settings, "the ingest consumer", connect, run).await
 }
 
 /// The payment policy alone, until Ctrl-C or SIGTERM.
@@ -246,10 +243,8 @@ pub async fn policy(settings: &Settings) -> anyhow::Result<()> {
     let connect = async |commands, store_pool: AnyPool, servers: String| {
         connect_policy(settings, commands, &store_pool, &servers).await
     };
-    let running = consume(settings, "the payment policy", connect, |consumer, stop| {
-        tokio::spawn(consumer.run(stop))
-    });
-    running.await
+    let run = |consumer: PolicyConsumer, stop| tokio::spawn(consumer.run(stop));
+    consume(settings, "the payment policy", connect, run).await
 }
 
 /// A consumer of the configured cluster over the configured store, started by `connect` and

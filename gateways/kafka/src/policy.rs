@@ -176,7 +176,7 @@ impl Policy {
             }
         };
         match self.react(&trigger, &subject, &cause, Vec::new()).await? {
-            Outcome::Done => Ok(()),
+            Outcome::Done | Outcome::Nothing => Ok(()),
             Outcome::Unfollowable(reason) => Err(Failure::Poison(reason)),
         }
     }
@@ -204,6 +204,7 @@ impl Policy {
         };
         let outcome = match reacted {
             Ok(Outcome::Done) => "fired".to_owned(),
+            Ok(Outcome::Nothing) => "moot".to_owned(),
             Ok(Outcome::Unfollowable(reason)) => {
                 warn!(timer = %timer.timer_id, %reason, "timer could not be followed");
                 format!("unfollowable: {reason}")
@@ -276,7 +277,7 @@ impl Policy {
                 self.write_timers(&subject.to_string(), timers)
                     .await
                     .map_err(transient)?;
-                return Ok(Outcome::Done);
+                return Ok(Outcome::Nothing);
             };
             timers.extend(closing.iter().cloned());
             match self.issue(&step, cause, timers).await {
@@ -316,8 +317,8 @@ impl Policy {
         cause: &Cause<'_>,
         timers: Vec<TimerWrite>,
     ) -> std::result::Result<Receipt, CommandError> {
-        // A step decided again after a refusal is another step (its own key): `step.name`
-        // differs, or the first one's recorded refusal would be replayed.
+        // Decided again after a refusal, the same step replays that refusal (its key recorded
+        // it): only another step can succeed.
         let claim = cause.claim(step.name);
         let metadata = cause.metadata();
         match &step.command {
@@ -406,7 +407,10 @@ impl Handler for Policy {
 
 /// How a trigger ended.
 enum Outcome {
+    /// Its step's command was issued (or had been, under its key).
     Done,
+    /// Nothing was to be done.
+    Nothing,
     /// It cannot be followed, for this reason.
     Unfollowable(String),
 }

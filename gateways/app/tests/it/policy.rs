@@ -308,6 +308,17 @@ async fn happy_path_from_placed_to_paid(app: TestApp) {
     for step in ["authorize", "capture"] {
         assert_eq!(world.wallet.calls(payment.payment_id, step), 1, "{step}");
     }
+    // The authorization's deadline, set with the request, was cancelled by the authorization.
+    let deadline: (String, Option<String>) =
+        sqlx::query_as("SELECT kind, outcome FROM policy_timers WHERE subject = $1")
+            .bind(payment.payment_id.to_string())
+            .fetch_one(&world.app.store_pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        deadline,
+        ("authorization_timeout".into(), Some("cancelled".into()))
+    );
 
     // One order followed from placed to paid through the event metadata alone: one
     // correlation, each step caused by the event before it, the policy as its actor.
@@ -753,6 +764,7 @@ async fn killed_and_restarted_it_repeats_nothing_and_fires_a_pending_timer_once(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(world.order(orders[0]).await.status, OrderStatus::Delivered);
+    assert_eq!(world.app.backend().open_timers().await.unwrap(), 1);
     first.start_kill().unwrap();
     first.wait().await.unwrap();
     let before = world.app.stored().await.len();
@@ -793,6 +805,7 @@ async fn killed_and_restarted_it_repeats_nothing_and_fires_a_pending_timer_once(
             .await
             .unwrap();
     assert_eq!(outcome, "fired");
+    assert_eq!(world.app.backend().open_timers().await.unwrap(), 0);
     let history = world.history(orders[0]).await;
     let confirmed = history
         .iter()
