@@ -133,6 +133,8 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
             loaded.version = stored.sequence;
             loaded.aggregate.apply(deserialize::<A>(&stored)?);
         }
+        // The next load starts here, and reads nothing while the backend vouches for it.
+        self.remember(aggregate_id, loaded.version, &loaded.aggregate);
         Ok(loaded)
     }
 

@@ -53,6 +53,18 @@ type Versions = Mutex<LruCache<(String, String), i64>>;
 const KNOWN_VERSIONS: usize = 262_144;
 
 impl SqliteBackend {
+    /// Notes that the aggregate was at `version` when read, unless a later version is known:
+    /// a write committed meanwhile may have been noted already.
+    fn saw(&self, aggregate_type: &str, aggregate_id: &str, version: i64) {
+        let Some(Ok(mut versions)) = self.versions.as_ref().map(|v| v.lock()) else {
+            return;
+        };
+        let key = (aggregate_type.to_owned(), aggregate_id.to_owned());
+        if versions.peek(&key).is_none_or(|known| *known < version) {
+            versions.put(key, version);
+        }
+    }
+
     /// Opens (creating if missing) the database at `url`, migrates it and starts the writer.
     pub async fn connect(url: &str, max_readers: u32) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?;
@@ -138,6 +150,8 @@ impl EventBackend for SqliteBackend {
     }
 
     fn known_version(&self, aggregate_type: &str, aggregate_id: &str) -> Option<i64> {
+        // Versions written by this process, or read by it since: as the database's only
+        // writer, nothing else moves them.
         let key = (aggregate_type.to_owned(), aggregate_id.to_owned());
         self.versions.as_ref()?.lock().ok()?.get(&key).copied()
     }
@@ -164,9 +178,12 @@ impl EventBackend for SqliteBackend {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
+        let events = into_events(rows)?;
+        let version = events.last().map_or(after, |e| e.sequence);
+        self.saw(aggregate_type, aggregate_id, version);
         Ok(LoadedRows {
             snapshot: snapshot.map(|s| (s.version, s.payload.0)),
-            events: into_events(rows)?,
+            events,
         })
     }
 
@@ -187,7 +204,12 @@ impl EventBackend for SqliteBackend {
         .bind(limit)
         .fetch_all(&self.readers)
         .await?;
-        into_events(rows)
+        let events = into_events(rows)?;
+        if (events.len() as i64) < limit {
+            let version = events.last().map_or(after_sequence, |e| e.sequence);
+            self.saw(aggregate_type, aggregate_id, version);
+        }
+        Ok(events)
     }
 
     async fn append(&self, append: Append) -> StoreResult<Appended> {
