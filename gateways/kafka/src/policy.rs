@@ -24,8 +24,10 @@
 //! the dead letters with the reason. Nothing is retried forever but what may pass: a database
 //! or a registry that does not answer.
 
+mod consumer;
+mod timers;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use eventmall_aggregates::RejectionKind;
@@ -34,7 +36,6 @@ use eventmall_aggregates::payment::PaymentState;
 use eventmall_aggregates::policy::{
     self, Facts, PolicyCommand, PolicyRules, Reaction, Step, TimerKind,
 };
-use eventmall_events::dead_letter::stage;
 use eventmall_events::order::OrderEvent;
 use eventmall_events::payment::PaymentEvent;
 use eventmall_events::{AnyEvent, CommandMetadata, OrderId, PaymentId};
@@ -44,12 +45,13 @@ use eventmall_store::{
     StoreResult, Timer, TimerWrite,
 };
 use tokio::sync::{Mutex, MutexGuard};
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::debug;
 
-use crate::keyed::{Failure, Handler, KeyedConsumer};
+pub use consumer::PolicyConsumer;
+
+use crate::Consumed;
+use crate::keyed::{Failure, Handler};
 use crate::projector::decode::{Undecoded, decode};
-use crate::{Consumed, PolicySettings, Result};
 
 /// Times a refused command is decided again on the new state before the event is given up.
 pub const REDECISIONS: usize = 2;
@@ -178,54 +180,6 @@ impl Policy {
         match self.react(&trigger, &subject, &cause, Vec::new()).await? {
             Outcome::Done | Outcome::Nothing => Ok(()),
             Outcome::Unfollowable(reason) => Err(Failure::Poison(reason)),
-        }
-    }
-
-    /// Fires one due timer; false when it must be tried again later.
-    pub async fn fire(&self, timer: &Timer) -> bool {
-        let cause = Cause {
-            event_id: &timer.cause_event_id,
-            correlation_id: &timer.correlation_id,
-            traceparent: timer.traceparent.as_deref(),
-        };
-        let fired = TimerWrite::Close {
-            timer_id: timer.timer_id.clone(),
-            outcome: "fired".into(),
-        };
-        let reacted = match (TimerKind::parse(&timer.kind), Subject::of_timer(timer)) {
-            (Some(kind), Some(subject)) => {
-                self.react(&Trigger::Timer(kind), &subject, &cause, vec![fired])
-                    .await
-            }
-            _ => Ok(Outcome::Unfollowable(format!(
-                "timer {} of unknown kind or subject",
-                timer.timer_id
-            ))),
-        };
-        let outcome = match reacted {
-            Ok(Outcome::Done) => "fired".to_owned(),
-            Ok(Outcome::Nothing) => "moot".to_owned(),
-            Ok(Outcome::Unfollowable(reason)) => {
-                warn!(timer = %timer.timer_id, %reason, "timer could not be followed");
-                format!("unfollowable: {reason}")
-            }
-            Err(Failure::Poison(reason)) => format!("unfollowable: {reason}"),
-            Err(Failure::Transient(error)) => {
-                warn!(timer = %timer.timer_id, %error, "timer will be fired again");
-                return false;
-            }
-        };
-        // Closed with its command already when that was appended; else here.
-        let close = TimerWrite::Close {
-            timer_id: timer.timer_id.clone(),
-            outcome,
-        };
-        match self.write_timers(&timer.subject, vec![close]).await {
-            Ok(()) => true,
-            Err(error) => {
-                warn!(timer = %timer.timer_id, %error, "timer not closed; fired again later");
-                false
-            }
         }
     }
 
@@ -381,22 +335,6 @@ impl Policy {
         let append = Append::timers(ACTOR, subject, timers);
         self.commands.backend().append(append).await.map(drop)
     }
-
-    /// Fires the timers due now; how many were fired.
-    pub async fn fire_due(&self) -> StoreResult<usize> {
-        let due = self
-            .commands
-            .backend()
-            .due_timers(Utc::now(), TIMERS_PER_LOOK)
-            .await?;
-        let mut fired = 0;
-        for timer in &due {
-            if self.fire(timer).await {
-                fired += 1;
-            }
-        }
-        Ok(fired)
-    }
 }
 
 impl Handler for Policy {
@@ -447,47 +385,4 @@ fn parse<T: std::str::FromStr>(id: &str) -> std::result::Result<T, Failure> {
 
 fn transient(error: impl std::fmt::Display) -> Failure {
     Failure::Transient(error.to_string())
-}
-
-/// The policy as a consumer group, with its timer loop.
-pub struct PolicyConsumer {
-    policy: Policy,
-    consumer: KeyedConsumer,
-    timer_poll: Duration,
-}
-
-impl PolicyConsumer {
-    /// Subscribes to the order and payment topics, which must exist.
-    pub fn connect(
-        policy: Policy,
-        bootstrap_servers: &str,
-        settings: &PolicySettings,
-    ) -> Result<Self> {
-        let group = (settings.group.as_str(), settings.session_timeout_ms);
-        let consumer = KeyedConsumer::subscribe(bootstrap_servers, group, &TOPICS, stage::POLICY)?;
-        Ok(Self {
-            policy,
-            consumer,
-            timer_poll: Duration::from_millis(settings.timer_poll_ms.max(10)),
-        })
-    }
-
-    /// Follows the events and fires the due timers until `stop`.
-    pub async fn run(self, stop: CancellationToken) -> Result<()> {
-        info!("payment policy started");
-        let timers = async {
-            while !stop.is_cancelled() {
-                if let Err(error) = self.policy.fire_due().await {
-                    warn!(%error, "due timers not read");
-                }
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    () = tokio::time::sleep(self.timer_poll) => {}
-                }
-            }
-        };
-        tokio::join!(self.consumer.run(&self.policy, &stop), timers);
-        info!("payment policy stopped");
-        Ok(())
-    }
 }

@@ -1,24 +1,21 @@
 //! The command path every caller takes (HTTP, feeds, ingest topics, the demo): load the
 //! aggregate, check the expected version, let the aggregate decide, append what it decided,
-//! all in one place. The Order aggregate's catalog port reads the Product aggregates here.
+//! all in one place. The Order aggregate's ports (catalog, payments) read the store (`ports`).
+
+mod ports;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use eventmall_aggregates::order::{
-    CatalogEntry, CatalogError, PaymentLedger, PaymentRecord, ProductCatalog,
-};
-use eventmall_aggregates::payment::PaymentStatus;
 use eventmall_aggregates::{
     Order, OrderCommand, OrderServices, Payment, PaymentCommand, PaymentServices, Product,
     ProductCommand, Rejection, RejectionKind,
 };
+use eventmall_events::CommandMetadata;
 use eventmall_events::order::OrderEvent;
 use eventmall_events::payment::PaymentEvent;
 use eventmall_events::product::ProductEvent;
-use eventmall_events::{CommandMetadata, Money, PaymentId, ProductId};
 use serde::Serialize;
 use tracing::instrument;
 
@@ -27,6 +24,7 @@ use crate::{
     Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedAggregate, RecordedRefusal,
     SqlEventStore, StoreError, StoreSettings, TimerWrite, WalletSettings,
 };
+use ports::{StoreCatalog, StoreLedger};
 
 /// A command with everything around it.
 #[derive(Clone, Debug)]
@@ -217,58 +215,6 @@ impl Dispatch<PaymentCommand> for CommandGateway {
         request: CommandRequest<PaymentCommand>,
     ) -> Result<Dispatched<PaymentEvent>, CommandError> {
         execute(&self.payments, &self.payment_services, request).await
-    }
-}
-
-/// The Order aggregate's catalog port: the Product aggregates in the store.
-struct StoreCatalog {
-    products: SqlEventStore<Product>,
-}
-
-#[async_trait]
-impl ProductCatalog for StoreCatalog {
-    async fn entry(&self, product_id: ProductId) -> Result<Option<CatalogEntry>, CatalogError> {
-        let loaded = self
-            .products
-            .load(&product_id.to_string())
-            .await
-            .map_err(|e| CatalogError(e.to_string()))?;
-        Ok(loaded.aggregate.state.map(|state| CatalogEntry {
-            product_id: state.product_id,
-            partner_id: state.partner_id,
-            title: state.details.title,
-            category: state.details.category,
-            price: state.price,
-            listed: state.listed,
-        }))
-    }
-}
-
-/// The payments as the Order aggregate sees them, from the event store.
-struct StoreLedger {
-    payments: SqlEventStore<Payment>,
-}
-
-#[async_trait]
-impl PaymentLedger for StoreLedger {
-    async fn payment(&self, payment_id: PaymentId) -> Result<Option<PaymentRecord>, CatalogError> {
-        let loaded = self
-            .payments
-            .load(&payment_id.to_string())
-            .await
-            .map_err(|e| CatalogError(e.to_string()))?;
-        Ok(loaded.aggregate.state.map(|state| PaymentRecord {
-            order_id: state.order_id,
-            customer_id: state.customer_id,
-            captured: Money {
-                amount: state.captured.amount.saturating_sub(state.refunded.amount),
-                currency: state.captured.currency,
-            },
-            held: match state.status {
-                PaymentStatus::Authorized => state.authorized,
-                _ => Money::zero(state.authorized.currency),
-            },
-        }))
     }
 }
 
