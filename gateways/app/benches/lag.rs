@@ -12,14 +12,12 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use eventmall::config::Settings;
-use eventmall::startup::Application;
 use eventmall_aggregates::order::LineRequest;
 use eventmall_aggregates::{OrderCommand, ProductCommand};
 use eventmall_events::{CommandMetadata, CustomerId, OrderId, PartnerId, ProductId};
 use eventmall_store::{CommandGateway, CommandRequest, Dispatch, Receipt};
 use hdrhistogram::Histogram;
-use support::{env, register_products, start_broker};
+use support::{app_on_broker, env, register_products};
 use tokio_util::sync::CancellationToken;
 
 type Lags = Arc<Mutex<Histogram<u64>>>;
@@ -79,14 +77,7 @@ async fn main() {
     let seconds = env("BENCH_SECONDS", 20);
     let sample = env("BENCH_SAMPLE", 20).max(1);
     let data = tempfile::tempdir().unwrap();
-    let broker = start_broker("memory://nisshi/", &data.path().join("broker")).await;
-    let mut settings = Settings {
-        data_dir: data.path().to_owned(),
-        ..Settings::default()
-    };
-    settings.http.addr = "127.0.0.1:0".into();
-    settings.kafka.bootstrap_servers = broker.bootstrap_servers().to_owned();
-    let app = Application::build(&settings).await.unwrap();
+    let (broker, settings, app) = app_on_broker(data.path()).await;
     let stop = CancellationToken::new();
     let relay = tokio::spawn(
         app.relay(&settings, broker.bootstrap_servers())

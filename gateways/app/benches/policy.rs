@@ -22,8 +22,6 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use eventmall::config::Settings;
-use eventmall::startup::Application;
 use eventmall_aggregates::OrderCommand;
 use eventmall_aggregates::order::LineRequest;
 use eventmall_events::{AnyEvent, CommandMetadata, CustomerId, OrderId, ProductId, WalletId};
@@ -33,8 +31,8 @@ use hdrhistogram::Histogram;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use support::log::{Event, log_broker, log_codec, produce, world_with_payments};
 use support::{
-    consume_and_decode, env, process_peak_mib, process_status_mib, register_products, start_broker,
-    total_records,
+    app_on_broker, consume_and_decode, env, process_peak_mib, process_status_mib,
+    register_products, total_records,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -53,14 +51,7 @@ async fn latency() {
     let rate = env("BENCH_RATE", 500);
     let seconds = env("BENCH_SECONDS", 20);
     let data = tempfile::tempdir().unwrap();
-    let broker = start_broker("memory://nisshi/", &data.path().join("broker")).await;
-    let mut settings = Settings {
-        data_dir: data.path().to_owned(),
-        ..Settings::default()
-    };
-    settings.http.addr = "127.0.0.1:0".into();
-    settings.kafka.bootstrap_servers = broker.bootstrap_servers().to_owned();
-    let app = Application::build(&settings).await.unwrap();
+    let (broker, settings, app) = app_on_broker(data.path()).await;
     let stop = CancellationToken::new();
     let bootstrap = broker.bootstrap_servers();
     let relay = tokio::spawn(
@@ -269,8 +260,14 @@ async fn store(backend: &dyn EventBackend, log: &[Event]) {
                 })
                 .collect();
             let append = Append {
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                expected_version: 0,
                 events,
-                ..Append::timers(aggregate_type, aggregate_id, Vec::new())
+                snapshot: None,
+                idempotency: None,
+                refusal: None,
+                timers: Vec::new(),
             };
             backend.append(append).await.unwrap();
         })

@@ -52,7 +52,8 @@ impl IngestConsumer {
         let handler = IngestCommands::new(commands, codec).await?;
         let consumer = KeyedConsumer::subscribe(
             bootstrap_servers,
-            (&settings.group, settings.session_timeout_ms),
+            &settings.group,
+            settings.session_timeout_ms,
             &ingest::TOPICS,
             stage::INGEST,
         )?;

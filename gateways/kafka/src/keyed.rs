@@ -62,7 +62,8 @@ impl KeyedConsumer {
     /// member silent for `session_timeout_ms` loses its partitions to the others.
     pub fn subscribe(
         bootstrap_servers: &str,
-        (group, session_timeout_ms): (&str, u64),
+        group: &str,
+        session_timeout_ms: u64,
         topics: &[&str],
         stage: &'static str,
     ) -> Result<Self> {

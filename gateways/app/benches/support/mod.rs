@@ -55,6 +55,28 @@ pub async fn register_products(commands: &CommandGateway, n: usize) -> Vec<Produ
     ids
 }
 
+/// An application with its store and read models in `dir`, on a local in-memory broker of its
+/// own, as `up` builds it (nothing started yet).
+pub async fn app_on_broker(
+    dir: &std::path::Path,
+) -> (
+    eventmall_kafka::broker::LocalBroker,
+    eventmall::config::Settings,
+    eventmall::startup::Application,
+) {
+    let broker = start_broker("memory://nisshi/", &dir.join("broker")).await;
+    let mut settings = eventmall::config::Settings {
+        data_dir: dir.to_owned(),
+        ..eventmall::config::Settings::default()
+    };
+    settings.http.addr = "127.0.0.1:0".into();
+    settings.kafka.bootstrap_servers = broker.bootstrap_servers().to_owned();
+    let app = eventmall::startup::Application::build(&settings)
+        .await
+        .unwrap();
+    (broker, settings, app)
+}
+
 /// A local broker for a benchmark, from `EVENTMALL_TEST_BROKER` (else `nisshi` on `PATH`).
 pub async fn start_broker(
     storage: &str,

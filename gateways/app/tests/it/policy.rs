@@ -17,7 +17,7 @@ use eventmall_aggregates::policy::Capture;
 use eventmall_events::order::OrderStatus;
 use eventmall_events::{CommandMetadata, CustomerId, Money, OrderId, PaymentId, WalletId};
 use eventmall_kafka::PolicySettings;
-use eventmall_kafka::policy::{Policy, PolicyConsumer};
+use eventmall_kafka::policy::{Policy, PolicyConsumer, TOPICS};
 use eventmall_store::{CommandGateway, CommandRequest, Dispatch, SimulatedWallet, WalletLimits};
 use serde_json::json;
 use tokio::task::JoinHandle;
@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{TestApp, on_both_backends};
 use crate::kafka::{TestBroker, kafka_settings};
+use crate::projector::records_on;
 
 const PRICE: i64 = 12_000;
 
@@ -122,6 +123,8 @@ struct World {
     wallet: Arc<CountingWallet>,
     product: String,
     settings: PolicySettings,
+    /// The policy groups started in this process.
+    groups: Vec<String>,
     stop: CancellationToken,
     running: Vec<JoinHandle<()>>,
 }
@@ -149,6 +152,7 @@ impl World {
             wallet: Arc::new(CountingWallet::new()),
             product,
             settings,
+            groups: Vec::new(),
             stop: CancellationToken::new(),
             running: Vec::new(),
         };
@@ -175,7 +179,7 @@ impl World {
     /// Starts a policy consumer in `group`, over the world's wallet.
     async fn start_policy(&mut self, group: &str) {
         let commands = self.gateway();
-        let mut topics = eventmall_kafka::policy::TOPICS.to_vec();
+        let mut topics = TOPICS.to_vec();
         topics.push(eventmall_events::dead_letter::TOPIC);
         eventmall_kafka::ensure_topics(&self.broker.bootstrap(), &kafka_settings(), &topics)
             .await
@@ -187,6 +191,7 @@ impl World {
         let policy = Policy::new(commands, self.app.codec(), settings.rules());
         let consumer =
             PolicyConsumer::connect(policy, &self.broker.bootstrap(), &settings).unwrap();
+        self.groups.push(group.to_owned());
         let stop = self.stop.clone();
         self.running.push(tokio::spawn(async move {
             consumer.run(stop).await.unwrap();
@@ -280,12 +285,70 @@ impl World {
         events
     }
 
-    /// Waits until the relay has published every stored event and the policy had time to act.
+    /// Waits until every stored event is published and followed by the policy groups this
+    /// world started, and what they appended meanwhile too.
     async fn settle(&self) {
-        let last = self.app.last_position().await;
-        self.app.wait_published(last).await;
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
+        self.settle_for(&groups).await;
     }
+
+    /// Waits until every stored event is published and `groups` have committed past every
+    /// record of the policy's topics (a record is committed once handled), until nothing more
+    /// is appended.
+    async fn settle_for(&self, groups: &[&str]) {
+        loop {
+            let last = self.app.last_position().await;
+            self.app.wait_published(last).await;
+            for group in groups {
+                self.wait_followed(group).await;
+            }
+            if self.app.last_position().await == last {
+                return;
+            }
+        }
+    }
+
+    async fn wait_followed(&self, group: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ends: i64 = TOPICS.iter().map(|t| records_on(&self.broker, t)).sum();
+            let committed = committed(&self.broker, group);
+            if committed >= ends {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{group} committed {committed} of {ends} records"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Records of the policy's topics `group` has committed past.
+fn committed(broker: &TestBroker, group: &str) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = eventmall_kafka::client_config(&broker.bootstrap())
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut list = rdkafka::TopicPartitionList::new();
+    for topic in TOPICS {
+        for partition in 0..kafka_settings().partitions {
+            list.add_partition(topic, partition);
+        }
+    }
+    let Ok(offsets) = consumer.committed_offsets(list, Duration::from_secs(5)) else {
+        return 0;
+    };
+    offsets
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(offset) => offset,
+            _ => 0,
+        })
+        .sum()
 }
 
 fn types(events: &[eventmall_events::StoredEvent]) -> Vec<&str> {
@@ -575,7 +638,6 @@ async fn redelivered_events_repeat_no_command_and_no_wallet_call(app: TestApp) {
     let mut world = World::new(app, |_| {}).await;
     let (stored, calls) = settled_purchases(&world).await;
     world.start_policy("eventmall-policy-again").await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     world.settle().await;
     assert_eq!(world.app.stored().await.len(), stored, "nothing appended");
     assert_eq!(world.wallet.total_calls(), calls, "no wallet call");
@@ -598,7 +660,6 @@ async fn a_republished_log_repeats_no_command(app: TestApp) {
     .await
     .unwrap();
     assert!(republished.records.values().sum::<u64>() >= stored as u64);
-    tokio::time::sleep(Duration::from_secs(3)).await;
     world.settle().await;
     assert_eq!(world.app.stored().await.len(), stored, "nothing appended");
     assert_eq!(world.wallet.total_calls(), calls, "no wallet call");
@@ -786,9 +847,8 @@ async fn killed_and_restarted_it_repeats_nothing_and_fires_a_pending_timer_once(
             PaymentStatus::Captured,
         )
         .await;
-    // Time to take in every event again.
-    world.settle().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every event taken in again.
+    world.settle_for(&["eventmall-policy-restarted"]).await;
     assert_eq!(
         world.app.stored().await.len(),
         before + 1,

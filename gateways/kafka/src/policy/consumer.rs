@@ -25,8 +25,13 @@ impl PolicyConsumer {
         bootstrap_servers: &str,
         settings: &PolicySettings,
     ) -> Result<Self> {
-        let group = (settings.group.as_str(), settings.session_timeout_ms);
-        let consumer = KeyedConsumer::subscribe(bootstrap_servers, group, &TOPICS, stage::POLICY)?;
+        let consumer = KeyedConsumer::subscribe(
+            bootstrap_servers,
+            &settings.group,
+            settings.session_timeout_ms,
+            &TOPICS,
+            stage::POLICY,
+        )?;
         Ok(Self {
             policy,
             consumer,

@@ -48,7 +48,8 @@ impl Policy {
             ))),
         };
         let outcome = match reacted {
-            Ok(Outcome::Done) => "fired".to_owned(),
+            // Closed with its command, in that command's transaction.
+            Ok(Outcome::Done) => return true,
             Ok(Outcome::Nothing) => "moot".to_owned(),
             Ok(Outcome::Unfollowable(reason)) => {
                 warn!(timer = %timer.timer_id, %reason, "timer could not be followed");
@@ -60,7 +61,6 @@ impl Policy {
                 return false;
             }
         };
-        // Closed with its command already when that was appended; else here.
         let close = TimerWrite::Close {
             timer_id: timer.timer_id.clone(),
             outcome,
