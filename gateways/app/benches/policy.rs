@@ -68,6 +68,7 @@ async fn latency() {
     );
     let commands = app.commands().clone();
     let products: Vec<ProductId> = register_products(&commands, 500).await;
+    let hop = one_hop(bootstrap, stop.clone()).await;
 
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -117,22 +118,71 @@ async fn latency() {
             lags.record(micros as u64).unwrap();
         }
     }
-    println!("placed → paid, wallet orders at {offered:.0}/s for {seconds} s");
-    println!("| orders accepted | paid | p50 ms | p99 ms | p99.9 ms | max ms |");
-    println!("|---|---|---|---|---|---|");
-    let ms = |q: f64| lags.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "| {accepted} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        lags.len(),
-        ms(0.5),
-        ms(0.99),
-        ms(0.999),
-        lags.max() as f64 / 1000.0
-    );
     stop.cancel();
+    let hop = hop.await.unwrap();
+    println!("placed → paid, wallet orders at {offered:.0}/s for {seconds} s");
+    println!(
+        "| orders accepted | paid | p50 ms | p99 ms | p99.9 ms | max ms | reference: one hop p50 / p99 ms | p50 ÷ 4 hops | p99 ÷ 4 hops |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "| {accepted} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {:.2} | {:.2} |",
+        lags.len(),
+        ms(&lags, 0.5),
+        ms(&lags, 0.99),
+        ms(&lags, 0.999),
+        lags.max() as f64 / 1000.0,
+        ms(&hop, 0.5),
+        ms(&hop, 0.99),
+        ms(&lags, 0.5) / (4.0 * ms(&hop, 0.5)),
+        ms(&lags, 0.99) / (4.0 * ms(&hop, 0.99)),
+    );
     let _ = relay.await;
     let _ = policy.await;
     broker.stop().await;
+}
+
+/// The reference: how long after it is stored a plain consumer of the order topic, doing
+/// nothing with it, sees an `OrderPlaced` (the relay, the broker and one consume: the transport
+/// each of the policy's four steps waits on). Runs until `stop`.
+async fn one_hop(
+    bootstrap: &str,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<Histogram<u64>> {
+    use rdkafka::Message;
+    use rdkafka::consumer::StreamConsumer;
+    use rdkafka::message::Headers;
+    let consumer: StreamConsumer = eventmall_kafka::client_config(bootstrap)
+        .set("group.id", "bench-one-hop")
+        .set("auto.offset.reset", "latest")
+        .set("fetch.wait.max.ms", "25")
+        .create()
+        .unwrap();
+    consumer
+        .subscribe(&[eventmall_events::order::OrderEvent::TOPIC])
+        .unwrap();
+    // Join the group before the load starts.
+    let _ = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await;
+    tokio::spawn(async move {
+        let mut hops = Histogram::<u64>::new(3).unwrap();
+        loop {
+            let message = tokio::select! {
+                () = stop.cancelled() => return hops,
+                message = consumer.recv() => message,
+            };
+            let Ok(message) = message else { continue };
+            let placed = message.headers().is_some_and(|headers| {
+                headers
+                    .iter()
+                    .any(|h| h.key == "event_type" && h.value == Some(b"OrderPlaced".as_slice()))
+            });
+            if let (true, Some(stored_ms)) = (placed, message.timestamp().to_millis()) {
+                let micros = (chrono::Utc::now().timestamp_millis() - stored_ms).max(0) * 1000;
+                hops.record(micros as u64).unwrap();
+            }
+        }
+    })
 }
 
 /// Each order's placement and payment as the store recorded them.
