@@ -1,6 +1,10 @@
-"""Registers N products of partner `bench` over HTTP and writes their ids to a file."""
+"""Registers N products of partner `bench` over HTTP and writes their ids to a file.
+
+Usage: EVENTMALL_KEY=<bench's key> register.py BASE_URL N OUT
+"""
 import concurrent.futures
 import json
+import os
 import sys
 import urllib.request
 import uuid
@@ -17,7 +21,10 @@ def register(base: str, n: int) -> str:
         "price": {"amount": 990000}, "stock": 0,
     }).encode()
     request = urllib.request.Request(
-        base + "/v1/products", data=body, headers={"content-type": "application/json"})
+        base + "/v1/products", data=body, headers={
+            "content-type": "application/json",
+            "authorization": "Bearer " + os.environ["EVENTMALL_KEY"],
+        })
     with urllib.request.urlopen(request) as response:
         product_id = json.load(response)["aggregate_id"]
     expected = str(uuid.uuid5(PRODUCT_NAMESPACE, f"bench/SKU-{n}"))

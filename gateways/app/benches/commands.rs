@@ -18,6 +18,7 @@ use eventmall_aggregates::ProductCommand;
 use eventmall_events::product::ProductDetails;
 use eventmall_events::{CommandMetadata, Money, PartnerId, ProductId};
 use eventmall_store::EventBackend;
+use eventmall_store::keys::{ApiKeys, Grant, Role};
 use eventmall_store::{CommandGateway, CommandRequest, Dispatch};
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -110,7 +111,12 @@ async fn commands_over_http(
 ) -> Run {
     let mut settings = Settings::default();
     settings.http.addr = "127.0.0.1:0".into();
+    // Each request is authenticated by partner bench's key; no rate limit caps the load.
+    settings.auth.rate_per_second = 0.0;
     let gateway = commands_over(backend, &settings);
+    let keys = ApiKeys::new(store_pool.clone());
+    let grant = Grant::new(Role::Partner, Some("bench"), "bench").unwrap();
+    let key = keys.create(&grant).await.unwrap().secret;
     let ids = register(&gateway, products).await;
     let app = Application::with_gateway(&settings, gateway, store_pool)
         .await
@@ -118,7 +124,11 @@ async fn commands_over_http(
     let base = format!("http://{}", app.local_addr().unwrap());
     tokio::spawn(app.run_until(std::future::pending()));
 
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {key}").parse().unwrap();
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(clients)
         .build()
         .unwrap();

@@ -17,6 +17,7 @@ use eventmall_store::EventBackend;
 
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
+use crate::keys::{self, KeysCommand};
 use crate::replay::{self, ReplayCommand};
 use crate::startup::command_gateway;
 use crate::{roles, telemetry};
@@ -82,6 +83,11 @@ pub enum Command {
     Replay {
         #[command(subcommand)]
         command: ReplayCommand,
+    },
+    /// API keys: create, list, revoke, rotate (on the configured event store's database).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Read the event topics.
     Events {
@@ -219,6 +225,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Relay => roles::relay(&settings).await,
+        Command::Keys { command } => keys::run(&settings, command).await,
         Command::Policy => roles::policy(&settings).await,
         Command::DeadLetters { command } => dead_letters(&settings, command).await,
         Command::Ingest {

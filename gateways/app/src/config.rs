@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use config::{Config, ConfigError, Environment, File};
 use eventmall_feeds::FeedSettings;
 use eventmall_http::HttpSettings;
+use eventmall_http::auth::AuthSettings;
 use eventmall_kafka::{
     BrokerSettings, IngestSettings, KafkaSettings, PolicySettings, ProjectorSettings,
     RelaySettings, ReplaySettings,
@@ -27,6 +28,7 @@ pub struct Settings {
     /// Where the SQLite databases, the broker's files and the search index live by default.
     pub data_dir: PathBuf,
     pub http: HttpSettings,
+    pub auth: AuthSettings,
     pub store: StoreSettings,
     pub wallet: WalletSettings,
     pub kafka: KafkaSettings,
@@ -151,6 +153,7 @@ impl Default for Settings {
         Self {
             data_dir: PathBuf::from("./data"),
             http: HttpSettings::default(),
+            auth: AuthSettings::default(),
             store: StoreSettings::default(),
             wallet: WalletSettings::default(),
             kafka: KafkaSettings::default(),

@@ -29,6 +29,7 @@ use eventmall_aggregates::{OrderCommand, PaymentCommand};
 use eventmall_events::order::OrderStatus;
 use eventmall_events::{CommandMetadata, Money, PartnerId};
 use eventmall_feeds::{FeedEncoding, FeedIngest};
+use eventmall_store::idempotency::Internal;
 use eventmall_store::{
     CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
 };
@@ -42,6 +43,7 @@ use tracing::info;
 use feed::ShippingRule;
 pub use upload::{FeedUpload, HttpUpload};
 use world::{Fate, OrderPlan, ProductPlan, plan_orders, plan_products};
+pub use world::{customer_id, partner_id};
 
 /// How big a world to make.
 #[derive(Clone, Copy, Debug)]
@@ -202,10 +204,11 @@ impl Driver<'_> {
             command,
             CommandMetadata::new_root(Some("demo".into())),
         );
-        request.idempotency = Some(IdempotencyClaim {
-            key: format!("demo-{}-{step}", self.seed),
+        request.idempotency = Some(IdempotencyClaim::internal(
+            Internal::Demo,
+            format_args!("{}-{step}", self.seed),
             fingerprint,
-        });
+        ));
         let receipt = self.commands.dispatch(request).await?;
         self.counters.commands.fetch_add(1, Ordering::Relaxed);
         if !receipt.replayed {

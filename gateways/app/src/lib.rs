@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod keys;
 pub mod replay;
 pub mod roles;
 pub mod startup;

@@ -13,6 +13,7 @@ use eventmall_kafka::ingest::IngestConsumer;
 use eventmall_kafka::policy::PolicyConsumer;
 use eventmall_kafka::relay::hostname;
 use eventmall_store::CommandGateway;
+use eventmall_store::keys::{ApiKeys, Principal};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::AnyPool;
 use tokio::task::JoinHandle;
@@ -21,6 +22,7 @@ use tracing::{info, warn};
 
 use crate::config::Settings;
 use crate::demo::{self, DemoPlan};
+use crate::keys::DemoKeys;
 use crate::startup::{
     Application, codec, command_gateway, connect_ingest, connect_policy, connect_relay, feeds_over,
     stores, supervisor,
@@ -116,6 +118,7 @@ async fn run_up(
         false => None,
     };
     let commands = app.commands().clone();
+    let store_pool = app.store_pool().clone();
     let mut address = app.local_addr()?;
     if address.ip().is_unspecified() {
         address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -123,7 +126,8 @@ async fn run_up(
     let server = tokio::spawn(app.run_until(stopped));
     if let Some(plan) = demo {
         // The demo's partners upload their feeds the way real ones do.
-        let uploads = demo::HttpUpload::new(format!("http://{address}"));
+        let keys = demo_keys(settings, &store_pool, &plan).await?;
+        let uploads = demo::HttpUpload::new(format!("http://{address}"), keys);
         // With the policy running, customers order with their wallet and it pays.
         let payer = match settings.policy.enabled {
             true => demo::Payer::Policy,
@@ -151,6 +155,21 @@ async fn run_up(
     }
     served??;
     Ok(())
+}
+
+/// The demo's keys, in `<data dir>/keys/`: the admin's, each partner's and each customer's.
+async fn demo_keys(
+    settings: &Settings,
+    store_pool: &AnyPool,
+    plan: &DemoPlan,
+) -> anyhow::Result<DemoKeys> {
+    let partners = (0..plan.partners).map(|p| Principal::Partner(demo::partner_id(p).0));
+    let customers = (0..plan.customers).map(|c| Principal::Customer(demo::customer_id(c).0));
+    let dir = DemoKeys::dir(&settings.data_dir);
+    let keys = ApiKeys::new(store_pool.clone());
+    let demo_keys = DemoKeys::ensure(&keys, &dir, partners.chain(customers)).await?;
+    info!(dir = %dir.display(), "the demo's API keys: admin, partner-001…, customer-0001…");
+    Ok(demo_keys)
 }
 
 /// The API, with the projectors called `names` in the same process (a search replica), until

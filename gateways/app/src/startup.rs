@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use eventmall_events::DeadLetter;
 use eventmall_feeds::{DeadLetterSink, FeedIngest};
+use eventmall_http::auth::Gate;
 use eventmall_http::{AppState, router_with};
 use eventmall_kafka::consistency::ReadConsistency;
 use eventmall_kafka::dead_letters::{DeadLetterTool, DeadLetters};
@@ -18,7 +19,8 @@ use eventmall_kafka::relay::Relay;
 use eventmall_kafka::replay::Replay;
 use eventmall_read_models::{ReadModels, Serving, Stores};
 use eventmall_registry::{Level, RegisteredCodec, RegistryStore, RemoteRegistry, SchemaRegistry};
-use eventmall_store::{CommandGateway, EventBackend, StoreError, StoreResult};
+use eventmall_store::keys::ApiKeys;
+use eventmall_store::{CommandGateway, EventBackend, StoreError, StoreResult, idempotency};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -62,7 +64,7 @@ pub fn registry_store(settings: &Settings, store_pool: &AnyPool) -> anyhow::Resu
 pub fn codec(settings: &Settings, store_pool: &AnyPool) -> anyhow::Result<RegisteredCodec> {
     let registry: Arc<dyn SchemaRegistry> = match settings.registry.url.as_str() {
         "" => Arc::new(registry_store(settings, store_pool)?),
-        url => Arc::new(RemoteRegistry::new(url)),
+        _ => Arc::new(RemoteRegistry::from_settings(&settings.registry)?),
     };
     Ok(RegisteredCodec::new(registry))
 }
@@ -121,6 +123,8 @@ impl Application {
             replay,
             feed_limit_bytes: settings.http.feed_limit_bytes,
             feed_idle_timeout: Duration::from_millis(settings.http.feed_idle_timeout_ms),
+            gate: Gate::new(ApiKeys::new(store_pool.clone()), settings.auth.clone()),
+            deadlines: settings.http.deadlines(),
         };
         let registry = match settings.registry.url.is_empty() {
             true => eventmall_registry::http::router(registry_store(settings, &store_pool)?),
@@ -247,10 +251,12 @@ impl Application {
     ) -> std::io::Result<()> {
         info!(addr = %self.listener.local_addr()?, "serving");
         let following = tokio::spawn(follow(self.views.clone(), self.follow_every));
+        let sweeping = tokio::spawn(sweep_idempotency_keys(self.commands.clone()));
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(stop)
             .await;
         following.abort();
+        sweeping.abort();
         served
     }
 }
@@ -263,6 +269,24 @@ async fn follow(views: Arc<Serving>, every: Duration) {
         ticks.tick().await;
         if let Err(error) = views.refresh().await {
             warn!(%error, "cannot follow the serving generations");
+        }
+    }
+}
+
+/// Removes expired idempotency keys: a quarter of the retention period apart, at least a second
+/// and at most ten minutes, a thousand keys per statement.
+async fn sweep_idempotency_keys(commands: CommandGateway) {
+    let retention = commands.retention();
+    let every = (retention.0 / 4).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let backend = commands.backend().as_ref();
+        match idempotency::sweep(backend, retention, 1_000, Duration::from_millis(100)).await {
+            Ok(0) => {}
+            Ok(removed) => info!(removed, "expired idempotency keys removed"),
+            Err(error) => warn!(%error, "cannot remove expired idempotency keys"),
         }
     }
 }

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use eventmall_store::IdempotencyClaim;
 
+use crate::auth::Caller;
 use crate::problem::ApiError;
 
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -112,27 +113,32 @@ fn body_error(rejection: &BytesRejection, limit: usize) -> ApiError {
     ApiError::BadRequest(rejection.body_text())
 }
 
-/// The headers around a command: `If-Match`, `Idempotency-Key` and the tracing ids.
+/// The headers around a command: `If-Match`, `Idempotency-Key` and the tracing ids, with who
+/// sends it: the key's principal is the command's actor, and its `Idempotency-Key`s are its own.
 pub struct CommandHeaders {
     pub expected_version: Option<i64>,
     pub idempotency_key: Option<String>,
     pub metadata: CommandMetadata,
+    /// Whose keyspace its `Idempotency-Key` is in.
+    principal: String,
 }
 
 impl CommandHeaders {
     pub fn claim(&self, fingerprint: Option<&str>) -> Option<IdempotencyClaim> {
         let (key, fingerprint) = self.idempotency_key.as_ref().zip(fingerprint)?;
-        Some(IdempotencyClaim {
-            key: key.clone(),
-            fingerprint: fingerprint.to_owned(),
-        })
+        Some(IdempotencyClaim::http(
+            &self.principal,
+            key,
+            fingerprint.to_owned(),
+        ))
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
         let headers = &parts.headers;
         let expected_version = text(headers, header::IF_MATCH.as_str())?
             .map(|value| parse_version(&value))
@@ -152,14 +158,22 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
         let traceparent = text(headers, TRACEPARENT)?
             .filter(|value| is_traceparent(value))
             .unwrap_or_else(new_traceparent);
+        // `X-Actor` names the actor only where no key does: on a server in `open` mode.
+        let claimed_actor = trace_id(headers, ACTOR)?;
+        let actor = match &caller {
+            Caller::Key(principal) => Some(principal.actor()),
+            Caller::Open => claimed_actor,
+            Caller::Anonymous => None,
+        };
         Ok(Self {
             expected_version,
             idempotency_key,
+            principal: actor.clone().unwrap_or_else(|| "anonymous".to_owned()),
             metadata: CommandMetadata {
                 correlation_id,
                 causation_id: request_id,
                 traceparent: Some(traceparent),
-                actor: trace_id(headers, ACTOR)?,
+                actor,
             },
         })
     }
@@ -184,7 +198,7 @@ impl IntoParams for CommandHeaders {
             (
                 IDEMPOTENCY_KEY,
                 text(None, 255),
-                "A retry with the same key and body gets the first answer again, with `replayed`; the same key with another body is 422.",
+                "A retry with the same key and body gets the first answer again, with `replayed`; the same key with another body is 422. Keys are the caller's own (another key's same key is another key) and are kept for the store's retention period (7 days by default): a retry after that is a new request.",
             ),
             (
                 REQUEST_ID,
@@ -199,7 +213,7 @@ impl IntoParams for CommandHeaders {
             (
                 ACTOR,
                 text(None, MAX_TRACE_ID),
-                "Who asks, recorded with the events.",
+                "Who asks, recorded with the events, on a server in `open` mode only; with API keys the key's principal is the actor.",
             ),
             (
                 TRACEPARENT,

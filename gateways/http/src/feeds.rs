@@ -26,7 +26,8 @@ use eventmall_feeds::{
     FeedEncoding, FeedFormat, FeedRun, FeedRunPage, FieldMapping, RejectionPage,
 };
 
-use crate::extract::{CommandBody, Query, party_id};
+use crate::auth::Caller;
+use crate::extract::{CommandBody, Query};
 use crate::problem::{Problem, ReadProblems, feed_store};
 use crate::{ApiError, AppState};
 
@@ -126,6 +127,9 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// The feed upload's route: it gets a deadline of its own.
+pub const UPLOAD: &str = "/v1/partners/{id}/feeds";
+
 /// Upload a product feed.
 ///
 /// The body is read as a stream, a line at a time. A bad row is rejected with its line number
@@ -151,12 +155,13 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 )]
 async fn upload(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<FeedQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let partner = PartnerId(party_id(id)?);
+    let partner = PartnerId(caller.own_partner(id)?);
     let format = format(query.format.as_deref(), &headers)?;
     let encoding = encoding(query.encoding.as_deref(), &headers)?;
     let limit = state.feed_limit_bytes;
@@ -251,10 +256,11 @@ fn mapped_format(format: &str) -> Result<FeedFormat, ApiError> {
 )]
 async fn put_mapping(
     State(state): State<AppState>,
+    caller: Caller,
     Path((id, format)): Path<(String, String)>,
     body: CommandBody<FieldMapping>,
 ) -> Result<(StatusCode, Json<VersionedMapping>), ApiError> {
-    let partner = party_id(id)?;
+    let partner = caller.own_partner(id)?;
     let format = mapped_format(&format)?;
     let mapping = body.value;
     mapping.check().map_err(ApiError::InvalidFeed)?;
@@ -283,9 +289,10 @@ async fn put_mapping(
 )]
 async fn get_mapping(
     State(state): State<AppState>,
+    caller: Caller,
     Path((id, format)): Path<(String, String)>,
 ) -> Result<Json<VersionedMapping>, ApiError> {
-    let partner = party_id(id)?;
+    let partner = caller.own_partner(id)?;
     let format = mapped_format(&format)?;
     state
         .feeds
@@ -330,10 +337,11 @@ fn twenty() -> i64 {
 )]
 async fn runs(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<RunsQuery>,
 ) -> Result<Json<FeedRunPage>, ApiError> {
-    let partner = party_id(id)?;
+    let partner = caller.own_partner(id)?;
     if !(1..=100).contains(&query.limit) || query.offset < 0 {
         return Err(ApiError::BadRequest(
             "limit must be 1 to 100 and offset at least 0".into(),
@@ -362,9 +370,10 @@ async fn runs(
 )]
 async fn run(
     State(state): State<AppState>,
+    caller: Caller,
     Path((id, run)): Path<(String, String)>,
 ) -> Result<Json<FeedRun>, ApiError> {
-    let (partner, run) = run_path(id, &run)?;
+    let (partner, run) = run_path(&caller, id, &run)?;
     state
         .feeds
         .records()
@@ -375,8 +384,8 @@ async fn run(
         .ok_or_else(|| no_run(&partner, run))
 }
 
-fn run_path(id: String, run: &str) -> Result<(String, Uuid), ApiError> {
-    let partner = party_id(id)?;
+fn run_path(caller: &Caller, id: String, run: &str) -> Result<(String, Uuid), ApiError> {
+    let partner = caller.own_partner(id)?;
     let run = run
         .parse()
         .map_err(|_| ApiError::BadRequest(format!("{run} is not a run id")))?;
@@ -419,10 +428,11 @@ fn thousand() -> usize {
 )]
 async fn rejections(
     State(state): State<AppState>,
+    caller: Caller,
     Path((id, run)): Path<(String, String)>,
     Query(query): Query<RejectionsQuery>,
 ) -> Result<Json<RejectionPage>, ApiError> {
-    let (partner, run) = run_path(id, &run)?;
+    let (partner, run) = run_path(&caller, id, &run)?;
     if !(1..=1000).contains(&query.limit) || query.after < 0 {
         return Err(ApiError::BadRequest(
             "limit must be 1 to 1000 and after at least 0".into(),

@@ -20,12 +20,15 @@
 //! `extract.rs` holds the extractors (bodies, command headers, ids, queries), whose rejections
 //! are problems like every other error; `problem.rs` turns every error into one.
 
+pub mod auth;
 mod dead_letters;
 mod extract;
 mod feeds;
 mod health;
+mod keys;
 mod order_views;
 mod orders;
+mod owners;
 mod payments;
 pub mod problem;
 mod products;
@@ -39,7 +42,7 @@ mod settings;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
@@ -88,6 +91,17 @@ pub struct AppState {
     pub feed_limit_bytes: u64,
     /// How long a feed upload may send nothing.
     pub feed_idle_timeout: std::time::Duration,
+    /// Who may call what: the API keys, their rates and each route's access.
+    pub gate: auth::Gate,
+    /// How long a request may take, and a feed upload (which streams a large body).
+    pub deadlines: Deadlines,
+}
+
+/// How long a request may take before it is answered 503.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    pub request: std::time::Duration,
+    pub feed_upload: std::time::Duration,
 }
 
 #[derive(OpenApi)]
@@ -134,11 +148,14 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(relay::router())
         .merge(projections::router())
         .merge(replay::router())
+        .merge(keys::router())
 }
 
-/// The OpenAPI 3.1 document of the API.
+/// The OpenAPI 3.1 document of the API, with each operation's security requirement.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
+    let mut openapi = routes().into_openapi();
+    auth::document(&mut openapi);
+    openapi
 }
 
 /// Every route, with its layers: body limits, read-your-writes, request ids and tracing.
@@ -148,13 +165,24 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 
 /// [`router`] with `more` routes (the embedded schema registry's) under the same layers.
 pub fn router_with(state: AppState, body_limit: usize, more: Router<AppState>) -> Router {
-    let (routes, openapi) = routes().split_for_parts();
+    let (routes, mut openapi) = routes().split_for_parts();
+    auth::document(&mut openapi);
+    // Route layers run once the route is known, the last added first: the gate, then the
+    // deadline, then read-your-writes.
     routes
         .merge(more)
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .layer(axum::middleware::from_fn_with_state(
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             projections::read_your_writes,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.deadlines,
+            within_deadline,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.gate.clone(),
+            auth::gate,
         ))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -165,6 +193,31 @@ pub fn router_with(state: AppState, body_limit: usize, more: Router<AppState>) -
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Answers 503 when the route takes longer than its deadline. A feed upload, which streams
+/// its body under an idle timeout of its own, has a longer one.
+async fn within_deadline(
+    State(deadlines): State<Deadlines>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let feed_upload = request.method() == axum::http::Method::POST
+        && request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|path| path.as_str() == feeds::UPLOAD);
+    let deadline = match feed_upload {
+        true => deadlines.feed_upload,
+        false => deadlines.request,
+    };
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::TookTooLong {
+            limit_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+        }
+        .into_response(),
+    }
 }
 
 impl CommandHeaders {

@@ -2,7 +2,7 @@
 //! profiles, partners' order queues, daily sales and monthly settlements.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use chrono::{Datelike, NaiveDate};
 use eventmall_events::OrderId;
 use eventmall_projections::orders::{OrderStatus, OrderView, PaymentView, Settlement};
@@ -15,7 +15,9 @@ use eventmall_read_models::order_views::{
     CustomerProfile, DailySales, OrderPage, PartnerOrdersFilter,
 };
 
-use crate::extract::{IdPath, Query, party_id};
+use crate::auth::Caller;
+use crate::extract::{IdPath, Query};
+use crate::owners::{self, OrderParty};
 use crate::problem::ConsistentReadProblems;
 use crate::projections::{ConsistencyToken, Views};
 use crate::{ApiError, AppState};
@@ -43,9 +45,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
 )]
 pub async fn order(
+    State(state): State<AppState>,
     Views(views): Views,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
 ) -> Result<Json<OrderWithPayments>, ApiError> {
+    // Whose the order is, the event store says, whether or not the view has it yet.
+    owners::order(&state, &caller, &id, OrderParty::CustomerOrPartner).await?;
     let order_id = id.to_string();
     let order = views
         .orders
@@ -108,13 +114,14 @@ fn check_page(offset: i64, limit: i64) -> Result<(), ApiError> {
 )]
 async fn customer_orders(
     Views(views): Views,
+    caller: Caller,
     Path(customer): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
     check_page(page.offset, page.limit)?;
     views
         .orders
-        .customer_orders(&party_id(customer)?, page.offset, page.limit)
+        .customer_orders(&caller.own_customer(customer)?, page.offset, page.limit)
         .await
         .map(Json)
         .map_err(ApiError::from)
@@ -134,9 +141,10 @@ async fn customer_orders(
 )]
 async fn customer_profile(
     Views(views): Views,
+    caller: Caller,
     Path(customer): Path<String>,
 ) -> Result<Json<CustomerProfile>, ApiError> {
-    let customer = party_id(customer)?;
+    let customer = caller.own_customer(customer)?;
     views
         .orders
         .profile(&customer)
@@ -180,6 +188,7 @@ struct PartnerOrdersQuery {
 )]
 async fn partner_orders(
     Views(views): Views,
+    caller: Caller,
     Path(partner): Path<String>,
     Query(query): Query<PartnerOrdersQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
@@ -204,7 +213,12 @@ async fn partner_orders(
     };
     views
         .orders
-        .partner_orders(&party_id(partner)?, &filter, query.offset, query.limit)
+        .partner_orders(
+            &caller.own_partner(partner)?,
+            &filter,
+            query.offset,
+            query.limit,
+        )
         .await
         .map(Json)
         .map_err(ApiError::from)
@@ -242,10 +256,11 @@ struct SalesReport {
 )]
 async fn partner_sales(
     Views(views): Views,
+    caller: Caller,
     Path(partner): Path<String>,
     Query(query): Query<SalesQuery>,
 ) -> Result<Json<SalesReport>, ApiError> {
-    let partner = party_id(partner)?;
+    let partner = caller.own_partner(partner)?;
     let days = views.orders.sales(&partner, query.from, query.to).await?;
     Ok(Json(SalesReport {
         partner_id: partner,
@@ -278,6 +293,7 @@ struct SettlementQuery {
 )]
 async fn partner_settlements(
     Views(views): Views,
+    caller: Caller,
     Path(partner): Path<String>,
     Query(query): Query<SettlementQuery>,
 ) -> Result<Json<Vec<Settlement>>, ApiError> {
@@ -288,7 +304,7 @@ async fn partner_settlements(
     views
         .orders
         .settlements(
-            &party_id(partner)?,
+            &caller.own_partner(partner)?,
             &first.format("%Y-%m").to_string(),
             views.commission,
         )

@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::Caller;
 use crate::extract::{CommandBody, CommandHeaders, IdPath, Query};
+use crate::owners::{self, OrderParty};
 use crate::problem::{CommandProblems, ReadProblems};
 use crate::{
     Accepted, AggregateView, ApiError, AppState, Created, History, HistoryQuery, current_state,
@@ -87,10 +89,12 @@ struct Return {
 )]
 async fn place(
     State(state): State<AppState>,
+    caller: Caller,
     headers: CommandHeaders,
     body: CommandBody<Place>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_customer(&b.customer_id.0)?;
     let order_id = b.order_id.unwrap_or_default();
     let command = OrderCommand::Place {
         order_id,
@@ -119,10 +123,12 @@ async fn place(
 )]
 async fn mark_paid(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
     body: CommandBody<MarkPaid>,
 ) -> Result<Response, ApiError> {
+    owners::order(&state, &caller, &id, OrderParty::Customer).await?;
     let b = body.value;
     let command = OrderCommand::MarkPaid {
         payment_id: b.payment_id,
@@ -149,11 +155,13 @@ async fn mark_paid(
 )]
 async fn ship(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
     body: CommandBody<Ship>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_partner(&b.partner_id.0)?;
     let command = OrderCommand::Ship {
         carrier: b.carrier,
         tracking_number: b.tracking_number,
@@ -196,10 +204,12 @@ struct ConfirmPurchase {
 )]
 async fn deliver(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
     body: CommandBody<Deliver>,
 ) -> Result<Response, ApiError> {
+    caller.for_partner(&body.value.partner_id.0)?;
     execute(
         &state,
         id,
@@ -224,10 +234,12 @@ async fn deliver(
 )]
 async fn confirm_purchase(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
     body: CommandBody<ConfirmPurchase>,
 ) -> Result<Response, ApiError> {
+    owners::order(&state, &caller, &id, OrderParty::Customer).await?;
     let command = OrderCommand::ConfirmPurchase {
         automatic: body.value.automatic,
     };
@@ -252,10 +264,12 @@ async fn confirm_purchase(
 )]
 async fn cancel(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
     body: CommandBody<Cancel>,
 ) -> Result<Response, ApiError> {
+    owners::order(&state, &caller, &id, OrderParty::CustomerOrPartner).await?;
     let command = OrderCommand::Cancel {
         reason: body.value.reason,
     };
@@ -280,10 +294,12 @@ async fn cancel(
 )]
 async fn return_lines(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
     headers: CommandHeaders,
     body: CommandBody<Return>,
 ) -> Result<Response, ApiError> {
+    owners::order(&state, &caller, &id, OrderParty::Customer).await?;
     let b = body.value;
     let command = OrderCommand::Return {
         lines: b.lines,
@@ -312,8 +328,10 @@ async fn return_lines(
 )]
 async fn get_state(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
 ) -> Result<Response, ApiError> {
+    owners::order(&state, &caller, &id, OrderParty::CustomerOrPartner).await?;
     current_state(&state.commands.orders, id.to_string(), |o: Order| o.state).await
 }
 
@@ -329,8 +347,10 @@ async fn get_state(
 )]
 async fn get_events(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<OrderId>,
     query: Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
+    owners::order(&state, &caller, &id, OrderParty::CustomerOrPartner).await?;
     history(&state.commands.orders, id.to_string(), query).await
 }

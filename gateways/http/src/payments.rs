@@ -9,7 +9,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::Caller;
 use crate::extract::{CommandBody, CommandHeaders, IdPath, Query};
+use crate::owners;
 use crate::problem::{CommandProblems, ReadProblems};
 use crate::{
     Accepted, AggregateView, ApiError, AppState, Created, History, HistoryQuery, NoFields,
@@ -72,10 +74,12 @@ struct Refund {
 )]
 async fn request(
     State(state): State<AppState>,
+    caller: Caller,
     headers: CommandHeaders,
     body: CommandBody<RequestPayment>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_customer(&b.customer_id.0)?;
     let payment_id = b.payment_id.unwrap_or_default();
     let command = PaymentCommand::Request {
         payment_id,
@@ -105,10 +109,12 @@ async fn request(
 )]
 async fn authorize(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<PaymentId>,
     headers: CommandHeaders,
     body: CommandBody<NoFields>,
 ) -> Result<Response, ApiError> {
+    owners::payment(&state, &caller, &id).await?;
     execute(
         &state,
         id,
@@ -130,10 +136,12 @@ async fn authorize(
 )]
 async fn decline(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<PaymentId>,
     headers: CommandHeaders,
     body: CommandBody<PaymentReason>,
 ) -> Result<Response, ApiError> {
+    owners::payment(&state, &caller, &id).await?;
     let command = PaymentCommand::Decline {
         reason: body.value.reason,
     };
@@ -158,10 +166,12 @@ async fn decline(
 )]
 async fn capture(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<PaymentId>,
     headers: CommandHeaders,
     body: CommandBody<Capture>,
 ) -> Result<Response, ApiError> {
+    owners::payment(&state, &caller, &id).await?;
     let command = PaymentCommand::Capture {
         amount: body.value.amount,
     };
@@ -186,10 +196,12 @@ async fn capture(
 )]
 async fn refund(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<PaymentId>,
     headers: CommandHeaders,
     body: CommandBody<Refund>,
 ) -> Result<Response, ApiError> {
+    owners::payment(&state, &caller, &id).await?;
     let b = body.value;
     let command = PaymentCommand::Refund {
         amount: b.amount,
@@ -216,10 +228,12 @@ async fn refund(
 )]
 async fn void(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<PaymentId>,
     headers: CommandHeaders,
     body: CommandBody<PaymentReason>,
 ) -> Result<Response, ApiError> {
+    owners::payment(&state, &caller, &id).await?;
     let command = PaymentCommand::Void {
         reason: body.value.reason,
     };
@@ -246,8 +260,10 @@ async fn void(
 )]
 async fn get_payment(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<PaymentId>,
 ) -> Result<Response, ApiError> {
+    owners::payment(&state, &caller, &id).await?;
     current_state(&state.commands.payments, id.to_string(), |p: Payment| {
         p.state
     })
@@ -266,8 +282,10 @@ async fn get_payment(
 )]
 async fn get_events(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<PaymentId>,
     query: Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
+    owners::payment(&state, &caller, &id).await?;
     history(&state.commands.payments, id.to_string(), query).await
 }

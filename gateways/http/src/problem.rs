@@ -99,6 +99,19 @@ pub enum ApiError {
     /// The client stopped sending its body.
     #[error("{0}")]
     RequestTimeout(String),
+    /// No API key, or one that is unknown or revoked, on a route that needs one.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The key may not do this: a route of another role, or another partner's or customer's
+    /// resource.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The key is past its rate; it may try again after `retry_after_secs`.
+    #[error("this API key is over its rate limit; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// The request took longer than the server gives one.
+    #[error("the request took longer than {limit_ms} ms")]
+    TookTooLong { limit_ms: u64 },
     /// A dependency (a database, the broker, the registry, the wallet) could not be reached.
     #[error("the {dependency} is unavailable: {cause}")]
     Unavailable {
@@ -174,6 +187,16 @@ impl ApiError {
                 "Request timeout",
                 "request-timeout".into(),
             ),
+            Self::Unauthorized(_) => (S::UNAUTHORIZED, "Unauthorized", "unauthorized".into()),
+            Self::Forbidden(_) => (S::FORBIDDEN, "Forbidden", "forbidden".into()),
+            Self::RateLimited { .. } => {
+                (S::TOO_MANY_REQUESTS, "Rate limited", "rate-limited".into())
+            }
+            Self::TookTooLong { .. } => (
+                S::SERVICE_UNAVAILABLE,
+                "Request took too long",
+                "took-too-long".into(),
+            ),
             Self::Unavailable { .. } => (
                 S::SERVICE_UNAVAILABLE,
                 "Service unavailable",
@@ -231,6 +254,7 @@ impl ApiError {
             Self::Command(CommandError::Rejected(rejection)) => {
                 format!("{}; try again later", rejection.code().replace('-', " "))
             }
+            Self::TookTooLong { .. } => format!("{self}; try again later"),
             _ => "the request could not be completed".to_owned(),
         }
     }
@@ -274,8 +298,17 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        match &self {
+            Self::RateLimited { retry_after_secs } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::TooManyRequests(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            Self::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
         }
         response
     }

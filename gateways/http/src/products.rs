@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::Caller;
 use crate::extract::{CommandBody, CommandHeaders, IdPath, Query};
+use crate::owners;
 use crate::problem::{CommandProblems, ReadProblems};
 use crate::{
     Accepted, AggregateView, ApiError, AppState, Created, History, HistoryQuery, current_state,
@@ -102,10 +104,12 @@ struct Relist {
 )]
 async fn register(
     State(state): State<AppState>,
+    caller: Caller,
     headers: CommandHeaders,
     body: CommandBody<Register>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_partner(&b.partner_id.0)?;
     let product_id = ProductId::for_partner_sku(&b.partner_id, &b.sku);
     let command = ProductCommand::Register {
         product_id,
@@ -141,11 +145,13 @@ async fn register(
 )]
 async fn update_details(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<ProductId>,
     headers: CommandHeaders,
     body: CommandBody<UpdateDetails>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_partner(&b.partner_id.0)?;
     let command = ProductCommand::UpdateDetails {
         partner_id: b.partner_id,
         details: ProductDetails {
@@ -176,11 +182,13 @@ async fn update_details(
 )]
 async fn change_price(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<ProductId>,
     headers: CommandHeaders,
     body: CommandBody<ChangePrice>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_partner(&b.partner_id.0)?;
     let command = ProductCommand::ChangePrice {
         partner_id: b.partner_id,
         price: b.price,
@@ -206,11 +214,13 @@ async fn change_price(
 )]
 async fn change_stock(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<ProductId>,
     headers: CommandHeaders,
     body: CommandBody<ChangeStock>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_partner(&b.partner_id.0)?;
     let command = ProductCommand::ChangeStock {
         partner_id: b.partner_id,
         stock: b.stock,
@@ -236,11 +246,13 @@ async fn change_stock(
 )]
 async fn delist(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<ProductId>,
     headers: CommandHeaders,
     body: CommandBody<Delist>,
 ) -> Result<Response, ApiError> {
     let b = body.value;
+    caller.for_partner(&b.partner_id.0)?;
     let command = ProductCommand::Delist {
         partner_id: b.partner_id,
         reason: b.reason,
@@ -266,10 +278,12 @@ async fn delist(
 )]
 async fn relist(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<ProductId>,
     headers: CommandHeaders,
     body: CommandBody<Relist>,
 ) -> Result<Response, ApiError> {
+    caller.for_partner(&body.value.partner_id.0)?;
     let command = ProductCommand::Relist {
         partner_id: body.value.partner_id,
         reason: body.value.reason,
@@ -297,8 +311,10 @@ async fn relist(
 )]
 async fn get_product(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<ProductId>,
 ) -> Result<Response, ApiError> {
+    owners::product(&state, &caller, &id).await?;
     current_state(&state.commands.products, id.to_string(), |p: Product| {
         p.state
     })
@@ -317,8 +333,10 @@ async fn get_product(
 )]
 async fn get_events(
     State(state): State<AppState>,
+    caller: Caller,
     IdPath(id): IdPath<ProductId>,
     query: Query<HistoryQuery>,
 ) -> Result<Response, ApiError> {
+    owners::product(&state, &caller, &id).await?;
     history(&state.commands.products, id.to_string(), query).await
 }

@@ -16,7 +16,8 @@ use utoipa_axum::routes;
 use eventmall_read_models::ReadModels;
 use eventmall_read_models::recommendations::{Affinity, Trend};
 
-use crate::extract::{IdPath, Query, party_id};
+use crate::auth::Caller;
+use crate::extract::{IdPath, Query};
 use crate::problem::ConsistentReadProblems;
 use crate::projections::{ConsistencyToken, Views};
 use crate::{ApiError, AppState};
@@ -190,10 +191,11 @@ pub async fn trending(
 )]
 pub async fn for_customer(
     Views(views): Views,
+    caller: Caller,
     Path(customer): Path<String>,
     Query(limit): Query<Limit>,
 ) -> Result<Json<Vec<WithProduct<Pick>>>, ApiError> {
-    let customer = party_id(customer)?;
+    let customer = caller.own_customer(customer)?;
     let picks = views
         .recommendations
         .for_customer(&customer, limit.checked()?)

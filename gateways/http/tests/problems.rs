@@ -11,9 +11,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use eventmall_feeds::FeedIngest;
-use eventmall_http::{AppState, router};
+use eventmall_http::auth::{AuthMode, AuthSettings, Gate};
+use eventmall_http::{AppState, HttpSettings, router};
 use eventmall_kafka::consistency::ReadConsistency;
 use eventmall_read_models::{ReadModelSettings, ReadModels, Serving, Stores};
+use eventmall_store::keys::ApiKeys;
 use eventmall_store::{CommandGateway, StoreSettings, WalletSettings};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -56,11 +58,20 @@ async fn api() -> Api {
         store_pool: store_pool.clone(),
         views: Arc::new(serving),
         consistency: ReadConsistency::new(store_pool.clone(), "eventmall", None, Duration::ZERO),
-        feeds: FeedIngest::new(commands, store_pool),
+        feeds: FeedIngest::new(commands, store_pool.clone()),
         dead_letters: None,
         replay: None,
         feed_limit_bytes: 1 << 20,
         feed_idle_timeout: Duration::from_secs(30),
+        // What is checked here is what every caller gets; keys are tested with the app.
+        gate: Gate::new(
+            ApiKeys::new(store_pool.clone()),
+            AuthSettings {
+                mode: AuthMode::Open,
+                ..AuthSettings::default()
+            },
+        ),
+        deadlines: HttpSettings::default().deadlines(),
     };
     Api {
         router: router(state, BODY_LIMIT),

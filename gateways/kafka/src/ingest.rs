@@ -17,6 +17,7 @@ use eventmall_events::dead_letter::stage;
 use eventmall_events::ingest::{self, IngestRecord};
 use eventmall_events::{CodecError, CommandMetadata};
 use eventmall_registry::RegisteredCodec;
+use eventmall_store::idempotency::Internal;
 use eventmall_store::{
     CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
 };
@@ -102,16 +103,17 @@ impl IngestCommands {
             traceparent: record.header("traceparent").map(str::to_owned),
             actor: Some(format!("ingest:{}", decoded.partner_id())),
         };
-        let claim = IdempotencyClaim {
-            // Event ids are the partner's own: two partners' producers may both count from 1.
-            key: format!(
-                "ingest/{}/{}/{}",
+        // Event ids are the partner's own: two partners' producers may both count from 1.
+        let claim = IdempotencyClaim::internal(
+            Internal::Ingest,
+            format_args!(
+                "{}/{}/{}",
                 record.topic,
                 decoded.partner_id(),
                 decoded.event_id()
             ),
-            fingerprint: fingerprint(&decoded),
-        };
+            fingerprint(&decoded),
+        );
         let executed = match command {
             IngestCommand::Product { id, command } => {
                 let request = CommandRequest::new(id, command, metadata).idempotent(claim);

@@ -40,6 +40,7 @@ use eventmall_events::order::OrderEvent;
 use eventmall_events::payment::PaymentEvent;
 use eventmall_events::{AnyEvent, CommandMetadata, OrderId, PaymentId};
 use eventmall_registry::RegisteredCodec;
+use eventmall_store::idempotency::Internal;
 use eventmall_store::{
     Append, CommandError, CommandGateway, CommandRequest, Dispatch, IdempotencyClaim, Receipt,
     StoreResult, Timer, TimerWrite,
@@ -84,10 +85,11 @@ impl Cause<'_> {
 
     /// The key of the command this cause's `step` issues.
     fn claim(&self, step: &str) -> IdempotencyClaim {
-        IdempotencyClaim {
-            key: format!("policy/{}/{step}", self.event_id),
-            fingerprint: step.to_owned(),
-        }
+        IdempotencyClaim::internal(
+            Internal::Policy,
+            format_args!("{}/{step}", self.event_id),
+            step.to_owned(),
+        )
     }
 
     fn timer(&self, request: policy::TimerRequest) -> Timer {

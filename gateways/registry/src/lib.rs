@@ -16,6 +16,9 @@ pub struct RegistrySettings {
     pub url: String,
     /// The embedded registry's global compatibility level until one is set through its API.
     pub compatibility: String,
+    /// An API key for the external registry, sent as `Authorization: Bearer`: registering
+    /// schemas with another Eventmall's registry takes an admin key.
+    pub api_key: String,
 }
 
 impl Default for RegistrySettings {
@@ -23,6 +26,7 @@ impl Default for RegistrySettings {
         Self {
             url: String::new(),
             compatibility: "BACKWARD_TRANSITIVE".into(),
+            api_key: String::new(),
         }
     }
 }
@@ -106,6 +110,24 @@ impl RemoteRegistry {
     pub fn new(url: &str) -> Self {
         Self {
             settings: SrSettings::new(url.trim_end_matches('/').to_owned()),
+        }
+    }
+
+    /// The registry at `url`, sent `key` as a bearer token: an Eventmall API key, which an
+    /// Eventmall registry wants for writes (registering a schema) and not for reads.
+    pub fn with_key(url: &str, key: &str) -> Result<Self, RegistryClientError> {
+        let settings = SrSettings::new_builder(url.trim_end_matches('/').to_owned())
+            .set_token_authorization(key)
+            .build()
+            .map_err(|e| RegistryClientError::Unavailable(e.to_string()))?;
+        Ok(Self { settings })
+    }
+
+    /// The registry of `settings`: with its key when one is configured.
+    pub fn from_settings(settings: &RegistrySettings) -> Result<Self, RegistryClientError> {
+        match settings.api_key.as_str() {
+            "" => Ok(Self::new(&settings.url)),
+            key => Self::with_key(&settings.url, key),
         }
     }
 }

@@ -112,6 +112,8 @@ pub struct IdempotencyRecord {
     pub event_types: Vec<String>,
     /// The command's refusal, when it was refused.
     pub refusal: Option<RecordedRefusal>,
+    /// When the key was used; a client's key expires a retention period after it.
+    pub created_at: DateTime<Utc>,
 }
 
 /// Positions assigned to the appended events, in order.
@@ -167,6 +169,18 @@ pub trait EventBackend: Send + Sync + 'static {
 
     /// The recorded outcome of an idempotency key, if it was used.
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>>;
+
+    /// Removes the key if it was recorded before `created_before`.
+    async fn forget_idempotency(&self, key: &str, created_before: DateTime<Utc>)
+    -> StoreResult<()>;
+
+    /// Removes at most `limit` keys of the expiring namespaces recorded before
+    /// `created_before`, the oldest first; how many.
+    async fn sweep_idempotency(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64>;
 
     /// At most `limit` open timers due at `now` or before, the earliest first.
     async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Timer>>;

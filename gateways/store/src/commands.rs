@@ -19,6 +19,7 @@ use eventmall_events::product::ProductEvent;
 use serde::Serialize;
 use tracing::instrument;
 
+use crate::idempotency::{self, Retention};
 use crate::wallet::{SimulatedWallet, WalletLimits};
 use crate::{
     Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedAggregate, RecordedRefusal,
@@ -107,6 +108,8 @@ pub struct CommandGateway {
     pub payments: SqlEventStore<Payment>,
     order_services: OrderServices,
     payment_services: PaymentServices,
+    /// How long a client's idempotency keys are kept.
+    retention: Retention,
 }
 
 impl CommandGateway {
@@ -141,6 +144,7 @@ impl CommandGateway {
             products,
             order_services,
             payment_services,
+            retention: settings.idempotency_retention(),
         }
     }
 
@@ -162,6 +166,11 @@ impl CommandGateway {
 
     pub fn backend(&self) -> &Arc<dyn EventBackend> {
         self.products.backend()
+    }
+
+    /// How long a client's idempotency keys are kept.
+    pub fn retention(&self) -> Retention {
+        self.retention
     }
 }
 
@@ -192,7 +201,7 @@ impl Dispatch<ProductCommand> for CommandGateway {
         &self,
         request: CommandRequest<ProductCommand>,
     ) -> Result<Dispatched<ProductEvent>, CommandError> {
-        execute(&self.products, &(), request).await
+        execute(&self.products, &(), self.retention, request).await
     }
 }
 
@@ -203,7 +212,7 @@ impl Dispatch<OrderCommand> for CommandGateway {
         &self,
         request: CommandRequest<OrderCommand>,
     ) -> Result<Dispatched<OrderEvent>, CommandError> {
-        execute(&self.orders, &self.order_services, request).await
+        execute(&self.orders, &self.order_services, self.retention, request).await
     }
 }
 
@@ -214,7 +223,13 @@ impl Dispatch<PaymentCommand> for CommandGateway {
         &self,
         request: CommandRequest<PaymentCommand>,
     ) -> Result<Dispatched<PaymentEvent>, CommandError> {
-        execute(&self.payments, &self.payment_services, request).await
+        execute(
+            &self.payments,
+            &self.payment_services,
+            self.retention,
+            request,
+        )
+        .await
     }
 }
 
@@ -222,6 +237,7 @@ impl Dispatch<PaymentCommand> for CommandGateway {
 async fn execute<A>(
     store: &SqlEventStore<A>,
     services: &A::Services,
+    retention: Retention,
     request: CommandRequest<A::Command>,
 ) -> Result<Dispatched<A::Event>, CommandError>
 where
@@ -229,7 +245,8 @@ where
     A::Error: Rejection + Send + Sync + 'static,
 {
     if let Some(claim) = &request.idempotency
-        && let Some(record) = store.backend().idempotency(&claim.key).await?
+        && let Some(record) =
+            idempotency::recorded(store.backend().as_ref(), claim, retention).await?
     {
         return replay(record, claim).map(Dispatched::replayed);
     }

@@ -11,6 +11,8 @@ mod backend;
 pub mod commands;
 mod error;
 mod event_store;
+pub mod idempotency;
+pub mod keys;
 mod postgres;
 mod rows;
 mod settings;

@@ -36,7 +36,7 @@ const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequ
      traceparent, actor, recorded_at";
 
 const IDEMPOTENCY_COLUMNS: &str = "key, fingerprint, aggregate_type, aggregate_id, version, global_position, event_types, \
-     refusal";
+     refusal, created_at";
 
 pub struct PostgresBackend {
     pool: PgPool,
@@ -167,6 +167,36 @@ impl EventBackend for PostgresBackend {
 
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         find_idempotency(&self.pool, key).await
+    }
+
+    async fn forget_idempotency(
+        &self,
+        key: &str,
+        created_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND created_at < $2")
+            .bind(key)
+            .bind(created_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn sweep_idempotency(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let swept = sqlx::query(&format!(
+            "DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys \
+             WHERE created_at < $1 AND ({}) ORDER BY created_at LIMIT $2)",
+            crate::idempotency::expiring_keys()
+        ))
+        .bind(created_before)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(swept.rows_affected())
     }
 
     async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Timer>> {

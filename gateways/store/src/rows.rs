@@ -65,6 +65,7 @@ pub(crate) struct IdempotencyRow {
     global_position: Option<i64>,
     event_types: Json<Vec<String>>,
     refusal: Option<Json<RecordedRefusal>>,
+    created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl From<IdempotencyRow> for IdempotencyRecord {
@@ -78,6 +79,7 @@ impl From<IdempotencyRow> for IdempotencyRecord {
             global_position: row.global_position,
             event_types: row.event_types.0,
             refusal: row.refusal.map(|refusal| refusal.0),
+            created_at: row.created_at,
         }
     }
 }

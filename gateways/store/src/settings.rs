@@ -1,6 +1,10 @@
 //! What the event store and the simulated wallet are configured with (`[store]` and `[wallet]`).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::idempotency::Retention;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -13,6 +17,17 @@ pub struct StoreSettings {
     pub snapshot_every: u32,
     /// Aggregates kept in memory per aggregate type; 0 turns the cache off.
     pub aggregate_cache: usize,
+    /// How long an HTTP client's `Idempotency-Key` is kept, in hours: a retry after that is
+    /// taken as a new request. The system's own keys (ingest, policy) never expire.
+    pub idempotency_retention_hours: f64,
+}
+
+impl StoreSettings {
+    pub fn idempotency_retention(&self) -> Retention {
+        // Not a number of hours (NaN) keeps keys for ever rather than for no time at all.
+        let seconds = self.idempotency_retention_hours.max(0.0) * 3600.0;
+        Retention(Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
+    }
 }
 
 impl Default for StoreSettings {
@@ -22,6 +37,7 @@ impl Default for StoreSettings {
             max_connections: 16,
             snapshot_every: 100,
             aggregate_cache: 100_000,
+            idempotency_retention_hours: 168.0,
         }
     }
 }

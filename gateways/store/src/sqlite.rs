@@ -45,6 +45,9 @@ pub struct SqliteBackend {
     versions: Option<Arc<Versions>>,
     /// Held for the backend's life: the one writer of the database file.
     _writer_lock: Option<std::fs::File>,
+    /// One connection that writes beside the writer, for housekeeping that appends nothing
+    /// (expired idempotency keys): SQLite takes turns between them. `None` when read-only.
+    keeper: Option<SqlitePool>,
 }
 
 type Versions = Mutex<LruCache<(String, String), i64>>;
@@ -65,6 +68,10 @@ impl SqliteBackend {
         }
     }
 
+    fn keeper(&self) -> StoreResult<&SqlitePool> {
+        self.keeper.as_ref().ok_or(StoreError::WriterStopped)
+    }
+
     /// Opens (creating if missing) the database at `url`, migrates it and starts the writer.
     pub async fn connect(url: &str, max_readers: u32) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?;
@@ -78,6 +85,10 @@ impl SqliteBackend {
         let mut writer = SqliteConnection::connect_with(&options).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run_direct(&mut writer)
+            .await?;
+        let keeper = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(max_readers.max(1))
@@ -95,6 +106,7 @@ impl SqliteBackend {
             writer: sender,
             versions,
             _writer_lock: writer_lock,
+            keeper: Some(keeper),
         })
     }
 }
@@ -117,6 +129,7 @@ impl SqliteBackend {
             writer,
             versions: None,
             _writer_lock: None,
+            keeper: None,
         })
     }
 }
@@ -246,6 +259,36 @@ impl EventBackend for SqliteBackend {
 
     async fn idempotency(&self, key: &str) -> StoreResult<Option<IdempotencyRecord>> {
         find_idempotency(&self.readers, key).await
+    }
+
+    async fn forget_idempotency(
+        &self,
+        key: &str,
+        created_before: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = ? AND created_at < ?")
+            .bind(key)
+            .bind(created_before)
+            .execute(self.keeper()?)
+            .await?;
+        Ok(())
+    }
+
+    async fn sweep_idempotency(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<u64> {
+        let swept = sqlx::query(&format!(
+            "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys \
+             WHERE created_at < ? AND ({}) ORDER BY created_at LIMIT ?)",
+            crate::idempotency::expiring_keys()
+        ))
+        .bind(created_before)
+        .bind(limit)
+        .execute(self.keeper()?)
+        .await?;
+        Ok(swept.rows_affected())
     }
 
     async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> StoreResult<Vec<Timer>> {

@@ -4,6 +4,8 @@
 use eventmall_events::PartnerId;
 use eventmall_feeds::{FeedEncoding, FeedFormat, FeedIngest, FeedRunSummary};
 
+use crate::keys::DemoKeys;
+
 /// Where the demo's feeds go: the feed ingest in this process, or the upload route of a server.
 pub trait FeedUpload: Sync {
     /// Ingests one partner's EP feed; answers the run's summary.
@@ -38,14 +40,17 @@ impl FeedUpload for FeedIngest {
 pub struct HttpUpload {
     client: reqwest::Client,
     base_url: String,
+    keys: DemoKeys,
 }
 
 impl HttpUpload {
-    /// Uploads to the server at `base_url` (`http://127.0.0.1:8080`).
-    pub fn new(base_url: impl Into<String>) -> Self {
+    /// Uploads to the server at `base_url` (`http://127.0.0.1:8080`), each partner with its
+    /// key of `keys`.
+    pub fn new(base_url: impl Into<String>, keys: DemoKeys) -> Self {
         Self {
             client: reqwest::Client::new(),
             base_url: base_url.into(),
+            keys,
         }
     }
 }
@@ -58,9 +63,11 @@ impl FeedUpload for HttpUpload {
         feed: Vec<u8>,
     ) -> anyhow::Result<FeedRunSummary> {
         let url = format!("{}/v1/partners/{}/feeds", self.base_url, partner.0);
-        let response = self
-            .client
-            .post(&url)
+        let mut request = self.client.post(&url);
+        if let Some(secret) = self.keys.secret(&partner.0) {
+            request = request.bearer_auth(secret);
+        }
+        let response = request
             .query(&[("format", FeedFormat::EpTsv.as_str())])
             .header(
                 reqwest::header::CONTENT_TYPE,

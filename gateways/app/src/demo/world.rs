@@ -44,10 +44,20 @@ pub(super) enum Fate {
     PartlyReturned,
 }
 
+/// The demo's `p`th partner (from 0): `partner-001`.
+pub fn partner_id(p: usize) -> PartnerId {
+    PartnerId(format!("partner-{:03}", p + 1))
+}
+
+/// The demo's `c`th customer (from 0): `customer-0001`.
+pub fn customer_id(c: usize) -> CustomerId {
+    CustomerId(format!("customer-{:04}", c + 1))
+}
+
 pub(super) fn plan_products(rng: &mut ChaCha8Rng, plan: &DemoPlan) -> Vec<ProductPlan> {
     let mut products = Vec::with_capacity(plan.partners * plan.products_per_partner);
     for p in 0..plan.partners {
-        let partner_id = PartnerId(format!("partner-{:03}", p + 1));
+        let partner_id = partner_id(p);
         // Each partner sells one or two themes; partner p always has theme p mod N, so every
         // theme has sellers.
         let mut themes = vec![p % THEMES.len()];
@@ -91,7 +101,7 @@ pub(super) fn plan_orders(
     }
     let customers: Vec<(CustomerId, WalletId, usize)> = (0..plan.customers.max(1))
         .map(|c| {
-            let customer = CustomerId(format!("customer-{:04}", c + 1));
+            let customer = customer_id(c);
             // One customer in 25 has a blocked wallet, so some payments are declined.
             let wallet = if c % 25 == 24 {
                 WalletId(format!("blocked-wallet-{:04}", c + 1))

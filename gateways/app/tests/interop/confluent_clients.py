@@ -1,6 +1,9 @@
 """Confluent's own Python clients against Eventmall's schema registry and the relay's topics.
 
-Usage: confluent_clients.py REGISTRY_URL BOOTSTRAP_SERVERS
+Usage: EVENTMALL_KEY=<admin key> confluent_clients.py REGISTRY_URL BOOTSTRAP_SERVERS
+
+Registering schemas takes an admin key, sent as a bearer token the way Confluent's client
+sends one (`bearer.auth.credentials.source = STATIC_TOKEN`).
 
 1. SchemaRegistryClient + AvroSerializer (TopicRecordNameStrategy) produce records that
    AvroDeserializer reads back; the registry assigns, looks up and refuses as Confluent's does.
@@ -10,6 +13,7 @@ Prints one JSON object with what it saw; exits non-zero on any mismatch.
 """
 
 import json
+import os
 import sys
 import uuid
 
@@ -51,7 +55,13 @@ def check(condition, message):
         sys.exit(1)
 
 
-client = SchemaRegistryClient({"url": REGISTRY})
+client = SchemaRegistryClient({
+    "url": REGISTRY,
+    "bearer.auth.credentials.source": "STATIC_TOKEN",
+    "bearer.auth.token": os.environ["EVENTMALL_KEY"],
+    # Confluent Cloud's header; Eventmall ignores it, the client requires it.
+    "bearer.auth.logical.cluster": "eventmall",
+})
 subject = f"{TOPIC}-partner.feed.PriceUpdate"
 
 # Produce with the serializer registering v1 on the fly.

@@ -2,13 +2,16 @@
 records to Eventmall's product ingest topic, serialized by AvroSerializer with the published
 schema from schemas/ and Eventmall's registry.
 
-Usage: ingest_producer.py REGISTRY_URL BOOTSTRAP_SERVERS SCHEMA_FILE PARTNER
+Usage: EVENTMALL_KEY=<key> ingest_producer.py REGISTRY_URL BOOTSTRAP_SERVERS SCHEMA_FILE PARTNER
+
+The serializer registers the schema on first use, which takes an admin key.
 
 Publishes three products, then the first one again (a producer's retry). Prints one JSON object
 with the schema id it wrote with; exits non-zero when a record is not delivered.
 """
 
 import json
+import os
 import sys
 
 from confluent_kafka import Producer
@@ -21,7 +24,12 @@ TOPIC = "eventmall.ingest.products.v1"
 
 with open(SCHEMA_FILE, encoding="utf-8") as schema:
     serializer = AvroSerializer(
-        SchemaRegistryClient({"url": REGISTRY}),
+        SchemaRegistryClient({
+            "url": REGISTRY,
+            "bearer.auth.credentials.source": "STATIC_TOKEN",
+            "bearer.auth.token": os.environ["EVENTMALL_KEY"],
+            "bearer.auth.logical.cluster": "eventmall",
+        }),
         schema.read(),
         conf={"subject.name.strategy": topic_record_subject_name_strategy},
     )

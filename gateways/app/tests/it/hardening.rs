@@ -142,7 +142,9 @@ async fn posted(app: &TestApp, path: &str, length: usize, start: &str) -> tokio:
     let address = app.address.trim_start_matches("http://");
     let mut connection = tokio::net::TcpStream::connect(address).await.unwrap();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\n\r\n{start}"
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {length}\r\n\
+         Authorization: Bearer {}\r\n\r\n{start}",
+        app.admin_key
     );
     connection.write_all(request.as_bytes()).await.unwrap();
     connection

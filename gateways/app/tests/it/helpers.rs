@@ -13,6 +13,7 @@ use crate::kafka::{TestBroker, kafka_settings, relay_settings};
 use eventmall::config::Settings;
 use eventmall::startup::{Application, commands_over};
 use eventmall_read_models::{ReadModels, Serving};
+use eventmall_store::keys::{ApiKeys, Grant, Role};
 use eventmall_store::{EventBackend, PostgresBackend, SqliteBackend};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -91,7 +92,12 @@ pub async fn reopen(db: &TestDb) -> Arc<dyn EventBackend> {
 /// The application serving on a free port.
 pub struct TestApp {
     pub address: String,
+    /// A client with an admin key, which may call every route.
     pub client: reqwest::Client,
+    /// The admin key `client` sends.
+    pub admin_key: String,
+    /// The API keys, to make keys of other principals.
+    pub keys: ApiKeys,
     pub commands: CommandGateway,
     /// The database's second pool: registry and relay state.
     pub store_pool: sqlx::AnyPool,
@@ -122,6 +128,8 @@ pub async fn spawn_app_with(
     settings.http.addr = "127.0.0.1:0".into();
     settings.http.body_limit_bytes = 64 * 1024;
     settings.store.snapshot_every = 10;
+    // Tests send many requests with one key; the rate limit has a test of its own.
+    settings.auth.rate_per_second = 0.0;
     adjust(&mut settings);
     let commands = commands_over(backend, &settings);
     let store_pool = eventmall_store::connect_pool(&db.url()).await.unwrap();
@@ -132,9 +140,13 @@ pub async fn spawn_app_with(
     let views = (*app.views()).clone();
     let serving = app.serving().clone();
     tokio::spawn(app.run_until(std::future::pending()));
+    let keys = eventmall_store::keys::ApiKeys::new(store_pool.clone());
+    let admin = issue(&keys, Role::Admin, None).await;
     TestApp {
         address,
-        client: reqwest::Client::new(),
+        client: client_with(&admin),
+        admin_key: admin,
+        keys,
         commands,
         store_pool,
         views,
@@ -143,6 +155,23 @@ pub async fn spawn_app_with(
         settings,
         db,
     }
+}
+
+/// A new key of `role` for `subject`; its secret.
+pub async fn issue(keys: &ApiKeys, role: Role, subject: Option<&str>) -> String {
+    let grant = Grant::new(role, subject, "test").unwrap();
+    keys.create(&grant).await.unwrap().secret
+}
+
+/// A client that sends `secret` as its bearer key on every request.
+pub fn client_with(secret: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {secret}").parse().unwrap();
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 pub async fn spawn_sqlite_app() -> TestApp {

@@ -462,7 +462,8 @@ async fn a_producer_written_with_confluents_python_clients_feeds_the_ingest_topi
             .arg(&app.address)
             .arg(broker.bootstrap())
             .arg(schema)
-            .arg(PARTNER),
+            .arg(PARTNER)
+            .env("EVENTMALL_KEY", &app.admin_key),
     )
     .await;
     let ids: Vec<String> = (0..3)

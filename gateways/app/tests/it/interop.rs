@@ -59,7 +59,8 @@ async fn confluents_python_clients_work_against_the_registry_and_the_relay_uncha
         tokio::process::Command::new(python())
             .arg(script)
             .arg(&app.address)
-            .arg(broker.bootstrap()),
+            .arg(broker.bootstrap())
+            .env("EVENTMALL_KEY", &app.admin_key),
     )
     .await;
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();

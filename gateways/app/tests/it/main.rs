@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod auth;
 mod bad_input;
 mod catch_up;
 mod concurrency;

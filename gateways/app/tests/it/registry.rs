@@ -239,7 +239,11 @@ async fn concurrent_registrations_of_one_subject_get_distinct_versions() {
 #[tokio::test]
 async fn schema_registry_converter_works_against_it_unchanged() {
     let app = spawn_sqlite_app().await;
-    let settings = SrSettings::new(app.address.clone());
+    // Registering takes an admin key, sent as the client sends a bearer token.
+    let settings = SrSettings::new_builder(app.address.clone())
+        .set_token_authorization(&app.admin_key)
+        .build()
+        .unwrap();
 
     // Their encoder registers our published v1 of an evolved event and writes a record with it.
     let v1 = std::fs::read_to_string(concat!(
@@ -262,7 +266,8 @@ async fn schema_registry_converter_works_against_it_unchanged() {
         .unwrap();
 
     // Our codec, asking the registry over HTTP, reads it as today's (v2) type.
-    let codec = RegisteredCodec::new(Arc::new(RemoteRegistry::new(&app.address)));
+    let registry = RemoteRegistry::with_key(&app.address, &app.admin_key).unwrap();
+    let codec = RegisteredCodec::new(Arc::new(registry));
     codec.register(&contract()).await.unwrap();
     assert_eq!(
         codec.decode(&theirs).await.unwrap(),

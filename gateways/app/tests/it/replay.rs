@@ -215,7 +215,7 @@ fn load(
             let expected = expected.clone();
             let stop = stop.clone();
             let reads = reads.clone();
-            let http = reqwest::Client::new();
+            let http = app.client.clone();
             let address = app.address.clone();
             tokio::spawn(async move {
                 let mut seen = Seen::default();

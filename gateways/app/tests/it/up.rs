@@ -11,6 +11,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
+use crate::helpers::client_with;
 use crate::kafka::TestBroker;
 
 struct Up {
@@ -54,13 +55,23 @@ async fn up(cluster: Option<&str>) -> Up {
 }
 
 impl Up {
+    /// A client with the admin key `up --demo` wrote into the data directory, once it has.
+    fn admin(&self) -> Option<reqwest::Client> {
+        let secret = std::fs::read_to_string(self.data.path().join("keys/admin")).ok()?;
+        Some(client_with(secret.trim()))
+    }
+
     /// Waits until the relay has published the whole demo world.
     async fn wait_relayed(&mut self) -> Value {
-        let client = reqwest::Client::new();
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("eventmall up exited early: {status}");
             }
+            // `up --demo` writes its keys before it makes the demo world.
+            let Some(client) = self.admin() else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
             if let Ok(response) = client.get(format!("{}/v1/relay", self.api)).send().await {
                 let relays: Value = response.json().await.unwrap();
                 let relay = &relays[0];
@@ -123,8 +134,11 @@ async fn up_runs_broker_api_registry_and_relay_and_stops_the_broker_on_sigterm()
 
     // The demo's partners uploaded their feeds to the feed route; their bad lines are dead
     // letters. Partners 2 and 6 (of 0–7) carry two bad rows each; partner 1 exports EUC-KR.
-    let get = |path: String| async move {
-        reqwest::get(path)
+    let admin = up.admin().unwrap();
+    let get = |path: String| async {
+        admin
+            .get(path)
+            .send()
             .await
             .unwrap()
             .json::<Value>()
@@ -232,9 +246,9 @@ async fn up_uses_the_cluster_named_by_kafka_bootstrap_servers() {
     up.wait_relayed().await;
 
     // `up` consumes the ingest topics too: an upstream record becomes a product.
-    let codec = eventmall_registry::RegisteredCodec::new(std::sync::Arc::new(
-        eventmall_registry::RemoteRegistry::new(&up.api),
-    ));
+    let admin_key = std::fs::read_to_string(up.data.path().join("keys/admin")).unwrap();
+    let registry = eventmall_registry::RemoteRegistry::with_key(&up.api, admin_key.trim());
+    let codec = eventmall_registry::RegisteredCodec::new(std::sync::Arc::new(registry.unwrap()));
     codec
         .register(&eventmall_events::ingest::contract())
         .await
@@ -281,7 +295,7 @@ async fn up_uses_the_cluster_named_by_kafka_bootstrap_servers() {
     let state_url = format!("{}/v1/products/{product}/state", up.api);
     let mut listed = false;
     for _ in 0..300 {
-        let response = reqwest::get(&state_url).await.unwrap();
+        let response = up.admin().unwrap().get(&state_url).send().await.unwrap();
         if response.status() == 200 {
             let state: Value = response.json().await.unwrap();
             assert_eq!(state["state"]["stock"], 3, "{state}");

@@ -379,7 +379,7 @@ pub(super) async fn find_idempotency(
 ) -> StoreResult<Option<IdempotencyRecord>> {
     let row: Option<IdempotencyRow> = sqlx::query_as(
         "SELECT key, fingerprint, aggregate_type, aggregate_id, version, global_position, \
-         event_types, refusal FROM idempotency_keys WHERE key = ?",
+         event_types, refusal, created_at FROM idempotency_keys WHERE key = ?",
     )
     .bind(key)
     .fetch_optional(executor)

@@ -350,7 +350,11 @@ async fn a_topic_with_v1_records_rebuilds_into_todays_read_models() {
         "/../../schemas/eventmall.products.v1/eventmall.product.ProductStockChanged/v1.avsc"
     ))
     .unwrap();
-    let encoder = AvroEncoder::new(SrSettings::new(app.address.clone()));
+    let registry = SrSettings::new_builder(app.address.clone())
+        .set_token_authorization(&app.admin_key)
+        .build()
+        .unwrap();
+    let encoder = AvroEncoder::new(registry);
     let written_with_v1 = encoder
         .encode(
             vec![("stock", apache_avro::types::Value::Long(42))],
