@@ -5,6 +5,9 @@
 //! changes without a new published version, and another checks that every subject's versions
 //! stay BACKWARD_TRANSITIVE compatible.
 
+pub mod compatibility;
+pub mod limits;
+
 use apache_avro::Schema;
 use apache_avro::schema::ResolvedSchema;
 use apache_avro::serde::from_value;
@@ -240,4 +243,15 @@ impl Datum<'_> {
 /// Whether `schema` parses and resolves on its own (no dangling named references).
 pub fn validate(schema: &Schema) -> Result<(), apache_avro::Error> {
     ResolvedSchema::try_from(schema).map(drop)
+}
+
+/// A schema as a registry takes one submitted: within the size and shape [`limits`], parsed,
+/// resolving on its own, and its normalized JSON text. The text is untrusted.
+pub fn parse_submitted(text: &str) -> Result<(Schema, String), String> {
+    limits::check_size(text)?;
+    let schema = Schema::parse_str(text).map_err(|e| e.to_string())?;
+    limits::check(&schema)?;
+    validate(&schema).map_err(|e| e.to_string())?;
+    let normalized = serde_json::to_string(&schema).map_err(|e| e.to_string())?;
+    Ok((schema, normalized))
 }

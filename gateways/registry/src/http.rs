@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::compatibility::Level;
 use crate::store::{RegistryError, RegistryStore, SubjectVersion, VersionSpec};
+use eventmall_events::avro::compatibility::Level;
 
 /// The registry's media type.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";

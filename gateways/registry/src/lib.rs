@@ -2,10 +2,12 @@
 //! database, and the client side used by the relay and `events tail`, which talks to either
 //! that embedded registry or an external one (Confluent, Apicurio's ccompat API, Redpanda).
 
-pub mod compatibility;
 pub mod http;
-pub mod limits;
 mod store;
+
+/// The registry's rules for what it takes, kept with the contract so that they build (and are
+/// fuzzed) without a server.
+pub use eventmall_events::avro::{compatibility, limits};
 
 /// Which registry the relay and the consumers use, and the embedded one's default level
 /// (`[registry]`).

@@ -8,8 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row};
 use tokio::sync::Semaphore;
 
-use crate::compatibility::Level;
-use crate::limits;
+use eventmall_events::avro::compatibility::Level;
 
 /// Why a registry request failed; each maps to one of Confluent's error codes.
 #[derive(Debug, thiserror::Error)]
@@ -83,14 +82,8 @@ struct Submitted {
 }
 
 fn submitted(text: &str) -> RegistryResult<Submitted> {
-    limits::check_size(text).map_err(RegistryError::InvalidSchema)?;
-    let schema =
-        Schema::parse_str(text).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
-    limits::check(&schema).map_err(RegistryError::InvalidSchema)?;
-    eventmall_events::avro::validate(&schema)
-        .map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
-    let text =
-        serde_json::to_string(&schema).map_err(|e| RegistryError::InvalidSchema(e.to_string()))?;
+    let (schema, text) =
+        eventmall_events::avro::parse_submitted(text).map_err(RegistryError::InvalidSchema)?;
     let fingerprint = format!("{:x}", Sha256::digest(text.as_bytes()));
     Ok(Submitted {
         schema,
