@@ -7,7 +7,8 @@ mod error;
 
 pub use aggregate::{Order, OrderState};
 pub use catalog::{
-    CatalogEntry, CatalogError, OrderServices, PaymentLedger, PaymentRecord, ProductCatalog,
+    CatalogEntry, CatalogError, OrderServices, PaymentLedger, PaymentRecord, PiiSealer,
+    ProductCatalog,
 };
 pub use commands::{LineRequest, OrderCommand, ReturnRequest};
 pub use error::OrderError;

@@ -135,6 +135,7 @@ pub mod metadata;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod pii;
 pub mod product;
 pub mod stored;
 

@@ -55,6 +55,29 @@ pub struct OrderPlaced {
     /// in events recorded before schema version 2.
     #[serde(default)]
     pub wallet_id: Option<WalletId>,
+    /// Where it goes: the shipping address (recipient, phone, address, postal code) as JSON,
+    /// sealed with the customer's data key as `pii:v1:…` text. Null without an address, and in
+    /// events recorded before schema version 3.
+    #[serde(default)]
+    pub shipping: Option<String>,
+}
+
+/// Where an order goes, and to whom: personal data, in events only ever sealed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingAddress {
+    /// Who receives it; 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
+    pub recipient: String,
+    /// 7 to 20 of digits, spaces, `-` and a leading `+`.
+    #[schema(pattern = r"^\+?[0-9][0-9 -]{5,18}[0-9]$")]
+    pub phone: String,
+    /// The street address; 1 to 300 characters.
+    #[schema(min_length = 1, max_length = 300)]
+    pub address: String,
+    /// 3 to 10 of digits, letters and `-` (Korea's 5-digit 우편번호, or abroad).
+    #[schema(pattern = r"^[0-9A-Za-z-]{3,10}$")]
+    pub postal_code: String,
 }
 
 /// The order's payment was captured.
@@ -81,7 +104,9 @@ pub struct OrderShipped {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, AvroSchema)]
 #[avro(namespace = "eventmall.order")]
 pub struct OrderDelivered {
-    /// Who took the parcel, as the carrier reports it (`본인`, `경비실`), if it does.
+    /// Who took the parcel, as the carrier reports it (`본인`, `경비실`), if it does: sealed
+    /// with the customer's data key (`pii:v1:…`) since schema version 3 of `OrderPlaced`;
+    /// plain text in events recorded before.
     pub receiver: Option<String>,
 }
 

@@ -118,6 +118,7 @@ fn order_event() -> impl Strategy<Value = OrderEvent> {
                     lines,
                     total,
                     wallet_id: wallet.map(WalletId),
+                    shipping: None,
                 }
                 .into()
             ),
@@ -306,6 +307,7 @@ fn orders_placed_before_wallets_decode_and_replay_without_one() {
         lines: Vec::new(),
         total: old.total,
         wallet_id: None,
+        shipping: None,
     };
     assert_eq!(
         codec.decode(&bytes).unwrap(),

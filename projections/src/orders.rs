@@ -17,7 +17,7 @@ pub use payment::{PaymentChanges, PaymentView};
 pub use profile::ProfileDelta;
 pub use sales::{SalesDelta, SalesKey, seoul_day, seoul_month};
 pub use settlement::{CommissionRate, Settlement};
-pub use view::{LineView, OrderView, TimelineEntry};
+pub use view::{LineView, OrderView, Shipping, TimelineEntry};
 
 use crate::{Envelope, ProjectionError, Result};
 

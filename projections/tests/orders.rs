@@ -49,6 +49,7 @@ fn placed(when: &str) -> Envelope<OrderEvent> {
             lines: vec![line(1, "가전", 30_000, 2), line(2, "생활", 40_000, 1)],
             total: Money::krw(100_000),
             wallet_id: None,
+            shipping: None,
         },
     )
 }

@@ -77,6 +77,7 @@ impl Orders {
                 lines,
                 total: Money::krw(1),
                 wallet_id: None,
+                shipping: None,
             }),
         );
         self.event(

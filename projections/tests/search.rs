@@ -360,6 +360,7 @@ fn popularity_comes_from_orders_counted_once() {
         lines: vec![line("fan", 3)],
         total: Money::krw(3),
         wallet_id: None,
+        shipping: None,
     }));
     c.commit(vec![(order.clone(), 1, placed.clone())]);
     // Delivered again, in the same batch and in a later one.

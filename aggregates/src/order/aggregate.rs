@@ -5,7 +5,7 @@ use cqrs_es::event_sink::EventSink;
 use eventmall_events::ids::is_text_id;
 use eventmall_events::order::{
     OrderCancelled, OrderDelivered, OrderEvent, OrderLine, OrderLinesReturned, OrderPaid,
-    OrderPlaced, OrderPurchaseConfirmed, OrderShipped, OrderStatus, ReturnedLine,
+    OrderPlaced, OrderPurchaseConfirmed, OrderShipped, OrderStatus, ReturnedLine, ShippingAddress,
 };
 use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, WalletId};
 use serde::{Deserialize, Serialize};
@@ -67,13 +67,19 @@ impl Aggregate for Order {
                 customer_id,
                 lines,
                 wallet_id,
+                shipping,
             } => {
                 if self.state.is_some() {
                     return Err(OrderError::AlreadyPlaced);
                 }
-                place(order_id, customer_id, lines, wallet_id, services)
-                    .await?
-                    .into()
+                let mut placed = place(order_id, customer_id, lines, wallet_id, services).await?;
+                if let Some(address) = shipping {
+                    check_address(&address)?;
+                    let json = serde_json::to_string(&address)
+                        .map_err(|e| OrderError::InvalidShipping(e.to_string()))?;
+                    placed.shipping = Some(seal(services, &placed.customer_id, &json).await?);
+                }
+                placed.into()
             }
             OrderCommand::MarkPaid { payment_id, amount } => self
                 .pay(payment_id, amount, Secured::Captured, services)
@@ -103,7 +109,14 @@ impl Aggregate for Order {
                 by_partner,
             } => {
                 self.expect_seller(&by_partner)?;
-                self.expect_status("deliver", &[OrderStatus::Shipped])?;
+                let state = self.expect_status("deliver", &[OrderStatus::Shipped])?;
+                let receiver = match receiver {
+                    Some(receiver) => {
+                        check_receiver(&receiver)?;
+                        Some(seal(services, &state.customer_id, &receiver).await?)
+                    }
+                    None => None,
+                };
                 OrderDelivered { receiver }.into()
             }
             OrderCommand::ConfirmPurchase { automatic } => {
@@ -316,7 +329,75 @@ async fn place(
         lines,
         total,
         wallet_id,
+        shipping: None,
     })
+}
+
+/// Personal data as sealed text, with the customer's data key.
+async fn seal(
+    services: &OrderServices,
+    customer: &CustomerId,
+    plaintext: &str,
+) -> Result<String, OrderError> {
+    services
+        .pii
+        .seal(customer, plaintext)
+        .await
+        .map_err(|e| OrderError::Vault(e.to_string()))
+}
+
+/// The longest receiver a carrier reports.
+const MAX_RECEIVER_CHARS: usize = 100;
+
+fn check_receiver(receiver: &str) -> Result<(), OrderError> {
+    match receiver.chars().count() <= MAX_RECEIVER_CHARS && !receiver.chars().any(char::is_control)
+    {
+        true => Ok(()),
+        false => Err(OrderError::InvalidReceiver {
+            max: MAX_RECEIVER_CHARS,
+        }),
+    }
+}
+
+/// A shipping address as its schema describes it: every field present and within bounds.
+fn check_address(address: &ShippingAddress) -> Result<(), OrderError> {
+    let text = |field: &str, value: &str, max: usize| {
+        let chars = value.chars().count();
+        match (1..=max).contains(&chars)
+            && !value.trim().is_empty()
+            && !value.chars().any(char::is_control)
+        {
+            true => Ok(()),
+            false => Err(OrderError::InvalidShipping(format!(
+                "{field} has 1 to {max} characters, not blank, no control characters"
+            ))),
+        }
+    };
+    text("recipient", &address.recipient, 100)?;
+    text("address", &address.address, 300)?;
+    let phone = address.phone.strip_prefix('+').unwrap_or(&address.phone);
+    let phone_ok = (7..=20).contains(&address.phone.len())
+        && phone.starts_with(|c: char| c.is_ascii_digit())
+        && phone.ends_with(|c: char| c.is_ascii_digit())
+        && phone
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+    if !phone_ok {
+        return Err(OrderError::InvalidShipping(
+            "phone has 7 to 20 of digits, spaces and -, with a leading + at most".into(),
+        ));
+    }
+    let postal = &address.postal_code;
+    if !(3..=10).contains(&postal.len())
+        || !postal
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(OrderError::InvalidShipping(
+            "postal_code has 3 to 10 of digits, letters and -".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The payment is this order's, by its customer, and the wallet captured the order's total

@@ -45,9 +45,17 @@ pub trait PaymentLedger: Send + Sync {
     async fn payment(&self, payment_id: PaymentId) -> Result<Option<PaymentRecord>, CatalogError>;
 }
 
+/// Service port: seals personal data with the customer's data key (`pii:v1:…` text), so that
+/// events only ever hold it encrypted.
+#[async_trait]
+pub trait PiiSealer: Send + Sync {
+    async fn seal(&self, customer: &CustomerId, plaintext: &str) -> Result<String, CatalogError>;
+}
+
 /// The services the Order aggregate uses.
 #[derive(Clone)]
 pub struct OrderServices {
     pub catalog: Arc<dyn ProductCatalog>,
     pub payments: Arc<dyn PaymentLedger>,
+    pub pii: Arc<dyn PiiSealer>,
 }

@@ -1,3 +1,4 @@
+use eventmall_events::order::ShippingAddress;
 use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId, WalletId};
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,8 @@ pub enum OrderCommand {
         /// The wallet to pay with; the payment policy takes it from there. `None`: the order
         /// waits for an explicit payment.
         wallet_id: Option<WalletId>,
+        /// Where it goes; sealed with the customer's data key before it is recorded.
+        shipping: Option<ShippingAddress>,
     },
     MarkPaid {
         payment_id: PaymentId,
@@ -45,6 +48,7 @@ pub enum OrderCommand {
         by_partner: PartnerId,
     },
     /// Delivered, as the partner reporting it (`by_partner`) says: the order's seller only.
+    /// The receiver is sealed with the customer's data key before it is recorded.
     Deliver {
         receiver: Option<String>,
         by_partner: PartnerId,

@@ -60,13 +60,20 @@ pub enum OrderError {
     },
     #[error("{0}")]
     Catalog(String),
+    #[error("shipping address: {0}")]
+    InvalidShipping(String),
+    #[error("the receiver has at most {max} characters and no control characters")]
+    InvalidReceiver { max: usize },
+    /// Personal data could not be sealed: the customer's data key could not be had.
+    #[error("{0}")]
+    Vault(String),
 }
 
 impl Rejection for OrderError {
     fn kind(&self) -> RejectionKind {
         match self {
             Self::NotPlaced => RejectionKind::NotFound,
-            Self::Catalog(_) => RejectionKind::Unavailable,
+            Self::Catalog(_) | Self::Vault(_) => RejectionKind::Unavailable,
             Self::NotSeller { .. } => RejectionKind::Forbidden,
             _ => RejectionKind::Invariant,
         }
@@ -90,6 +97,9 @@ impl Rejection for OrderError {
             Self::ReturnExceedsLine { .. } => "return-exceeds-line",
             Self::NotSeller { .. } => "not-order-seller",
             Self::Catalog(_) => "catalog-unavailable",
+            Self::InvalidShipping(_) => "invalid-shipping-address",
+            Self::InvalidReceiver { .. } => "invalid-receiver",
+            Self::Vault(_) => "pii-vault-unavailable",
             Self::InvalidId { .. } => "invalid-id",
             Self::UnknownPayment { .. } => "unknown-payment",
             Self::NotThisOrdersPayment { .. } => "payment-of-another-order",

@@ -139,6 +139,7 @@ fn order_command() -> impl Strategy<Value = OrderCommand> {
             customer_id: CustomerId::from("kim"),
             lines,
             wallet_id: None,
+            shipping: None,
         }),
         money().prop_map(|amount| OrderCommand::MarkPaid {
             payment_id: PaymentId::new(),
@@ -243,6 +244,7 @@ fn placement() -> impl Strategy<Value = OrderCommand> {
                 })
                 .collect(),
             wallet_id: None,
+            shipping: None,
         }
     })
 }

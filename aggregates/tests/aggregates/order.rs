@@ -5,7 +5,7 @@ use eventmall_events::order::*;
 use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
 use uuid::Uuid;
 
-use crate::support::{CapturedPayments, DownCatalog, entry, order_services};
+use crate::support::{CapturedPayments, DownCatalog, TestSealer, entry, order_services};
 
 const ORDER: OrderId = OrderId(Uuid::from_u128(7));
 const PAYMENT: PaymentId = PaymentId(Uuid::from_u128(8));
@@ -47,6 +47,7 @@ fn place(lines: Vec<LineRequest>) -> OrderCommand {
         customer_id: CustomerId::from("kim"),
         lines,
         wallet_id: None,
+        shipping: None,
     }
 }
 
@@ -75,6 +76,7 @@ fn placed() -> OrderEvent {
         ],
         total: Money::krw(27_500),
         wallet_id: None,
+        shipping: None,
     }
     .into()
 }
@@ -181,6 +183,7 @@ fn place_reports_an_unavailable_catalog() {
     let services = OrderServices {
         catalog: std::sync::Arc::new(DownCatalog),
         payments: std::sync::Arc::new(CapturedPayments::default()),
+        pii: std::sync::Arc::new(TestSealer),
     };
     let error = TestFramework::<Order>::with(services)
         .given_no_previous_events()
@@ -482,4 +485,101 @@ fn a_partner_ships_and_delivers_only_the_orders_it_sells() {
         .then_expect_error(OrderError::NotSeller {
             seller: PartnerId::from("shop-1"),
         });
+}
+
+fn address() -> ShippingAddress {
+    ShippingAddress {
+        recipient: "김민수".into(),
+        phone: "010-1234-5678".into(),
+        address: "서울특별시 강남구 테헤란로 152".into(),
+        postal_code: "06236".into(),
+    }
+}
+
+#[test]
+fn a_shipping_address_is_recorded_sealed_with_the_customers_key() {
+    let OrderCommand::Place {
+        order_id,
+        customer_id,
+        lines,
+        wallet_id,
+        ..
+    } = place(vec![line("A", 2), line("B", 1)])
+    else {
+        unreachable!()
+    };
+    let json = serde_json::to_string(&address()).unwrap();
+    let OrderEvent::OrderPlaced(mut expected) = placed() else {
+        unreachable!()
+    };
+    expected.shipping = Some(TestSealer::sealed("kim", &json));
+    given(vec![])
+        .when(OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines,
+            wallet_id,
+            shipping: Some(address()),
+        })
+        .then_expect_events(vec![expected.into()]);
+}
+
+#[test]
+fn a_shipping_address_out_of_bounds_is_refused() {
+    let cases = [
+        ShippingAddress {
+            phone: "call me".into(),
+            ..address()
+        },
+        ShippingAddress {
+            recipient: " ".into(),
+            ..address()
+        },
+        ShippingAddress {
+            address: "가".repeat(301),
+            ..address()
+        },
+        ShippingAddress {
+            postal_code: "0623 6".into(),
+            ..address()
+        },
+    ];
+    for shipping in cases {
+        let OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines,
+            ..
+        } = place(vec![line("A", 1)])
+        else {
+            unreachable!()
+        };
+        let error = TestFramework::<Order>::with(services())
+            .given_no_previous_events()
+            .when(OrderCommand::Place {
+                order_id,
+                customer_id,
+                lines,
+                wallet_id: None,
+                shipping: Some(shipping),
+            })
+            .inspect_result()
+            .unwrap_err();
+        assert!(matches!(error, OrderError::InvalidShipping(_)), "{error}");
+    }
+}
+
+#[test]
+fn a_receiver_is_recorded_sealed_with_the_customers_key() {
+    given(vec![placed(), paid(), shipped()])
+        .when(OrderCommand::Deliver {
+            receiver: Some("경비실".into()),
+            by_partner: PartnerId::from("shop-1"),
+        })
+        .then_expect_events(vec![
+            OrderDelivered {
+                receiver: Some(TestSealer::sealed("kim", "경비실")),
+            }
+            .into(),
+        ]);
 }

@@ -134,6 +134,7 @@ fn placed() -> OrderEvent {
         lines: order.lines,
         total: order.total,
         wallet_id: order.wallet_id,
+        shipping: None,
     }
     .into()
 }

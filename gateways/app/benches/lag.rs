@@ -133,6 +133,7 @@ async fn main() {
                         quantity: 1,
                     }],
                     wallet_id: None,
+                    shipping: None,
                 };
                 let Some(receipt) = dispatch(&commands, order, command).await else {
                     return;

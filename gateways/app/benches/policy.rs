@@ -87,6 +87,7 @@ async fn latency() {
                 quantity: 1,
             }],
             wallet_id: Some(WalletId(format!("wallet-{customer}"))),
+            shipping: None,
         };
         let commands = commands.clone();
         placed.spawn(async move {

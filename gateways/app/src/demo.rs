@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use eventmall_aggregates::order::{LineRequest, ReturnRequest};
 use eventmall_aggregates::{OrderCommand, PaymentCommand};
-use eventmall_events::order::OrderStatus;
+use eventmall_events::order::{OrderStatus, ShippingAddress};
 use eventmall_events::{CommandMetadata, Money, PartnerId};
 use eventmall_feeds::{FeedEncoding, FeedIngest};
 use eventmall_store::idempotency::Internal;
@@ -55,6 +55,23 @@ pub struct DemoPlan {
     pub seed: u64,
     /// Commands in flight at once.
     pub concurrency: usize,
+}
+
+/// A made-up Korean address for the demo's `index`th order: sealed like any other.
+fn shipping_address(index: usize) -> ShippingAddress {
+    const NAMES: [&str; 5] = ["김민수", "이서연", "박지훈", "최유나", "정도윤"];
+    const STREETS: [&str; 4] = [
+        "서울특별시 강남구 테헤란로",
+        "부산광역시 해운대구 센텀중앙로",
+        "경기도 성남시 분당구 판교역로",
+        "대구광역시 수성구 동대구로",
+    ];
+    ShippingAddress {
+        recipient: NAMES[index % NAMES.len()].to_owned(),
+        phone: format!("010-{:04}-{:04}", 1000 + index % 9000, 5000 + index % 5000),
+        address: format!("{} {}", STREETS[index % STREETS.len()], 1 + index % 300),
+        postal_code: format!("{:05}", 1000 + index % 60000),
+    }
 }
 
 /// Who pays the demo's orders.
@@ -302,6 +319,7 @@ impl Driver<'_> {
                 })
                 .collect(),
             wallet_id: by_policy.then(|| order.wallet_id.clone()),
+            shipping: Some(shipping_address(order.index)),
         };
         self.send(step("place"), order.order_id, place).await?;
         if let Fate::LeftPlaced = order.fate {

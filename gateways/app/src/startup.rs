@@ -20,6 +20,7 @@ use eventmall_kafka::replay::Replay;
 use eventmall_read_models::{ReadModels, Serving, Stores};
 use eventmall_registry::{Level, RegisteredCodec, RegistryStore, RemoteRegistry, SchemaRegistry};
 use eventmall_store::keys::ApiKeys;
+use eventmall_store::pii::PiiVault;
 use eventmall_store::{CommandGateway, EventBackend, StoreError, StoreResult, idempotency};
 use sqlx::AnyPool;
 use tokio::net::TcpListener;
@@ -40,7 +41,8 @@ pub async fn command_gateway(settings: &Settings) -> StoreResult<CommandGateway>
     }
     let backend =
         eventmall_store::connect(&settings.store_url(), settings.store.max_connections).await?;
-    Ok(commands_over(backend, settings))
+    let store_pool = eventmall_store::connect_pool(&settings.store_url()).await?;
+    Ok(commands_over(backend, settings).with_pii(PiiVault::new(store_pool)))
 }
 
 /// The command gateway over `backend`, with the simulated wallet.
@@ -95,6 +97,7 @@ impl Application {
         commands: CommandGateway,
         store_pool: AnyPool,
     ) -> anyhow::Result<Self> {
+        let commands = commands.with_pii(PiiVault::new(store_pool.clone()));
         let listener = TcpListener::bind(&settings.http.addr).await?;
         let views = open_views(settings).await?;
         let feeds = feeds_over(settings, commands.clone(), store_pool.clone())?;
@@ -124,6 +127,7 @@ impl Application {
             feed_limit_bytes: settings.http.feed_limit_bytes,
             feed_idle_timeout: Duration::from_millis(settings.http.feed_idle_timeout_ms),
             gate: Gate::new(ApiKeys::new(store_pool.clone()), settings.auth.clone()),
+            vault: PiiVault::new(store_pool.clone()),
             deadlines: settings.http.deadlines(),
         };
         let registry = match settings.registry.url.is_empty() {

@@ -162,6 +162,7 @@ pub const ACCESS: &[(&str, &str, Access)] = {
         ("get", "/v1/admin/keys", Admin),
         ("delete", "/v1/admin/keys/{key_id}", Admin),
         ("post", "/v1/admin/keys/{key_id}/rotate", Admin),
+        ("post", "/v1/admin/customers/{id}/forget", Admin),
     ]
 };
 

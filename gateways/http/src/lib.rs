@@ -30,6 +30,7 @@ mod order_views;
 mod orders;
 mod owners;
 mod payments;
+mod privacy;
 pub mod problem;
 mod products;
 mod projections;
@@ -93,6 +94,9 @@ pub struct AppState {
     pub feed_idle_timeout: std::time::Duration,
     /// Who may call what: the API keys, their rates and each route's access.
     pub gate: auth::Gate,
+    /// The customers' data keys: personal data is opened for the read routes, and a
+    /// forgotten customer's keys destroyed.
+    pub vault: eventmall_store::pii::PiiVault,
     /// How long a request may take, and a feed upload (which streams a large body).
     pub deadlines: Deadlines,
 }
@@ -149,6 +153,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(projections::router())
         .merge(replay::router())
         .merge(keys::router())
+        .merge(privacy::router())
 }
 
 /// The OpenAPI 3.1 document of the API, with each operation's security requirement.

@@ -18,6 +18,7 @@ use eventmall_read_models::order_views::{
 use crate::auth::Caller;
 use crate::extract::{IdPath, Query};
 use crate::owners::{self, OrderParty};
+use crate::privacy;
 use crate::problem::ConsistentReadProblems;
 use crate::projections::{ConsistencyToken, Views};
 use crate::{ApiError, AppState};
@@ -53,11 +54,12 @@ pub async fn order(
     // Whose the order is, the event store says, whether or not the view has it yet.
     owners::order(&state, &caller, &id, OrderParty::CustomerOrPartner).await?;
     let order_id = id.to_string();
-    let order = views
+    let mut order = views
         .orders
         .order(&order_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("order {id} is not in the order views")))?;
+    privacy::open(&state, std::slice::from_mut(&mut order)).await?;
     let payments = views.orders.payments_of(&order_id).await?;
     Ok(Json(OrderWithPayments { order, payments }))
 }
@@ -113,18 +115,19 @@ fn check_page(offset: i64, limit: i64) -> Result<(), ApiError> {
     ),
 )]
 async fn customer_orders(
+    State(state): State<AppState>,
     Views(views): Views,
     caller: Caller,
     Path(customer): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
     check_page(page.offset, page.limit)?;
-    views
+    let mut page = views
         .orders
         .customer_orders(&caller.own_customer(customer)?, page.offset, page.limit)
-        .await
-        .map(Json)
-        .map_err(ApiError::from)
+        .await?;
+    privacy::open(&state, &mut page.orders).await?;
+    Ok(Json(page))
 }
 
 #[utoipa::path(
@@ -187,6 +190,7 @@ struct PartnerOrdersQuery {
     ),
 )]
 async fn partner_orders(
+    State(state): State<AppState>,
     Views(views): Views,
     caller: Caller,
     Path(partner): Path<String>,
@@ -211,7 +215,7 @@ async fn partner_orders(
         from: query.from,
         to: query.to,
     };
-    views
+    let mut page = views
         .orders
         .partner_orders(
             &caller.own_partner(partner)?,
@@ -219,9 +223,9 @@ async fn partner_orders(
             query.offset,
             query.limit,
         )
-        .await
-        .map(Json)
-        .map_err(ApiError::from)
+        .await?;
+    privacy::open(&state, &mut page.orders).await?;
+    Ok(Json(page))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -3,6 +3,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use eventmall_aggregates::order::{LineRequest, OrderState, ReturnRequest};
 use eventmall_aggregates::{Order, OrderCommand};
+use eventmall_events::order::ShippingAddress;
 use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, WalletId};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -44,6 +45,9 @@ struct Place {
     /// and captures the payment and marks the order paid. Without it the order waits for an
     /// explicit payment.
     wallet_id: Option<WalletId>,
+    /// Where it goes. Recorded only sealed with the customer's data key; shown to the order's
+    /// customer and partner, and redacted once the customer is forgotten.
+    shipping: Option<ShippingAddress>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -101,6 +105,7 @@ async fn place(
         customer_id: b.customer_id,
         lines: b.lines,
         wallet_id: b.wallet_id,
+        shipping: b.shipping,
     };
     execute(
         &state,

@@ -72,6 +72,7 @@ async fn api() -> Api {
             },
         ),
         deadlines: HttpSettings::default().deadlines(),
+        vault: eventmall_store::pii::PiiVault::new(store_pool.clone()),
     };
     Api {
         router: router(state, BODY_LIMIT),

@@ -20,12 +20,13 @@ use serde::Serialize;
 use tracing::instrument;
 
 use crate::idempotency::{self, Retention};
+use crate::pii::PiiVault;
 use crate::wallet::{SimulatedWallet, WalletLimits};
 use crate::{
     Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedAggregate, RecordedRefusal,
     SqlEventStore, StoreError, StoreSettings, TimerWrite, WalletSettings,
 };
-use ports::{StoreCatalog, StoreLedger};
+use ports::{NoVault, StoreCatalog, StoreLedger};
 
 /// A command with everything around it.
 #[derive(Clone, Debug)]
@@ -137,6 +138,7 @@ impl CommandGateway {
             payments: Arc::new(StoreLedger {
                 payments: payments.clone(),
             }),
+            pii: Arc::new(NoVault),
         };
         Self {
             orders: store(&backend, settings),
@@ -171,6 +173,13 @@ impl CommandGateway {
     /// How long a client's idempotency keys are kept.
     pub fn retention(&self) -> Retention {
         self.retention
+    }
+
+    /// The gateway sealing personal data with the customers' keys of `vault`. Without one,
+    /// an order with a shipping address or a delivery with a receiver is refused (503).
+    pub fn with_pii(mut self, vault: PiiVault) -> Self {
+        self.order_services.pii = Arc::new(vault);
+        self
     }
 }
 

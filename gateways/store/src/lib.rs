@@ -13,6 +13,7 @@ mod error;
 mod event_store;
 pub mod idempotency;
 pub mod keys;
+pub mod pii;
 mod postgres;
 mod rows;
 mod settings;

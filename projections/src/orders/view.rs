@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use eventmall_events::Money;
-use eventmall_events::order::{OrderEvent, OrderPlaced, OrderStatus};
+use eventmall_events::order::{OrderEvent, OrderPlaced, OrderStatus, ShippingAddress};
 use serde::{Deserialize, Serialize};
 
 use super::{Effect, ProfileDelta, SalesDelta, SalesKey};
@@ -47,6 +47,21 @@ pub struct OrderView {
     pub timeline: Vec<TimelineEntry>,
     /// The sequence of the last event applied.
     pub version: i64,
+    /// Where it goes. The read model keeps it sealed, as the event has it; a read route opens
+    /// it for the order's customer and partner, and shows it redacted once the customer is
+    /// forgotten.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipping: Option<Shipping>,
+}
+
+/// An order's shipping address: sealed as recorded, or opened for a reader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Shipping {
+    /// `pii:v1:…`, as the read model keeps it.
+    Sealed(String),
+    /// As a read route answers it; every field `[redacted]` once its customer is forgotten.
+    Address(ShippingAddress),
 }
 
 impl OrderView {
@@ -79,6 +94,7 @@ impl OrderView {
             updated_at: envelope.recorded_at,
             timeline: Vec::new(),
             version: 0,
+            shipping: placed.shipping.clone().map(Shipping::Sealed),
         }
     }
 

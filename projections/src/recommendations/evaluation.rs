@@ -62,6 +62,7 @@ fn feed(counts: &mut Counts, purchase: &Purchase, clock: TrendClock) {
             lines,
             total: Money::krw(0),
             wallet_id: None,
+            shipping: None,
         }),
         OrderEvent::OrderPaid(OrderPaid {
             payment_id: PaymentId(Uuid::nil()),

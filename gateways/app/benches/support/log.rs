@@ -156,6 +156,7 @@ fn world_of(total: usize, products: usize, payments: bool) -> Vec<Event> {
                 lines,
                 total: total_price,
                 wallet_id: wallet.clone(),
+                shipping: None,
             }),
             OrderEvent::OrderPaid(OrderPaid {
                 payment_id,

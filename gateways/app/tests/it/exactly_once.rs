@@ -35,6 +35,7 @@ fn kims_order(partition: i32, sku: &str) -> Batch {
         }],
         total: Money::krw(1_000),
         wallet_id: None,
+        shipping: None,
     });
     let paid = OrderEvent::OrderPaid(OrderPaid {
         payment_id: PaymentId::new(),

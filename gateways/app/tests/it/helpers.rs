@@ -131,8 +131,9 @@ pub async fn spawn_app_with(
     // Tests send many requests with one key; the rate limit has a test of its own.
     settings.auth.rate_per_second = 0.0;
     adjust(&mut settings);
-    let commands = commands_over(backend, &settings);
     let store_pool = eventmall_store::connect_pool(&db.url()).await.unwrap();
+    let vault = eventmall_store::pii::PiiVault::new(store_pool.clone());
+    let commands = commands_over(backend, &settings).with_pii(vault);
     let app = Application::with_gateway(&settings, commands.clone(), store_pool.clone())
         .await
         .unwrap();

@@ -22,6 +22,7 @@ mod kafka;
 mod openapi;
 mod out_of_order;
 mod policy;
+mod privacy;
 mod product_rules;
 mod projector;
 mod read_api;

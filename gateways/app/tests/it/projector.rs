@@ -744,6 +744,7 @@ async fn an_event_the_read_model_cannot_hold_is_dead_lettered(app: TestApp) {
             }],
             total: huge,
             wallet_id: None,
+            shipping: None,
         });
         let paid = OrderEvent::OrderPaid(OrderPaid {
             payment_id: PaymentId::new(),

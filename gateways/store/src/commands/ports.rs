@@ -3,11 +3,11 @@
 
 use async_trait::async_trait;
 use eventmall_aggregates::order::{
-    CatalogEntry, CatalogError, PaymentLedger, PaymentRecord, ProductCatalog,
+    CatalogEntry, CatalogError, PaymentLedger, PaymentRecord, PiiSealer, ProductCatalog,
 };
 use eventmall_aggregates::payment::PaymentStatus;
 use eventmall_aggregates::{Payment, Product};
-use eventmall_events::{Money, PaymentId, ProductId};
+use eventmall_events::{CustomerId, Money, PaymentId, ProductId};
 
 use crate::SqlEventStore;
 
@@ -60,5 +60,18 @@ impl PaymentLedger for StoreLedger {
                 _ => Money::zero(state.authorized.currency),
             },
         }))
+    }
+}
+
+/// The sealing port of a gateway without a vault: personal data is refused, never recorded in
+/// the clear.
+pub(super) struct NoVault;
+
+#[async_trait]
+impl PiiSealer for NoVault {
+    async fn seal(&self, _: &CustomerId, _: &str) -> Result<String, CatalogError> {
+        Err(CatalogError(
+            "no vault of customers' data keys: personal data cannot be sealed".into(),
+        ))
     }
 }
