@@ -388,14 +388,19 @@ impl From<RunError> for ApiError {
 /// Whether a database could not be reached at all, as against a failure of what it holds:
 /// the request may go through once it answers again.
 fn unreachable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
+    match error {
         sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-    )
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL going down under a query: connection exceptions (class 08) and operator
+        // intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// Whether the event store could not be reached: its database, or its SQLite writer gone.

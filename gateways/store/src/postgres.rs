@@ -38,6 +38,10 @@ const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequ
 const IDEMPOTENCY_COLUMNS: &str = "key, fingerprint, aggregate_type, aggregate_id, version, global_position, event_types, \
      refusal, created_at";
 
+/// How long a command waits for a connection: a database that is down (restarting, failing
+/// over) is answered 503 after this, not after the client gave up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 pub struct PostgresBackend {
     pool: PgPool,
     writer: mpsc::Sender<(Append, Reply)>,
@@ -49,7 +53,7 @@ impl PostgresBackend {
         let options = PgConnectOptions::from_str(url)?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;

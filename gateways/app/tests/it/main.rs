@@ -12,6 +12,7 @@ mod demo;
 mod deploy;
 mod event_store;
 mod exactly_once;
+mod faults;
 mod feed;
 mod hardening;
 mod helpers;
