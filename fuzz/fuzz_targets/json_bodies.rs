@@ -1,9 +1,10 @@
-//! The domain types HTTP command bodies are made of, read from JSON the way the API reads a
-//! body (with the path of a failing field): order lines and returns, money, product details,
-//! ids, a feed mapping.
+//! The commands HTTP bodies become and the domain types they are made of, read from JSON the
+//! way the API reads a body (with the path of a failing field): the three aggregates'
+//! commands, order lines and returns, money, product details, ids, a feed mapping.
 #![no_main]
 
 use eventmall_aggregates::order::{LineRequest, ReturnRequest};
+use eventmall_aggregates::{OrderCommand, PaymentCommand, ProductCommand};
 use eventmall_events::product::ProductDetails;
 use eventmall_events::{CustomerId, Money, OrderId, PartnerId, PaymentId, ProductId};
 use eventmall_feed_formats::FieldMapping;
@@ -16,6 +17,9 @@ fn read<T: DeserializeOwned>(data: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    read::<OrderCommand>(data);
+    read::<ProductCommand>(data);
+    read::<PaymentCommand>(data);
     read::<Vec<LineRequest>>(data);
     read::<Vec<ReturnRequest>>(data);
     read::<Money>(data);

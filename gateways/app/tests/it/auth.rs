@@ -413,7 +413,7 @@ mod idempotency_scopes {
 
     use eventmall_store::EventBackend;
 
-    use crate::helpers::{TestDb, postgres_backend, spawn_app};
+    use crate::helpers::{TestDb, on_both_backends, postgres_backend};
 
     async fn http_key_spelled_like_an_ingest_key_blocks_nothing(app: TestApp) {
         let event_id = "upstream-42";
@@ -547,35 +547,10 @@ mod idempotency_scopes {
         .await
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_a_client_cannot_claim_an_ingest_key() {
-        http_key_spelled_like_an_ingest_key_blocks_nothing(spawn_app(sqlite_backend().await).await)
-            .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_a_client_cannot_claim_an_ingest_key() {
-        http_key_spelled_like_an_ingest_key_blocks_nothing(
-            spawn_app(postgres_backend().await).await,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite_keys_are_per_principal() {
-        two_principals_with_one_key_each_get_their_own_result(
-            spawn_app(sqlite_backend().await).await,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres_keys_are_per_principal() {
-        two_principals_with_one_key_each_get_their_own_result(
-            spawn_app(postgres_backend().await).await,
-        )
-        .await;
-    }
+    on_both_backends!(
+        http_key_spelled_like_an_ingest_key_blocks_nothing,
+        two_principals_with_one_key_each_get_their_own_result,
+    );
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_keys_expire() {

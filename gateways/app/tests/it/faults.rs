@@ -160,23 +160,16 @@ async fn on_kafka(backend: &dyn EventBackend, bootstrap: &str) -> (usize, usize,
 /// Waits until the relay published everything and each projector caught up.
 async fn settled(api: &str, admin: &Client) {
     let mut seen = (Value::Null, Value::Null);
+    let get = |path: &str| {
+        let request = admin.get(format!("{api}{path}"));
+        async move {
+            let response = request.send().await.ok()?;
+            response.json::<Value>().await.ok()
+        }
+    };
     for _ in 0..600 {
-        let relay: Value = admin
-            .get(format!("{api}/v1/relay"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
-        let projections: Value = admin
-            .get(format!("{api}/v1/projections"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null);
+        let relay = get("/v1/relay").await.unwrap_or(Value::Null);
+        let projections = get("/v1/projections").await.unwrap_or(Value::Null);
         let relayed = relay[0]["lag_events"] == 0;
         let caught_up = projections
             .as_array()
@@ -197,7 +190,6 @@ mod kill_up {
     //! `eventmall up` killed with SIGKILL under load, and started again.
 
     use std::path::Path;
-    use std::process::Stdio;
 
     use eventmall_kafka::broker::free_port;
     use nix::sys::signal::{Signal, kill};
@@ -207,22 +199,14 @@ mod kill_up {
     use super::*;
     use crate::helpers::client_with;
 
-    fn eventmall(data: &Path, api: u16, broker: u16) -> Command {
-        let binary = std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_eventmall"));
+    /// `eventmall up` on `data`, with no rate limit and short lease and session timeouts.
+    fn start_up(data: &Path, api: u16, broker: u16) -> Command {
+        let mut command = crate::up::eventmall(data, api, broker);
         command
-            .arg("--data-dir")
-            .arg(data)
-            .env_remove("KAFKA_BOOTSTRAP_SERVERS")
-            .env("EVENTMALL__HTTP__ADDR", format!("127.0.0.1:{api}"))
-            .env("EVENTMALL__BROKER__PORT", broker.to_string())
-            .env("EVENTMALL__BROKER__BINARY", binary)
+            .arg("up")
             .env("EVENTMALL__AUTH__RATE_PER_SECOND", "0")
             .env("EVENTMALL__RELAY__LEASE_TTL_MS", "2000")
-            .env("EVENTMALL__PROJECTORS__SESSION_TIMEOUT_MS", "6000")
-            .env("EVENTMALL__LOG__FILTER", "warn")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+            .env("EVENTMALL__PROJECTORS__SESSION_TIMEOUT_MS", "6000");
         command
     }
 
@@ -265,8 +249,7 @@ mod kill_up {
         let api = format!("http://127.0.0.1:{api_port}");
         let secret = keys_create_admin(data.path()).await;
         let admin = client_with(&secret);
-        let mut up = eventmall(data.path(), api_port, broker_port)
-            .arg("up")
+        let mut up = start_up(data.path(), api_port, broker_port)
             .spawn()
             .unwrap();
         ready(&api, &mut up).await;
@@ -279,8 +262,7 @@ mod kill_up {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let tally = load.finish().await;
 
-        let mut up = eventmall(data.path(), api_port, broker_port)
-            .arg("up")
+        let mut up = start_up(data.path(), api_port, broker_port)
             .spawn()
             .unwrap();
         ready(&api, &mut up).await;

@@ -20,7 +20,8 @@ struct Up {
     data: tempfile::TempDir,
 }
 
-fn eventmall(data: &Path, api_port: u16, broker_port: u16) -> Command {
+/// `eventmall --data-dir <data>` with its API and local broker on the given ports.
+pub(crate) fn eventmall(data: &Path, api_port: u16, broker_port: u16) -> Command {
     let broker = std::env::var("EVENTMALL_TEST_BROKER").unwrap_or_else(|_| "nisshi".into());
     let mut command = Command::new(env!("CARGO_BIN_EXE_eventmall"));
     command
