@@ -4,6 +4,7 @@ mod aggregate;
 mod catalog;
 mod commands;
 mod error;
+mod personal;
 
 pub use aggregate::{Order, OrderState};
 pub use catalog::{
