@@ -112,7 +112,11 @@ async fn commands_over_http(
     let mut settings = Settings::default();
     settings.http.addr = "127.0.0.1:0".into();
     // Each request is authenticated by partner bench's key; no rate limit caps the load.
+    // BENCH_AUTH=open measures the same requests without keys, for the cost of checking them.
     settings.auth.rate_per_second = 0.0;
+    if std::env::var("BENCH_AUTH").as_deref() == Ok("open") {
+        settings.auth.mode = eventmall_http::auth::AuthMode::Open;
+    }
     let gateway = commands_over(backend, &settings);
     let keys = ApiKeys::new(store_pool.clone());
     let grant = Grant::new(Role::Partner, Some("bench"), "bench").unwrap();
