@@ -64,3 +64,19 @@ pub enum OrderCommand {
         reason: String,
     },
 }
+
+impl OrderCommand {
+    /// The command's name, as metrics label it: one of a fixed set.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Place { .. } => "Place",
+            Self::MarkPaid { .. } => "MarkPaid",
+            Self::MarkPaidOnHold { .. } => "MarkPaidOnHold",
+            Self::Ship { .. } => "Ship",
+            Self::Deliver { .. } => "Deliver",
+            Self::ConfirmPurchase { .. } => "ConfirmPurchase",
+            Self::Cancel { .. } => "Cancel",
+            Self::Return { .. } => "Return",
+        }
+    }
+}

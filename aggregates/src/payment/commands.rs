@@ -28,3 +28,17 @@ pub enum PaymentCommand {
         reason: String,
     },
 }
+
+impl PaymentCommand {
+    /// The command's name, as metrics label it: one of a fixed set.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Request { .. } => "Request",
+            Self::Authorize => "Authorize",
+            Self::Decline { .. } => "Decline",
+            Self::Capture { .. } => "Capture",
+            Self::Refund { .. } => "Refund",
+            Self::Void { .. } => "Void",
+        }
+    }
+}

@@ -50,3 +50,18 @@ pub enum ProductCommand {
         reason: Option<String>,
     },
 }
+
+impl ProductCommand {
+    /// The command's name, as metrics label it: one of a fixed set.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Register { .. } => "Register",
+            Self::List { .. } => "List",
+            Self::UpdateDetails { .. } => "UpdateDetails",
+            Self::ChangePrice { .. } => "ChangePrice",
+            Self::ChangeStock { .. } => "ChangeStock",
+            Self::Delist { .. } => "Delist",
+            Self::Relist { .. } => "Relist",
+        }
+    }
+}

@@ -26,6 +26,7 @@ mod extract;
 mod feeds;
 mod health;
 mod keys;
+pub mod metrics;
 mod order_views;
 mod orders;
 mod owners;
@@ -154,6 +155,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(replay::router())
         .merge(keys::router())
         .merge(privacy::router())
+        .merge(metrics::router())
 }
 
 /// The OpenAPI 3.1 document of the API, with each operation's security requirement.
@@ -170,6 +172,7 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
 
 /// [`router`] with `more` routes (the embedded schema registry's) under the same layers.
 pub fn router_with(state: AppState, body_limit: usize, more: Router<AppState>) -> Router {
+    metrics::handle();
     let (routes, mut openapi) = routes().split_for_parts();
     auth::document(&mut openapi);
     // Route layers run once the route is known, the last added first: the gate, then the
@@ -189,6 +192,7 @@ pub fn router_with(state: AppState, body_limit: usize, more: Router<AppState>) -
             state.gate.clone(),
             auth::gate,
         ))
+        .route_layer(axum::middleware::from_fn(metrics::measure))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(body_limit))

@@ -277,6 +277,11 @@ impl Relay {
 
     fn record_latency(&self, recorded_at_ms: &[i64]) {
         let now = chrono::Utc::now().timestamp_millis();
+        let produced = metrics::histogram!("eventmall_relay_stored_to_acknowledged_seconds");
+        for recorded in recorded_at_ms {
+            produced.record((now - recorded).max(0) as f64 / 1000.0);
+        }
+        metrics::counter!("eventmall_relay_events_total").increment(recorded_at_ms.len() as u64);
         if let Ok(mut latency) = self.latency.lock() {
             for recorded in recorded_at_ms {
                 let _ = latency.record(u64::try_from(now - recorded).unwrap_or(0));

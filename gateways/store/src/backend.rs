@@ -192,6 +192,14 @@ pub trait EventBackend: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// Records a committed group: how many appends it held and how long its transaction took.
+pub(crate) fn record_group(backend: &'static str, appends: usize, took: std::time::Duration) {
+    metrics::histogram!("eventmall_store_group_commit_size", "backend" => backend)
+        .record(appends as f64);
+    metrics::histogram!("eventmall_store_append_duration_seconds", "backend" => backend)
+        .record(took.as_secs_f64());
+}
+
 /// Time as stored by both backends.
 pub(crate) fn now() -> DateTime<Utc> {
     Utc::now()

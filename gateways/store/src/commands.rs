@@ -210,7 +210,9 @@ impl Dispatch<ProductCommand> for CommandGateway {
         &self,
         request: CommandRequest<ProductCommand>,
     ) -> Result<Dispatched<ProductEvent>, CommandError> {
-        execute(&self.products, &(), self.retention, request).await
+        let command = request.command.name();
+        let run = execute(&self.products, &(), self.retention, request);
+        measured(Product::TYPE, command, run).await
     }
 }
 
@@ -221,7 +223,9 @@ impl Dispatch<OrderCommand> for CommandGateway {
         &self,
         request: CommandRequest<OrderCommand>,
     ) -> Result<Dispatched<OrderEvent>, CommandError> {
-        execute(&self.orders, &self.order_services, self.retention, request).await
+        let command = request.command.name();
+        let run = execute(&self.orders, &self.order_services, self.retention, request);
+        measured(Order::TYPE, command, run).await
     }
 }
 
@@ -232,14 +236,40 @@ impl Dispatch<PaymentCommand> for CommandGateway {
         &self,
         request: CommandRequest<PaymentCommand>,
     ) -> Result<Dispatched<PaymentEvent>, CommandError> {
-        execute(
+        let command = request.command.name();
+        let run = execute(
             &self.payments,
             &self.payment_services,
             self.retention,
             request,
-        )
-        .await
+        );
+        measured(Payment::TYPE, command, run).await
     }
+}
+
+/// Runs a command, counting it by aggregate, command and outcome, and timing it.
+async fn measured<E>(
+    aggregate: &'static str,
+    command: &'static str,
+    run: impl Future<Output = Result<Dispatched<E>, CommandError>>,
+) -> Result<Dispatched<E>, CommandError> {
+    let started = std::time::Instant::now();
+    let result = run.await;
+    let outcome = match &result {
+        Ok(done) if done.receipt.replayed => "replayed",
+        Ok(_) => "accepted",
+        Err(CommandError::Rejected(_)) => "rejected",
+        Err(CommandError::VersionConflict { .. }) => "conflict",
+        Err(CommandError::IdempotencyKeyReused) => "key_reused",
+        Err(CommandError::Store(_)) => "failed",
+    };
+    metrics::counter!("eventmall_commands_total",
+        "aggregate" => aggregate, "command" => command, "outcome" => outcome)
+    .increment(1);
+    metrics::histogram!("eventmall_command_duration_seconds",
+        "aggregate" => aggregate, "command" => command)
+    .record(started.elapsed().as_secs_f64());
+    result
 }
 
 #[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %request.aggregate_id))]

@@ -20,6 +20,7 @@ mod idempotency;
 mod ingest;
 mod interop;
 mod kafka;
+mod observability;
 mod openapi;
 mod out_of_order;
 mod policy;

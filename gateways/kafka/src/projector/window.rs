@@ -138,6 +138,8 @@ impl Windows {
     /// behind, and switches mode: to catch-up beyond the threshold, back to live below half of
     /// it (so a lag near the threshold does not flap).
     pub fn polled(&self, records: usize, bytes: usize, lag: i64) {
+        metrics::counter!("eventmall_projector_records_total", "projector" => self.name)
+            .increment(records as u64);
         let status = &self.status;
         status.lag.store(lag, Ordering::Relaxed);
         status.windows.fetch_add(1, Ordering::Relaxed);

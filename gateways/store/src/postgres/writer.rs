@@ -16,6 +16,7 @@ use sqlx::{PgConnection, Postgres, Transaction};
 use tokio::sync::{Mutex, mpsc};
 use tracing::{instrument, warn};
 
+use crate::backend::record_group;
 use crate::backend::{Append, Appended, Reply, TimerWrite, now};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{event_types, is_unique_violation, lost_race};
@@ -42,7 +43,9 @@ pub(super) async fn write_loop(pool: PgPool, queue: Queue) {
         if received == 0 {
             return;
         }
+        let started = std::time::Instant::now();
         let results = write_group(&pool, &group).await;
+        record_group("postgres", group.len(), started.elapsed());
         for ((_, reply), result) in group.drain(..).zip(results) {
             // The caller may have gone away (request cancelled); its events are committed anyway.
             let _ = reply.send(result);

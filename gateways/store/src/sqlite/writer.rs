@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tracing::{instrument, warn};
 
 use super::Versions;
-use crate::backend::{Append, Appended, IdempotencyRecord, Reply, TimerWrite, now};
+use crate::backend::{Append, Appended, IdempotencyRecord, Reply, TimerWrite, now, record_group};
 use crate::error::{StoreError, StoreResult};
 use crate::rows::{IdempotencyRow, event_types, is_unique_violation, lost_race};
 
@@ -24,7 +24,9 @@ pub(super) async fn write_loop(
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let started = std::time::Instant::now();
         let results = write_group(&mut connection, &group).await;
+        record_group("sqlite", group.len(), started.elapsed());
         if let Some(Ok(mut versions)) = versions.as_ref().map(|v| v.lock()) {
             for ((append, _), result) in group.iter().zip(&results) {
                 if result.is_ok() && !append.events.is_empty() {
