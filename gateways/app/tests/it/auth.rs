@@ -104,7 +104,17 @@ impl World {
             Some(body) => request = request.json(&body),
             None => {}
         }
-        self.app.send(request).await
+        // Not every answer is JSON (`/metrics` is text): the status is what counts here.
+        let response = request.send().await.unwrap();
+        let (status, headers) = (response.status().as_u16(), response.headers().clone());
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// A concrete path for a templated one of the document.
