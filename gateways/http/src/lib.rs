@@ -10,11 +10,15 @@
 //! | `GET /v1/search`, `GET /v1/products/{id}` | `search.rs` |
 //! | `GET /v1/orders/{id}`, `GET /v1/customers/{id}/{orders,profile}`, `GET /v1/partners/{id}/{orders,sales,settlements}` | `order_views.rs` |
 //! | `GET /v1/products/{id}/{bought-together,also-bought}`, `GET /v1/trending`, `GET /v1/customers/{id}/recommendations` | `recommendations.rs` |
-//! | `POST/GET /v1/partners/{id}/feeds[/{run}]`, `PUT/GET /v1/partners/{id}/feed-mappings/{format}` | `feeds.rs` |
+//! | `POST/GET /v1/partners/{id}/feeds[/{run}]` | `feeds.rs` |
+//! | `PUT/GET /v1/partners/{id}/feed-mappings/{format}` | `feeds/mappings.rs` |
 //! | `GET /v1/admin/dead-letters[/{partition}/{offset}]`, `POST …/retry` | `dead_letters.rs` |
 //! | `GET /v1/projections`, and `X-Consistency-Token` on the read routes | `projections.rs` |
 //! | `GET /v1/admin/projections/{name}`, `POST …/rebuilds`, `GET …/rebuilds/{id}`, `POST …/{swap,rollback,verify}` | `replay.rs` |
 //! | `GET /v1/relay` | `relay.rs` |
+//! | `POST/GET /v1/admin/keys`, `DELETE /v1/admin/keys/{key_id}`, `POST …/rotate` | `keys.rs` |
+//! | `POST /v1/admin/customers/{id}/forget` | `privacy.rs` |
+//! | `GET /metrics` | `metrics.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //!
 //! `extract.rs` holds the extractors (bodies, command headers, ids, queries), whose rejections

@@ -2,6 +2,7 @@
 //! aggregate, check the expected version, let the aggregate decide, append what it decided,
 //! all in one place. The Order aggregate's ports (catalog, payments) read the store (`ports`).
 
+mod measured;
 mod ports;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::{
     Committed, EventBackend, IdempotencyClaim, IdempotencyRecord, LoadedAggregate, RecordedRefusal,
     SqlEventStore, StoreError, StoreSettings, TimerWrite, WalletSettings,
 };
+use measured::measured;
 use ports::{NoVault, StoreCatalog, StoreLedger};
 
 /// A command with everything around it.
@@ -245,31 +247,6 @@ impl Dispatch<PaymentCommand> for CommandGateway {
         );
         measured(Payment::TYPE, command, run).await
     }
-}
-
-/// Runs a command, counting it by aggregate, command and outcome, and timing it.
-async fn measured<E>(
-    aggregate: &'static str,
-    command: &'static str,
-    run: impl Future<Output = Result<Dispatched<E>, CommandError>>,
-) -> Result<Dispatched<E>, CommandError> {
-    let started = std::time::Instant::now();
-    let result = run.await;
-    let outcome = match &result {
-        Ok(done) if done.receipt.replayed => "replayed",
-        Ok(_) => "accepted",
-        Err(CommandError::Rejected(_)) => "rejected",
-        Err(CommandError::VersionConflict { .. }) => "conflict",
-        Err(CommandError::IdempotencyKeyReused) => "key_reused",
-        Err(CommandError::Store(_)) => "failed",
-    };
-    metrics::counter!("eventmall_commands_total",
-        "aggregate" => aggregate, "command" => command, "outcome" => outcome)
-    .increment(1);
-    metrics::histogram!("eventmall_command_duration_seconds",
-        "aggregate" => aggregate, "command" => command)
-    .record(started.elapsed().as_secs_f64());
-    result
 }
 
 #[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %request.aggregate_id))]
