@@ -76,14 +76,6 @@ pub enum Caller {
 }
 
 impl Caller {
-    /// The principal a key names.
-    pub fn principal(&self) -> Option<&Principal> {
-        match self {
-            Caller::Key(principal) => Some(principal),
-            _ => None,
-        }
-    }
-
     fn is_admin(&self) -> bool {
         matches!(self, Caller::Open | Caller::Key(Principal::Admin { .. }))
     }

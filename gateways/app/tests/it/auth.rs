@@ -713,12 +713,22 @@ mod legacy_keys {
 
 /// `eventmall keys …` against the database of a running server (SQLite: beside its writer).
 async fn keys_cli(app: &TestApp, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmall"))
-        .arg("--data-dir")
-        .arg(app.data.path())
-        .arg("keys")
-        .args(args)
-        .env("EVENTMALL__STORE__URL", app.store_url())
+    keys_command(app.data.path(), Some(&app.store_url()), args).await
+}
+
+/// `eventmall --data-dir <data> keys …`, on the store at `store` (else the data directory's);
+/// what it printed.
+pub(crate) async fn keys_command(
+    data: &std::path::Path,
+    store: Option<&str>,
+    args: &[&str],
+) -> String {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_eventmall"));
+    command.arg("--data-dir").arg(data).arg("keys").args(args);
+    if let Some(url) = store {
+        command.env("EVENTMALL__STORE__URL", url);
+    }
+    let output = command
         .env("EVENTMALL__LOG__FILTER", "warn")
         .output()
         .await

@@ -197,6 +197,7 @@ mod kill_up {
     use tokio::process::{Child, Command};
 
     use super::*;
+    use crate::auth::keys_command;
     use crate::helpers::client_with;
 
     /// `eventmall up` on `data`, with no rate limit and short lease and session timeouts.
@@ -225,20 +226,8 @@ mod kill_up {
     }
 
     async fn keys_create_admin(data: &Path) -> String {
-        let output = Command::new(env!("CARGO_BIN_EXE_eventmall"))
-            .arg("--data-dir")
-            .arg(data)
-            .args(["keys", "create", "--role", "admin"])
-            .env("EVENTMALL__LOG__FILTER", "warn")
-            .output()
-            .await
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let issued: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let printed = keys_command(data, None, &["create", "--role", "admin"]).await;
+        let issued: Value = serde_json::from_str(&printed).unwrap();
         issued["secret"].as_str().unwrap().to_owned()
     }
 
