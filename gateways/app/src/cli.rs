@@ -203,10 +203,25 @@ impl From<DemoArgs> for DemoPlan {
     }
 }
 
+impl Command {
+    /// The role the process plays, for its spans' `service.name`.
+    fn role(&self) -> &'static str {
+        match self {
+            Self::Serve { .. } => "serve",
+            Self::Relay => "relay",
+            Self::Project { .. } => "project",
+            Self::Policy => "policy",
+            Self::Ingest { .. } => "ingest",
+            Self::Up { .. } => "up",
+            _ => "cli",
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref(), cli.data_dir.as_deref())
         .context("loading configuration")?;
-    telemetry::init(&settings.log);
+    let _telemetry = telemetry::init(&settings.log, &settings.telemetry, cli.command.role());
     match cli.command {
         Command::Serve { projectors } => roles::serve(&settings, &projectors).await,
         Command::Openapi => {

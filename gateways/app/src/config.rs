@@ -41,6 +41,7 @@ pub struct Settings {
     pub feeds: FeedSettings,
     pub replay: ReplaySettings,
     pub log: LogSettings,
+    pub telemetry: TelemetrySettings,
 }
 
 /// `[projectors]`: how the projectors run, and where and how the read models keep their data.
@@ -166,8 +167,24 @@ impl Default for Settings {
             feeds: FeedSettings::default(),
             replay: ReplaySettings::default(),
             log: LogSettings::default(),
+            telemetry: TelemetrySettings::default(),
         }
     }
+}
+
+/// `[telemetry]`: where the roles without an API serve their metrics, and where spans go.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    /// Address of a keyless `GET /metrics` for the roles at scale (`serve`, `relay`, `project`,
+    /// `ingest consume`, `policy`), e.g. `0.0.0.0:9464`, for the monitoring network only;
+    /// empty serves none. The API's own `/metrics` (`up`, `serve`) takes an admin key.
+    pub metrics_addr: String,
+    /// OTLP/HTTP endpoint of a collector, e.g. `http://otel-collector:4318`; spans are
+    /// exported to `<endpoint>/v1/traces` when set, and not recorded at all when empty.
+    pub otlp_endpoint: String,
+    /// The `service.name` the spans carry; empty means `eventmall-<role>`.
+    pub service_name: String,
 }
 
 impl Default for LogSettings {

@@ -4,15 +4,17 @@
 
 use std::path::Path;
 use std::pin::{Pin, pin};
+use std::sync::Arc;
 
 use anyhow::Context;
 use eventmall_events::PartnerId;
 use eventmall_feeds::{FeedEncoding, FeedFormat, FeedIngest, FeedRun};
+use eventmall_http::metrics::{self, Observe, observe_relays};
 use eventmall_kafka::broker::LocalBroker;
 use eventmall_kafka::ingest::IngestConsumer;
 use eventmall_kafka::policy::PolicyConsumer;
 use eventmall_kafka::relay::hostname;
-use eventmall_store::CommandGateway;
+use eventmall_store::{CommandGateway, EventBackend};
 use eventmall_store::keys::{ApiKeys, Principal};
 use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::AnyPool;
@@ -185,6 +187,8 @@ pub async fn serve(settings: &Settings, names: &[String]) -> anyhow::Result<()> 
         .await
         .context("starting the application")?;
     let stop = CancellationToken::new();
+    let (backend, store_pool) = (app.commands().backend().clone(), app.store_pool().clone());
+    export_metrics(settings, Some(relay_lag(backend, store_pool)), &stop).await?;
     let mut running = None;
     if !names.is_empty() {
         let servers = settings
@@ -218,6 +222,7 @@ pub async fn project(settings: &Settings, names: &[String]) -> anyhow::Result<()
         return Ok(());
     };
     let stop = CancellationToken::new();
+    export_metrics(settings, None, &stop).await?;
     let running = tokio::spawn(supervisor.run(stop.clone()));
     stopped.await;
     stop.cancel();
@@ -235,12 +240,14 @@ pub async fn relay(settings: &Settings) -> anyhow::Result<()> {
         let url = settings.store_url();
         let backend = eventmall_store::connect(&url, settings.store.max_connections).await?;
         let store_pool = eventmall_store::connect_pool(&url).await?;
-        connect_relay(settings, backend, store_pool, servers).await
+        let relay = connect_relay(settings, backend.clone(), store_pool.clone(), servers).await?;
+        anyhow::Ok((relay, backend, store_pool))
     };
-    let Some(relay) = unless_stopped(&mut stopped, starting).await? else {
+    let Some((relay, backend, store_pool)) = unless_stopped(&mut stopped, starting).await? else {
         return Ok(());
     };
     let stop = CancellationToken::new();
+    export_metrics(settings, Some(relay_lag(backend, store_pool)), &stop).await?;
     let running = tokio::spawn(relay.run(stop.clone()));
     stopped.await;
     stop.cancel();
@@ -287,10 +294,46 @@ async fn consume<C>(
         return Ok(());
     };
     let stop = CancellationToken::new();
+    export_metrics(settings, None, &stop).await?;
     let running = run(consumer, stop.clone());
     stopped.await;
     stop.cancel();
     Ok(running.await??)
+}
+
+/// Reads the relays' lag at scrape time.
+fn relay_lag(backend: Arc<dyn EventBackend>, store_pool: AnyPool) -> Observe {
+    Arc::new(move || {
+        let (backend, store_pool) = (backend.clone(), store_pool.clone());
+        Box::pin(async move {
+            if let Err(error) = observe_relays(backend.as_ref(), &store_pool).await {
+                warn!(%error, "relay lag not read");
+            }
+        })
+    })
+}
+
+/// Serves `GET /metrics` on `[telemetry] metrics_addr`, when set, until `stop`.
+async fn export_metrics(
+    settings: &Settings,
+    observe: Option<Observe>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    let address = settings.telemetry.metrics_addr.as_str();
+    if address.is_empty() {
+        return Ok(());
+    }
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding the metrics address {address}"))?;
+    info!(address = %listener.local_addr()?, "metrics at /metrics");
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        if let Err(error) = metrics::export(listener, observe, stop).await {
+            warn!(%error, "the metrics exporter stopped");
+        }
+    });
+    Ok(())
 }
 
 /// Feed ingest over the configured store, for the CLI (`ingest feed`, `demo`).

@@ -17,6 +17,25 @@ pub struct FeedCounts {
     pub rejected: i64,
 }
 
+impl FeedCounts {
+    /// Adds what changed since `before` to `eventmall_feed_rows_total`, by outcome.
+    pub fn count_since(&self, before: &Self) {
+        let outcomes = [
+            ("registered", self.registered - before.registered),
+            ("updated", self.updated - before.updated),
+            ("unchanged", self.unchanged - before.unchanged),
+            ("delisted", self.delisted - before.delisted),
+            ("rejected", self.rejected - before.rejected),
+        ];
+        for (outcome, rows) in outcomes {
+            if rows > 0 {
+                metrics::counter!("eventmall_feed_rows_total", "outcome" => outcome)
+                    .increment(rows as u64);
+            }
+        }
+    }
+}
+
 /// A rejected line of a run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Rejection {

@@ -233,8 +233,10 @@ impl FeedIngest {
         loop {
             let open = rows_rx.recv_many(&mut chunk, CHUNK).await > 0;
             if !chunk.is_empty() {
+                let before = counts.clone();
                 self.apply_chunk(run_id, partner, &mut chunk, counts)
                     .await?;
+                counts.count_since(&before);
             }
             if !open {
                 break;
@@ -245,7 +247,9 @@ impl FeedIngest {
             .map_err(|e| FeedError::Io(std::io::Error::other(e)))??;
         // Only a feed read to its end says what the partner no longer lists.
         if kind == FeedKind::Full {
+            let before = counts.clone();
             counts.delisted += self.delist_absent(run_id, partner).await?;
+            counts.count_since(&before);
         }
         Ok(kind)
     }

@@ -155,9 +155,14 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             trace_id(headers, REQUEST_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
         let correlation_id =
             trace_id(headers, CORRELATION_ID)?.unwrap_or_else(|| request_id.clone());
-        let traceparent = text(headers, TRACEPARENT)?
-            .filter(|value| is_traceparent(value))
-            .unwrap_or_else(new_traceparent);
+        // The request's span continues the sender's trace when spans are recorded; otherwise
+        // the sender's traceparent, or a new one, goes with the events as it is.
+        let traceparent = match eventmall_telemetry::current() {
+            Some(current) => current,
+            None => text(headers, TRACEPARENT)?
+                .filter(|value| eventmall_telemetry::parse(value).is_some())
+                .unwrap_or_else(new_traceparent),
+        };
         // `X-Actor` names the actor only where no key does: on a server in `open` mode.
         let claimed_actor = trace_id(headers, ACTOR)?;
         let actor = match &caller {
@@ -275,15 +280,6 @@ fn parse_version(value: &str) -> Result<i64, ApiError> {
         })
 }
 
-fn is_traceparent(value: &str) -> bool {
-    let parts: Vec<&str> = value.split('-').collect();
-    parts.len() == 4
-        && [2, 32, 16, 2]
-            .iter()
-            .zip(&parts)
-            .all(|(len, part)| part.len() == *len && part.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 fn new_traceparent() -> String {
     let trace = Uuid::new_v4().simple().to_string();
     let span = &Uuid::new_v4().simple().to_string()[..16];
@@ -380,7 +376,7 @@ mod tests {
 
     #[test]
     fn traceparent_is_checked_and_generated() {
-        assert!(is_traceparent(&new_traceparent()));
-        assert!(!is_traceparent("00-xyz-1-01"));
+        assert!(eventmall_telemetry::parse(&new_traceparent()).is_some());
+        assert!(eventmall_telemetry::parse("00-xyz-1-01").is_none());
     }
 }

@@ -202,10 +202,28 @@ pub fn router_with(state: AppState, body_limit: usize, more: Router<AppState>) -
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(Extension(BodyLimit(body_limit)))
         .layer(axum::middleware::from_fn(problem::with_request_id))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// A request's server span (OpenTelemetry's HTTP conventions), continuing the caller's trace
+/// from its `traceparent`. The route template is added once the router knows it.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let method = request.method().as_str();
+    let span = tracing::info_span!(
+        "request",
+        otel.name = method,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        url.path = request.uri().path(),
+    );
+    let traceparent = request.headers().get(extract::TRACEPARENT);
+    eventmall_telemetry::continue_from(&span, traceparent.and_then(|v| v.to_str().ok()));
+    span
 }
 
 /// Answers 503 when the route takes longer than its deadline. A feed upload, which streams

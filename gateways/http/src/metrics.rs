@@ -3,7 +3,7 @@
 //! `metrics` facade; this installs the one recorder of the process, with histogram buckets for
 //! durations (`…_seconds`) and sizes (`…_size`). Labels are bounded: route templates, never ids.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -11,7 +11,11 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use eventmall_kafka::relay::lag;
+use eventmall_store::EventBackend;
+use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sqlx::AnyPool;
+use tokio_util::sync::CancellationToken;
 use tracing::warn;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -56,10 +60,15 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
 )]
 async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
+    observe(&state).await?;
+    exposition()
+}
+
+/// The process's metrics as the text exposition.
+fn exposition() -> Result<Response, ApiError> {
     let handle = handle().ok_or_else(|| {
         ApiError::unavailable("metrics recorder", "another recorder was installed first")
     })?;
-    observe(&state).await?;
     handle.run_upkeep();
     let text = handle.render();
     Ok((
@@ -70,15 +79,34 @@ async fn render(State(state): State<AppState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
+/// What a role sets at scrape time before its metrics are rendered (the relay's lag, say).
+pub type Observe = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// `GET /metrics` alone, without a key, for the roles that serve no API (`relay`, `project`,
+/// `ingest consume`, `policy`): like any exporter, it is meant for an address only the
+/// monitoring network reaches. Serves on `listener` until `stop`.
+pub async fn export(
+    listener: tokio::net::TcpListener,
+    observe: Option<Observe>,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    handle();
+    let scrape = async move || {
+        if let Some(observe) = &observe {
+            observe().await;
+        }
+        exposition()
+    };
+    let app = axum::Router::new().route("/metrics", axum::routing::get(scrape));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+}
+
 /// Sets the gauges read from the state of things at scrape time: each relay's lag, in events
 /// and in seconds, and each projector's lag per partition of its topics.
 async fn observe(state: &AppState) -> Result<(), ApiError> {
-    for relay in lag(state.commands.backend().as_ref(), &state.store_pool).await? {
-        let name = relay.name;
-        metrics::gauge!("eventmall_relay_lag_events", "relay" => name.clone())
-            .set(relay.lag_events as f64);
-        metrics::gauge!("eventmall_relay_lag_seconds", "relay" => name).set(relay.lag_seconds);
-    }
+    observe_relays(state.commands.backend().as_ref(), &state.store_pool).await?;
     for projection in state.views.current().projections() {
         let status = state.consistency.status(projection.as_ref()).await;
         if let Some(lag) = status.lag {
@@ -97,6 +125,20 @@ async fn observe(state: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Sets each relay's lag, in events and in seconds.
+pub async fn observe_relays(
+    backend: &dyn EventBackend,
+    store_pool: &AnyPool,
+) -> eventmall_kafka::Result<()> {
+    for relay in lag(backend, store_pool).await? {
+        let name = relay.name;
+        metrics::gauge!("eventmall_relay_lag_events", "relay" => name.clone())
+            .set(relay.lag_events as f64);
+        metrics::gauge!("eventmall_relay_lag_seconds", "relay" => name).set(relay.lag_seconds);
+    }
+    Ok(())
+}
+
 /// Counts and times each request by method, route template and status.
 pub async fn measure(request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -105,8 +147,12 @@ pub async fn measure(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let span = tracing::Span::current();
+    eventmall_telemetry::rename(&span, format!("{method} {route}"));
+    span.record("http.route", route.as_str());
     let response = next.run(request).await;
     let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
     let labels = [("method", method), ("route", route)];
     metrics::histogram!("eventmall_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());

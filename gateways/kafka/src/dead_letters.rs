@@ -4,6 +4,7 @@
 
 mod tool;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use eventmall_events::DeadLetter;
@@ -78,6 +79,9 @@ impl DeadLetters {
     /// them all.
     pub async fn send(&self, letters: Vec<DeadLetter>) -> Result<()> {
         let letters: Vec<DeadLetter> = letters.into_iter().map(fit).collect();
+        for letter in &letters {
+            count(letter);
+        }
         let deliveries = letters.iter().map(|letter| {
             let mut headers = OwnedHeaders::new_with_capacity(letter.headers.len());
             for (key, value) in &letter.headers {
@@ -101,9 +105,66 @@ impl DeadLetters {
     }
 }
 
+/// How many distinct reasons the dead-letter counter labels; later ones are counted as
+/// `other`, so a flood of novel reasons cannot grow the metrics without bound.
+const REASON_LABELS: usize = 64;
+
+/// Counts a letter by its stage and the kind of its reason.
+fn count(letter: &DeadLetter) {
+    static SEEN: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let stage = letter.header(header::STAGE).unwrap_or("unknown").to_owned();
+    let mut reason = reason_kind(letter.header(header::REASON).unwrap_or(""));
+    if let Ok(mut seen) = SEEN.lock()
+        && !seen.contains(&reason)
+    {
+        if seen.len() < REASON_LABELS {
+            seen.insert(reason.clone());
+        } else {
+            reason = "other".to_owned();
+        }
+    }
+    metrics::counter!("eventmall_dead_letters_total", "stage" => stage, "reason" => reason)
+        .increment(1);
+}
+
+/// A reason without its particulars: up to its first colon, numbers written as `N`, at most
+/// 48 characters. "the line has 7 columns, not 29" and "…8 columns…" are one kind.
+fn reason_kind(reason: &str) -> String {
+    let head = reason.split(':').next().unwrap_or_default().trim();
+    let mut kind = String::new();
+    for character in head.chars() {
+        if character.is_ascii_digit() {
+            if !kind.ends_with('N') {
+                kind.push('N');
+            }
+        } else {
+            kind.push(character);
+        }
+        if kind.chars().count() >= 48 {
+            break;
+        }
+    }
+    if kind.is_empty() {
+        "unspecified".to_owned()
+    } else {
+        kind
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_kind_drops_the_particulars() {
+        assert_eq!(
+            reason_kind("the line has 7 columns, not 29"),
+            reason_kind("the line has 12 columns, not 29")
+        );
+        assert_eq!(reason_kind("not CSV: unequal lengths at 3"), "not CSV");
+        assert_eq!(reason_kind(""), "unspecified");
+        assert!(reason_kind(&"x".repeat(1000)).len() <= 48);
+    }
 
     #[test]
     fn a_letter_that_fits_is_sent_whole() {

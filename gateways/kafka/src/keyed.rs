@@ -14,10 +14,13 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, instrument, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::dead_letters::{DeadLetters, refused};
 use crate::{Consumed, Result, client_config};
@@ -51,7 +54,7 @@ pub trait Handler: Sync {
 
 /// One consumer group over some topics, its dead letters going out under `stage`.
 pub struct KeyedConsumer {
-    consumer: StreamConsumer,
+    consumer: StreamConsumer<Rebalances>,
     dead_letters: DeadLetters,
     group: String,
     stage: &'static str,
@@ -67,7 +70,7 @@ impl KeyedConsumer {
         topics: &[&str],
         stage: &'static str,
     ) -> Result<Self> {
-        let consumer: StreamConsumer = client_config(bootstrap_servers)
+        let consumer: StreamConsumer<Rebalances> = client_config(bootstrap_servers)
             .set("group.id", group)
             .set("session.timeout.ms", session_timeout_ms.to_string())
             .set("enable.auto.commit", "false")
@@ -77,7 +80,9 @@ impl KeyedConsumer {
             // the whole log in memory. Batches are 2,000 records; a few MiB a partition keeps
             // them coming.
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES.to_string())
-            .create()?;
+            .create_with_context(Rebalances {
+                group: group.to_owned(),
+            })?;
         consumer.subscribe(topics)?;
         Ok(Self {
             consumer,
@@ -161,8 +166,33 @@ impl KeyedConsumer {
 
     /// Handles one record, or sends it to the dead letters, retrying what may pass; false only
     /// when stopped meanwhile.
-    #[instrument(skip_all, fields(stage = self.stage, topic = %record.topic, partition = record.partition, offset = record.offset))]
     async fn handle(
+        &self,
+        handler: &impl Handler,
+        record: &Consumed,
+        stop: &CancellationToken,
+    ) -> bool {
+        // A consumer span (OpenTelemetry's messaging conventions), a child of the record's
+        // producer: the commands it issues continue the trace.
+        let span = tracing::info_span!(
+            "process",
+            otel.name = format!("process {}", record.topic),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = %record.topic,
+            messaging.consumer.group.name = %self.group,
+            messaging.destination.partition.id = record.partition,
+            messaging.kafka.offset = record.offset,
+            stage = self.stage,
+        );
+        eventmall_telemetry::continue_from(&span, record.header("traceparent"));
+        self.handle_in_span(handler, record, stop)
+            .instrument(span)
+            .await
+    }
+
+    async fn handle_in_span(
         &self,
         handler: &impl Handler,
         record: &Consumed,
@@ -191,6 +221,30 @@ impl KeyedConsumer {
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
+}
+
+/// Counts the group's rebalances as this member sees them.
+struct Rebalances {
+    group: String,
+}
+
+impl ClientContext for Rebalances {}
+
+impl ConsumerContext for Rebalances {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let kind = match rebalance {
+            Rebalance::Assign(_) => "assign",
+            Rebalance::Revoke(_) => "revoke",
+            Rebalance::Error(_) => "error",
+        };
+        rebalanced(&self.group, kind);
+    }
+}
+
+/// Counts one rebalance of `group`: partitions assigned, revoked, or a failed one.
+pub(crate) fn rebalanced(group: &str, kind: &'static str) {
+    metrics::counter!("eventmall_consumer_rebalances_total", "group" => group.to_owned(), "kind" => kind)
+        .increment(1);
 }
 
 /// Each partition's next offset to read: its first record not handled, else past its last.

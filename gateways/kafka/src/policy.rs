@@ -239,23 +239,29 @@ impl Policy {
             match self.issue(&step, cause, timers).await {
                 Ok(receipt) => {
                     debug!(step = step.name, replayed = receipt.replayed, "policy step");
+                    let outcome = if receipt.replayed { "replayed" } else { "done" };
+                    stepped(step.name, outcome);
                     return Ok(Outcome::Done);
                 }
                 Err(CommandError::Rejected(refusal))
                     if refusal.kind() != RejectionKind::Unavailable =>
                 {
+                    stepped(step.name, "refused");
                     refusals.push(format!("{}: {}: {refusal}", step.name, refusal.code()));
                 }
                 Err(CommandError::Rejected(refusal)) => {
+                    stepped(step.name, "unavailable");
                     return Err(Failure::Transient(refusal.to_string()));
                 }
                 Err(CommandError::IdempotencyKeyReused) => {
+                    stepped(step.name, "key_reused");
                     return Err(Failure::Poison(format!(
                         "the key of step {} was used for another step",
                         step.name
                     )));
                 }
                 Err(error @ (CommandError::VersionConflict { .. } | CommandError::Store(_))) => {
+                    stepped(step.name, "unavailable");
                     return Err(Failure::Transient(error.to_string()));
                 }
             }
@@ -387,4 +393,10 @@ fn parse<T: std::str::FromStr>(id: &str) -> std::result::Result<T, Failure> {
 
 fn transient(error: impl std::fmt::Display) -> Failure {
     Failure::Transient(error.to_string())
+}
+
+/// Counts one issue of a policy step by its outcome.
+fn stepped(step: &'static str, outcome: &'static str) {
+    metrics::counter!("eventmall_policy_steps_total", "step" => step, "outcome" => outcome)
+        .increment(1);
 }

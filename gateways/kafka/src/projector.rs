@@ -19,7 +19,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, instrument, warn};
+use tracing::{Instrument, debug, info, instrument, warn};
 
 use crate::dead_letters::{DeadLetters, refused};
 use crate::{Consumed, Error, ProjectorSettings, Result, client_config};
@@ -160,6 +160,7 @@ impl Projector {
                 break;
             };
             commit_offsets(&consumer, &positions);
+            applied(name, &records);
             if let Some(tracker) = &mut bounded {
                 tracker.reached(&positions);
             }
@@ -178,6 +179,7 @@ impl Projector {
         stop: &CancellationToken,
     ) -> Option<Vec<Checkpoint>> {
         let name = self.projection.name();
+        let span = batch_span(name, records);
         let mut backoff = Duration::from_millis(100);
         loop {
             // A stop abandons the batch wherever it is (a dead-letter send may take until the
@@ -186,7 +188,7 @@ impl Projector {
             let applied = runtime.block_on(async {
                 tokio::select! {
                     () = stop.cancelled() => None,
-                    applied = self.isolating(records) => Some(applied),
+                    applied = self.isolating(records).instrument(span.clone()) => Some(applied),
                 }
             });
             match applied {
@@ -396,5 +398,42 @@ fn commit_offsets(consumer: &BaseConsumer<Rebalancer>, positions: &[Checkpoint])
     }
     if let Err(error) = consumer.commit(&list, CommitMode::Async) {
         debug!(%error, "group offsets not committed");
+    }
+}
+
+/// Links a batch's span carries at most (the OpenTelemetry SDK's default limit).
+const LINKS_PER_BATCH: usize = 128;
+
+/// A batch's consumer span (OpenTelemetry's messaging conventions): a trace of its own, linked
+/// to the producer span of each record in it, up to [`LINKS_PER_BATCH`].
+fn batch_span(projector: &'static str, records: &[Consumed]) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "process",
+        otel.name = format!("process {projector}"),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.operation.type = "process",
+        messaging.consumer.group.name = projector,
+        messaging.batch.message_count = records.len(),
+    );
+    let traceparents = records.iter().map(|record| record.header("traceparent"));
+    eventmall_telemetry::link_to(&span, traceparents.take(LINKS_PER_BATCH));
+    span
+}
+
+/// Counts the records of a settled batch by partition: the apply rate, per partition.
+fn applied(projector: &'static str, records: &[Consumed]) {
+    let mut counts: BTreeMap<(&str, i32), u64> = BTreeMap::new();
+    for record in records {
+        *counts.entry((&record.topic, record.partition)).or_default() += 1;
+    }
+    for ((topic, partition), count) in counts {
+        let labels = [
+            ("projector", projector.to_owned()),
+            ("topic", topic.to_owned()),
+            ("partition", partition.to_string()),
+        ];
+        metrics::counter!("eventmall_projector_applied_total", &labels).increment(count);
     }
 }

@@ -65,6 +65,9 @@ struct InFlight {
     deliveries: Vec<DeliveryFuture>,
     /// When each event was stored, in milliseconds since the epoch.
     recorded_at_ms: Vec<i64>,
+    /// Each record's producer span, while spans are recorded: it ends when the batch is
+    /// acknowledged.
+    spans: Vec<tracing::Span>,
 }
 
 /// How long events take from stored to acknowledged by the broker, in milliseconds.
@@ -256,6 +259,8 @@ impl Relay {
                             }
                         }
                     }
+                    // The producer spans end with the acknowledgement.
+                    drop(batch.spans);
                     published = batch.last_position;
                     self.record_latency(&batch.recorded_at_ms);
                     positions.send_replace(published);
@@ -300,6 +305,7 @@ impl Relay {
         let mut deliveries = Vec::with_capacity(batch.len());
         let mut recorded_at_ms = Vec::with_capacity(batch.len());
         let mut payload = Vec::with_capacity(256);
+        let mut spans = Vec::new();
         for stored in batch {
             let unpublishable = |reason: String| Setback::Unpublishable {
                 position: stored.global_position,
@@ -312,7 +318,16 @@ impl Relay {
             codec
                 .encode(&event, &mut payload)
                 .map_err(|e| unpublishable(e.to_string()))?;
-            let headers = headers(stored);
+            let traceparent = match eventmall_telemetry::recording() {
+                true => {
+                    let span = publish_span(stored, event.topic());
+                    let traceparent = eventmall_telemetry::traceparent_of(&span);
+                    spans.push(span);
+                    traceparent
+                }
+                false => None,
+            };
+            let headers = traced_headers(stored, traceparent.as_deref());
             recorded_at_ms.push(stored.metadata.recorded_at.timestamp_millis());
             let mut record = FutureRecord::to(event.topic())
                 .key(stored.aggregate_id.as_bytes())
@@ -342,12 +357,36 @@ impl Relay {
             last_position: batch.last().map_or(0, |e| e.global_position),
             deliveries,
             recorded_at_ms,
+            spans,
         })
     }
 }
 
+/// A record's producer span (OpenTelemetry's messaging conventions), a child of the command
+/// that stored the event; its context is the traceparent the record carries.
+fn publish_span(stored: &StoredEvent, topic: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "publish",
+        otel.name = format!("send {topic}"),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.destination.name = topic,
+        messaging.kafka.message.key = stored.aggregate_id.as_str(),
+        eventmall.global_position = stored.global_position,
+    );
+    eventmall_telemetry::continue_from(&span, stored.metadata.traceparent.as_deref());
+    span
+}
+
 /// The DESIGN headers of an event's record.
 pub fn headers(stored: &StoredEvent) -> OwnedHeaders {
+    traced_headers(stored, None)
+}
+
+/// [`headers`], with `traceparent` in place of the stored one when given: the producer span's.
+fn traced_headers(stored: &StoredEvent, traceparent: Option<&str>) -> OwnedHeaders {
     let metadata = &stored.metadata;
     let event_id = metadata.event_id.to_string();
     let sequence = stored.sequence.to_string();
@@ -361,7 +400,10 @@ pub fn headers(stored: &StoredEvent) -> OwnedHeaders {
         ("global_position", Some(position.as_str())),
         ("correlation_id", Some(metadata.correlation_id.as_str())),
         ("causation_id", Some(metadata.causation_id.as_str())),
-        ("traceparent", metadata.traceparent.as_deref()),
+        (
+            "traceparent",
+            traceparent.or(metadata.traceparent.as_deref()),
+        ),
     ] {
         if let Some(value) = value {
             headers = headers.insert(Header {

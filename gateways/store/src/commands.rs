@@ -142,6 +142,9 @@ impl CommandGateway {
             }),
             pii: Arc::new(NoVault),
         };
+        let payment_services = PaymentServices {
+            wallet: Arc::new(measured::MeasuredWallet(payment_services.wallet)),
+        };
         Self {
             orders: store(&backend, settings),
             payments,
@@ -249,17 +252,26 @@ impl Dispatch<PaymentCommand> for CommandGateway {
     }
 }
 
-#[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %request.aggregate_id))]
+/// Runs a command in its span, a child of whatever sent it; while spans are recorded, its
+/// events carry that span's traceparent, so the relay and the consumers continue the trace.
+#[instrument(name = "command", skip_all, fields(
+    otel.name = format!("{} command", A::TYPE),
+    aggregate_type = A::TYPE,
+    aggregate_id = %request.aggregate_id,
+))]
 async fn execute<A>(
     store: &SqlEventStore<A>,
     services: &A::Services,
     retention: Retention,
-    request: CommandRequest<A::Command>,
+    mut request: CommandRequest<A::Command>,
 ) -> Result<Dispatched<A::Event>, CommandError>
 where
     A: Aggregate + Clone,
     A::Error: Rejection + Send + Sync + 'static,
 {
+    if let Some(traceparent) = eventmall_telemetry::current() {
+        request.metadata.traceparent = Some(traceparent);
+    }
     if let Some(claim) = &request.idempotency
         && let Some(record) =
             idempotency::recorded(store.backend().as_ref(), claim, retention).await?

@@ -1,5 +1,8 @@
 //! `/metrics`: the process's metrics in Prometheus's text format, with bounded labels.
 
+mod prometheus;
+mod traces;
+
 use serde_json::json;
 
 use crate::kafka::TestBroker;

@@ -14,10 +14,11 @@ use tokio::process::{Child, Command};
 use crate::helpers::client_with;
 use crate::kafka::TestBroker;
 
-struct Up {
-    child: Child,
-    api: String,
-    data: tempfile::TempDir,
+/// `eventmall up --demo` running, with its API address and data directory.
+pub(crate) struct Up {
+    pub(crate) child: Child,
+    pub(crate) api: String,
+    pub(crate) data: tempfile::TempDir,
 }
 
 /// `eventmall --data-dir <data>` with its API and local broker on the given ports.
@@ -38,12 +39,20 @@ pub(crate) fn eventmall(data: &Path, api_port: u16, broker_port: u16) -> Command
 }
 
 async fn up(cluster: Option<&str>) -> Up {
+    up_with(|command| {
+        if let Some(servers) = cluster {
+            command.env("KAFKA_BOOTSTRAP_SERVERS", servers);
+        }
+    })
+    .await
+}
+
+/// `eventmall up --demo --orders 30`, its command set up by `configure` first.
+pub(crate) async fn up_with(configure: impl FnOnce(&mut Command)) -> Up {
     let data = tempfile::tempdir().unwrap();
     let api_port = free_port().unwrap();
     let mut command = eventmall(data.path(), api_port, free_port().unwrap());
-    if let Some(servers) = cluster {
-        command.env("KAFKA_BOOTSTRAP_SERVERS", servers);
-    }
+    configure(&mut command);
     let child = command
         .args(["up", "--demo", "--orders", "30"])
         .spawn()
@@ -57,13 +66,13 @@ async fn up(cluster: Option<&str>) -> Up {
 
 impl Up {
     /// A client with the admin key `up --demo` wrote into the data directory, once it has.
-    fn admin(&self) -> Option<reqwest::Client> {
+    pub(crate) fn admin(&self) -> Option<reqwest::Client> {
         let secret = std::fs::read_to_string(self.data.path().join("keys/admin")).ok()?;
         Some(client_with(secret.trim()))
     }
 
     /// Waits until the relay has published the whole demo world.
-    async fn wait_relayed(&mut self) -> Value {
+    pub(crate) async fn wait_relayed(&mut self) -> Value {
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("eventmall up exited early: {status}");
@@ -87,7 +96,7 @@ impl Up {
         panic!("the demo world was not relayed within a minute");
     }
 
-    async fn terminate(mut self) -> tempfile::TempDir {
+    pub(crate) async fn terminate(mut self) -> tempfile::TempDir {
         let pid = Pid::from_raw(i32::try_from(self.child.id().unwrap()).unwrap());
         kill(pid, Signal::SIGTERM).unwrap();
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())

@@ -12,17 +12,17 @@ use crate::keyed::Failure;
 impl Policy {
     /// Fires the timers due now; how many were fired.
     pub async fn fire_due(&self) -> StoreResult<usize> {
-        let due = self
-            .commands
-            .backend()
-            .due_timers(Utc::now(), TIMERS_PER_LOOK)
-            .await?;
+        let backend = self.commands.backend();
+        let due = backend.due_timers(Utc::now(), TIMERS_PER_LOOK).await?;
         let mut fired = 0;
         for timer in &due {
             if self.fire(timer).await {
                 fired += 1;
             }
         }
+        metrics::counter!("eventmall_policy_timers_fired_total").increment(fired as u64);
+        let open = backend.open_timers().await?;
+        metrics::gauge!("eventmall_policy_pending_timers").set(open as f64);
         Ok(fired)
     }
 

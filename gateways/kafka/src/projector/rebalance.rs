@@ -26,6 +26,12 @@ impl ConsumerContext for Rebalancer {
         partitions: &mut TopicPartitionList,
     ) {
         let name = self.projection.name();
+        let kind = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => "assign",
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => "revoke",
+            _ => "error",
+        };
+        crate::keyed::rebalanced(name, kind);
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let stored = match self.runtime.block_on(self.projection.checkpoints()) {

@@ -140,6 +140,7 @@ impl Windows {
     pub fn polled(&self, records: usize, bytes: usize, lag: i64) {
         metrics::counter!("eventmall_projector_records_total", "projector" => self.name)
             .increment(records as u64);
+        metrics::gauge!("eventmall_projector_lag", "projector" => self.name).set(lag as f64);
         let status = &self.status;
         status.lag.store(lag, Ordering::Relaxed);
         status.windows.fetch_add(1, Ordering::Relaxed);
