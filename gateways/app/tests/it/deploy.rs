@@ -184,3 +184,90 @@ fn the_readme_documents_every_setting() {
         }
     }
 }
+
+#[test]
+fn the_monitoring_profile_mounts_deploy_files_that_exist_and_prometheus_accepts_them() {
+    let compose: Value = serde_yaml::from_str(&repository_file("docker-compose.yml")).unwrap();
+    let services = compose["services"].as_mapping().unwrap();
+    let mut mounted = std::collections::BTreeMap::new();
+    for name in ["prometheus", "grafana"] {
+        let service = &services[name];
+        let profiles: Vec<String> = service["profiles"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(text)
+            .collect();
+        assert_eq!(
+            profiles,
+            ["monitoring"],
+            "{name} is in the monitoring profile"
+        );
+        for volume in service["volumes"].as_sequence().unwrap().iter().map(text) {
+            let parts: Vec<&str> = volume.split(':').collect();
+            let source = parts[0]
+                .strip_prefix("./")
+                .expect("a file of the repository");
+            repository_file(source);
+            mounted.insert(source.to_owned(), parts[1].to_owned());
+        }
+    }
+
+    // Prometheus finds each role by its service name, on the port the roles serve metrics on.
+    let api = &services["api"]["environment"];
+    let port = text(&api["EVENTMALL__TELEMETRY__METRICS_ADDR"]);
+    let port: u16 = port.rsplit(':').next().unwrap().parse().unwrap();
+    let prometheus: Value =
+        serde_yaml::from_str(&repository_file("deploy/prometheus.yml")).unwrap();
+    let mut scraped = std::collections::BTreeSet::new();
+    for job in prometheus["scrape_configs"].as_sequence().unwrap() {
+        for discovery in job["dns_sd_configs"].as_sequence().unwrap() {
+            assert_eq!(discovery["port"].as_u64(), Some(u64::from(port)));
+            for name in discovery["names"].as_sequence().unwrap().iter().map(text) {
+                assert!(
+                    services.contains_key(name.as_str()),
+                    "{name} is not a service"
+                );
+                scraped.insert(name);
+            }
+        }
+    }
+    for (name, service) in services {
+        if service.get("build").is_some() && text(&service["command"][0]) != "migrate" {
+            assert!(
+                scraped.contains(&text(name)),
+                "Prometheus does not scrape {name:?}"
+            );
+        }
+    }
+    let promtool = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("config")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus.yml"))
+        .output()
+        .expect("promtool (Debian's prometheus package; scripts/test installs it)");
+    assert!(
+        promtool.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promtool.stderr)
+    );
+
+    // Grafana reads the dashboard where the provider says, through the provisioned source.
+    let provider: Value =
+        serde_yaml::from_str(&repository_file("deploy/grafana/dashboards.yml")).unwrap();
+    let folder = text(&provider["providers"][0]["options"]["path"]);
+    assert!(mounted["deploy/grafana/eventmall.json"].starts_with(&folder));
+    let source: Value =
+        serde_yaml::from_str(&repository_file("deploy/grafana/datasource.yml")).unwrap();
+    let uid = text(&source["datasources"][0]["uid"]);
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&repository_file("deploy/grafana/eventmall.json")).unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        assert_eq!(
+            panel["datasource"]["uid"],
+            uid.as_str(),
+            "{}",
+            panel["title"]
+        );
+    }
+}

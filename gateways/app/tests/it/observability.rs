@@ -3,6 +3,8 @@
 mod prometheus;
 mod traces;
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::kafka::TestBroker;
@@ -44,22 +46,37 @@ async fn metrics_name_commands_appends_the_relay_projectors_and_routes_without_i
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let scraped = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scraped.status(), 200);
-    assert!(
-        scraped.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain"),
-        "{:?}",
-        scraped.headers()
-    );
-    let text = scraped.text().await.unwrap();
+    // The relay has published everything; the projectors take their first windows a little
+    // later.
+    let mut text = String::new();
+    for _ in 0..100 {
+        let scraped = app
+            .client
+            .get(format!("{}/metrics", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scraped.status(), 200);
+        assert!(
+            scraped.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain"),
+            "{:?}",
+            scraped.headers()
+        );
+        text = scraped.text().await.unwrap();
+        let applied = ["order-views", "search", "recommendations"]
+            .iter()
+            .all(|name| {
+                let label = format!("projector=\"{name}\"");
+                sample(&text, "eventmall_projector_applied_total", &[&label]).is_some()
+            });
+        if applied {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let order_placed = [
         "aggregate=\"order\"",

@@ -63,6 +63,21 @@ async fn ask(prometheus: &str, path: &str, query: &[(&str, &str)]) -> Option<Val
     (answer["status"] == "success").then(|| answer["data"].clone())
 }
 
+/// The `eventmall_…` metric names in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(start) = rest.find("eventmall_") {
+        let name: String = rest[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[start + name.len()..];
+        names.push(name);
+    }
+    names
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_a_demo_and_answers_the_lag_of_each_projector() {
     let binary = prometheus_binary();
@@ -146,6 +161,33 @@ async fn prometheus_scrapes_a_demo_and_answers_the_lag_of_each_projector() {
         missing.is_empty(),
         "not scraped: {missing:?}; scraped: {stored:?}"
     );
+    // The Grafana dashboard in deploy/ asks only what Prometheus can answer from these.
+    let dashboard = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/grafana/eventmall.json"),
+    )
+    .unwrap();
+    let dashboard: Value = serde_json::from_str(&dashboard).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10, "{} panels", panels.len());
+    for target in panels
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap())
+    {
+        let expr = target["expr"].as_str().unwrap();
+        assert!(
+            ask(&prometheus, "/api/v1/query", &[("query", expr)])
+                .await
+                .is_some(),
+            "the dashboard's query does not run: {expr}"
+        );
+        for name in metric_names(expr) {
+            assert!(
+                stored.contains(&name.as_str()),
+                "{expr} asks for {name}, never scraped"
+            );
+        }
+    }
+
     let up_query = [("query", "up{job=\"eventmall\"}")];
     let scrape = ask(&prometheus, "/api/v1/query", &up_query).await.unwrap();
     assert_eq!(scrape["result"][0]["value"][1], "1", "{scrape}");
