@@ -4,6 +4,9 @@
 //! `cargo bench -p eventmall --bench commands -- [sqlite|postgres]...`
 //! Environment: BENCH_CLIENTS (64), BENCH_SECONDS (15), BENCH_PRODUCTS (4096),
 //! EVENTMALL_TEST_POSTGRES_URL (admin URL; scripts/start-postgres prints it).
+//! BENCH_TELEMETRY: `metrics` (the default: what every API process records), `off` (no
+//! recorder, no spans) or `full` (metrics, and spans recorded, logged as JSON and exported over
+//! OTLP/HTTP to a sink in this process), for the cost of telemetry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -43,6 +46,12 @@ async fn main() {
     } else {
         backends
     };
+    let _telemetry = telemetry(
+        std::env::var("BENCH_TELEMETRY")
+            .as_deref()
+            .unwrap_or("metrics"),
+    )
+    .await;
     let clients = env("BENCH_CLIENTS", 64) as usize;
     let seconds = env("BENCH_SECONDS", 15);
     let products = env("BENCH_PRODUCTS", 4096) as usize;
@@ -71,6 +80,33 @@ async fn main() {
             per_second / single,
             per_second / batched,
         );
+    }
+}
+
+/// Sets up the telemetry `mode` asks for, before anything records.
+async fn telemetry(mode: &str) -> Option<eventmall::telemetry::Telemetry> {
+    match mode {
+        "metrics" => None,
+        "off" => {
+            // Taken first, the no-op recorder keeps the Prometheus one out of this process.
+            metrics::set_global_recorder(metrics::NoopRecorder).unwrap();
+            None
+        }
+        "full" => {
+            let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let endpoint = format!("http://{}", sink.local_addr().unwrap());
+            let accept = axum::routing::post(|_: axum::body::Bytes| async { "" });
+            let app = axum::Router::new().route("/v1/traces", accept);
+            tokio::spawn(async move { axum::serve(sink, app).await });
+            let log = eventmall::config::LogSettings {
+                format: eventmall::config::LogFormat::Json,
+                filter: "warn".into(),
+            };
+            let mut settings = eventmall::config::TelemetrySettings::default();
+            settings.otlp_endpoint = endpoint;
+            Some(eventmall::telemetry::init(&log, &settings, "bench"))
+        }
+        other => panic!("BENCH_TELEMETRY is off, metrics or full, not {other}"),
     }
 }
 

@@ -67,6 +67,8 @@ pub fn init(log: &LogSettings, telemetry: &TelemetrySettings, role: &str) -> Tel
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("eventmall"))
             .with_threads(false)
+            .with_location(false)
+            .with_tracked_inactivity(false)
             .with_filter(filter_fn(|metadata| {
                 // Eventmall's own spans at info and above, whatever the log filter says, and
                 // its warnings and errors as span events; never the exporter's HTTP client.

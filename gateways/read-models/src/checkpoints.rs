@@ -10,19 +10,12 @@ use sqlx::{Any, AnyPool, Transaction};
 use crate::database::{WriteTx, begin_write};
 use crate::{Error, Result};
 
-/// Creates the checkpoints table when missing.
-pub(crate) async fn ensure_table(pool: &AnyPool) -> sqlx::Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS projection_checkpoints (\
-            projector TEXT NOT NULL, generation BIGINT NOT NULL, topic TEXT NOT NULL, \
-            partition_id BIGINT NOT NULL, next_offset BIGINT NOT NULL, \
-            position BIGINT NOT NULL DEFAULT 0, \
-            PRIMARY KEY (projector, generation, topic, partition_id))",
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
+/// The checkpoints table.
+pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS projection_checkpoints (\
+    projector TEXT NOT NULL, generation BIGINT NOT NULL, topic TEXT NOT NULL, \
+    partition_id BIGINT NOT NULL, next_offset BIGINT NOT NULL, \
+    position BIGINT NOT NULL DEFAULT 0, \
+    PRIMARY KEY (projector, generation, topic, partition_id))";
 
 /// Every checkpoint of a projector's generation.
 pub(crate) async fn load<'e>(

@@ -45,10 +45,34 @@ pub async fn connect(url: &str) -> sqlx::Result<AnyPool> {
         })
         .connect(&url)
         .await?;
-    checkpoints::ensure_table(&pool).await?;
-    generations::ensure_table(&pool).await?;
-    replays::ensure_tables(&pool).await?;
+    let bookkeeping = [checkpoints::SCHEMA, generations::SCHEMA]
+        .into_iter()
+        .chain(replays::SCHEMA)
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+    create_schema(&pool, &bookkeeping).await?;
     Ok(pool)
+}
+
+/// Key of the PostgreSQL advisory lock that makes schema changes one at a time.
+const SCHEMA_LOCK: i64 = 0x6576_656e_746d_616c; // "eventmal"
+
+/// Runs `statements` (`CREATE … IF NOT EXISTS`) in one transaction. On PostgreSQL it first
+/// takes an advisory lock, so replicas starting together do not race on the catalog (two
+/// `CREATE TABLE IF NOT EXISTS` of one table at once fail with a unique violation); the lock
+/// goes with the transaction. SQLite's writer lock already makes them one at a time.
+pub(crate) async fn create_schema(pool: &AnyPool, statements: &[String]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    if pool.connect_options().database_url.scheme() != "sqlite" {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for statement in statements {
+        sqlx::query(statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }
 
 /// A read model's write transaction. On SQLite it holds this process's turn to write the file:

@@ -105,16 +105,10 @@ pub enum Refused {
     NothingToRollBackTo { projector: String, live: Generation },
 }
 
-pub(crate) async fn ensure_table(pool: &AnyPool) -> sqlx::Result<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS projection_generations (\
-            projector TEXT NOT NULL, generation BIGINT NOT NULL, state TEXT NOT NULL, \
-            created_at_ms BIGINT NOT NULL, PRIMARY KEY (projector, generation))",
-    )
-    .execute(pool)
-    .await?;
-    Ok(())
-}
+/// The generations table.
+pub(crate) const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS projection_generations (\
+    projector TEXT NOT NULL, generation BIGINT NOT NULL, state TEXT NOT NULL, \
+    created_at_ms BIGINT NOT NULL, PRIMARY KEY (projector, generation))";
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

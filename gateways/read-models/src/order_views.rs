@@ -111,9 +111,8 @@ impl OrderViews {
     /// Opens `generation`, creating its tables when missing.
     pub async fn open(pool: AnyPool, generation: Generation) -> sqlx::Result<Self> {
         let tables = Tables::of(generation);
-        for statement in tables.create_statements(database::keyed_rows(&pool)) {
-            sqlx::query(&statement).execute(&pool).await?;
-        }
+        let statements = tables.create_statements(database::keyed_rows(&pool));
+        database::create_schema(&pool, &statements).await?;
         Ok(Self {
             pool,
             generation,

@@ -42,9 +42,8 @@ impl Recommendations {
         clock: TrendClock,
     ) -> sqlx::Result<Self> {
         let tables = Tables::of(generation);
-        for statement in tables.create_statements(database::keyed_rows(&pool)) {
-            sqlx::query(&statement).execute(&pool).await?;
-        }
+        let statements = tables.create_statements(database::keyed_rows(&pool));
+        database::create_schema(&pool, &statements).await?;
         Ok(Self {
             pool,
             generation,

@@ -10,19 +10,15 @@ use sqlx::AnyPool;
 
 use crate::Result;
 
-pub(crate) async fn ensure_tables(pool: &AnyPool) -> sqlx::Result<()> {
-    for statement in [
-        "CREATE TABLE IF NOT EXISTS projection_leases (projector TEXT PRIMARY KEY, \
-         holder TEXT NOT NULL, rebuild_id TEXT NOT NULL, expires_at_ms BIGINT NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS projection_rebuilds (id TEXT PRIMARY KEY, \
-         projector TEXT NOT NULL, generation BIGINT NOT NULL, holder TEXT NOT NULL, \
-         state TEXT NOT NULL, started_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL, \
-         progress TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')",
-    ] {
-        sqlx::query(statement).execute(pool).await?;
-    }
-    Ok(())
-}
+/// The rebuilds' leases and records.
+pub(crate) const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS projection_leases (projector TEXT PRIMARY KEY, \
+     holder TEXT NOT NULL, rebuild_id TEXT NOT NULL, expires_at_ms BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS projection_rebuilds (id TEXT PRIMARY KEY, \
+     projector TEXT NOT NULL, generation BIGINT NOT NULL, holder TEXT NOT NULL, \
+     state TEXT NOT NULL, started_at_ms BIGINT NOT NULL, updated_at_ms BIGINT NOT NULL, \
+     progress TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')",
+];
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

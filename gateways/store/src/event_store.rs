@@ -100,7 +100,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
 
     /// The aggregate's current state: from the cache when the backend vouches for the cached
     /// version, else the cached state (or the latest snapshot) plus the events after it.
-    #[instrument(skip(self), fields(aggregate_type = A::TYPE))]
+    #[instrument(level = "debug", skip(self), fields(aggregate_type = A::TYPE))]
     pub async fn load(&self, aggregate_id: &str) -> StoreResult<LoadedAggregate<A>> {
         let (version, aggregate, newer) = match self.cached(aggregate_id) {
             Some((version, aggregate))
@@ -140,7 +140,7 @@ impl<A: Aggregate + Clone> SqlEventStore<A> {
 
     /// Appends `events`, decided on `context`, in one transaction with the snapshot they make
     /// due, the idempotency key, if any, and the step's `timers`.
-    #[instrument(skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %context.aggregate_id, events = events.len()))]
+    #[instrument(level = "debug", skip_all, fields(aggregate_type = A::TYPE, aggregate_id = %context.aggregate_id, events = events.len()))]
     pub async fn append(
         &self,
         events: &[A::Event],

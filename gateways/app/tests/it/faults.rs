@@ -23,22 +23,22 @@ const TOPICS: [&str; 3] = [
 
 /// An acknowledged command: the product and its version after it.
 #[derive(Clone, Debug)]
-struct Acknowledged {
+pub(crate) struct Acknowledged {
     product: String,
     version: i64,
 }
 
 /// What a load saw.
 #[derive(Debug, Default)]
-struct Tally {
-    sent: u64,
-    acknowledged: Vec<Acknowledged>,
+pub(crate) struct Tally {
+    pub(crate) sent: u64,
+    pub(crate) acknowledged: Vec<Acknowledged>,
     /// Answers by status (`200`, `503`, `no answer`).
-    answers: BTreeMap<String, u64>,
+    pub(crate) answers: BTreeMap<String, u64>,
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    pub(crate) fn add(&mut self, other: Tally) {
         self.sent += other.sent;
         self.acknowledged.extend(other.acknowledged);
         for (status, count) in other.answers {
@@ -49,13 +49,13 @@ impl Tally {
 
 /// Workers that each register a product of their own, then change its stock, one command
 /// after another, until stopped.
-struct Load {
+pub(crate) struct Load {
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<Tally>>,
 }
 
 impl Load {
-    fn start(base: &str, client: &Client, workers: usize, tag: &str) -> Self {
+    pub(crate) fn start(base: &str, client: &Client, workers: usize, tag: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..workers)
             .map(|worker| {
@@ -67,7 +67,7 @@ impl Load {
         Self { stop, workers }
     }
 
-    async fn finish(self) -> Tally {
+    pub(crate) async fn finish(self) -> Tally {
         self.stop.store(true, Ordering::Relaxed);
         let mut tally = Tally::default();
         for worker in self.workers {
@@ -123,7 +123,7 @@ async fn work(base: &str, client: &Client, partner: &str, stop: &AtomicBool) -> 
 }
 
 /// How many acknowledged commands have their event in the store.
-async fn found(backend: &dyn EventBackend, tally: &Tally) -> usize {
+pub(crate) async fn found(backend: &dyn EventBackend, tally: &Tally) -> usize {
     let mut found = 0;
     for ack in &tally.acknowledged {
         let events = backend
@@ -138,7 +138,7 @@ async fn found(backend: &dyn EventBackend, tally: &Tally) -> usize {
 }
 
 /// Every stored event, and how many of them are on the topics, and how many records more.
-async fn on_kafka(backend: &dyn EventBackend, bootstrap: &str) -> (usize, usize, usize) {
+pub(crate) async fn on_kafka(backend: &dyn EventBackend, bootstrap: &str) -> (usize, usize, usize) {
     let mut stored = Vec::new();
     let mut after = 0;
     loop {
@@ -158,7 +158,7 @@ async fn on_kafka(backend: &dyn EventBackend, bootstrap: &str) -> (usize, usize,
 }
 
 /// Waits until the relay published everything and each projector caught up.
-async fn settled(api: &str, admin: &Client) {
+pub(crate) async fn settled(api: &str, admin: &Client) {
     let mut seen = (Value::Null, Value::Null);
     let get = |path: &str| {
         let request = admin.get(format!("{api}{path}"));

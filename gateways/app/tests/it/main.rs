@@ -31,5 +31,6 @@ mod read_api;
 mod registry;
 mod relay;
 mod replay;
+mod scale_out;
 mod sqlite_writer;
 mod up;

@@ -54,7 +54,7 @@ pub(super) async fn write_loop(pool: PgPool, queue: Queue) {
 }
 
 /// Writes a group: one append as it always was, more in one transaction.
-#[instrument(skip_all, fields(appends = group.len()))]
+#[instrument(level = "debug", skip_all, fields(appends = group.len()))]
 async fn write_group(pool: &PgPool, group: &[(Append, Reply)]) -> Vec<StoreResult<Appended>> {
     let appends: Vec<&Append> = group.iter().map(|(append, _)| append).collect();
     if let [append] = appends.as_slice() {

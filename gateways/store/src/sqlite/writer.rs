@@ -53,7 +53,7 @@ pub(super) const ROWS_PER_INSERT: usize = 2048;
 /// a chunk fails (an append lost a race) it is retried append by append, which tells winners
 /// from losers. Appends that write a snapshot, or claim a used key, run alone in their own
 /// savepoint.
-#[instrument(skip_all, fields(appends = group.len()))]
+#[instrument(level = "debug", skip_all, fields(appends = group.len()))]
 async fn write_group(
     connection: &mut SqliteConnection,
     group: &[(Append, Reply)],
