@@ -102,8 +102,10 @@ async fn telemetry(mode: &str) -> Option<eventmall::telemetry::Telemetry> {
                 format: eventmall::config::LogFormat::Json,
                 filter: "warn".into(),
             };
-            let mut settings = eventmall::config::TelemetrySettings::default();
-            settings.otlp_endpoint = endpoint;
+            let settings = eventmall::config::TelemetrySettings {
+                otlp_endpoint: endpoint,
+                ..Default::default()
+            };
             Some(eventmall::telemetry::init(&log, &settings, "bench"))
         }
         other => panic!("BENCH_TELEMETRY is off, metrics or full, not {other}"),
