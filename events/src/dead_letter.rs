@@ -9,6 +9,11 @@
 /// The topic of every dead letter.
 pub const TOPIC: &str = "eventmall.dead-letter.v1";
 
+/// The letters retried: keyed `<partition>/<offset>` of the letter, valued with the JSON of
+/// where its record went (`topic`, `partition`, `offset`). A retried letter is listed no more
+/// and not retried twice.
+pub const RETRIED_TOPIC: &str = "eventmall.dead-letter.retried.v1";
+
 /// Headers a dead letter adds to those of its source record.
 pub mod header {
     /// Why the record was refused.

@@ -5,8 +5,9 @@
 //! Environment: BENCH_CLIENTS (64), BENCH_SECONDS (15), BENCH_PRODUCTS (4096),
 //! EVENTMALL_TEST_POSTGRES_URL (admin URL; scripts/start-postgres prints it).
 //! BENCH_TELEMETRY: `metrics` (the default: what every API process records), `off` (no
-//! recorder, no spans) or `full` (metrics, and spans recorded, logged as JSON and exported over
-//! OTLP/HTTP to a sink in this process), for the cost of telemetry.
+//! recorder, no spans), `full` (metrics, and every span recorded, logged as JSON and exported
+//! over OTLP/HTTP to a sink in this process) or `sampled` (`full`, one new trace in ten
+//! recorded), for the cost of telemetry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -92,7 +93,7 @@ async fn telemetry(mode: &str) -> Option<eventmall::telemetry::Telemetry> {
             metrics::set_global_recorder(metrics::NoopRecorder).unwrap();
             None
         }
-        "full" => {
+        "full" | "sampled" => {
             let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let endpoint = format!("http://{}", sink.local_addr().unwrap());
             let accept = axum::routing::post(|_: axum::body::Bytes| async { "" });
@@ -104,11 +105,13 @@ async fn telemetry(mode: &str) -> Option<eventmall::telemetry::Telemetry> {
             };
             let settings = eventmall::config::TelemetrySettings {
                 otlp_endpoint: endpoint,
+                // `sampled` records one new trace in ten.
+                sample_ratio: if mode == "sampled" { 0.1 } else { 1.0 },
                 ..Default::default()
             };
             Some(eventmall::telemetry::init(&log, &settings, "bench"))
         }
-        other => panic!("BENCH_TELEMETRY is off, metrics or full, not {other}"),
+        other => panic!("BENCH_TELEMETRY is off, metrics, full or sampled, not {other}"),
     }
 }
 

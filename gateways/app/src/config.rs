@@ -173,7 +173,7 @@ impl Default for Settings {
 }
 
 /// `[telemetry]`: where the roles without an API serve their metrics, and where spans go.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetrySettings {
     /// Address of a keyless `GET /metrics` for the roles at scale (`serve`, `relay`, `project`,
@@ -185,6 +185,20 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
     /// The `service.name` the spans carry; empty means `eventmall-<role>`.
     pub service_name: String,
+    /// The share of new traces recorded, 0 to 1; a trace that comes with a `traceparent`
+    /// follows its sampled flag.
+    pub sample_ratio: f64,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            metrics_addr: String::new(),
+            otlp_endpoint: String::new(),
+            service_name: String::new(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 impl Default for LogSettings {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing::dispatcher::WeakDispatch;
 use tracing::{Dispatch, Event, Level, Subscriber, warn};
 use tracing_subscriber::filter::filter_fn;
@@ -56,7 +56,9 @@ pub fn init(log: &LogSettings, telemetry: &TelemetrySettings, role: &str) -> Tel
             "" => format!("eventmall-{role}"),
             name => name.to_owned(),
         };
+        let ratio = Sampler::TraceIdRatioBased(telemetry.sample_ratio.clamp(0.0, 1.0));
         let builder = SdkTracerProvider::builder()
+            .with_sampler(Sampler::ParentBased(Box::new(ratio)))
             .with_resource(Resource::builder().with_service_name(service).build());
         match exporter {
             Some(exporter) => builder.with_batch_exporter(exporter).build(),

@@ -110,6 +110,9 @@ async fn retry(
         Ok(retried) => Ok(Json(retried)),
         Err(RetryError::NotFound { partition, offset }) => Err(not_found(partition, offset)),
         Err(RetryError::NotRetriable(why)) => Err(ApiError::NotRetriable(why)),
+        Err(error @ RetryError::AlreadyRetried { .. }) => {
+            Err(ApiError::NotRetriable(error.to_string()))
+        }
         Err(RetryError::Kafka(error)) => Err(error.into()),
     }
 }

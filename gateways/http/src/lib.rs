@@ -18,6 +18,7 @@
 //! | `GET /v1/relay` | `relay.rs` |
 //! | `POST/GET /v1/admin/keys`, `DELETE /v1/admin/keys/{key_id}`, `POST …/rotate` | `keys.rs` |
 //! | `POST /v1/admin/customers/{id}/forget` | `privacy.rs` |
+//! | `GET /console[/{asset}]`, `GET /v1/me` | `console.rs` |
 //! | `GET /metrics` | `metrics.rs` |
 //! | `GET /healthz`, `GET /readyz` | `health.rs` |
 //!
@@ -25,6 +26,7 @@
 //! are problems like every other error; `problem.rs` turns every error into one.
 
 pub mod auth;
+mod console;
 mod dead_letters;
 mod extract;
 mod feeds;
@@ -160,6 +162,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(privacy::router())
         .merge(metrics::router())
+        .merge(console::router())
 }
 
 /// The OpenAPI 3.1 document of the API, with each operation's security requirement.

@@ -7,6 +7,7 @@
 //! killed at any point resends from there, and a resent record carries its original
 //! `event_id`. A lease in the database keeps one relay instance active per relay name.
 
+mod headers;
 mod lag;
 mod lease;
 
@@ -18,7 +19,6 @@ use eventmall_events::{AnyEvent, EventSchema, StoredEvent};
 use eventmall_registry::RegisteredCodec;
 use eventmall_store::{EventBackend, StoreError};
 use futures::future::join_all;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, watch};
@@ -26,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, instrument, warn};
 
+pub use headers::headers;
+use headers::{publish_span, traced_headers};
 pub use lag::{RelayLag, lag};
 pub use lease::{RelayLease, RelayRow, hostname, relay_rows};
 
@@ -360,59 +362,6 @@ impl Relay {
             spans,
         })
     }
-}
-
-/// A record's producer span (OpenTelemetry's messaging conventions), a child of the command
-/// that stored the event; its context is the traceparent the record carries.
-fn publish_span(stored: &StoredEvent, topic: &str) -> tracing::Span {
-    let span = tracing::info_span!(
-        parent: None,
-        "publish",
-        otel.name = format!("send {topic}"),
-        otel.kind = "producer",
-        messaging.system = "kafka",
-        messaging.operation.type = "send",
-        messaging.destination.name = topic,
-        messaging.kafka.message.key = stored.aggregate_id.as_str(),
-        eventmall.global_position = stored.global_position,
-    );
-    eventmall_telemetry::continue_from(&span, stored.metadata.traceparent.as_deref());
-    span
-}
-
-/// The DESIGN headers of an event's record.
-pub fn headers(stored: &StoredEvent) -> OwnedHeaders {
-    traced_headers(stored, None)
-}
-
-/// [`headers`], with `traceparent` in place of the stored one when given: the producer span's.
-fn traced_headers(stored: &StoredEvent, traceparent: Option<&str>) -> OwnedHeaders {
-    let metadata = &stored.metadata;
-    let event_id = metadata.event_id.to_string();
-    let sequence = stored.sequence.to_string();
-    let position = stored.global_position.to_string();
-    let mut headers = OwnedHeaders::new_with_capacity(8);
-    for (key, value) in [
-        ("event_id", Some(event_id.as_str())),
-        ("event_type", Some(stored.event_type.as_str())),
-        ("aggregate_type", Some(stored.aggregate_type.as_str())),
-        ("sequence", Some(sequence.as_str())),
-        ("global_position", Some(position.as_str())),
-        ("correlation_id", Some(metadata.correlation_id.as_str())),
-        ("causation_id", Some(metadata.causation_id.as_str())),
-        (
-            "traceparent",
-            traceparent.or(metadata.traceparent.as_deref()),
-        ),
-    ] {
-        if let Some(value) = value {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value),
-            });
-        }
-    }
-    headers
 }
 
 /// Writes each new published position, at most every [`COMMIT_EVERY`], renewing the lease

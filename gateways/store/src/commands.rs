@@ -142,9 +142,7 @@ impl CommandGateway {
             }),
             pii: Arc::new(NoVault),
         };
-        let payment_services = PaymentServices {
-            wallet: Arc::new(measured::MeasuredWallet(payment_services.wallet)),
-        };
+        let payment_services = measured::wallet(payment_services);
         Self {
             orders: store(&backend, settings),
             payments,

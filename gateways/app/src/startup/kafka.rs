@@ -102,13 +102,13 @@ pub async fn projectors(
         .collect()
 }
 
-/// Creates the projectors' `topics` and the dead-letter topic when missing.
+/// Creates the projectors' `topics` and the dead-letter topics when missing.
 async fn ensure_projector_topics(
     settings: &Settings,
     bootstrap_servers: &str,
     mut topics: Vec<&str>,
 ) -> anyhow::Result<()> {
-    topics.push(dead_letter::TOPIC);
+    topics.extend([dead_letter::TOPIC, dead_letter::RETRIED_TOPIC]);
     topics.sort_unstable();
     topics.dedup();
     Ok(ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?)
@@ -142,7 +142,7 @@ pub async fn connect_ingest(
     bootstrap_servers: &str,
 ) -> anyhow::Result<IngestConsumer> {
     let mut topics = eventmall_events::ingest::TOPICS.to_vec();
-    topics.push(dead_letter::TOPIC);
+    topics.extend([dead_letter::TOPIC, dead_letter::RETRIED_TOPIC]);
     ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
     let codec = codec(settings, store_pool)?;
     Ok(IngestConsumer::connect(commands, codec, bootstrap_servers, &settings.ingest).await?)
@@ -157,7 +157,7 @@ pub async fn connect_policy(
     bootstrap_servers: &str,
 ) -> anyhow::Result<PolicyConsumer> {
     let mut topics = policy::TOPICS.to_vec();
-    topics.push(dead_letter::TOPIC);
+    topics.extend([dead_letter::TOPIC, dead_letter::RETRIED_TOPIC]);
     ensure_topics(bootstrap_servers, &settings.kafka, &topics).await?;
     let policy = Policy::new(
         commands,

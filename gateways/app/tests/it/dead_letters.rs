@@ -89,6 +89,26 @@ async fn dead_letters_are_listed_shown_and_retried_to_their_source_topic() {
             .keys()
             .all(|k| !k.starts_with("dead_letter."))
     );
+
+    // Retried, it leaves the list, and it is not retried twice.
+    let listed = app.get("/v1/admin/dead-letters").await;
+    assert_eq!(listed.body["total"], 1, "{}", listed.body);
+    let left: Vec<String> = listed.body["letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{}/{}", l["partition"], l["offset"]))
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert!(!left.contains(&at), "{left:?}");
+    let again = app
+        .send(
+            app.client
+                .post(format!("{}/v1/admin/dead-letters/{at}/retry", app.address)),
+        )
+        .await;
+    again.assert_problem(422, "not-retriable");
+    assert_eq!(drain(&broker.bootstrap(), &[SOURCE]).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod catch_up;
 mod concurrency;
+mod console;
 mod dead_letters;
 mod demo;
 mod deploy;

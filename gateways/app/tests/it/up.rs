@@ -19,6 +19,8 @@ pub(crate) struct Up {
     pub(crate) child: Child,
     pub(crate) api: String,
     pub(crate) data: tempfile::TempDir,
+    /// The local broker's address.
+    pub(crate) bootstrap: String,
 }
 
 /// `eventmall --data-dir <data>` with its API and local broker on the given ports.
@@ -50,8 +52,8 @@ async fn up(cluster: Option<&str>) -> Up {
 /// `eventmall up --demo --orders 30`, its command set up by `configure` first.
 pub(crate) async fn up_with(configure: impl FnOnce(&mut Command)) -> Up {
     let data = tempfile::tempdir().unwrap();
-    let api_port = free_port().unwrap();
-    let mut command = eventmall(data.path(), api_port, free_port().unwrap());
+    let (api_port, broker_port) = (free_port().unwrap(), free_port().unwrap());
+    let mut command = eventmall(data.path(), api_port, broker_port);
     configure(&mut command);
     let child = command
         .args(["up", "--demo", "--orders", "30"])
@@ -61,6 +63,7 @@ pub(crate) async fn up_with(configure: impl FnOnce(&mut Command)) -> Up {
         child,
         api: format!("http://127.0.0.1:{api_port}"),
         data,
+        bootstrap: format!("127.0.0.1:{broker_port}"),
     }
 }
 
@@ -370,8 +373,8 @@ async fn up_finds_the_broker_install_broker_left_in_its_cache_when_it_is_not_on_
     );
 
     let data = tempfile::tempdir().unwrap();
-    let api_port = free_port().unwrap();
-    let mut child = eventmall(data.path(), api_port, free_port().unwrap())
+    let (api_port, broker_port) = (free_port().unwrap(), free_port().unwrap());
+    let mut child = eventmall(data.path(), api_port, broker_port)
         .env_remove("EVENTMALL__BROKER__BINARY")
         .env_remove("EVENTMALL_BROKER_ROOT")
         .env("HOME", home.path())
@@ -398,6 +401,7 @@ async fn up_finds_the_broker_install_broker_left_in_its_cache_when_it_is_not_on_
         child,
         api: format!("http://127.0.0.1:{api_port}"),
         data,
+        bootstrap: format!("127.0.0.1:{broker_port}"),
     };
     let data = up.terminate().await;
     assert!(data.path().join("broker/broker.log").exists());
@@ -450,7 +454,7 @@ async fn a_role_catches_sigterm_before_it_connects_and_stops_cleanly_while_start
 async fn scripts_up_serves_the_demo_world_and_stops_on_sigterm() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/up");
     let data = tempfile::tempdir().unwrap();
-    let api_port = free_port().unwrap();
+    let (api_port, broker_port) = (free_port().unwrap(), free_port().unwrap());
     let child = Command::new(script)
         .args([
             "--data-dir",
@@ -461,7 +465,7 @@ async fn scripts_up_serves_the_demo_world_and_stops_on_sigterm() {
         .env("EVENTMALL_BIN", env!("CARGO_BIN_EXE_eventmall"))
         .env_remove("KAFKA_BOOTSTRAP_SERVERS")
         .env("EVENTMALL__HTTP__ADDR", format!("127.0.0.1:{api_port}"))
-        .env("EVENTMALL__BROKER__PORT", free_port().unwrap().to_string())
+        .env("EVENTMALL__BROKER__PORT", broker_port.to_string())
         .env("EVENTMALL__LOG__FILTER", "warn")
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -471,6 +475,7 @@ async fn scripts_up_serves_the_demo_world_and_stops_on_sigterm() {
         child,
         api: format!("http://127.0.0.1:{api_port}"),
         data,
+        bootstrap: format!("127.0.0.1:{broker_port}"),
     };
     let relay = up.wait_relayed().await;
     assert_eq!(relay["lag_events"], 0);

@@ -2,11 +2,11 @@
 //! original record (key, value and source headers) to its source topic again, once whatever
 //! refused it is fixed (a schema registered, a mapping corrected).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use eventmall_events::dead_letter::{TOPIC as DEAD_LETTER_TOPIC, header, stage};
+use eventmall_events::dead_letter::{RETRIED_TOPIC, TOPIC as DEAD_LETTER_TOPIC, header, stage};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -91,6 +91,8 @@ pub struct Retried {
 pub enum RetryError {
     #[error("no dead letter at {partition}/{offset}")]
     NotFound { partition: i32, offset: i64 },
+    #[error("the dead letter at {partition}/{offset} was retried already")]
+    AlreadyRetried { partition: i32, offset: i64 },
     /// It has nowhere to go back to.
     #[error("{0}")]
     NotRetriable(String),
@@ -111,13 +113,22 @@ impl DeadLetterTool {
         }
     }
 
-    /// Up to `limit` dead letters, oldest first per partition, and how many there are.
+    /// Up to `limit` dead letters not retried, oldest first per partition, and how many there
+    /// are.
     pub async fn list(&self, limit: usize) -> Result<DeadLetterPage> {
         let servers = self.bootstrap_servers.clone();
         tokio::task::spawn_blocking(move || {
             let consumer = reader(&servers)?;
-            let ends = ends(&consumer)?;
-            let total = ends.values().map(|(low, high)| high - low).sum();
+            let retried = retried(&consumer)?;
+            let ends = ends(&consumer, DEAD_LETTER_TOPIC)?;
+            let retried_here = retried
+                .iter()
+                .filter(|(p, o)| {
+                    ends.get(p)
+                        .is_some_and(|(low, high)| (*low..*high).contains(o))
+                })
+                .count() as i64;
+            let total = ends.values().map(|(low, high)| high - low).sum::<i64>() - retried_here;
             let mut assignment = TopicPartitionList::new();
             for (&partition, &(low, high)) in &ends {
                 if high > low {
@@ -128,8 +139,11 @@ impl DeadLetterTool {
                     )?;
                 }
             }
-            let letters = read_records(&consumer, &assignment, &ends, limit)?
+            let wanted = limit.saturating_add(retried.len());
+            let letters = read_records(&consumer, &assignment, &ends, wanted)?
                 .iter()
+                .filter(|record| !retried.contains(&(record.partition, record.offset)))
+                .take(limit)
                 .map(DeadLetterRecord::from)
                 .collect();
             Ok(DeadLetterPage { letters, total })
@@ -142,7 +156,7 @@ impl DeadLetterTool {
         let servers = self.bootstrap_servers.clone();
         tokio::task::spawn_blocking(move || {
             let consumer = reader(&servers)?;
-            let ends = ends(&consumer)?;
+            let ends = ends(&consumer, DEAD_LETTER_TOPIC)?;
             let Some(&(low, high)) = ends.get(&partition) else {
                 return Ok(None);
             };
@@ -164,9 +178,16 @@ impl DeadLetterTool {
     }
 
     /// Produces the dead letter's original record to its source topic again: its key, value
-    /// and source headers, without the `dead_letter.*` ones. `None` when there is no such
-    /// dead letter.
+    /// and source headers, without the `dead_letter.*` ones; then notes it on
+    /// [`RETRIED_TOPIC`], so it is listed no more. A letter is retried once.
     pub async fn retry(&self, partition: i32, offset: i64) -> Result<Retried, RetryError> {
+        let servers = self.bootstrap_servers.clone();
+        let done = tokio::task::spawn_blocking(move || retried(&reader(&servers)?))
+            .await
+            .map_err(Error::from)??;
+        if done.contains(&(partition, offset)) {
+            return Err(RetryError::AlreadyRetried { partition, offset });
+        }
         let record = self
             .show(partition, offset)
             .await?
@@ -216,11 +237,23 @@ impl DeadLetterTool {
             .send(out, Duration::from_secs(30))
             .await
             .map_err(|(error, _)| Error::from(error))?;
-        Ok(Retried {
+        let retried = Retried {
             topic: letter.source_topic,
             partition: delivered.partition,
             offset: delivered.offset,
-        })
+        };
+        let key = format!("{partition}/{offset}");
+        let note = serde_json::json!(retried).to_string();
+        producer
+            .send(
+                FutureRecord::<str, str>::to(RETRIED_TOPIC)
+                    .key(&key)
+                    .payload(&note),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(error, _)| Error::from(error))?;
+        Ok(retried)
     }
 }
 
@@ -234,17 +267,36 @@ fn reader(servers: &str) -> Result<BaseConsumer> {
 }
 
 /// Each partition's low and high watermark; none when the topic does not exist yet.
-fn ends(consumer: &BaseConsumer) -> Result<BTreeMap<i32, (i64, i64)>> {
-    let metadata = consumer.fetch_metadata(Some(DEAD_LETTER_TOPIC), READ_TIMEOUT)?;
+fn ends(consumer: &BaseConsumer, topic: &str) -> Result<BTreeMap<i32, (i64, i64)>> {
+    let metadata = consumer.fetch_metadata(Some(topic), READ_TIMEOUT)?;
     let mut ends = BTreeMap::new();
-    for topic in metadata.topics().iter().filter(|t| t.error().is_none()) {
-        for partition in topic.partitions() {
-            let marks =
-                consumer.fetch_watermarks(DEAD_LETTER_TOPIC, partition.id(), READ_TIMEOUT)?;
+    for found in metadata.topics().iter().filter(|t| t.error().is_none()) {
+        for partition in found.partitions() {
+            let marks = consumer.fetch_watermarks(topic, partition.id(), READ_TIMEOUT)?;
             ends.insert(partition.id(), marks);
         }
     }
     Ok(ends)
+}
+
+/// The letters retried, by their partition and offset.
+fn retried(consumer: &BaseConsumer) -> Result<BTreeSet<(i32, i64)>> {
+    let ends = ends(consumer, RETRIED_TOPIC)?;
+    let mut assignment = TopicPartitionList::new();
+    for (&partition, &(low, high)) in &ends {
+        if high > low {
+            assignment.add_partition_offset(RETRIED_TOPIC, partition, Offset::Offset(low))?;
+        }
+    }
+    let notes = read_records(consumer, &assignment, &ends, usize::MAX)?;
+    Ok(notes
+        .iter()
+        .filter_map(|note| {
+            let key = std::str::from_utf8(note.key.as_deref()?).ok()?;
+            let (partition, offset) = key.split_once('/')?;
+            Some((partition.parse().ok()?, offset.parse().ok()?))
+        })
+        .collect())
 }
 
 /// Reads the assigned partitions up to their ends, or `limit` records.

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use eventmall_aggregates::payment::{AuthorizationOutcome, WalletError, WalletGateway};
+use eventmall_aggregates::payment::{
+    AuthorizationOutcome, PaymentServices, WalletError, WalletGateway,
+};
 use eventmall_events::{CustomerId, Money, PaymentId, WalletId};
 
 use super::{CommandError, Dispatched};
@@ -34,8 +36,15 @@ pub(super) async fn measured<E>(
     result
 }
 
+/// The services with their wallet measured.
+pub(super) fn wallet(services: PaymentServices) -> PaymentServices {
+    PaymentServices {
+        wallet: Arc::new(MeasuredWallet(services.wallet)),
+    }
+}
+
 /// The wallet behind the payments, each call counted by call and outcome, and timed.
-pub(super) struct MeasuredWallet(pub Arc<dyn WalletGateway>);
+struct MeasuredWallet(Arc<dyn WalletGateway>);
 
 impl MeasuredWallet {
     async fn call<T>(
