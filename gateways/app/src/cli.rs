@@ -289,6 +289,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 from_beginning,
                 follow,
                 partition,
+                last: None,
             };
             events_tail(&settings, &options).await
         }

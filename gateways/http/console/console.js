@@ -386,6 +386,32 @@ async function registryPage() {
   }
 }
 
+// ---- latest events of a topic (admin) --------------------------------------------------
+
+const TOPICS = ["eventmall.orders.v1", "eventmall.payments.v1", "eventmall.products.v1",
+  "eventmall.ingest.products.v1", "eventmall.ingest.shipments.v1", "eventmall.dead-letter.v1"];
+
+async function eventsPage(params) {
+  const topic = params.get("topic") || TOPICS[0];
+  const picker = h("select", { "aria-label": "Topic", onchange: (event) => {
+    location.hash = `#/events?topic=${encodeURIComponent(event.target.value)}`;
+  } }, TOPICS.map((name) => h("option", { value: name, selected: name === topic ? "selected" : null }, name)));
+  page.replaceChildren(h("h1", {}, "Latest events"), h("div", { class: "row" }, picker, h("span", { class: "muted" }, "the last 10 of each partition, decoded through the registry")));
+  try {
+    const records = await api(`/v1/admin/topics/${encodeURIComponent(topic)}/latest?limit=10`);
+    records.sort((a, b) => b.timestamp - a.timestamp);
+    page.append(panel(`${records.length} records`, table([
+      ["when", (r) => new Date(r.timestamp).toISOString().replace("T", " ").slice(0, 19)],
+      ["where", (r) => `${r.partition}/${r.offset}`],
+      ["type", (r) => h("span", { class: "badge" }, (r.headers && r.headers.event_type) || "–")],
+      ["key", (r) => h("span", { class: "muted" }, r.key)],
+      ["value", (r) => h("pre", {}, JSON.stringify(r.value === null ? r.value_error || null : r.value, null, 1))],
+    ], records)));
+  } catch (error) {
+    page.append(failure(error));
+  }
+}
+
 // ---- routing ---------------------------------------------------------------------------
 
 const pages = {
@@ -394,6 +420,7 @@ const pages = {
   operations: operationsPage,
   "dead-letters": deadLettersPage,
   registry: registryPage,
+  events: eventsPage,
 };
 
 async function route() {

@@ -14,7 +14,7 @@
 //! | `PUT/GET /v1/partners/{id}/feed-mappings/{format}` | `feeds/mappings.rs` |
 //! | `GET /v1/admin/dead-letters[/{partition}/{offset}]`, `POST …/retry` | `dead_letters.rs` |
 //! | `GET /v1/projections`, and `X-Consistency-Token` on the read routes | `projections.rs` |
-//! | `GET /v1/admin/projections/{name}`, `POST …/rebuilds`, `GET …/rebuilds/{id}`, `POST …/{swap,rollback,verify}` | `replay.rs` |
+//! | `GET /v1/admin/projections/{name}`, `POST …/rebuilds`, `GET …/rebuilds/{id}`, `POST …/{swap,rollback,verify}`, `GET /v1/admin/topics/{topic}/latest` | `replay.rs` |
 //! | `GET /v1/relay` | `relay.rs` |
 //! | `POST/GET /v1/admin/keys`, `DELETE /v1/admin/keys/{key_id}`, `POST …/rotate` | `keys.rs` |
 //! | `POST /v1/admin/customers/{id}/forget` | `privacy.rs` |

@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(swap))
         .routes(routes!(rollback))
         .routes(routes!(verify))
+        .routes(routes!(latest))
 }
 
 fn replay(state: &AppState) -> Result<&Replay, ApiError> {
@@ -35,6 +36,55 @@ fn replay(state: &AppState) -> Result<&Replay, ApiError> {
         .replay
         .as_ref()
         .ok_or_else(|| eventmall_kafka::Error::NoCluster.into())
+}
+
+/// How many records of each partition `latest` answers.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct LatestQuery {
+    /// Records per partition, 1 to 50.
+    #[serde(default = "ten")]
+    #[param(minimum = 1, maximum = 50)]
+    limit: i64,
+}
+
+fn ten() -> i64 {
+    10
+}
+
+/// The latest records of a topic, decoded through the registry (as `eventmall events tail`).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/topics/{topic}/latest",
+    tag = "operations",
+    params(("topic" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,249}$", description = "A topic of the cluster"), LatestQuery),
+    responses((status = 200, description = "Key, partition, offset, timestamp, headers and decoded value of each", body = Vec<Object>), ReplayProblems),
+)]
+async fn latest(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    crate::extract::Query(query): crate::extract::Query<LatestQuery>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    if !(1..=50).contains(&query.limit) {
+        return Err(ApiError::BadRequest("limit must be 1 to 50".into()));
+    }
+    let valid = !topic.is_empty()
+        && topic.len() <= 249
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if !valid {
+        return Err(ApiError::BadRequest(format!(
+            "{topic:?} is not a topic name"
+        )));
+    }
+    match replay(&state)?.latest(&topic, query.limit).await {
+        Err(eventmall_kafka::Error::NoSuchTopic(topic)) => {
+            Err(ApiError::NotFound(format!("no topic {topic}")))
+        }
+        answer => Ok(Json(answer?)),
+    }
 }
 
 /// A projection's generations and its latest rebuilds.

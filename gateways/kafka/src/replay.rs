@@ -79,6 +79,24 @@ pub struct Generations {
 }
 
 impl Replay {
+    /// The last `per_partition` records of each partition of `topic`, decoded as `events tail`
+    /// prints them: what an operator looks at to see what just happened.
+    pub async fn latest(&self, topic: &str, per_partition: i64) -> Result<Vec<serde_json::Value>> {
+        let options = crate::tail::TailOptions {
+            topic: topic.to_owned(),
+            from_beginning: false,
+            follow: false,
+            partition: None,
+            last: Some(per_partition),
+        };
+        let mut out = Vec::new();
+        crate::tail::tail(&self.bootstrap_servers, &self.codec, &options, &mut out).await?;
+        Ok(out
+            .split(|byte| *byte == b'\n')
+            .filter_map(|line| serde_json::from_slice(line).ok())
+            .collect())
+    }
+
     pub fn new(
         stores: Stores,
         codec: RegisteredCodec,

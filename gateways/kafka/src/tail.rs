@@ -25,6 +25,9 @@ pub struct TailOptions {
     pub follow: bool,
     /// One partition instead of all.
     pub partition: Option<i32>,
+    /// Start this many records before each partition's end (within what it still has);
+    /// before `from_beginning`.
+    pub last: Option<i64>,
 }
 
 /// Prints records of `options.topic` to `out`, one JSON object per line; answers how many.
@@ -61,7 +64,11 @@ pub async fn tail(
     for &partition in &partitions {
         let (low, high) =
             consumer.fetch_watermarks(&options.topic, partition, Duration::from_secs(10))?;
-        let start = if options.from_beginning { low } else { high };
+        let start = match options.last {
+            Some(last) => (high - last.max(0)).max(low),
+            None if options.from_beginning => low,
+            None => high,
+        };
         assignment.add_partition_offset(&options.topic, partition, Offset::Offset(start))?;
         if start < high {
             remaining.push((partition, high));

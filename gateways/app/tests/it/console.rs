@@ -263,6 +263,12 @@ async fn every_page_renders_the_demo_world_from_this_host_and_a_rebuild_runs_fro
     screenshot(&client, "registry").await;
     urls.extend(requested(&client).await);
 
+    open(&client, &base, "events?topic=eventmall.orders.v1").await;
+    let text = text_with(&client, "OrderPlaced").await;
+    assert!(text.contains("records"), "{text}");
+    screenshot(&client, "events").await;
+    urls.extend(requested(&client).await);
+
     // A rebuild started from the page completes, and a new generation is there.
     open(&client, &base, "operations").await;
     text_with(&client, "order-views").await;

@@ -100,6 +100,7 @@ async fn events_tail_prints_every_record_as_decoded_json() {
         from_beginning: true,
         follow: false,
         partition: None,
+        last: None,
     };
     let lines = tail_lines(&broker, &app, &options).await;
     let orders = drain(&broker.bootstrap(), &TOPICS[1..2]);
@@ -142,6 +143,19 @@ async fn events_tail_prints_every_record_as_decoded_json() {
         ..options
     };
     assert!(tail_lines(&broker, &app, &from_end).await.is_empty());
+    // The last record of each partition, whatever `from_beginning` says.
+    let last = TailOptions {
+        last: Some(1),
+        ..from_end
+    };
+    let partitions: std::collections::BTreeSet<i64> = lines
+        .iter()
+        .map(|line| line["partition"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        tail_lines(&broker, &app, &last).await.len(),
+        partitions.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,6 +184,7 @@ async fn events_tail_reports_malformed_records_instead_of_failing() {
         from_beginning: true,
         follow: false,
         partition: None,
+        last: None,
     };
     let lines = tail_lines(&broker, &app, &options).await;
     let errors: Vec<&str> = lines

@@ -32,6 +32,8 @@ struct Role {
     name: String,
     child: Child,
     log: PathBuf,
+    /// Where it serves `GET /metrics` without a key.
+    metrics: String,
 }
 
 /// The processes of one deployment, over one database and one broker.
@@ -70,8 +72,11 @@ impl Deployment {
     /// Starts the role `name`, its log in the deployment's folder.
     fn start(&mut self, name: &str, args: &[&str], env: &[(&str, String)]) {
         let log = self.root.path().join(format!("{name}.log"));
+        let metrics = format!("127.0.0.1:{}", free_port().unwrap());
         let mut command = self.command(name, args);
-        command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        command
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("EVENTMALL__TELEMETRY__METRICS_ADDR", &metrics);
         let child = command
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -80,6 +85,7 @@ impl Deployment {
             name: name.to_owned(),
             child,
             log,
+            metrics: format!("http://{metrics}/metrics"),
         });
     }
 
@@ -304,6 +310,25 @@ async fn every_role_as_its_own_process_survives_a_relay_and_a_projector_killed()
             .await
             .unwrap();
         assert_eq!(view["status"], "paid", "{view}");
+    }
+
+    // Each role serves its own metrics without a key, as Prometheus scrapes them in compose.
+    for role in &deployment.roles {
+        let expected = match role.name.split('-').next().unwrap() {
+            "api" => "eventmall_http_requests_total",
+            "relay" => "eventmall_relay_lag_events",
+            "project" => "eventmall_projector_applied_total",
+            "ingest" => "eventmall_consumer_rebalances_total",
+            _ => "eventmall_policy_steps_total",
+        };
+        let scraped = reqwest::get(&role.metrics).await.unwrap();
+        assert_eq!(scraped.status(), 200, "{}", role.name);
+        let text = scraped.text().await.unwrap();
+        assert!(
+            text.contains(expected),
+            "{} has no {expected}:\n{text}",
+            role.name
+        );
     }
 
     for projection in ["order-views", "recommendations"] {

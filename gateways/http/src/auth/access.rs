@@ -89,6 +89,7 @@ pub const ACCESS: &[(&str, &str, Access)] = {
         ("get", "/v1/relay", Admin),
         ("get", "/metrics", Admin),
         ("get", "/v1/me", Anyone),
+        ("get", "/v1/admin/topics/{topic}/latest", Admin),
         ("get", "/v1/admin/dead-letters", Admin),
         ("get", "/v1/admin/dead-letters/{partition}/{offset}", Admin),
         (
