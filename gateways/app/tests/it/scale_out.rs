@@ -45,17 +45,27 @@ struct Deployment {
 }
 
 impl Deployment {
-    /// `eventmall <args>` as the role `name`, with the compose file's variables.
+    /// `eventmall <args>` as the role `name`, with the compose file's variables: its values
+    /// but for the addresses (this machine's in place of the containers') and the pool size
+    /// (nine processes share one PostgreSQL of 100 connections here); then the test's own.
     fn command(&self, name: &str, args: &[&str]) -> Command {
         let data = self.root.path().join(name);
         std::fs::create_dir_all(&data).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_eventmall"));
+        for (variable, value) in compose_environment() {
+            let value = match variable.as_str() {
+                "EVENTMALL__STORE__URL" | "EVENTMALL__PROJECTORS__URL" => self.store_url.clone(),
+                "KAFKA_BOOTSTRAP_SERVERS" => self.bootstrap.clone(),
+                "EVENTMALL__DATA_DIR" => data.display().to_string(),
+                "EVENTMALL__STORE__MAX_CONNECTIONS" => "4".to_owned(),
+                // Each role's own, set by `start`.
+                "EVENTMALL__TELEMETRY__METRICS_ADDR" => String::new(),
+                _ => value,
+            };
+            command.env(variable, value);
+        }
         command
-            .env("EVENTMALL__DATA_DIR", &data)
             .args(args)
-            .env("EVENTMALL__STORE__URL", &self.store_url)
-            .env("EVENTMALL__PROJECTORS__URL", &self.store_url)
-            .env("KAFKA_BOOTSTRAP_SERVERS", &self.bootstrap)
             .env("EVENTMALL__RELAY__LEASE_TTL_MS", LEASE_TTL_MS.to_string())
             .env(
                 "EVENTMALL__PROJECTORS__SESSION_TIMEOUT_MS",
@@ -127,6 +137,42 @@ impl Deployment {
     }
 }
 
+/// The compose file's environment of its Eventmall services (one anchor, shared by all).
+fn compose_environment() -> Vec<(String, String)> {
+    let services = compose_services();
+    let environment = services["api"]["environment"].as_mapping().unwrap();
+    let scalar = |value: &serde_yaml::Value| match value {
+        serde_yaml::Value::String(text) => text.clone(),
+        other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
+    };
+    environment
+        .iter()
+        .map(|(name, value)| (scalar(name), scalar(value)))
+        .collect()
+}
+
+fn compose_services() -> serde_yaml::Mapping {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml");
+    let compose: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    compose["services"].as_mapping().unwrap().clone()
+}
+
+/// Each Eventmall service's command line in the compose file.
+fn compose_roles() -> std::collections::BTreeSet<Vec<String>> {
+    compose_services()
+        .values()
+        .filter(|service| service.get("build").is_some())
+        .map(|service| {
+            let command = service["command"].as_sequence().unwrap();
+            command
+                .iter()
+                .map(|word| word.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
 async fn ready(deployment: &mut Deployment, api: &str) {
     for _ in 0..900 {
         deployment.check_alive();
@@ -185,6 +231,23 @@ async fn every_role_as_its_own_process_survives_a_relay_and_a_projector_killed()
         bootstrap: broker.bootstrap(),
         roles: Vec::new(),
     };
+    // The roles below are the compose file's, one for one.
+    let started: std::collections::BTreeSet<Vec<String>> = [
+        &["migrate"][..],
+        &["relay"],
+        &["serve", "--project", "search"],
+        &["project", "order-views", "recommendations"],
+        &["ingest", "consume"],
+        &["policy"],
+    ]
+    .iter()
+    .map(|args| args.iter().map(|word| (*word).to_owned()).collect())
+    .collect();
+    assert_eq!(
+        started,
+        compose_roles(),
+        "the compose file runs other roles"
+    );
     let migrated = deployment
         .command("migrate", &["migrate"])
         .status()
