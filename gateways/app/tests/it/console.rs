@@ -17,6 +17,7 @@ use eventmall_events::ingest::ProductIngest;
 use eventmall_kafka::Consumed;
 use eventmall_kafka::dead_letters::{DeadLetters, refused};
 
+use crate::helpers::get_json;
 use crate::up::up_with;
 
 /// `chromedriver` on a free port, for as long as it is kept.
@@ -282,14 +283,7 @@ async fn every_page_renders_the_demo_world_from_this_host_and_a_rebuild_runs_fro
     let mut generations = Value::Null;
     for _ in 0..300 {
         let admin = up.admin().unwrap();
-        generations = admin
-            .get(format!("{base}/v1/admin/projections/order-views"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        generations = get_json(&admin, &format!("{base}/v1/admin/projections/order-views")).await;
         let rebuilt = generations["rebuilds"]
             .as_array()
             .is_some_and(|all| all.iter().any(|r| r["state"] == "swapped"));

@@ -175,6 +175,12 @@ pub fn client_with(secret: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// The JSON `client` gets from `url`.
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    let response = client.get(url).send().await.unwrap();
+    response.json().await.unwrap()
+}
+
 pub async fn spawn_sqlite_app() -> TestApp {
     spawn_app(sqlite_backend().await).await
 }

@@ -19,7 +19,7 @@ use tokio::process::{Child, Command};
 
 use crate::auth::keys_command;
 use crate::faults::{Load, found, on_kafka, settled};
-use crate::helpers::{client_with, postgres_db};
+use crate::helpers::{client_with, get_json, postgres_db};
 use crate::kafka::TestBroker;
 
 /// The relays' lease, short so the test is: the standby must take over within it.
@@ -187,14 +187,7 @@ async fn ready(deployment: &mut Deployment, api: &str) {
 
 /// The relay holding the lease, as the API reports it.
 async fn holder(api: &str, admin: &Client) -> String {
-    let relays: Value = admin
-        .get(format!("{api}/v1/relay"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let relays = get_json(admin, &format!("{api}/v1/relay")).await;
     relays[0]["holder"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -364,14 +357,7 @@ async fn every_role_as_its_own_process_survives_a_relay_and_a_projector_killed()
     // The policy paid every order; each API replica's order view says so.
     for (n, order) in placed.iter().enumerate() {
         let api = &apis[n % 2];
-        let view: Value = admin
-            .get(format!("{api}/v1/orders/{order}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = get_json(&admin, &format!("{api}/v1/orders/{order}")).await;
         assert_eq!(view["status"], "paid", "{view}");
     }
 

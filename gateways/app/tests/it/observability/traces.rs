@@ -14,6 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message;
 use serde_json::{Value, json};
 
+use crate::helpers::get_json;
 use crate::up::up_with;
 
 /// A span as the receiver keeps it: ids in hex.
@@ -107,14 +108,7 @@ async fn one_order_is_one_trace_from_the_request_to_the_relay_and_linked_from_th
     .await;
     up.wait_relayed().await;
     let admin = up.admin().unwrap();
-    let found: Value = admin
-        .get(format!("{}/v1/search?q=청소기", up.api))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = get_json(&admin, &format!("{}/v1/search?q=청소기", up.api)).await;
     let product = found["hits"][0]["product"]["product_id"]
         .as_str()
         .unwrap()
