@@ -83,8 +83,6 @@ pub fn init(log: &LogSettings, telemetry: &TelemetrySettings, role: &str) -> Tel
     });
     let lines = match log.format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
             .fmt_fields(JsonFields::new())
             .event_format(WithTraceIds(Format::default().json().flatten_event(true)))
             .with_writer(std::io::stderr)

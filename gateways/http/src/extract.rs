@@ -155,14 +155,11 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             trace_id(headers, REQUEST_ID)?.unwrap_or_else(|| Uuid::now_v7().to_string());
         let correlation_id =
             trace_id(headers, CORRELATION_ID)?.unwrap_or_else(|| request_id.clone());
-        // The request's span continues the sender's trace when spans are recorded; otherwise
-        // the sender's traceparent, or a new one, goes with the events as it is.
-        let traceparent = match eventmall_telemetry::current() {
-            Some(current) => current,
-            None => text(headers, TRACEPARENT)?
-                .filter(|value| eventmall_telemetry::parse(value).is_some())
-                .unwrap_or_else(new_traceparent),
-        };
+        // The sender's traceparent, or a new one. While spans are recorded, the command's
+        // span puts its own in its place.
+        let traceparent = text(headers, TRACEPARENT)?
+            .filter(|value| eventmall_telemetry::parse(value).is_some())
+            .unwrap_or_else(new_traceparent);
         // `X-Actor` names the actor only where no key does: on a server in `open` mode.
         let claimed_actor = trace_id(headers, ACTOR)?;
         let actor = match &caller {

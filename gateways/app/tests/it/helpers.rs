@@ -442,9 +442,9 @@ impl TestApp {
         payment
     }
 
-    /// Places an order of `quantity` units of `product`, pays for it and has its seller take
-    /// it to delivered.
-    pub async fn delivered_order(&self, product: &str, quantity: u32, price: i64) -> String {
+    /// Places customer kim's order of `quantity` units of `product` and pays for it; answers
+    /// the order's id.
+    pub async fn paid_order(&self, product: &str, quantity: u32) -> String {
         let placed = self
             .post(
                 "/v1/orders",
@@ -453,13 +453,20 @@ impl TestApp {
             .await;
         assert_eq!(placed.status, 201, "{}", placed.body);
         let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
+        self.pay(&order).await;
+        order
+    }
+
+    /// Places an order of `quantity` units of `product`, pays for it and has its seller take
+    /// it to delivered.
+    pub async fn delivered_order(&self, product: &str, quantity: u32, price: i64) -> String {
+        let order = self.paid_order(product, quantity).await;
         let state = self.get(&format!("/v1/orders/{order}/state")).await.body;
         assert_eq!(
             state["state"]["total"]["amount"],
             price * i64::from(quantity)
         );
         let seller = state["state"]["partner_id"].clone();
-        self.pay(&order).await;
         for (path, body) in [
             (
                 "ship",

@@ -13,7 +13,6 @@ use eventmall_events::ingest::{
 use eventmall_events::{Money, OrderId, PartnerId, StoredEvent};
 use eventmall_registry::RegisteredCodec;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::json;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -176,16 +175,7 @@ fn types_of(stored: &[StoredEvent], aggregate_id: &str) -> Vec<String> {
 
 /// An order of the ingest partner's product, placed and paid over HTTP.
 async fn paid_order(app: &TestApp, product: &str) -> OrderId {
-    let placed = app
-        .post(
-            "/v1/orders",
-            json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(placed.status, 201, "{}", placed.body);
-    let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
-    app.pay(&order).await;
-    order.parse().unwrap()
+    app.paid_order(product, 1).await.parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

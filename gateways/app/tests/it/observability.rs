@@ -5,8 +5,6 @@ mod traces;
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::kafka::TestBroker;
 use crate::read_api::app_on;
 
@@ -29,15 +27,7 @@ async fn metrics_name_commands_appends_the_relay_projectors_and_routes_without_i
     let (_relay, _stop_relay) = app.start_relay(&broker).await;
     let (_projectors, _stop) = app.start_projectors(&broker).await;
     let product = app.register_product("shop-1", "M-1", 10_000).await;
-    let placed = app
-        .post(
-            "/v1/orders",
-            json!({"customer_id": "kim", "lines": [{"product_id": product, "quantity": 1}]}),
-        )
-        .await;
-    assert_eq!(placed.status, 201, "{}", placed.body);
-    let order = placed.body["aggregate_id"].as_str().unwrap().to_owned();
-    app.pay(&order).await;
+    let order = app.paid_order(&product, 1).await;
     app.wait_published(app.last_position().await).await;
     assert_eq!(app.get("/v1/search?q=청소기").await.status, 200);
     assert_eq!(app.get("/v1/orders/no-such-order").await.status, 400);
