@@ -43,6 +43,10 @@ const IN_FLIGHT_BATCHES: usize = 8;
 /// resends at most this much more.
 const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
+/// How long after the holder's lease lapses a standby asks for it: the takeover is within the
+/// lease's TTL of the holder's last renewal, plus this.
+const LAPSE_MARGIN: Duration = Duration::from_millis(20);
+
 /// The topics the relay writes: one per aggregate type.
 pub fn topics(contract: &[EventSchema]) -> Vec<&'static str> {
     let mut topics: Vec<&'static str> = contract.iter().map(|event| event.topic).collect();
@@ -151,7 +155,8 @@ impl Relay {
                 Ok(Some(position)) => position,
                 Ok(None) => {
                     debug!("another relay holds the lease; standing by");
-                    sleep_or_stop(&stop, standby).await;
+                    let lapses = self.lease.lapses_in().await.unwrap_or(standby);
+                    sleep_or_stop(&stop, standby.min(lapses + LAPSE_MARGIN)).await;
                     continue;
                 }
                 Err(error) => {

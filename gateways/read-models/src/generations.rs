@@ -119,11 +119,13 @@ fn generation_of(stored: i64) -> Generation {
 }
 
 /// The generation reads are served from; the first one is created live when there is none.
+/// Replicas starting together may both try; the key lets one insert and the other pass.
 pub async fn live(pool: &AnyPool, projector: &str) -> Result<Generation> {
     sqlx::query(
         "INSERT INTO projection_generations (projector, generation, state, created_at_ms) \
          SELECT $1, 1, 'live', $2 WHERE NOT EXISTS \
-         (SELECT 1 FROM projection_generations WHERE projector = $3)",
+         (SELECT 1 FROM projection_generations WHERE projector = $3) \
+         ON CONFLICT (projector, generation) DO NOTHING",
     )
     .bind(projector)
     .bind(now_ms())

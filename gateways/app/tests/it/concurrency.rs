@@ -1,8 +1,10 @@
 //! 50 concurrent commands on one order: contiguous versions, no lost update, 409 for losers.
 
+use eventmall_projections::Generation;
+use eventmall_read_models::generations;
 use serde_json::json;
 
-use crate::helpers::{TestApp, on_both_backends};
+use crate::helpers::{TestApp, on_both_backends, postgres_db};
 
 async fn concurrent_commands_on_one_order(app: TestApp) {
     const CONCURRENT: usize = 50;
@@ -81,3 +83,31 @@ on_both_backends!(
     concurrent_commands_on_one_order,
     concurrent_commands_expecting_one_version
 );
+
+/// API replicas starting together on one PostgreSQL each create the read models' tables and
+/// the first live generation of each projector (one per search replica here, so that the race
+/// is run many times); all of them start, and they agree on generation 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_on_postgres_agree_on_the_first_generation() {
+    let db = postgres_db().await;
+    let url = db.url();
+    let started = futures::future::join_all((0..8).map(|_| async {
+        let pool = eventmall_read_models::connect(&url).await?;
+        let mut live = Vec::new();
+        for replica in 0..32 {
+            let projector = format!("search@replica-{replica}");
+            live.push(
+                generations::live(&pool, &projector)
+                    .await
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        Ok::<_, sqlx::Error>(live)
+    }))
+    .await;
+    for replica in started {
+        for live in replica.expect("a replica's read models open") {
+            assert_eq!(live, Ok(Generation(1)));
+        }
+    }
+}

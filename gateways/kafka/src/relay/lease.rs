@@ -76,6 +76,18 @@ impl RelayLease {
             .await
     }
 
+    /// How long until another instance's hold lapses, so that a standby asks again just then
+    /// rather than up to a whole standby interval later.
+    pub async fn lapses_in(&self) -> Result<Duration, sqlx::Error> {
+        let expires: Option<i64> =
+            sqlx::query_scalar("SELECT lease_expires_at_ms FROM relay_state WHERE name = $1")
+                .bind(&self.name)
+                .fetch_optional(&self.pool)
+                .await?;
+        let left = expires.map_or(0, |at| at.saturating_sub(now_ms()).max(0));
+        Ok(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
+    }
+
     /// Records that everything up to `position` is delivered, renewing the lease. `false` means
     /// the lease was lost to another instance and nothing was written.
     pub async fn commit(&self, position: i64) -> Result<bool, sqlx::Error> {
