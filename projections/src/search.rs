@@ -2,11 +2,17 @@
 //! highlighted snippets, built from the product topic and, for popularity, the order topic.
 
 pub mod analyzer;
+pub mod dictionary;
 mod index;
 mod product;
 mod query;
+mod results;
+pub mod suggest;
 mod tokenizer;
+pub mod units;
 
+pub use dictionary::{Dictionary, DictionaryError};
 pub use index::{SearchChanges, SearchError, SearchIndex};
 pub use product::ProductDoc;
-pub use query::{FacetCount, Hit, SearchRequest, SearchResults, Sort};
+pub use results::{Cluster, FacetCount, Hit, SearchRequest, SearchResults, Sort};
+pub use suggest::Suggestion;

@@ -13,6 +13,8 @@ pub struct Piece {
     pub position: usize,
 }
 
+use super::units;
+
 const SYLLABLES: std::ops::RangeInclusive<u32> = 0xAC00..=0xD7A3;
 
 const CHOSEONG: [char; 19] = [
@@ -127,9 +129,18 @@ fn class(c: char) -> Class {
     }
 }
 
+/// A run of Hangul syllables, or a word of letters and digits, in a text.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    /// Byte offsets in the text.
+    pub start: usize,
+    pub end: usize,
+    pub hangul: bool,
+}
+
 /// Splits text into runs: Hangul syllables, and words of letters and digits that may be
-/// joined by connectors (`SM-G991N`, `2.4GHz`). Answers (start, end, is_hangul).
-fn runs(text: &str) -> Vec<(usize, usize, bool)> {
+/// joined by connectors (`SM-G991N`, `2.4GHz`).
+pub fn runs(text: &str) -> Vec<Run> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut runs = Vec::new();
     let mut i = 0;
@@ -160,7 +171,11 @@ fn runs(text: &str) -> Vec<(usize, usize, bool)> {
             j += 1;
         }
         let end = chars.get(j).map_or(text.len(), |(offset, _)| *offset);
-        runs.push((start, end, kind == Class::Hangul));
+        runs.push(Run {
+            start,
+            end,
+            hangul: kind == Class::Hangul,
+        });
         i = j;
     }
     runs
@@ -172,7 +187,7 @@ fn runs(text: &str) -> Vec<(usize, usize, bool)> {
 pub fn tokens(text: &str) -> Vec<Piece> {
     let mut pieces = Vec::new();
     let mut position = 0;
-    for (start, end, hangul) in runs(text) {
+    for Run { start, end, hangul } in runs(text) {
         let run = &text[start..end];
         if hangul {
             let offsets: Vec<usize> = run
@@ -202,7 +217,18 @@ pub fn tokens(text: &str) -> Vec<Piece> {
             to: end,
             position,
         });
-        if parts.len() > 1 {
+        // A quantity (`1.5L`, `2리터`, `65"`) also in its reduced form; its number is not split.
+        let quantity = units::quantity_at(&text[start..]);
+        let number = run.parse::<f64>().is_ok();
+        if let Some((reduced, length)) = &quantity {
+            pieces.push(Piece {
+                text: reduced.clone(),
+                from: start,
+                to: start + length,
+                position,
+            });
+        }
+        if parts.len() > 1 && quantity.is_none() && !number {
             let mut offset = start;
             for part in &parts {
                 let from = offset + run[offset - start..].find(part).unwrap_or(0);
@@ -252,7 +278,7 @@ pub fn indexed_prefix(word: &str) -> &str {
 /// to [`MAX_SUFFIX_SYLLABLES`]): the words a 초성 or typo query can start matching at.
 fn hangul_suffixes(text: &str) -> Vec<(usize, usize, &str)> {
     let mut suffixes = Vec::new();
-    for (start, end, hangul) in runs(text) {
+    for Run { start, end, hangul } in runs(text) {
         if !hangul {
             continue;
         }
@@ -265,6 +291,28 @@ fn hangul_suffixes(text: &str) -> Vec<(usize, usize, &str)> {
         }
     }
     suffixes
+}
+
+/// Tokens of the words field: each Hangul run (its first [`MAX_SUFFIX_SYLLABLES`] syllables)
+/// and each Latin word of two letters or more, whole and lowercased; numbers are left out.
+pub fn word_tokens(text: &str) -> Vec<Piece> {
+    runs(text)
+        .into_iter()
+        .filter(|run| {
+            let word = &text[run.start..run.end];
+            run.hangul || (word.len() >= 2 && word.chars().any(char::is_alphabetic))
+        })
+        .enumerate()
+        .map(|(position, run)| {
+            let word = indexed_prefix(&text[run.start..run.end]);
+            Piece {
+                text: word.to_lowercase(),
+                from: run.start,
+                to: run.start + word.len(),
+                position,
+            }
+        })
+        .collect()
 }
 
 /// Tokens of the jamo field: each Hangul word's suffixes from every syllable, in jamo.

@@ -8,18 +8,24 @@ use std::sync::Mutex;
 use eventmall_events::AnyEvent;
 use eventmall_events::order::OrderEvent;
 use tantivy::collector::TopDocs;
+use tantivy::index::{IndexMeta, SegmentId};
 use tantivy::query::TermQuery;
-use tantivy::schema::{
-    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions, Value,
-};
+use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, IndexWriter, Opstamp, ReloadPolicy, TantivyDocument, Term, doc};
 
-use tantivy::index::{IndexMeta, SegmentId};
-
+use super::dictionary::{Dictionary, DictionaryError};
 use super::product::ProductDoc;
-use super::tokenizer::{self, CHOSEONG, JAMO, KOREAN};
+use super::suggest::Suggestions;
+use super::tokenizer;
 use crate::{Checkpoint, Contents, Envelope, ProjectionError};
+
+mod schema;
+
+use schema::schema;
+pub use schema::{Fields, concept_term};
+
+/// The file beside a generation's index that holds the dictionary it was built with.
+const DICTIONARY_FILE: &str = "dictionary.txt";
 
 /// Memory the writer may use before it flushes a segment.
 const WRITER_MEMORY: usize = 128 * 1024 * 1024;
@@ -37,61 +43,8 @@ pub enum SearchError {
     Reader(String),
     #[error("search index: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// The fields of the index.
-#[derive(Clone, Copy, Debug)]
-pub struct Fields {
-    /// `product` or `order` (an order whose popularity was counted).
-    pub kind: Field,
-    pub id: Field,
-    /// The whole [`ProductDoc`] as JSON.
-    pub state: Field,
-    pub title: Field,
-    pub brand_text: Field,
-    pub model: Field,
-    pub category_text: Field,
-    pub jamo: Field,
-    pub choseong: Field,
-    pub category: Field,
-    pub brand: Field,
-    pub partner: Field,
-    pub price: Field,
-    pub in_stock: Field,
-    pub listed: Field,
-    pub newest: Field,
-    pub popularity: Field,
-}
-
-fn schema() -> (Schema, Fields) {
-    let mut builder = Schema::builder();
-    let text = |name: &str| {
-        TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(name)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-        )
-    };
-    let fields = Fields {
-        kind: builder.add_text_field("kind", STRING),
-        id: builder.add_text_field("id", STRING | STORED),
-        state: builder.add_text_field("state", STORED),
-        title: builder.add_text_field("title", text(KOREAN).set_stored()),
-        brand_text: builder.add_text_field("brand_text", text(KOREAN)),
-        model: builder.add_text_field("model", text(KOREAN)),
-        category_text: builder.add_text_field("category_text", text(KOREAN)),
-        jamo: builder.add_text_field("jamo", text(JAMO)),
-        choseong: builder.add_text_field("choseong", text(CHOSEONG)),
-        category: builder.add_facet_field("category", FacetOptions::default()),
-        brand: builder.add_facet_field("brand", FacetOptions::default()),
-        partner: builder.add_text_field("partner", STRING),
-        price: builder.add_i64_field("price", INDEXED | FAST),
-        in_stock: builder.add_u64_field("in_stock", INDEXED | FAST),
-        listed: builder.add_u64_field("listed", INDEXED | FAST),
-        newest: builder.add_i64_field("newest", FAST),
-        popularity: builder.add_i64_field("popularity", FAST),
-    };
-    (builder.build(), fields)
+    #[error("search {0}")]
+    Dictionary(#[from] DictionaryError),
 }
 
 /// What a batch changes, before it is committed.
@@ -113,6 +66,9 @@ pub struct SearchIndex {
     /// searcher; two at once could store in the opposite order and leave the reader on the
     /// older commit, where a batch would read documents older than the ones it overwrites.
     reloading: Mutex<()>,
+    /// The dictionary this generation was built with.
+    pub(super) dictionary: Dictionary,
+    pub(super) suggestions: Suggestions,
 }
 
 impl SearchIndex {
@@ -121,17 +77,41 @@ impl SearchIndex {
     /// another (an API beside a projector process). One process at a time can write (tantivy's
     /// lock).
     pub fn open(dir: &Path) -> Result<Self, SearchError> {
+        Self::open_with(dir, &Dictionary::built_in())
+    }
+
+    /// Opens the index in `dir` with the dictionary it was built with; a new index keeps a copy
+    /// of `dictionary`. A changed dictionary so reaches search through a new generation.
+    pub fn open_with(dir: &Path, dictionary: &Dictionary) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir)?;
+        let pinned = dir.join(DICTIONARY_FILE);
+        let dictionary = match std::fs::read_to_string(&pinned) {
+            Ok(text) => Dictionary::parse(&text)?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::write(&pinned, dictionary.text())?;
+                dictionary.clone()
+            }
+            Err(error) => return Err(error.into()),
+        };
         let directory = tantivy::directory::MmapDirectory::open(dir)?;
-        Self::with(Index::open_or_create(directory, schema().0)?)
+        Self::with(Index::open_or_create(directory, schema().0)?, dictionary)
     }
 
     /// An index in memory, for tests.
     pub fn in_ram() -> Result<Self, SearchError> {
-        Self::with(Index::create_in_ram(schema().0))
+        Self::in_ram_with(Dictionary::built_in())
     }
 
-    fn with(index: Index) -> Result<Self, SearchError> {
+    pub fn in_ram_with(dictionary: Dictionary) -> Result<Self, SearchError> {
+        Self::with(Index::create_in_ram(schema().0), dictionary)
+    }
+
+    /// The dictionary this generation searches with.
+    pub fn dictionary(&self) -> &Dictionary {
+        &self.dictionary
+    }
+
+    fn with(index: Index, dictionary: Dictionary) -> Result<Self, SearchError> {
         tokenizer::register(&index);
         let reader = index
             .reader_builder()
@@ -143,6 +123,8 @@ impl SearchIndex {
             fields: schema().1,
             writer: Mutex::new(None),
             reloading: Mutex::new(()),
+            dictionary,
+            suggestions: Suggestions::default(),
         })
     }
 
@@ -292,7 +274,7 @@ impl SearchIndex {
                 }
                 for line in &placed.lines {
                     let doc = self.current(changes, &line.product_id.to_string())?;
-                    doc.popularity = doc.popularity.saturating_add(i64::from(line.quantity));
+                    doc.ordered(line.quantity, envelope.recorded_at);
                 }
                 changes.orders.insert(order.clone());
             }
@@ -389,38 +371,7 @@ impl SearchIndex {
     }
 
     fn document(&self, product: &ProductDoc) -> Result<TantivyDocument, SearchError> {
-        let f = &self.fields;
-        let mut doc = doc!(
-            f.kind => "product",
-            f.id => product.product_id.as_str(),
-            f.state => serde_json::to_string(product).map_err(|e| SearchError::Document(e.to_string()))?,
-            f.title => product.title.as_str(),
-            f.partner => product.partner_id.as_str(),
-            f.price => product.price.amount,
-            f.in_stock => u64::from(product.in_stock()),
-            f.listed => u64::from(product.listed),
-            f.newest => product.registered_at.map_or(0, |at| at.timestamp_millis()),
-            f.popularity => product.popularity,
-        );
-        let words = format!(
-            "{} {}",
-            product.title,
-            product.brand.as_deref().unwrap_or_default()
-        );
-        doc.add_text(f.jamo, &words);
-        doc.add_text(f.choseong, &words);
-        if let Some(brand) = &product.brand {
-            doc.add_text(f.brand_text, brand);
-            doc.add_facet(f.brand, Facet::from_path([brand.as_str()]));
-        }
-        if let Some(model) = &product.model_number {
-            doc.add_text(f.model, model);
-        }
-        if !product.category.is_empty() {
-            doc.add_text(f.category_text, product.category.join(" "));
-            doc.add_facet(f.category, Facet::from_path(product.category.iter()));
-        }
-        Ok(doc)
+        self.fields.document(product, &self.dictionary)
     }
 }
 

@@ -32,6 +32,12 @@ pub struct ProductDoc {
     pub updated_at: Option<DateTime<Utc>>,
     /// Units ordered.
     pub popularity: i64,
+    /// Units ordered, each weighed by its age so that recent orders count more: log₂ of
+    /// Σ units × 2^(days since 2026-01-01 ÷ 30), in thousandths; none before the first order.
+    /// An order a month old counts half one of today. Computed from the orders' own times,
+    /// so a rebuild gives the same value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demand: Option<i64>,
     /// Sequence of the last product event applied.
     pub version: i64,
 }
@@ -54,6 +60,7 @@ impl ProductDoc {
             registered_at: None,
             updated_at: None,
             popularity: 0,
+            demand: None,
             version: 0,
         }
     }
@@ -62,6 +69,39 @@ impl ProductDoc {
         self.stock > 0
     }
 
+    /// Counts an order of `quantity` units placed at `at`.
+    pub fn ordered(&mut self, quantity: u32, at: DateTime<Utc>) {
+        self.popularity = self.popularity.saturating_add(i64::from(quantity));
+        let weight = f64::from(quantity).log2() + demand_age(at);
+        let total = match self.demand {
+            None => weight,
+            Some(milli) => log2_sum(milli as f64 / 1000.0, weight),
+        };
+        self.demand = Some((total * 1000.0).round() as i64);
+    }
+}
+
+/// Days after which an order counts half.
+pub const DEMAND_HALF_LIFE_DAYS: f64 = 30.0;
+
+/// log₂ of an order's weight at `at`, relative to 2026-01-01.
+pub fn demand_age(at: DateTime<Utc>) -> f64 {
+    let epoch = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
+    (at - epoch).num_seconds() as f64 / 86_400.0 / DEMAND_HALF_LIFE_DAYS
+}
+
+/// The units a demand stands for at `now`: what it would be if every order were placed now.
+pub fn recent_units(demand: i64, now: DateTime<Utc>) -> f64 {
+    (demand as f64 / 1000.0 - demand_age(now)).exp2()
+}
+
+/// log₂(2^a + 2^b) without overflow.
+fn log2_sum(a: f64, b: f64) -> f64 {
+    let (high, low) = if a > b { (a, b) } else { (b, a) };
+    high + (low - high).exp2().ln_1p() / std::f64::consts::LN_2
+}
+
+impl ProductDoc {
     /// Applies a product event; `Ok(false)` when the document has already seen it.
     pub fn apply(&mut self, envelope: &Envelope<ProductEvent>) -> Result<bool> {
         if envelope.sequence <= self.version {

@@ -1,76 +1,31 @@
-//! Searching the index: the text query with its typo and 초성 fallbacks, filters, sorting,
-//! facet counts, highlighted snippets and pages.
+//! The text query: each word by its tokens, its dictionary concepts, its quantity or its
+//! initial consonants, and, when those find too little, by jamo and Latin typos; and the
+//! filters.
 
 use std::ops::Bound;
 
-use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
 };
-use tantivy::schema::{Facet, Field, IndexRecordOption, Value};
-use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, Order, Searcher, TantivyDocument, Term};
+use tantivy::schema::{Facet, Field, IndexRecordOption};
 
 use super::analyzer::{self, choseong, is_choseong_query, jamo};
-use super::index::{SearchError, SearchIndex};
-use super::product::ProductDoc;
+use super::index::Fields;
+use super::index::SearchIndex;
+use super::results::SearchRequest;
+use super::units;
 
-/// Exact (bigram or whole-word) matches rank above typo-tolerant ones.
+/// Exact (bigram or whole-word) matches rank above the rest.
 const EXACT_BOOST: f32 = 4.0;
-/// Characters of the highlighted title at most.
-const SNIPPET_CHARS: usize = 150;
-/// Facet values returned per facet at most.
-const FACET_VALUES: usize = 20;
+/// A match through the dictionary (a synonym, the other script) ranks just below.
+const CONCEPT_BOOST: f32 = 3.0;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Sort {
-    /// Best match first; without a text query, the most popular first.
-    #[default]
-    Relevance,
-    PriceAsc,
-    PriceDesc,
-    Newest,
-    Popular,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct SearchRequest {
-    pub q: String,
-    /// A category path: the products under it (`가전/청소기`).
-    pub category: Option<Vec<String>>,
-    pub brand: Option<String>,
-    pub partner: Option<String>,
-    pub price_min: Option<i64>,
-    pub price_max: Option<i64>,
-    pub in_stock: Option<bool>,
-    pub sort: Sort,
-    pub offset: usize,
-    pub limit: usize,
-}
-
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Hit {
-    pub product: ProductDoc,
-    /// The title with matched parts in `<b>…</b>`, HTML-escaped.
-    pub highlight: String,
-    pub score: Option<f32>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FacetCount {
-    pub value: String,
-    pub count: u64,
-}
-
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct SearchResults {
-    pub total: usize,
-    pub hits: Vec<Hit>,
-    /// Counts of the categories one level below the selected one (top level without one).
-    pub categories: Vec<FacetCount>,
-    pub brands: Vec<FacetCount>,
+/// How forgiving a query is: exact words first, typos only when those find too little.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Tolerance {
+    Exact,
+    Typos,
 }
 
 impl SearchIndex {
@@ -81,26 +36,54 @@ impl SearchIndex {
         ))
     }
 
-    /// One query word: every token of it in a text field, else (for Hangul) its jamo within
-    /// one edit from the start of a word, else its initials, else (Latin) one typo.
-    fn word_query(&self, word: &str) -> Option<Box<dyn Query>> {
-        let f = &self.fields;
+    /// The terms a query word must all match in one text field: a quantity by its reduced
+    /// form alone (`2리터` → `2000ml`), a word with connectors by its parts joined (`SM-S928N`
+    /// → `sms928n`, which titles written either way have), any other by all of its tokens.
+    fn word_terms(word: &str) -> Vec<String> {
+        if let Some(reduced) = units::quantity(word) {
+            return vec![reduced];
+        }
         let tokens = analyzer::tokens(word);
-        let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        if !tokens.is_empty() {
-            for field in [f.title, f.brand_text, f.model, f.category_text] {
-                let all: Vec<(Occur, Box<dyn Query>)> = tokens
-                    .iter()
-                    .map(|token| (Occur::Must, self.term(field, &token.text)))
-                    .collect();
-                alternatives.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(
-                        Box::new(BooleanQuery::new(all)),
-                        EXACT_BOOST,
-                    )),
-                ));
+        let mut terms: Vec<String> = Vec::new();
+        let mut last_position = None;
+        for token in tokens {
+            // Tokens at one position are a word, its parts, then its parts joined: the last.
+            if last_position == Some(token.position) {
+                terms.pop();
             }
+            last_position = Some(token.position);
+            terms.push(token.text);
+        }
+        terms
+    }
+
+    /// One query word: its terms in a text field, or its dictionary concepts, or (typed as
+    /// such) its initial consonants; with typos tolerated, else its jamo within one edit from
+    /// the start of a word, or (Latin) within Elasticsearch's `AUTO` edits.
+    fn word_query(&self, word: &str, tolerance: Tolerance) -> Option<Box<dyn Query>> {
+        let f: &Fields = &self.fields;
+        let terms = Self::word_terms(word);
+        let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let all_of = |field: Field, terms: &[String]| -> Box<dyn Query> {
+            let all: Vec<(Occur, Box<dyn Query>)> = terms
+                .iter()
+                .map(|term| (Occur::Must, self.term(field, term)))
+                .collect();
+            Box::new(BooleanQuery::new(all))
+        };
+        if !terms.is_empty() {
+            for field in [f.title, f.brand_text, f.model, f.category_text] {
+                let exact = BoostQuery::new(all_of(field, &terms), EXACT_BOOST);
+                alternatives.push((Occur::Should, Box::new(exact)));
+            }
+        }
+        if let Some(concepts) = self.dictionary.word_concepts(word) {
+            let terms: Vec<String> = concepts
+                .into_iter()
+                .map(super::index::concept_term)
+                .collect();
+            let related = BoostQuery::new(all_of(f.concepts, &terms), CONCEPT_BOOST);
+            alternatives.push((Occur::Should, Box::new(related)));
         }
         if is_choseong_query(word) {
             let term = Term::from_field_text(f.choseong, analyzer::indexed_prefix(word));
@@ -108,23 +91,25 @@ impl SearchIndex {
                 Occur::Should,
                 Box::new(FuzzyTermQuery::new_prefix(term, 0, false)),
             ));
-        } else if choseong(word).is_some() {
-            let spelled = jamo(analyzer::indexed_prefix(word));
-            let distance = if spelled.chars().count() >= 5 { 1 } else { 0 };
-            let term = Term::from_field_text(f.jamo, &spelled);
-            alternatives.push((
-                Occur::Should,
-                Box::new(FuzzyTermQuery::new_prefix(term, distance, true)),
-            ));
-        } else if let [token] = tokens.as_slice()
-            && let Some(distance) = latin_fuzziness(&token.text)
-        {
-            for field in [f.title, f.brand_text, f.model] {
-                let term = Term::from_field_text(field, &token.text);
+        } else if tolerance == Tolerance::Typos {
+            if choseong(word).is_some() {
+                let spelled = jamo(analyzer::indexed_prefix(word));
+                let distance = if spelled.chars().count() >= 5 { 1 } else { 0 };
+                let term = Term::from_field_text(f.jamo, &spelled);
                 alternatives.push((
                     Occur::Should,
-                    Box::new(FuzzyTermQuery::new(term, distance, true)),
+                    Box::new(FuzzyTermQuery::new_prefix(term, distance, true)),
                 ));
+            } else if let [term] = terms.as_slice()
+                && let Some(distance) = latin_fuzziness(term)
+            {
+                for field in [f.title, f.brand_text, f.model] {
+                    let term = Term::from_field_text(field, term);
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(FuzzyTermQuery::new(term, distance, true)),
+                    ));
+                }
             }
         }
         (!alternatives.is_empty())
@@ -132,16 +117,16 @@ impl SearchIndex {
     }
 
     /// Every word of `q` must match (in one of its ways).
-    fn text_query(&self, q: &str) -> Option<Box<dyn Query>> {
+    pub(super) fn text_query(&self, q: &str, tolerance: Tolerance) -> Option<Box<dyn Query>> {
         let words: Vec<(Occur, Box<dyn Query>)> = q
             .split_whitespace()
-            .filter_map(|word| self.word_query(word))
+            .filter_map(|word| self.word_query(word, tolerance))
             .map(|query| (Occur::Must, query))
             .collect();
         (!words.is_empty()).then(|| Box::new(BooleanQuery::new(words)) as Box<dyn Query>)
     }
 
-    fn filters(&self, request: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
+    pub(super) fn filters(&self, request: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
         let f = &self.fields;
         let u64_term = |field, value| -> Box<dyn Query> {
             Box::new(TermQuery::new(
@@ -188,101 +173,6 @@ impl SearchIndex {
         }
         filters
     }
-
-    pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
-        let searcher = self.reader.searcher();
-        let text = self.text_query(&request.q);
-        if !request.q.trim().is_empty() && text.is_none() {
-            return Ok(SearchResults {
-                total: 0,
-                hits: Vec::new(),
-                categories: Vec::new(),
-                brands: Vec::new(),
-            });
-        }
-        let mut clauses = self.filters(request);
-        clauses.push((
-            Occur::Must,
-            text.as_ref()
-                .map_or_else(|| Box::new(AllQuery) as Box<dyn Query>, |q| q.box_clone()),
-        ));
-        let query = BooleanQuery::new(clauses);
-
-        let parent = request
-            .category
-            .as_ref()
-            .map_or_else(Facet::root, |path| Facet::from_path(path.iter()));
-        let mut categories = FacetCollector::for_field("category");
-        categories.add_facet(parent.clone());
-        let mut brands = FacetCollector::for_field("brand");
-        brands.add_facet(Facet::root());
-        let (total, categories, brands) = searcher.search(&query, &(Count, categories, brands))?;
-
-        let page = TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset);
-        let scored: Vec<(Option<f32>, DocAddress)> = match (request.sort, text.is_some()) {
-            (Sort::Relevance, true) => searcher
-                .search(&query, &page.order_by_score())?
-                .into_iter()
-                .map(|(score, address)| (Some(score), address))
-                .collect(),
-            (Sort::Relevance | Sort::Popular, _) => {
-                by_field(&searcher, &query, page, "popularity", Order::Desc)?
-            }
-            (Sort::PriceAsc, _) => by_field(&searcher, &query, page, "price", Order::Asc)?,
-            (Sort::PriceDesc, _) => by_field(&searcher, &query, page, "price", Order::Desc)?,
-            (Sort::Newest, _) => by_field(&searcher, &query, page, "newest", Order::Desc)?,
-        };
-
-        let mut snippets = match &text {
-            Some(text) => Some(SnippetGenerator::create(
-                &searcher,
-                text.as_ref(),
-                self.fields.title,
-            )?),
-            None => None,
-        };
-        if let Some(snippets) = snippets.as_mut() {
-            snippets.set_max_num_chars(SNIPPET_CHARS);
-        }
-        let mut hits = Vec::with_capacity(scored.len());
-        for (score, address) in scored {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let Some(json) = doc.get_first(self.fields.state).and_then(|v| v.as_str()) else {
-                continue;
-            };
-            let product: ProductDoc =
-                serde_json::from_str(json).map_err(|e| SearchError::Document(e.to_string()))?;
-            let highlight = match snippets.as_ref().map(|s| s.snippet(&product.title)) {
-                Some(snippet) if !snippet.is_empty() => snippet.to_html(),
-                _ => escape(&product.title),
-            };
-            hits.push(Hit {
-                product,
-                highlight,
-                score,
-            });
-        }
-        Ok(SearchResults {
-            total,
-            hits,
-            categories: categories
-                .get(parent)
-                .take(FACET_VALUES)
-                .map(|(facet, count)| FacetCount {
-                    value: facet.to_path().join("/"),
-                    count,
-                })
-                .collect(),
-            brands: brands
-                .top_k(Facet::root(), FACET_VALUES)
-                .into_iter()
-                .map(|(facet, count)| FacetCount {
-                    value: facet.to_path().join("/"),
-                    count,
-                })
-                .collect(),
-        })
-    }
 }
 
 /// Edits a Latin word may be off by, as Elasticsearch's `AUTO`: none up to 2 characters, one
@@ -296,25 +186,4 @@ fn latin_fuzziness(word: &str) -> Option<u8> {
         3..=5 => Some(1),
         _ => Some(2),
     }
-}
-
-fn by_field(
-    searcher: &Searcher,
-    query: &dyn Query,
-    page: TopDocs,
-    field: &str,
-    order: Order,
-) -> Result<Vec<(Option<f32>, DocAddress)>, SearchError> {
-    Ok(searcher
-        .search(query, &page.order_by_fast_field::<i64>(field, order))?
-        .into_iter()
-        .map(|(_, address)| (None, address))
-        .collect())
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

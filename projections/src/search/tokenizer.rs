@@ -8,6 +8,7 @@ use super::analyzer::{self, Piece};
 pub const KOREAN: &str = "eventmall_korean";
 pub const JAMO: &str = "eventmall_jamo";
 pub const CHOSEONG: &str = "eventmall_choseong";
+pub const WORDS: &str = "eventmall_words";
 
 /// A tokenizer backed by one of the analyzer's functions.
 #[derive(Clone, Copy)]
@@ -17,6 +18,7 @@ impl Analyzer {
     pub const KOREAN: Self = Self(analyzer::tokens);
     pub const JAMO: Self = Self(analyzer::jamo_tokens);
     pub const CHOSEONG: Self = Self(analyzer::choseong_tokens);
+    pub const WORDS: Self = Self(analyzer::word_tokens);
 }
 
 pub struct Pieces {
@@ -65,4 +67,5 @@ pub fn register(index: &tantivy::Index) {
     tokenizers.register(KOREAN, Analyzer::KOREAN);
     tokenizers.register(JAMO, Analyzer::JAMO);
     tokenizers.register(CHOSEONG, Analyzer::CHOSEONG);
+    tokenizers.register(WORDS, Analyzer::WORDS);
 }
