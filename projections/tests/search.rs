@@ -1,119 +1,16 @@
 //! Search over a tantivy index in memory: Korean, mixed Korean/English and model-number
 //! queries, typos and 초성, filters, facets, sorting, snippets, pages, and changes.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
 use eventmall_events::order::{OrderEvent, OrderLine, OrderPlaced};
 use eventmall_events::product::*;
 use eventmall_events::{AnyEvent, CustomerId, Money, OrderId, PartnerId, ProductId};
-use eventmall_projections::search::{SearchIndex, SearchRequest, Sort};
-use eventmall_projections::{Checkpoint, Envelope};
+use eventmall_projections::Envelope;
+use eventmall_projections::search::{SearchRequest, Sort};
 use uuid::Uuid;
 
-struct Catalog {
-    index: SearchIndex,
-    offset: i64,
-}
+mod support;
 
-fn at(minutes: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
-        .single()
-        .unwrap_or_default()
-        + Duration::minutes(minutes)
-}
-
-fn product_id(sku: &str) -> String {
-    ProductId::for_partner_sku(&PartnerId("p".into()), sku).to_string()
-}
-
-impl Catalog {
-    fn new() -> Self {
-        Self {
-            index: SearchIndex::in_ram().unwrap_or_else(|e| panic!("{e}")),
-            offset: 0,
-        }
-    }
-
-    /// Applies events in one batch and commits it.
-    fn commit(&mut self, events: Vec<(String, i64, AnyEvent)>) {
-        let mut changes = Default::default();
-        for (aggregate_id, sequence, event) in events {
-            self.offset += 1;
-            let envelope = Envelope {
-                event_id: Uuid::now_v7(),
-                aggregate_id,
-                sequence,
-                recorded_at: at(self.offset),
-                event,
-            };
-            self.index
-                .apply(&mut changes, &envelope)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .unwrap_or_else(|e| panic!("{e}"));
-        }
-        let positions = [Checkpoint {
-            topic: "t".into(),
-            partition: 0,
-            next_offset: self.offset,
-            position: 0,
-        }];
-        self.index
-            .commit(changes, &positions)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    // A catalog row reads best as one call with its columns in order.
-    #[allow(clippy::too_many_arguments)]
-    fn register(
-        &mut self,
-        partner: &str,
-        sku: &str,
-        title: &str,
-        brand: &str,
-        category: &[&str],
-        model: Option<&str>,
-        price: i64,
-        stock: u32,
-    ) {
-        let event = ProductRegistered {
-            product_id: ProductId::for_partner_sku(&PartnerId("p".into()), sku),
-            partner_id: PartnerId(partner.into()),
-            sku: sku.into(),
-            details: ProductDetails {
-                title: title.into(),
-                brand: Some(brand.into()),
-                category: category.iter().map(|c| c.to_string()).collect(),
-                model_number: model.map(Into::into),
-            },
-            price: Money::krw(price),
-            stock,
-        };
-        self.commit(vec![(product_id(sku), 1, AnyEvent::Product(event.into()))]);
-    }
-
-    fn search(&self, request: SearchRequest) -> Vec<String> {
-        self.index
-            .search(&SearchRequest {
-                limit: if request.limit == 0 {
-                    20
-                } else {
-                    request.limit
-                },
-                ..request
-            })
-            .unwrap_or_else(|e| panic!("{e}"))
-            .hits
-            .into_iter()
-            .map(|hit| hit.product.sku)
-            .collect()
-    }
-
-    fn q(&self, q: &str) -> Vec<String> {
-        self.search(SearchRequest {
-            q: q.into(),
-            ..SearchRequest::default()
-        })
-    }
-}
+use support::{Catalog, at, product_id};
 
 fn catalog() -> Catalog {
     let mut c = Catalog::new();

@@ -75,6 +75,9 @@ pub struct ProjectorsSettings {
     /// Names this search replica when several keep their own index (each consumes as its own
     /// group); empty for one.
     pub search_replica: String,
+    /// A search dictionary file (synonyms, Hangul and Latin spellings), read when a search
+    /// generation is made; empty means the built-in one. Deploy a change by rebuilding search.
+    pub search_dictionary: String,
     /// How long a read with `X-Consistency-Token` waits for its projection, in ms, before it
     /// answers marked stale.
     pub read_wait_ms: u64,
@@ -105,6 +108,8 @@ impl ProjectorsSettings {
     pub fn read_models(&self) -> ReadModelSettings {
         ReadModelSettings {
             search_replica: self.search_replica.clone(),
+            search_dictionary: (!self.search_dictionary.is_empty())
+                .then(|| self.search_dictionary.clone().into()),
             trending_half_life_hours: self.trending_half_life_hours,
             commission_rate_bp: self.commission_rate_bp,
         }
@@ -128,6 +133,7 @@ impl Default for ProjectorsSettings {
             read_wait_ms: 2_000,
             search_dir: String::new(),
             search_replica: String::new(),
+            search_dictionary: String::new(),
             commission_rate_bp: 1080,
             follow_ms: 500,
         }

@@ -121,7 +121,9 @@ fn serving(method: &Method, path: &str) -> Option<&'static str> {
         ["", "v1", "orders", _] | ["", "v1", "customers" | "partners", _, _] => {
             Some(OrderViews::NAME)
         }
-        ["", "v1", "search"] | ["", "v1", "products", _] => Some(Search::NAME),
+        ["", "v1", "search"] | ["", "v1", "search", "suggest"] | ["", "v1", "products", _] => {
+            Some(Search::NAME)
+        }
         _ => None,
     }
 }

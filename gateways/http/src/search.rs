@@ -1,10 +1,12 @@
-//! `GET /v1/search` and `GET /v1/products/{id}`: product search and a product as search has it.
+//! `GET /v1/search`, `GET /v1/search/suggest` and `GET /v1/products/{id}`: product search,
+//! completions as a shopper types, and a product as search has it.
 
 use axum::Json;
 use eventmall_events::ProductId;
-use eventmall_projections::search::{ProductDoc, SearchRequest, SearchResults, Sort};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use eventmall_projections::search::suggest::MAX_PREFIX_CHARS;
+use eventmall_projections::search::{ProductDoc, SearchRequest, SearchResults, Sort, Suggestion};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -21,6 +23,7 @@ const MAX_OFFSET: usize = 10_000 - MAX_LIMIT;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(search))
+        .routes(routes!(suggest))
         .routes(routes!(product))
 }
 
@@ -112,6 +115,60 @@ pub async fn search(
         .await
         .map_err(ApiError::internal)??;
     Ok(Json(results))
+}
+
+/// Completions returned at most.
+const MAX_SUGGESTIONS: usize = 20;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestQuery {
+    /// What the shopper has typed so far: Hangul, with its last syllable maybe half-typed
+    /// (`삼서`), initial consonants (`ㅅㅁ`), or Latin.
+    #[param(max_length = 32)]
+    q: String,
+    /// Completions to return.
+    #[serde(default = "default_suggestions")]
+    #[param(minimum = 1, maximum = 20, default = 10)]
+    limit: usize,
+}
+
+fn default_suggestions() -> usize {
+    10
+}
+
+/// Words of titles, brands and categories completing a prefix, most bought first.
+#[derive(Serialize, ToSchema)]
+pub struct Suggestions {
+    pub suggestions: Vec<Suggestion>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/search/suggest",
+    tag = "search",
+    params(ConsistencyToken, SuggestQuery),
+    responses(
+        (status = 200, description = "Completions, the most bought first", body = Suggestions),
+        ConsistentReadProblems,
+    ),
+)]
+pub async fn suggest(
+    Views(views): Views,
+    Query(query): Query<SuggestQuery>,
+) -> Result<Json<Suggestions>, ApiError> {
+    if !(1..=MAX_SUGGESTIONS).contains(&query.limit) || query.q.chars().count() > MAX_PREFIX_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "q has at most {MAX_PREFIX_CHARS} characters, and limit is 1 to {MAX_SUGGESTIONS}"
+        )));
+    }
+    let search = views.search.clone();
+    let suggestions =
+        tokio::task::spawn_blocking(move || search.index().suggest(&query.q, query.limit))
+            .await
+            .map_err(ApiError::internal)??;
+    Ok(Json(Suggestions { suggestions }))
 }
 
 #[utoipa::path(

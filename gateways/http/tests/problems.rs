@@ -46,6 +46,7 @@ async fn api() -> Api {
         dir.path().join("search"),
         ReadModelSettings {
             search_replica: String::new(),
+            search_dictionary: None,
             trending_half_life_hours: 72.0,
             commission_rate_bp: 1080,
         },

@@ -38,6 +38,9 @@ pub struct ReadModelSettings {
     /// Names this search replica when several keep their own index (each consumes as its own
     /// group); empty for one.
     pub search_replica: String,
+    /// The search dictionary's file, read whenever a new search generation is made (a rebuild
+    /// deploys a changed one); `None` for the built-in dictionary.
+    pub search_dictionary: Option<std::path::PathBuf>,
     /// Half-life of a purchase's weight in trending products, in hours.
     pub trending_half_life_hours: f64,
     /// Platform commission taken from partners' net sales, in basis points (1080 = 10.8 %).

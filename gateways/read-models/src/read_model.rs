@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use eventmall_projections::recommendations::TrendClock;
-use eventmall_projections::search::SearchIndex;
+use eventmall_projections::search::{Dictionary, SearchError, SearchIndex};
 use eventmall_projections::{Checkpoint, Contents, Generation, Projection};
 use sqlx::AnyPool;
 
@@ -53,12 +53,22 @@ impl Stores {
         if let Some(index) = open.get(&generation).and_then(Weak::upgrade) {
             return Ok(index);
         }
-        let index = Arc::new(SearchIndex::open(
+        let index = Arc::new(SearchIndex::open_with(
             &self.search_dir.join(generation.to_string()),
+            &self.search_dictionary()?,
         )?);
         open.retain(|_, index| index.strong_count() > 0);
         open.insert(generation, Arc::downgrade(&index));
         Ok(index)
+    }
+
+    /// The search dictionary as its file says now: what a new search generation keeps.
+    pub fn search_dictionary(&self) -> Result<Dictionary> {
+        let Some(path) = &self.settings.search_dictionary else {
+            return Ok(Dictionary::built_in());
+        };
+        let text = std::fs::read_to_string(path).map_err(SearchError::from)?;
+        Ok(Dictionary::parse(&text).map_err(SearchError::from)?)
     }
 
     /// The search read model of `generation`.

@@ -61,6 +61,17 @@ async fn a_read_with_the_receipt_token_sees_the_write_or_says_it_is_stale() {
         .read("/v1/search?q=ㅅㅍㄱ", &token(&registered.body))
         .await;
     assert_eq!(found.body["total"], 1, "{}", found.body);
+    let suggested = app
+        .read("/v1/search/suggest?q=ㅅㅇ", &token(&registered.body))
+        .await;
+    assert_eq!(suggested.headers["x-consistency"], "fresh");
+    assert_eq!(
+        suggested.body["suggestions"][0]["text"], "신일",
+        "{}",
+        suggested.body
+    );
+    let misspelt = app.get("/v1/search?q=선퐁기").await;
+    assert_eq!(misspelt.body["did_you_mean"], "선풍기", "{}", misspelt.body);
 
     let placed = app
         .post(
@@ -147,6 +158,7 @@ async fn a_read_with_the_receipt_token_sees_the_write_or_says_it_is_stale() {
 async fn bad_read_queries_are_problems() {
     let broker = TestBroker::in_memory().await;
     let app = app_on(&broker, 100).await;
+    let long_prefix = format!("/v1/search/suggest?q={}", "가".repeat(33));
     for (path, why) in [
         ("/v1/search?limit=0", "limit"),
         ("/v1/search?limit=101", "limit"),
@@ -154,6 +166,10 @@ async fn bad_read_queries_are_problems() {
         ("/v1/search?sort=cheapest", "sort"),
         ("/v1/search?price_min=ten", "price type"),
         ("/v1/search?colour=red", "unknown parameter"),
+        ("/v1/search/suggest", "no prefix"),
+        ("/v1/search/suggest?q=삼&limit=21", "limit"),
+        ("/v1/search/suggest?q=삼&limit=0", "limit"),
+        (long_prefix.as_str(), "prefix length"),
         (
             "/v1/partners/p-1/sales?from=yesterday&to=2026-11-01",
             "date",

@@ -43,6 +43,7 @@ pub const ACCESS: &[(&str, &str, Access)] = {
         ("get", "/healthz", Anyone),
         ("get", "/readyz", Anyone),
         ("get", "/v1/search", Anyone),
+        ("get", "/v1/search/suggest", Anyone),
         ("get", "/v1/products/{id}", Anyone),
         ("get", "/v1/products/{id}/bought-together", Anyone),
         ("get", "/v1/products/{id}/also-bought", Anyone),

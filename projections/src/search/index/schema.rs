@@ -9,6 +9,7 @@ use tantivy::{TantivyDocument, doc};
 use super::super::dictionary::Dictionary;
 use super::super::product::ProductDoc;
 use super::super::tokenizer::{CHOSEONG, JAMO, KOREAN, WORDS};
+use super::super::units;
 use super::SearchError;
 
 /// The fields of the index.
@@ -82,9 +83,13 @@ pub fn schema() -> (Schema, Fields) {
 }
 
 /// The model a listing is of: its model number, or else the first word of its title with both
-/// letters and digits, lowercased and without connectors (`SM-S928N` and `sms928n` are one).
+/// letters and digits that is not a quantity, lowercased and without connectors (`SM-S928N`
+/// and `sms928n` are one).
 pub fn cluster_of(product: &ProductDoc) -> Option<String> {
     let model_like = |word: &str| {
+        if units::quantity(word).is_some() {
+            return None;
+        }
         let key: String = word
             .chars()
             .filter(char::is_ascii_alphanumeric)
