@@ -217,8 +217,8 @@ fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
     register(
         &mut c,
         "loved",
-        "테팔 에어프라이어 5.5L",
-        "테팔",
+        "브라운 에어프라이어 5.5L",
+        "브라운",
         &["주방"],
         None,
         150_000,
@@ -227,8 +227,8 @@ fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
     register(
         &mut c,
         "gone",
-        "쿠쿠 에어프라이어 5.5L",
-        "쿠쿠",
+        "드롱기 에어프라이어 5.5L",
+        "드롱기",
         &["주방"],
         None,
         150_000,
@@ -241,8 +241,8 @@ fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
     register(
         &mut c,
         "old",
-        "위닉스 에어프라이어 5.5L",
-        "위닉스",
+        "코웨이 에어프라이어 5.5L",
+        "코웨이",
         &["주방"],
         None,
         150_000,

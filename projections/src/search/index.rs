@@ -24,6 +24,9 @@ mod schema;
 use schema::schema;
 pub use schema::{Fields, concept_term};
 
+/// Reloads tried after a commit for the reader to hold it, merges ending meanwhile.
+const RELOADS_AFTER_COMMIT: usize = 16;
+
 /// The file beside a generation's index that holds the dictionary it was built with.
 const DICTIONARY_FILE: &str = "dictionary.txt";
 
@@ -359,15 +362,18 @@ impl SearchIndex {
             writer.rollback()?;
             return Err(error);
         }
-        // The next batch reads what this one wrote: the reader must hold this commit (no other
-        // process writes while this one holds the writer).
-        self.refresh()?;
-        if !self.holds_last_commit()? {
-            return Err(SearchError::Reader(
-                "the reader does not hold the commit just made".into(),
-            ));
+        // The next batch reads what this one wrote: the reader must hold this commit or a later
+        // one (no other process writes while this one holds the writer, but a background merge
+        // of segments may end between the reload and the check, and write the metas again).
+        for _ in 0..RELOADS_AFTER_COMMIT {
+            self.refresh()?;
+            if self.holds_last_commit()? {
+                return Ok(());
+            }
         }
-        Ok(())
+        Err(SearchError::Reader(
+            "the reader does not hold the commit just made".into(),
+        ))
     }
 
     fn document(&self, product: &ProductDoc) -> Result<TantivyDocument, SearchError> {

@@ -57,10 +57,10 @@ impl SearchIndex {
         terms
     }
 
-    /// One query word: its terms in a text field, or its dictionary concepts, or (typed as
+    /// One query word: its terms in `field`, or its dictionary concepts, or (typed as
     /// such) its initial consonants; with typos tolerated, else its jamo within one edit from
     /// the start of a word, or (Latin) within Elasticsearch's `AUTO` edits.
-    fn word_query(&self, word: &str, tolerance: Tolerance) -> Option<Box<dyn Query>> {
+    fn word_query(&self, word: &str, tolerance: Tolerance, field: Field) -> Option<Box<dyn Query>> {
         let f: &Fields = &self.fields;
         let terms = Self::word_terms(word);
         let mut alternatives: Vec<(Occur, Box<dyn Query>)> = Vec::new();
@@ -72,10 +72,8 @@ impl SearchIndex {
             Box::new(BooleanQuery::new(all))
         };
         if !terms.is_empty() {
-            for field in [f.title, f.brand_text, f.model, f.category_text] {
-                let exact = BoostQuery::new(all_of(field, &terms), EXACT_BOOST);
-                alternatives.push((Occur::Should, Box::new(exact)));
-            }
+            let exact = BoostQuery::new(all_of(field, &terms), EXACT_BOOST);
+            alternatives.push((Occur::Should, Box::new(exact)));
         }
         if let Some(concepts) = self.dictionary.word_concepts(word) {
             let terms: Vec<String> = concepts
@@ -103,24 +101,28 @@ impl SearchIndex {
             } else if let [term] = terms.as_slice()
                 && let Some(distance) = latin_fuzziness(term)
             {
-                for field in [f.title, f.brand_text, f.model] {
-                    let term = Term::from_field_text(field, term);
-                    alternatives.push((
-                        Occur::Should,
-                        Box::new(FuzzyTermQuery::new(term, distance, true)),
-                    ));
-                }
+                let term = Term::from_field_text(field, term);
+                alternatives.push((
+                    Occur::Should,
+                    Box::new(FuzzyTermQuery::new(term, distance, true)),
+                ));
             }
         }
         (!alternatives.is_empty())
             .then(|| Box::new(BooleanQuery::new(alternatives)) as Box<dyn Query>)
     }
 
-    /// Every word of `q` must match (in one of its ways).
-    pub(super) fn text_query(&self, q: &str, tolerance: Tolerance) -> Option<Box<dyn Query>> {
+    /// Every word of `q` must match (in one of its ways), its terms in `field`: the text
+    /// field to search, the title field for highlights.
+    pub(super) fn text_query(
+        &self,
+        q: &str,
+        tolerance: Tolerance,
+        field: Field,
+    ) -> Option<Box<dyn Query>> {
         let words: Vec<(Occur, Box<dyn Query>)> = q
             .split_whitespace()
-            .filter_map(|word| self.word_query(word, tolerance))
+            .filter_map(|word| self.word_query(word, tolerance, field))
             .map(|query| (Occur::Must, query))
             .collect();
         (!words.is_empty()).then(|| Box::new(BooleanQuery::new(words)) as Box<dyn Query>)
@@ -134,10 +136,13 @@ impl SearchIndex {
                 IndexRecordOption::Basic,
             ))
         };
-        let mut filters: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, self.term(f.kind, "product")),
-            (Occur::Must, u64_term(f.listed, 1)),
-        ];
+        // Delisted products are few: leaving them out is cheaper than requiring the listed.
+        let mut filters: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::MustNot, u64_term(f.listed, 0))];
+        if request.q.trim().is_empty() {
+            // Only a query without words can match an order's marker document.
+            filters.push((Occur::Must, self.term(f.kind, "product")));
+        }
         if let Some(path) = &request.category {
             let term = Term::from_facet(f.category, &Facet::from_path(path.iter()));
             filters.push((

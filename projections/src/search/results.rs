@@ -26,9 +26,10 @@ const FEW: usize = 3;
 /// half of it at [`DEMAND_HALF`] units ordered lately.
 const DEMAND_BOOST: f32 = 0.25;
 const DEMAND_HALF: f32 = 3.0;
-/// What being out of stock multiplies the score by: below 1 ÷ (1 + [`DEMAND_BOOST`]), so an
-/// out-of-stock product never outranks an in-stock one that matches as well.
-const OUT_OF_STOCK: f32 = 0.75;
+/// What being out of stock multiplies the score by: with the most demand it is 0.625, so an
+/// out-of-stock product never outranks an in-stock one that matches as well, nor one whose
+/// text score is five eighths of its own.
+const OUT_OF_STOCK: f32 = 0.5;
 /// Listings looked at per place on the page, to fill it after grouping one model's listings.
 const GROUPING_DEPTH: usize = 4;
 /// A cluster's offers listed by id at most.
@@ -185,7 +186,7 @@ impl SearchIndex {
         let depth = (request.offset + request.limit.max(1)).min(MAX_DEPTH);
         let candidates = (depth * GROUPING_DEPTH).min(MAX_DEPTH);
         let (text, pass) = loop {
-            let text = self.text_query(q, tolerance);
+            let text = self.text_query(q, tolerance, self.fields.text);
             if !q.is_empty() && text.is_none() {
                 return Ok(SearchResults::default());
             }
@@ -204,10 +205,12 @@ impl SearchIndex {
         };
 
         let grouped = self.group(&searcher, pass.ranked, request.offset, depth)?;
-        let mut snippets = match &text {
-            Some(text) => Some(SnippetGenerator::create(
+        // The same words in the title, for highlights.
+        let in_title = text.and_then(|_| self.text_query(q, tolerance, self.fields.title));
+        let mut snippets = match &in_title {
+            Some(query) => Some(SnippetGenerator::create(
                 &searcher,
-                text.as_ref(),
+                query.as_ref(),
                 self.fields.title,
             )?),
             None => None,
@@ -333,13 +336,7 @@ impl SearchIndex {
                 fast.i64("price")?.first(address.doc_id).unwrap_or(i64::MAX),
                 address,
             ));
-            if let Some(column) = fast.str("partner")?
-                && let Some(ord) = column.term_ords(address.doc_id).next()
-            {
-                let mut partner = String::new();
-                column.ord_to_str(ord, &mut partner)?;
-                partners.insert(partner);
-            }
+            partners.extend(text_of(searcher, address, "partner")?);
         }
         offers.sort_unstable();
         let Some((lowest, _)) = offers.first().copied() else {
@@ -347,12 +344,7 @@ impl SearchIndex {
         };
         let mut product_ids = Vec::new();
         for (_, address) in offers.iter().take(MAX_OFFERS_LISTED) {
-            let doc: TantivyDocument = searcher.doc(*address)?;
-            let id = doc
-                .get_first(f.id)
-                .and_then(|v| v.as_str())
-                .unwrap_or_default();
-            product_ids.push(id.to_owned());
+            product_ids.extend(text_of(searcher, *address, "id")?);
         }
         Ok(Some(Cluster {
             model,
@@ -394,6 +386,24 @@ impl SearchIndex {
             .get(&searcher, &self.fields)?
             .complete(prefix, limit))
     }
+}
+
+/// A document's value of a text fast field.
+fn text_of(
+    searcher: &Searcher,
+    address: DocAddress,
+    field: &str,
+) -> Result<Option<String>, SearchError> {
+    let segment = searcher.segment_reader(address.segment_ord);
+    let Some(column) = segment.fast_fields().str(field)? else {
+        return Ok(None);
+    };
+    let Some(ord) = column.term_ords(address.doc_id).next() else {
+        return Ok(None);
+    };
+    let mut value = String::new();
+    column.ord_to_str(ord, &mut value)?;
+    Ok(Some(value))
 }
 
 fn parent_of(request: &SearchRequest) -> Facet {

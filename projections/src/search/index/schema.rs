@@ -20,10 +20,10 @@ pub struct Fields {
     pub id: Field,
     /// The whole [`ProductDoc`] as JSON.
     pub state: Field,
+    /// The title, as highlights show it.
     pub title: Field,
-    pub brand_text: Field,
-    pub model: Field,
-    pub category_text: Field,
+    /// What a query's words match: title, brand, model number and categories as one text.
+    pub text: Field,
     pub jamo: Field,
     pub choseong: Field,
     /// The dictionary's concepts the product's text names (`c12`).
@@ -57,12 +57,10 @@ pub fn schema() -> (Schema, Fields) {
     let positions = IndexRecordOption::WithFreqsAndPositions;
     let fields = Fields {
         kind: builder.add_text_field("kind", STRING),
-        id: builder.add_text_field("id", STRING | STORED),
+        id: builder.add_text_field("id", STRING | STORED | FAST),
         state: builder.add_text_field("state", STORED),
         title: builder.add_text_field("title", text(KOREAN, positions).set_stored()),
-        brand_text: builder.add_text_field("brand_text", text(KOREAN, positions)),
-        model: builder.add_text_field("model", text(KOREAN, positions)),
-        category_text: builder.add_text_field("category_text", text(KOREAN, positions)),
+        text: builder.add_text_field("text", text(KOREAN, IndexRecordOption::WithFreqs)),
         jamo: builder.add_text_field("jamo", text(JAMO, positions)),
         choseong: builder.add_text_field("choseong", text(CHOSEONG, positions)),
         concepts: builder
@@ -142,15 +140,12 @@ impl Fields {
         if let Some(cluster) = cluster_of(product) {
             doc.add_text(self.cluster, cluster);
         }
+        let model = product.model_number.as_deref().unwrap_or_default();
+        doc.add_text(self.text, format!("{all} {model}"));
         if let Some(brand) = &product.brand {
-            doc.add_text(self.brand_text, brand);
             doc.add_facet(self.brand, Facet::from_path([brand.as_str()]));
         }
-        if let Some(model) = &product.model_number {
-            doc.add_text(self.model, model);
-        }
         if !product.category.is_empty() {
-            doc.add_text(self.category_text, product.category.join(" "));
             doc.add_facet(self.category, Facet::from_path(product.category.iter()));
         }
         Ok(doc)
