@@ -1,9 +1,8 @@
 //! Search over a tantivy index in memory: Korean, mixed Korean/English and model-number
 //! queries, typos and 초성, filters, facets, sorting, snippets, pages, and changes.
 
-use eventmall_events::order::{OrderEvent, OrderLine, OrderPlaced};
 use eventmall_events::product::*;
-use eventmall_events::{AnyEvent, CustomerId, Money, OrderId, PartnerId, ProductId};
+use eventmall_events::{AnyEvent, Money};
 use eventmall_projections::Envelope;
 use eventmall_projections::search::{SearchRequest, Sort};
 use uuid::Uuid;
@@ -241,24 +240,7 @@ fn snippets_highlight_and_pages_do_not_overlap() {
 #[test]
 fn popularity_comes_from_orders_counted_once() {
     let mut c = catalog();
-    let order = OrderId::new().to_string();
-    let line = |sku: &str, quantity| OrderLine {
-        line_no: 1,
-        product_id: ProductId::for_partner_sku(&PartnerId("p".into()), sku),
-        title: sku.into(),
-        category: vec![],
-        unit_price: Money::krw(1),
-        quantity,
-    };
-    let placed = AnyEvent::Order(OrderEvent::OrderPlaced(OrderPlaced {
-        order_id: order.parse().unwrap_or_default(),
-        customer_id: CustomerId("c".into()),
-        partner_id: PartnerId("p-3".into()),
-        lines: vec![line("fan", 3)],
-        total: Money::krw(3),
-        wallet_id: None,
-        shipping: None,
-    }));
+    let (order, placed) = support::order_placed("fan", 3);
     c.commit(vec![(order.clone(), 1, placed.clone())]);
     // Delivered again, in the same batch and in a later one.
     c.commit(vec![(order.clone(), 1, placed.clone()), (order, 1, placed)]);

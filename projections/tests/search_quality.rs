@@ -9,28 +9,11 @@ mod support;
 
 use support::Catalog;
 
-fn register(
-    c: &mut Catalog,
-    sku: &str,
-    title: &str,
-    brand: &str,
-    category: &[&str],
-    model: Option<&str>,
-    price: i64,
-    stock: u32,
-) {
-    c.register("p", sku, title, brand, category, model, price, stock);
-}
-
-fn skus(c: &Catalog, q: &str) -> Vec<String> {
-    c.q(q)
-}
-
 #[test]
 fn a_brand_or_line_typed_in_hangul_finds_titles_in_latin_and_back() {
     let mut c = Catalog::new();
-    register(
-        &mut c,
+    c.register(
+        "p",
         "air",
         "NIKE Air Zoom Pegasus 40 Running",
         "NIKE",
@@ -39,8 +22,8 @@ fn a_brand_or_line_typed_in_hangul_finds_titles_in_latin_and_back() {
         139_000,
         3,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "s24",
         "Samsung Galaxy S24 Ultra 256GB",
         "Samsung",
@@ -49,8 +32,8 @@ fn a_brand_or_line_typed_in_hangul_finds_titles_in_latin_and_back() {
         1_500_000,
         3,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "dyson",
         "다이슨 V15 디텍트 무선청소기",
         "다이슨",
@@ -59,18 +42,18 @@ fn a_brand_or_line_typed_in_hangul_finds_titles_in_latin_and_back() {
         990_000,
         3,
     );
-    assert_eq!(skus(&c, "나이키"), ["air"]);
-    assert_eq!(skus(&c, "갤럭시"), ["s24"]);
-    assert_eq!(skus(&c, "삼성 갤럭시"), ["s24"]);
-    assert_eq!(skus(&c, "dyson"), ["dyson"]);
-    assert_eq!(skus(&c, "나이키 페가수스"), ["air"]);
+    assert_eq!(c.q("나이키"), ["air"]);
+    assert_eq!(c.q("갤럭시"), ["s24"]);
+    assert_eq!(c.q("삼성 갤럭시"), ["s24"]);
+    assert_eq!(c.q("dyson"), ["dyson"]);
+    assert_eq!(c.q("나이키 페가수스"), ["air"]);
 }
 
 #[test]
 fn a_quantity_in_one_spelling_finds_the_others() {
     let mut c = Catalog::new();
-    register(
-        &mut c,
+    c.register(
+        "p",
         "litres",
         "제주 삼다수 생수 1.5리터 12병",
         "삼다수",
@@ -79,8 +62,8 @@ fn a_quantity_in_one_spelling_finds_the_others() {
         13_000,
         9,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "small",
         "제주 삼다수 생수 500ml 20병",
         "삼다수",
@@ -89,8 +72,8 @@ fn a_quantity_in_one_spelling_finds_the_others() {
         11_000,
         9,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "tv",
         "LG 올레드 TV 65\" OLED65C3",
         "LG",
@@ -99,8 +82,8 @@ fn a_quantity_in_one_spelling_finds_the_others() {
         2_900_000,
         2,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "soap",
         "퍼실 세탁세제 3킬로",
         "퍼실",
@@ -109,18 +92,18 @@ fn a_quantity_in_one_spelling_finds_the_others() {
         19_000,
         9,
     );
-    assert_eq!(skus(&c, "생수 1.5L"), ["litres"]);
-    assert_eq!(skus(&c, "생수 1500ml"), ["litres"]);
-    assert_eq!(skus(&c, "생수 0.5l"), ["small"]);
-    assert_eq!(skus(&c, "65인치"), ["tv"]);
-    assert_eq!(skus(&c, "세제 3kg"), ["soap"]);
+    assert_eq!(c.q("생수 1.5L"), ["litres"]);
+    assert_eq!(c.q("생수 1500ml"), ["litres"]);
+    assert_eq!(c.q("생수 0.5l"), ["small"]);
+    assert_eq!(c.q("65인치"), ["tv"]);
+    assert_eq!(c.q("세제 3kg"), ["soap"]);
 }
 
 #[test]
 fn another_word_for_the_same_thing_finds_it() {
     let mut c = Catalog::new();
-    register(
-        &mut c,
+    c.register(
+        "p",
         "gram",
         "LG 그램 16 노트북 16Z90R",
         "LG",
@@ -129,8 +112,8 @@ fn another_word_for_the_same_thing_finds_it() {
         1_900_000,
         3,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "shoes",
         "뉴발란스 993 스니커즈 그레이",
         "뉴발란스",
@@ -139,15 +122,15 @@ fn another_word_for_the_same_thing_finds_it() {
         259_000,
         3,
     );
-    assert_eq!(skus(&c, "랩탑"), ["gram"]);
-    assert_eq!(skus(&c, "laptop"), ["gram"]);
-    assert_eq!(skus(&c, "운동화"), ["shoes"]);
+    assert_eq!(c.q("랩탑"), ["gram"]);
+    assert_eq!(c.q("laptop"), ["gram"]);
+    assert_eq!(c.q("운동화"), ["shoes"]);
     assert_eq!(
-        skus(&c, "new balance"),
+        c.q("new balance"),
         Vec::<String>::new(),
         "two words, each not in the dictionary"
     );
-    assert_eq!(skus(&c, "newbalance 운동화"), ["shoes"]);
+    assert_eq!(c.q("newbalance 운동화"), ["shoes"]);
 }
 
 #[test]
@@ -174,8 +157,8 @@ fn one_models_listings_from_several_partners_are_one_hit_with_the_lowest_price()
             5,
         );
     }
-    register(
-        &mut c,
+    c.register(
+        "p",
         "other",
         "삼성 갤럭시 S24 울트라 SM-S928N",
         "삼성",
@@ -204,8 +187,8 @@ fn one_models_listings_from_several_partners_are_one_hit_with_the_lowest_price()
 #[test]
 fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
     let mut c = Catalog::new();
-    register(
-        &mut c,
+    c.register(
+        "p",
         "quiet",
         "필립스 에어프라이어 5.5L",
         "필립스",
@@ -214,8 +197,8 @@ fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
         150_000,
         5,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "loved",
         "브라운 에어프라이어 5.5L",
         "브라운",
@@ -224,8 +207,8 @@ fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
         150_000,
         5,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "gone",
         "드롱기 에어프라이어 5.5L",
         "드롱기",
@@ -236,10 +219,10 @@ fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
     );
     c.order("loved", 5, 2);
     c.order("gone", 500, 1);
-    assert_eq!(skus(&c, "에어프라이어"), ["loved", "quiet", "gone"]);
+    assert_eq!(c.q("에어프라이어"), ["loved", "quiet", "gone"]);
     // Old orders count less than recent ones: a year-old rush does not beat this week's sales.
-    register(
-        &mut c,
+    c.register(
+        "p",
         "old",
         "코웨이 에어프라이어 5.5L",
         "코웨이",
@@ -249,14 +232,14 @@ fn demand_lifts_a_product_and_out_of_stock_never_outranks_one_in_stock() {
         5,
     );
     c.order("old", 40, 365);
-    assert_eq!(skus(&c, "에어프라이어")[0], "loved");
+    assert_eq!(c.q("에어프라이어")[0], "loved");
 }
 
 #[test]
 fn completions_follow_initials_half_typed_syllables_and_demand() {
     let mut c = Catalog::new();
-    register(
-        &mut c,
+    c.register(
+        "p",
         "s",
         "삼성 비스포크 냉장고",
         "삼성",
@@ -265,8 +248,8 @@ fn completions_follow_initials_half_typed_syllables_and_demand() {
         1_000,
         3,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "s2",
         "삼성 갤럭시 북",
         "삼성",
@@ -275,8 +258,8 @@ fn completions_follow_initials_half_typed_syllables_and_demand() {
         1_000,
         3,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "sam",
         "삼선 슬리퍼",
         "삼선",
@@ -285,8 +268,8 @@ fn completions_follow_initials_half_typed_syllables_and_demand() {
         1_000,
         3,
     );
-    register(
-        &mut c,
+    c.register(
+        "p",
         "g",
         "갤럭시 버즈",
         "삼성",
@@ -328,8 +311,8 @@ fn completions_follow_initials_half_typed_syllables_and_demand() {
 fn a_misspelt_query_is_answered_with_did_you_mean_and_is_not_rewritten() {
     let mut c = Catalog::new();
     for n in 0..3 {
-        register(
-            &mut c,
+        c.register(
+            "p",
             &format!("tv{n}"),
             "삼성 네오 QLED TV",
             "삼성",
@@ -338,8 +321,8 @@ fn a_misspelt_query_is_answered_with_did_you_mean_and_is_not_rewritten() {
             1_000,
             3,
         );
-        register(
-            &mut c,
+        c.register(
+            "p",
             &format!("phone{n}"),
             "갤럭시 S24 자급제",
             "삼성",
@@ -349,8 +332,8 @@ fn a_misspelt_query_is_answered_with_did_you_mean_and_is_not_rewritten() {
             3,
         );
     }
-    register(
-        &mut c,
+    c.register(
+        "p",
         "song",
         "삼송 떡방앗간 가래떡",
         "삼송",

@@ -1,6 +1,8 @@
 //! Search latency over generated Korean product titles, at 100k and 1M products, against
 //! SQLite FTS5 (trigram tokenizer, so Hangul matches inside words) over the same titles, in the
-//! same run. Both answer the top 20; ours also counts facets and highlights.
+//! same run. Both answer the top 20; ours also counts facets and highlights. Then completions
+//! (`suggest`) of typed prefixes, Hangul, half-typed, 초성 and Latin, after a first call that
+//! builds them (timed apart).
 //!
 //! `cargo bench -p eventmall --bench search`
 //! Environment: BENCH_SIZES (`100000,1000000`), BENCH_QUERIES (2000 per size).
@@ -48,6 +50,23 @@ const KINDS: &[(&str, &str)] = &[
     ("주방", "에어프라이어"),
 ];
 const COLOURS: &[&str] = &["블랙", "화이트", "그레이", "네이비", "레드", "베이지"];
+const PREFIXES: &[&str] = &[
+    "ㅁ",
+    "ㅁㅅ",
+    "무",
+    "무선",
+    "무선ㅊ",
+    "삼",
+    "삼서",
+    "ㅅㅅ",
+    "나이",
+    "ㄴㅇㅋ",
+    "다",
+    "에어",
+    "블루",
+    "v",
+    "lg",
+];
 const QUERIES: &[&str] = &[
     "무선청소기",
     "삼성 무선청소기",
@@ -96,6 +115,7 @@ async fn main() {
         "| products | index build s (ours / FTS5) | ours p50 ms | ours p99 ms | FTS5 p50 ms | FTS5 p99 ms | ours ÷ FTS5 p50 | ours ÷ FTS5 p99 | peak RSS MiB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
+    let mut suggest_rows = Vec::new();
     for size in sizes {
         let dir = tempfile::tempdir().unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -203,10 +223,32 @@ async fn main() {
             percentile(&fts, 0.5),
             percentile(&fts, 0.99),
         );
+        let started = Instant::now();
+        assert!(!index.suggest("삼", 10).unwrap().is_empty());
+        let suggest_build = started.elapsed().as_secs_f64() * 1000.0;
+        let mut suggest = Histogram::<u64>::new(3).unwrap();
+        for round in 0..rounds {
+            let prefix = PREFIXES[round % PREFIXES.len()];
+            let started = Instant::now();
+            let found = index.suggest(prefix, 10).unwrap();
+            suggest.record(started.elapsed().as_nanos() as u64).unwrap();
+            assert!(!found.is_empty() || prefix == "v", "{prefix}");
+        }
+        suggest_rows.push(format!(
+            "| {size} | {suggest_build:.0} | {:.3} | {:.3} |",
+            suggest.value_at_quantile(0.5) as f64 / 1e6,
+            suggest.value_at_quantile(0.99) as f64 / 1e6,
+        ));
         println!(
             "| {size} | {ours_build:.1} / {fts_build:.1} | {o50:.2} | {o99:.2} | {f50:.2} | {f99:.2} | {:.2} | {:.2} | {peak:.0} |",
             o50 / f50,
             o99 / f99
         );
+    }
+    println!();
+    println!("| products | completions built in ms | suggest p50 ms | suggest p99 ms |");
+    println!("|---|---|---|---|");
+    for row in suggest_rows {
+        println!("{row}");
     }
 }

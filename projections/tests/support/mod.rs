@@ -138,30 +138,35 @@ impl Catalog {
 
     /// An order of `quantity` units of `sku`, placed `days` before now.
     pub fn order(&mut self, sku: &str, quantity: u32, days: i64) {
-        let order = OrderId::new();
-        let placed = OrderPlaced {
-            order_id: order,
-            customer_id: CustomerId("c".into()),
-            partner_id: PartnerId("p".into()),
-            lines: vec![OrderLine {
-                line_no: 1,
-                product_id: ProductId::for_partner_sku(&PartnerId("p".into()), sku),
-                title: sku.into(),
-                category: vec![],
-                unit_price: Money::krw(1),
-                quantity,
-            }],
-            total: Money::krw(i64::from(quantity)),
-            wallet_id: None,
-            shipping: None,
-        };
+        let (order, placed) = order_placed(sku, quantity);
         self.commit_at(
-            vec![(
-                order.to_string(),
-                1,
-                AnyEvent::Order(OrderEvent::OrderPlaced(placed)),
-            )],
+            vec![(order, 1, placed)],
             Some(Utc::now() - Duration::days(days)),
         );
     }
+}
+
+/// An order of `quantity` units of `sku`, and its id.
+pub fn order_placed(sku: &str, quantity: u32) -> (String, AnyEvent) {
+    let order = OrderId::new();
+    let placed = OrderPlaced {
+        order_id: order,
+        customer_id: CustomerId("c".into()),
+        partner_id: PartnerId("p".into()),
+        lines: vec![OrderLine {
+            line_no: 1,
+            product_id: ProductId::for_partner_sku(&PartnerId("p".into()), sku),
+            title: sku.into(),
+            category: vec![],
+            unit_price: Money::krw(1),
+            quantity,
+        }],
+        total: Money::krw(i64::from(quantity)),
+        wallet_id: None,
+        shipping: None,
+    };
+    (
+        order.to_string(),
+        AnyEvent::Order(OrderEvent::OrderPlaced(placed)),
+    )
 }
