@@ -2,6 +2,7 @@
 //! highlighted snippets, built from the product topic and, for popularity, the order topic.
 
 pub mod analyzer;
+mod cluster;
 pub mod dictionary;
 mod index;
 mod product;
@@ -11,8 +12,9 @@ pub mod suggest;
 mod tokenizer;
 pub mod units;
 
+pub use cluster::Cluster;
 pub use dictionary::{Dictionary, DictionaryError};
 pub use index::{SearchChanges, SearchError, SearchIndex};
 pub use product::ProductDoc;
-pub use results::{Cluster, FacetCount, Hit, SearchRequest, SearchResults, Sort};
+pub use results::{FacetCount, Hit, SearchRequest, SearchResults, Sort};
 pub use suggest::Suggestion;

@@ -22,7 +22,7 @@ use crate::{Checkpoint, Contents, Envelope, ProjectionError};
 mod schema;
 
 use schema::schema;
-pub use schema::{Fields, concept_term};
+pub use schema::{Fields, cluster_of, concept_term};
 
 /// Reloads tried after a commit for the reader to hold it, merges ending meanwhile.
 const RELOADS_AFTER_COMMIT: usize = 16;

@@ -71,11 +71,15 @@ impl SearchIndex {
                 .collect();
             Box::new(BooleanQuery::new(all))
         };
-        if !terms.is_empty() {
+        // A word made of dictionary words is found by its concepts alone: the index tags every
+        // text naming them, its own spelling included, and one term is cheaper than a word's
+        // bigrams. Highlights still look for the word's own terms in the title.
+        let concepts = self.dictionary.word_concepts(word);
+        if !terms.is_empty() && (concepts.is_none() || field != f.text) {
             let exact = BoostQuery::new(all_of(field, &terms), EXACT_BOOST);
             alternatives.push((Occur::Should, Box::new(exact)));
         }
-        if let Some(concepts) = self.dictionary.word_concepts(word) {
+        if let Some(concepts) = concepts {
             let terms: Vec<String> = concepts
                 .into_iter()
                 .map(super::index::concept_term)

@@ -3,15 +3,15 @@
 //! model grouped with their lowest price; "did you mean" when the exact words find little.
 
 use chrono::Utc;
-use eventmall_events::Money;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, DocSetCollector, FacetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Facet, IndexRecordOption, Value};
+use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query};
+use tantivy::schema::{Facet, Value};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument, Term};
+use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument};
 
-use super::index::{SearchError, SearchIndex};
+use super::cluster::Cluster;
+use super::index::{SearchError, SearchIndex, cluster_of};
 use super::product::{ProductDoc, recent_units};
 use super::query::Tolerance;
 use super::suggest::{self, Suggestion};
@@ -32,8 +32,6 @@ const DEMAND_HALF: f32 = 3.0;
 const OUT_OF_STOCK: f32 = 0.5;
 /// Listings looked at per place on the page, to fill it after grouping one model's listings.
 const GROUPING_DEPTH: usize = 4;
-/// A cluster's offers listed by id at most.
-pub const MAX_OFFERS_LISTED: usize = 50;
 /// The deepest a page may reach (offset + limit), as the HTTP API bounds it.
 const MAX_DEPTH: usize = 1_000;
 
@@ -63,20 +61,6 @@ pub struct SearchRequest {
     pub sort: Sort,
     pub offset: usize,
     pub limit: usize,
-}
-
-/// The listings of one model across partners ("compare prices").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Cluster {
-    /// The model number, normalised (`sms928n`).
-    pub model: String,
-    /// Listed offers of the model.
-    pub offers: u64,
-    /// Partners offering it.
-    pub partners: u64,
-    pub lowest_price: Money,
-    /// The offers' products, the lowest priced first (at most [`MAX_OFFERS_LISTED`]).
-    pub product_ids: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -219,13 +203,19 @@ impl SearchIndex {
             snippets.set_max_num_chars(SNIPPET_CHARS);
         }
         let mut hits = Vec::with_capacity(grouped.len());
-        for (score, address, cluster) in grouped {
+        for (score, address, key) in grouped {
             let doc: TantivyDocument = searcher.doc(address)?;
             let Some(json) = doc.get_first(self.fields.state).and_then(|v| v.as_str()) else {
                 continue;
             };
             let product: ProductDoc =
                 serde_json::from_str(json).map_err(|e| SearchError::Document(e.to_string()))?;
+            let cluster = match key {
+                Some(key) => {
+                    self.cluster(&searcher, key, cluster_of(&product).unwrap_or_default())?
+                }
+                None => None,
+            };
             let highlight = match snippets.as_ref().map(|s| s.snippet(&product.title)) {
                 Some(snippet) if !snippet.is_empty() => snippet.to_html(),
                 _ => escape(&product.title),
@@ -260,101 +250,6 @@ impl SearchIndex {
         })
     }
 
-    /// The page of ranked candidates with each model once (its best-ranked listing) and its
-    /// cluster: offers, partners and the lowest price among its listed offers.
-    fn group(
-        &self,
-        searcher: &Searcher,
-        ranked: Vec<(Option<f32>, DocAddress)>,
-        offset: usize,
-        depth: usize,
-    ) -> Result<Vec<(Option<f32>, DocAddress, Option<Cluster>)>, SearchError> {
-        let mut seen = std::collections::HashSet::new();
-        let mut page = Vec::new();
-        for (score, address) in ranked {
-            let model = self.model_of(searcher, address)?;
-            if model.as_ref().is_some_and(|m| !seen.insert(m.clone())) {
-                continue;
-            }
-            page.push((score, address, model));
-            if page.len() >= depth {
-                break;
-            }
-        }
-        page.into_iter()
-            .skip(offset)
-            .map(|(score, address, model)| {
-                let cluster = match model {
-                    Some(model) => self.cluster(searcher, model)?,
-                    None => None,
-                };
-                Ok((score, address, cluster))
-            })
-            .collect()
-    }
-
-    fn model_of(
-        &self,
-        searcher: &Searcher,
-        address: DocAddress,
-    ) -> Result<Option<String>, SearchError> {
-        let segment = searcher.segment_reader(address.segment_ord);
-        let Some(column) = segment.fast_fields().str("cluster")? else {
-            return Ok(None);
-        };
-        let Some(ord) = column.term_ords(address.doc_id).next() else {
-            return Ok(None);
-        };
-        let mut model = String::new();
-        column.ord_to_str(ord, &mut model)?;
-        Ok(Some(model))
-    }
-
-    fn cluster(&self, searcher: &Searcher, model: String) -> Result<Option<Cluster>, SearchError> {
-        let f = &self.fields;
-        let offers_query = BooleanQuery::new(vec![
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(f.cluster, &model),
-                    IndexRecordOption::Basic,
-                )) as Box<dyn Query>,
-            ),
-            (
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_u64(f.listed, 1),
-                    IndexRecordOption::Basic,
-                )),
-            ),
-        ]);
-        let mut offers: Vec<(i64, DocAddress)> = Vec::new();
-        let mut partners = std::collections::BTreeSet::new();
-        for address in searcher.search(&offers_query, &DocSetCollector)? {
-            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-            offers.push((
-                fast.i64("price")?.first(address.doc_id).unwrap_or(i64::MAX),
-                address,
-            ));
-            partners.extend(text_of(searcher, address, "partner")?);
-        }
-        offers.sort_unstable();
-        let Some((lowest, _)) = offers.first().copied() else {
-            return Ok(None);
-        };
-        let mut product_ids = Vec::new();
-        for (_, address) in offers.iter().take(MAX_OFFERS_LISTED) {
-            product_ids.extend(text_of(searcher, *address, "id")?);
-        }
-        Ok(Some(Cluster {
-            model,
-            offers: offers.len() as u64,
-            partners: partners.len() as u64,
-            lowest_price: Money::krw(lowest),
-            product_ids,
-        }))
-    }
-
     /// The query with each word the index does not know replaced by the closest one it knows
     /// well; `None` when there is nothing to correct.
     fn did_you_mean(&self, searcher: &Searcher, q: &str) -> Result<Option<String>, SearchError> {
@@ -386,24 +281,6 @@ impl SearchIndex {
             .get(&searcher, &self.fields)?
             .complete(prefix, limit))
     }
-}
-
-/// A document's value of a text fast field.
-fn text_of(
-    searcher: &Searcher,
-    address: DocAddress,
-    field: &str,
-) -> Result<Option<String>, SearchError> {
-    let segment = searcher.segment_reader(address.segment_ord);
-    let Some(column) = segment.fast_fields().str(field)? else {
-        return Ok(None);
-    };
-    let Some(ord) = column.term_ords(address.doc_id).next() else {
-        return Ok(None);
-    };
-    let mut value = String::new();
-    column.ord_to_str(ord, &mut value)?;
-    Ok(Some(value))
 }
 
 fn parent_of(request: &SearchRequest) -> Facet {

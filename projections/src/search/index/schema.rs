@@ -31,8 +31,10 @@ pub struct Fields {
     /// Each word of the title, brand and categories, whole and lowercased: what did-you-mean
     /// corrects to and what suggestions complete.
     pub words: Field,
-    /// The model a listing is of, across partners (its model number, normalised).
-    pub cluster: Field,
+    /// The model a listing is of, across partners: a hash of [`cluster_of`]; none without one.
+    pub cluster_key: Field,
+    /// A hash of the partner, to count a model's partners from a column.
+    pub partner_key: Field,
     pub category: Field,
     pub brand: Field,
     pub partner: Field,
@@ -66,10 +68,11 @@ pub fn schema() -> (Schema, Fields) {
         concepts: builder
             .add_text_field("concepts", text("whitespace", IndexRecordOption::WithFreqs)),
         words: builder.add_text_field("words", text(WORDS, IndexRecordOption::Basic)),
-        cluster: builder.add_text_field("cluster", STRING | FAST),
+        cluster_key: builder.add_u64_field("cluster_key", INDEXED | FAST),
+        partner_key: builder.add_u64_field("partner_key", FAST),
         category: builder.add_facet_field("category", FacetOptions::default()),
         brand: builder.add_facet_field("brand", FacetOptions::default()),
-        partner: builder.add_text_field("partner", STRING | FAST),
+        partner: builder.add_text_field("partner", STRING),
         price: builder.add_i64_field("price", INDEXED | FAST),
         in_stock: builder.add_u64_field("in_stock", INDEXED | FAST),
         listed: builder.add_u64_field("listed", INDEXED | FAST),
@@ -138,8 +141,9 @@ impl Fields {
             .collect();
         doc.add_text(self.concepts, concepts.join(" "));
         if let Some(cluster) = cluster_of(product) {
-            doc.add_text(self.cluster, cluster);
+            doc.add_u64(self.cluster_key, key_of(&cluster));
         }
+        doc.add_u64(self.partner_key, key_of(&product.partner_id));
         let model = product.model_number.as_deref().unwrap_or_default();
         doc.add_text(self.text, format!("{all} {model}"));
         if let Some(brand) = &product.brand {
@@ -150,6 +154,14 @@ impl Fields {
         }
         Ok(doc)
     }
+}
+
+/// A stable 64-bit key of a text (FNV-1a), never 0.
+fn key_of(text: &str) -> u64 {
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    hash.max(1)
 }
 
 /// A concept as the index spells it.
