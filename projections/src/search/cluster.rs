@@ -2,15 +2,15 @@
 //! best-ranked listing of each model, with the model's offers, partners and lowest price.
 //!
 //! Everything here reads fast-field columns by number (a model's and a partner's key are
-//! hashes), so grouping a page costs no term dictionary lookups; only the offers' ids are read
-//! as text, a segment's at once.
+//! hashes, a product id two numbers), so grouping a page costs no term dictionary lookups and
+//! decompresses no dictionary block.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use eventmall_events::Money;
 use serde::Serialize;
 use tantivy::collector::DocSetCollector;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::TermQuery;
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Searcher, Term};
 
@@ -72,75 +72,69 @@ impl SearchIndex {
         Ok(page.into_iter().skip(offset).collect())
     }
 
-    /// The listed offers of the model with key `key`: how many, from how many partners, the
-    /// lowest price and the ids, lowest price first.
-    pub(super) fn cluster(
+    /// The listed offers of the models with keys `keys` (a term query each: a term set query
+    /// walks the field's whole dictionary, slower for a page's twenty): for each, how
+    /// many, from how many partners, the lowest price and the ids, lowest price first. `model`
+    /// names each model (from the documents the caller reads anyway).
+    pub(super) fn clusters(
         &self,
         searcher: &Searcher,
-        key: u64,
-        model: String,
-    ) -> Result<Option<Cluster>, SearchError> {
-        let f = &self.fields;
-        let term = |field, value| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_u64(field, value),
-                IndexRecordOption::Basic,
-            ))
-        };
-        let listed = BooleanQuery::new(vec![
-            (Occur::Must, term(f.cluster_key, key)),
-            (Occur::Must, term(f.listed, 1)),
-        ]);
-        let mut offers: Vec<(i64, DocAddress)> = Vec::new();
-        let mut partners = BTreeSet::new();
-        for address in searcher.search(&listed, &DocSetCollector)? {
+        keys: &[u64],
+        model: impl Fn(u64) -> String,
+    ) -> Result<HashMap<u64, Cluster>, SearchError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut found = Vec::new();
+        for key in keys {
+            let term = Term::from_field_u64(self.fields.cluster_key, *key);
+            let model_offers = TermQuery::new(term, IndexRecordOption::Basic);
+            found.extend(searcher.search(&model_offers, &DocSetCollector)?);
+        }
+        let mut offers: HashMap<u64, (Vec<(i64, DocAddress)>, BTreeSet<u64>)> = HashMap::new();
+        for address in found {
+            if self.u64_of(searcher, address, "listed")? != 1 {
+                continue;
+            }
             let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-            offers.push((
-                fast.i64("price")?.first(address.doc_id).unwrap_or(i64::MAX),
-                address,
-            ));
+            let price = fast.i64("price")?.first(address.doc_id).unwrap_or(i64::MAX);
+            let key = self.u64_of(searcher, address, "cluster_key")?;
+            let (prices, partners) = offers.entry(key).or_default();
+            prices.push((price, address));
             partners.insert(self.u64_of(searcher, address, "partner_key")?);
         }
-        offers.sort_unstable();
-        let Some((lowest, _)) = offers.first().copied() else {
-            return Ok(None);
-        };
-        Ok(Some(Cluster {
-            model,
-            offers: offers.len() as u64,
-            partners: partners.len() as u64,
-            lowest_price: Money::krw(lowest),
-            product_ids: ids(searcher, &offers[..offers.len().min(MAX_OFFERS_LISTED)])?,
-        }))
+        let mut clusters = HashMap::new();
+        for (key, (mut prices, partners)) in offers {
+            prices.sort_unstable();
+            let Some((lowest, _)) = prices.first().copied() else {
+                continue;
+            };
+            let listed = &prices[..prices.len().min(MAX_OFFERS_LISTED)];
+            clusters.insert(
+                key,
+                Cluster {
+                    model: model(key),
+                    offers: prices.len() as u64,
+                    partners: partners.len() as u64,
+                    lowest_price: Money::krw(lowest),
+                    product_ids: ids(searcher, listed)?,
+                },
+            );
+        }
+        Ok(clusters)
     }
 }
 
-/// The product ids of `offers`, in their order, read a segment at a time.
+/// The product ids of `offers`, in their order, from the id's two columns.
 fn ids(searcher: &Searcher, offers: &[(i64, DocAddress)]) -> Result<Vec<String>, SearchError> {
-    let mut ords: BTreeMap<u32, Vec<(u64, usize)>> = BTreeMap::new();
-    for (n, (_, address)) in offers.iter().enumerate() {
+    let mut ids = Vec::with_capacity(offers.len());
+    for (_, address) in offers {
         let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-        if let Some(column) = fast.str("id")?
-            && let Some(ord) = column.term_ords(address.doc_id).next()
-        {
-            ords.entry(address.segment_ord).or_default().push((ord, n));
+        let high = fast.u64("id_high")?.first(address.doc_id);
+        let low = fast.u64("id_low")?.first(address.doc_id);
+        if let (Some(high), Some(low)) = (high, low) {
+            ids.push(uuid::Uuid::from_u64_pair(high, low).to_string());
         }
     }
-    let mut found = vec![String::new(); offers.len()];
-    for (segment, mut wanted) in ords {
-        let Some(column) = searcher.segment_reader(segment).fast_fields().str("id")? else {
-            continue;
-        };
-        wanted.sort_unstable();
-        let sorted: Vec<u64> = wanted.iter().map(|(ord, _)| *ord).collect();
-        let mut places = wanted.iter().map(|(_, n)| *n);
-        column
-            .dictionary()
-            .sorted_ords_to_term_cb(&sorted, |bytes| {
-                if let Some(n) = places.next() {
-                    found[n] = String::from_utf8_lossy(bytes).into_owned();
-                }
-            })?;
-    }
-    Ok(found.into_iter().filter(|id| !id.is_empty()).collect())
+    Ok(ids)
 }

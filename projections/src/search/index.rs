@@ -109,6 +109,23 @@ impl SearchIndex {
         Self::with(Index::create_in_ram(schema().0), dictionary)
     }
 
+    /// Waits for the merges of segments under way to end, and moves the reader to what they
+    /// made: an index at rest, as after a rebuild settles. The writer is taken again at the
+    /// next commit.
+    pub fn wait_for_merges(&self) -> Result<(), SearchError> {
+        let writer = self.writer.lock().map_err(|_| poisoned("writer"))?.take();
+        if let Some(writer) = writer {
+            writer.wait_merging_threads()?;
+        }
+        self.refresh()?;
+        Ok(())
+    }
+
+    /// The segments the reader holds: fewer, larger ones answer faster.
+    pub fn segment_count(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
+    }
+
     /// The dictionary this generation searches with.
     pub fn dictionary(&self) -> &Dictionary {
         &self.dictionary

@@ -2,6 +2,8 @@
 //! ranked by text relevance with a bounded boost from recent demand and stock; listings of one
 //! model grouped with their lowest price; "did you mean" when the exact words find little.
 
+use std::collections::HashMap;
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, FacetCollector, TopDocs};
@@ -202,7 +204,7 @@ impl SearchIndex {
         if let Some(snippets) = snippets.as_mut() {
             snippets.set_max_num_chars(SNIPPET_CHARS);
         }
-        let mut hits = Vec::with_capacity(grouped.len());
+        let mut products = Vec::with_capacity(grouped.len());
         for (score, address, key) in grouped {
             let doc: TantivyDocument = searcher.doc(address)?;
             let Some(json) = doc.get_first(self.fields.state).and_then(|v| v.as_str()) else {
@@ -210,16 +212,23 @@ impl SearchIndex {
             };
             let product: ProductDoc =
                 serde_json::from_str(json).map_err(|e| SearchError::Document(e.to_string()))?;
-            let cluster = match key {
-                Some(key) => {
-                    self.cluster(&searcher, key, cluster_of(&product).unwrap_or_default())?
-                }
-                None => None,
-            };
+            products.push((score, product, key));
+        }
+        let keys: Vec<u64> = products.iter().filter_map(|(_, _, key)| *key).collect();
+        let models: HashMap<u64, String> = products
+            .iter()
+            .filter_map(|(_, product, key)| Some(((*key)?, cluster_of(product)?)))
+            .collect();
+        let mut clusters = self.clusters(&searcher, &keys, |key| {
+            models.get(&key).cloned().unwrap_or_default()
+        })?;
+        let mut hits = Vec::with_capacity(products.len());
+        for (score, product, key) in products {
             let highlight = match snippets.as_ref().map(|s| s.snippet(&product.title)) {
                 Some(snippet) if !snippet.is_empty() => snippet.to_html(),
                 _ => escape(&product.title),
             };
+            let cluster = key.and_then(|key| clusters.remove(&key));
             hits.push(Hit {
                 product,
                 highlight,

@@ -35,6 +35,9 @@ pub struct Fields {
     pub cluster_key: Field,
     /// A hash of the partner, to count a model's partners from a column.
     pub partner_key: Field,
+    /// The product id (a UUID) as two numbers, so a model's offers are named from columns.
+    pub id_high: Field,
+    pub id_low: Field,
     pub category: Field,
     pub brand: Field,
     pub partner: Field,
@@ -59,7 +62,7 @@ pub fn schema() -> (Schema, Fields) {
     let positions = IndexRecordOption::WithFreqsAndPositions;
     let fields = Fields {
         kind: builder.add_text_field("kind", STRING),
-        id: builder.add_text_field("id", STRING | STORED | FAST),
+        id: builder.add_text_field("id", STRING | STORED),
         state: builder.add_text_field("state", STORED),
         title: builder.add_text_field("title", text(KOREAN, positions).set_stored()),
         text: builder.add_text_field("text", text(KOREAN, IndexRecordOption::WithFreqs)),
@@ -70,6 +73,8 @@ pub fn schema() -> (Schema, Fields) {
         words: builder.add_text_field("words", text(WORDS, IndexRecordOption::Basic)),
         cluster_key: builder.add_u64_field("cluster_key", INDEXED | FAST),
         partner_key: builder.add_u64_field("partner_key", FAST),
+        id_high: builder.add_u64_field("id_high", FAST),
+        id_low: builder.add_u64_field("id_low", FAST),
         category: builder.add_facet_field("category", FacetOptions::default()),
         brand: builder.add_facet_field("brand", FacetOptions::default()),
         partner: builder.add_text_field("partner", STRING),
@@ -144,6 +149,11 @@ impl Fields {
             doc.add_u64(self.cluster_key, key_of(&cluster));
         }
         doc.add_u64(self.partner_key, key_of(&product.partner_id));
+        if let Ok(id) = uuid::Uuid::parse_str(&product.product_id) {
+            let (high, low) = id.as_u64_pair();
+            doc.add_u64(self.id_high, high);
+            doc.add_u64(self.id_low, low);
+        }
         let model = product.model_number.as_deref().unwrap_or_default();
         doc.add_text(self.text, format!("{all} {model}"));
         if let Some(brand) = &product.brand {
