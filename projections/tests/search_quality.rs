@@ -3,6 +3,8 @@
 //! type (초성 and half-typed syllables too), "did you mean", and a ranking where demand helps
 //! and being out of stock never wins.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use eventmall_projections::search::{Dictionary, SearchIndex};
 
 mod support;

@@ -36,6 +36,12 @@ pub struct Cluster {
 /// A ranked candidate: its score (by relevance only) and where it is.
 pub type Ranked = (Option<f32>, DocAddress);
 
+/// A candidate on the page, with its model's key when it has a model.
+pub type Placed = (Option<f32>, DocAddress, Option<u64>);
+
+/// A model's offers (price and where) and its partners' keys.
+type Offers = (Vec<(i64, DocAddress)>, BTreeSet<u64>);
+
 impl SearchIndex {
     fn u64_of(
         &self,
@@ -56,7 +62,7 @@ impl SearchIndex {
         ranked: Vec<Ranked>,
         offset: usize,
         depth: usize,
-    ) -> Result<Vec<(Option<f32>, DocAddress, Option<u64>)>, SearchError> {
+    ) -> Result<Vec<Placed>, SearchError> {
         let mut seen = HashSet::new();
         let mut page = Vec::new();
         for (score, address) in ranked {
@@ -91,7 +97,7 @@ impl SearchIndex {
             let model_offers = TermQuery::new(term, IndexRecordOption::Basic);
             found.extend(searcher.search(&model_offers, &DocSetCollector)?);
         }
-        let mut offers: HashMap<u64, (Vec<(i64, DocAddress)>, BTreeSet<u64>)> = HashMap::new();
+        let mut offers: HashMap<u64, Offers> = HashMap::new();
         for address in found {
             if self.u64_of(searcher, address, "listed")? != 1 {
                 continue;

@@ -75,10 +75,10 @@ impl Dictionary {
                 if !word.chars().all(char::is_alphanumeric) {
                     return Err(refuse(format!("{word:?} is not letters and digits")));
                 }
-                if let Some(other) = words.insert(word.clone(), groups) {
-                    if other != groups {
-                        return Err(refuse(format!("{word:?} is in an earlier group too")));
-                    }
+                if let Some(other) = words.insert(word.clone(), groups)
+                    && other != groups
+                {
+                    return Err(refuse(format!("{word:?} is in an earlier group too")));
                 }
             }
             groups += 1;

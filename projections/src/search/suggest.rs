@@ -110,7 +110,7 @@ impl Table {
                     best = Some(candidate);
                 }
             }
-            low = (low + 1) / 2;
+            low = low.div_ceil(2);
             high /= 2;
         }
         best.map(|b| b as usize)

@@ -180,7 +180,7 @@ pub fn listings(rng: &mut Rng, models: &[Model]) -> Vec<Listing> {
         })
         .collect();
     let mut listings = Vec::new();
-    let mut skus = vec![0usize; SHOPS];
+    let mut skus = [0usize; SHOPS];
     for (m, model) in models.iter().enumerate() {
         let copies = 1 + rng.below(4) + usize::from(rng.chance(20));
         let mut shops: Vec<usize> = (0..SHOPS).collect();
