@@ -34,8 +34,9 @@ const DEMAND_HALF: f32 = 3.0;
 const OUT_OF_STOCK: f32 = 0.5;
 /// Listings looked at per place on the page, to fill it after grouping one model's listings.
 const GROUPING_DEPTH: usize = 4;
-/// The deepest a page may reach (offset + limit), as the HTTP API bounds it.
-const MAX_DEPTH: usize = 1_000;
+/// The deepest a page may reach (offset + limit), as the HTTP API bounds it (Elasticsearch's
+/// `max_result_window`).
+const MAX_DEPTH: usize = 10_000;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -170,7 +171,7 @@ impl SearchIndex {
         let mut tolerance = Tolerance::Exact;
         let mut did_you_mean = None;
         let depth = (request.offset + request.limit.max(1)).min(MAX_DEPTH);
-        let candidates = (depth * GROUPING_DEPTH).min(MAX_DEPTH);
+        let candidates = depth * GROUPING_DEPTH;
         let (text, pass) = loop {
             let text = self.text_query(q, tolerance, self.fields.text);
             if !q.is_empty() && text.is_none() {
