@@ -420,4 +420,19 @@ mod tests {
         assert_eq!(tokens.last().map(|t| t.text.as_str()), Some("ㄱㄱ"));
         assert_eq!(indexed_prefix(&"나".repeat(20)), "나".repeat(12));
     }
+
+    proptest::proptest! {
+        /// Highlights slice titles by these offsets: they must fall between characters,
+        /// whatever the text (quantities next to letters that lowercase to other lengths too).
+        #[test]
+        fn every_token_lies_between_characters(
+            text in "(\\PC|[0-9]{1,3}(\\.[0-9])?( )?(\u{212A}g|kg|KG|리터|ℓ|\"|İn|인치)){0,12}"
+        ) {
+            let all = [tokens(&text), word_tokens(&text), jamo_tokens(&text), choseong_tokens(&text)];
+            for piece in all.into_iter().flatten() {
+                proptest::prop_assert!(piece.from <= piece.to && piece.to <= text.len());
+                proptest::prop_assert!(text.is_char_boundary(piece.from) && text.is_char_boundary(piece.to));
+            }
+        }
+    }
 }

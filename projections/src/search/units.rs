@@ -54,14 +54,22 @@ fn number(text: &str) -> Option<(f64, usize)> {
 /// The unit spelled at the start of `text` (longest first), and the byte length it takes. A
 /// Latin unit must end there: `5l` is litres, `5lb` is not.
 fn unit(text: &str) -> Option<(&'static str, f64, usize)> {
-    let lower = text.to_lowercase();
     UNITS.iter().find_map(|(spelling, base, factor)| {
-        let rest = lower.strip_prefix(spelling)?;
-        let latin = spelling.chars().all(|c| c.is_ascii_alphabetic());
-        if latin && rest.chars().next().is_some_and(char::is_alphanumeric) {
+        // The text's own prefix of the spelling's length, so the length is the text's too
+        // (a character that lowercases to another length, `K` for `k`, does not match).
+        let prefix = text.get(..spelling.len())?;
+        if prefix.to_lowercase() != *spelling {
             return None;
         }
-        // Lowercasing keeps the length of these spellings.
+        let latin = spelling.chars().all(|c| c.is_ascii_alphabetic());
+        if latin
+            && text[spelling.len()..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric)
+        {
+            return None;
+        }
         Some((*base, *factor, spelling.len()))
     })
 }
@@ -123,5 +131,8 @@ mod tests {
             assert_eq!(quantity(word), None, "{word}");
         }
         assert_eq!(quantity_at("2in1").map(|q| q.0), None);
+        // The Kelvin sign lowercases to a one-byte `k`: not a unit, and no offset inside it.
+        assert_eq!(quantity("3\u{212A}g"), None);
+        assert_eq!(quantity_at("3\u{212A}g 세제"), None);
     }
 }
