@@ -1,5 +1,7 @@
 //! A product as search sees it, built from its events and the orders that sell it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use eventmall_events::Money;
 use eventmall_events::product::ProductEvent;
@@ -32,12 +34,12 @@ pub struct ProductDoc {
     pub updated_at: Option<DateTime<Utc>>,
     /// Units ordered.
     pub popularity: i64,
-    /// Units ordered, each weighed by its age so that recent orders count more: log₂ of
-    /// Σ units × 2^(days since 2026-01-01 ÷ 30), in thousandths; none before the first order.
-    /// An order a month old counts half one of today. Computed from the orders' own times,
-    /// so a rebuild gives the same value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub demand: Option<i64>,
+    /// Units ordered per week (weeks since 2026-01-01), the last [`DEMAND_WEEKS`] weeks up to
+    /// the latest order's: integer sums, so a rebuild that applies the orders in another
+    /// interleaving of partitions gets the same document. JSON keys are the week numbers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = BTreeMap<String, u64>)]
+    pub weekly_units: BTreeMap<i64, u64>,
     /// Sequence of the last product event applied.
     pub version: i64,
 }
@@ -60,7 +62,7 @@ impl ProductDoc {
             registered_at: None,
             updated_at: None,
             popularity: 0,
-            demand: None,
+            weekly_units: BTreeMap::new(),
             version: 0,
         }
     }
@@ -72,33 +74,43 @@ impl ProductDoc {
     /// Counts an order of `quantity` units placed at `at`.
     pub fn ordered(&mut self, quantity: u32, at: DateTime<Utc>) {
         self.popularity = self.popularity.saturating_add(i64::from(quantity));
-        let weight = f64::from(quantity).log2() + demand_age(at);
-        let total = match self.demand {
-            None => weight,
-            Some(milli) => log2_sum(milli as f64 / 1000.0, weight),
-        };
-        self.demand = Some((total * 1000.0).round() as i64);
+        let week = days_since_epoch(at).div_euclid(7.0) as i64;
+        let units = self.weekly_units.entry(week).or_default();
+        *units = units.saturating_add(u64::from(quantity));
+        if let Some(latest) = self.weekly_units.keys().next_back().copied() {
+            self.weekly_units = self.weekly_units.split_off(&(latest - DEMAND_WEEKS + 1));
+        }
+    }
+
+    /// Recent demand: log₂ of Σ units × 2^(days since 2026-01-01 ÷ [`DEMAND_HALF_LIFE_DAYS`])
+    /// over the weeks kept, in thousandths; `None` before the first order. An order a month
+    /// old counts half one of today. What it stands for at a time is [`recent_units`].
+    pub fn demand(&self) -> Option<i64> {
+        let weighed: f64 = self
+            .weekly_units
+            .iter()
+            .map(|(week, units)| {
+                *units as f64 * ((*week as f64 * 7.0 + 3.5) / DEMAND_HALF_LIFE_DAYS).exp2()
+            })
+            .sum();
+        (weighed > 0.0).then(|| (weighed.log2() * 1000.0).round() as i64)
     }
 }
 
 /// Days after which an order counts half.
 pub const DEMAND_HALF_LIFE_DAYS: f64 = 30.0;
+/// Weeks of orders a product keeps for its demand: older ones would count under 2 %.
+pub const DEMAND_WEEKS: i64 = 26;
 
-/// log₂ of an order's weight at `at`, relative to 2026-01-01.
-pub fn demand_age(at: DateTime<Utc>) -> f64 {
+/// Days from 2026-01-01 to `at`.
+fn days_since_epoch(at: DateTime<Utc>) -> f64 {
     let epoch = DateTime::from_timestamp(1_767_225_600, 0).unwrap_or_default();
-    (at - epoch).num_seconds() as f64 / 86_400.0 / DEMAND_HALF_LIFE_DAYS
+    (at - epoch).num_seconds() as f64 / 86_400.0
 }
 
 /// The units a demand stands for at `now`: what it would be if every order were placed now.
 pub fn recent_units(demand: i64, now: DateTime<Utc>) -> f64 {
-    (demand as f64 / 1000.0 - demand_age(now)).exp2()
-}
-
-/// log₂(2^a + 2^b) without overflow.
-fn log2_sum(a: f64, b: f64) -> f64 {
-    let (high, low) = if a > b { (a, b) } else { (b, a) };
-    high + (low - high).exp2().ln_1p() / std::f64::consts::LN_2
+    (demand as f64 / 1000.0 - days_since_epoch(now) / DEMAND_HALF_LIFE_DAYS).exp2()
 }
 
 impl ProductDoc {
@@ -168,5 +180,56 @@ impl ProductDoc {
                 .iter()
                 .map(|level| count(level))
                 .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(day: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + day * 86_400 + 3_600, 0).unwrap()
+    }
+
+    proptest! {
+        /// A rebuild reads a product's orders in another interleaving of partitions than the
+        /// live projector did; the document, its demand included, must come out the same.
+        #[test]
+        fn demand_does_not_depend_on_the_order_orders_are_counted_in(
+            orders in proptest::collection::vec((1u32..50, -400i64..400), 1..40),
+            rotate in 0usize..40,
+        ) {
+            let count = |orders: &[(u32, i64)]| {
+                let mut doc = ProductDoc::placeholder("p");
+                for (quantity, day) in orders {
+                    doc.ordered(*quantity, at(*day));
+                }
+                doc
+            };
+            let mut shuffled = orders.clone();
+            shuffled.rotate_left(rotate % orders.len());
+            shuffled.reverse();
+            let (live, rebuilt) = (count(&orders), count(&shuffled));
+            prop_assert_eq!(&live.weekly_units, &rebuilt.weekly_units);
+            prop_assert_eq!(live.demand(), rebuilt.demand());
+            prop_assert_eq!(live.popularity, rebuilt.popularity);
+        }
+    }
+
+    #[test]
+    fn recent_orders_weigh_more_and_old_weeks_are_let_go() {
+        let mut recent = ProductDoc::placeholder("recent");
+        recent.ordered(4, at(300));
+        let mut old = ProductDoc::placeholder("old");
+        old.ordered(4, at(240));
+        let units = |doc: &ProductDoc| recent_units(doc.demand().unwrap(), at(300));
+        // Two months older counts about a quarter (weeks are counted at their middle).
+        assert!((units(&recent) / units(&old) - 4.0).abs() < 0.8);
+        assert_eq!(ProductDoc::placeholder("none").demand(), None);
+
+        old.ordered(1, at(240 + 7 * DEMAND_WEEKS));
+        assert_eq!(old.weekly_units.len(), 1, "{:?}", old.weekly_units);
+        assert_eq!(old.popularity, 5);
     }
 }

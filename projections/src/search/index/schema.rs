@@ -131,7 +131,7 @@ impl Fields {
             self.listed => u64::from(product.listed),
             self.newest => product.registered_at.map_or(0, |at| at.timestamp_millis()),
             self.popularity => product.popularity,
-            self.demand => product.demand.unwrap_or(i64::MIN),
+            self.demand => product.demand().unwrap_or(i64::MIN),
         );
         let brand = product.brand.as_deref().unwrap_or_default();
         let words = format!("{} {brand}", product.title);
