@@ -149,11 +149,19 @@ impl Relay {
         let idle = Duration::from_millis(self.settings.poll_interval_ms);
         let standby = Duration::from_millis(self.settings.lease_ttl_ms / 3).max(idle);
         let mut failures = 0u32;
+        let mut holding = false;
         while !stop.is_cancelled() {
             let asked = Instant::now();
             let position = match self.lease.acquire().await {
-                Ok(Some(position)) => position,
+                Ok(Some(position)) => {
+                    if !holding {
+                        info!(position, "relay holds the lease");
+                    }
+                    holding = true;
+                    position
+                }
                 Ok(None) => {
+                    holding = false;
                     debug!("another relay holds the lease; standing by");
                     let lapses = self.lease.lapses_in().await.unwrap_or(standby);
                     sleep_or_stop(&stop, standby.min(lapses + LAPSE_MARGIN)).await;

@@ -5,9 +5,9 @@
 //! relay is killed, then one projector instance; at the end nothing acknowledged is lost and
 //! every read model equals a clean rebuild.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eventmall_events::{PartnerId, ProductId};
 use eventmall_kafka::broker::free_port;
@@ -185,6 +185,25 @@ async fn ready(deployment: &mut Deployment, api: &str) {
     panic!("{api} was not ready within 90 s");
 }
 
+/// When the relay logging to `log` last took the lease, from its log line's own timestamp (so
+/// the time an API takes to report the new holder is not counted).
+fn lease_taken_at(log: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+    let log = std::fs::read_to_string(log).ok()?;
+    let line = log
+        .lines()
+        .rfind(|line| line.contains("relay holds the lease"))?;
+    // The log is coloured: the timestamp is the first word once escape sequences are gone.
+    let plain: String = line
+        .split('\x1b')
+        .map(|part| {
+            part.split_once('m')
+                .filter(|_| part.starts_with('['))
+                .map_or(part, |(_, rest)| rest)
+        })
+        .collect();
+    plain.split_whitespace().next()?.parse().ok()
+}
+
 /// The relay holding the lease, as the API reports it.
 async fn holder(api: &str, admin: &Client) -> String {
     let relays = get_json(admin, &format!("{api}/v1/relay")).await;
@@ -300,18 +319,24 @@ async fn every_role_as_its_own_process_survives_a_relay_and_a_projector_killed()
             log.is_ok_and(|log| log.contains(&active))
         })
         .unwrap_or_else(|| panic!("no relay logged the holder {active}"));
-    let killed = Instant::now();
+    let killed = chrono::Utc::now();
     deployment.kill(relay).await;
+    let standby = if relay == "relay-1" {
+        "relay-2"
+    } else {
+        "relay-1"
+    };
     let mut took_over = None;
     for _ in 0..300 {
         let now = holder(&apis[1], &admin).await;
         if !now.is_empty() && now != active {
-            took_over = Some(killed.elapsed());
+            took_over = lease_taken_at(&deployment.root.path().join(format!("{standby}.log")))
+                .map(|at| (at - killed).to_std().unwrap_or_default());
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let took_over = took_over.expect("the standby relay took the lease");
+    let took_over = took_over.expect("the standby relay took the lease and logged it");
 
     // One projector instance dies; its partitions go to the other after the session timeout.
     deployment.kill("project-1").await;
