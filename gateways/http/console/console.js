@@ -64,15 +64,23 @@ function every(milliseconds, task) {
   timers.push(setInterval(task, milliseconds));
 }
 
-// A line chart of `series` (name → values) over `times` (seconds), drawn with uPlot.
-function chart(target, title, times, series, height = 220) {
+// A line chart of `series` (name → values) over `times` (seconds), drawn with uPlot. Series
+// named in `right` get a scale of their own on the right, so a count is not flattened beside
+// an amount in won; the time axis spans at least `window` seconds.
+function chart(target, title, times, series, { right = [], window = 0, height = 220 } = {}) {
   target.replaceChildren();
   const names = Object.keys(series);
   const colours = ["#0b63ce", "#1f883d", "#bf8700", "#8250df", "#cf222e"];
+  const numbers = (u, ticks) => ticks.map((v) => number(v));
+  const axes = [{}, { size: 80, values: numbers }];
+  if (right.length) axes.push({ scale: "right", side: 1, size: 50, values: numbers, grid: { show: false } });
   const options = {
-    title, width: Math.max(target.clientWidth, 320), height,
-    series: [{}, ...names.map((name, i) => ({ label: name, stroke: colours[i % colours.length], width: 2 }))],
-    axes: [{}, { size: 60 }],
+    title, width: Math.max(target.clientWidth, 320), height, axes,
+    scales: { x: { time: true, range: (u, min, max) => [Math.min(min, max - window), max] } },
+    series: [{}, ...names.map((name, i) => ({
+      label: name, stroke: colours[i % colours.length], width: 2,
+      scale: right.includes(name) ? "right" : "y",
+    }))],
   };
   return new uPlot(options, [times, ...names.map((name) => series[name])], target);
 }
@@ -188,11 +196,12 @@ async function partnerPage(params) {
       const gross = Object.fromEntries(report.days.map((d) => [d.day, d.gross]));
       const orders = Object.fromEntries(report.days.map((d) => [d.day, d.orders]));
       const times = days.map((d) => Date.parse(`${d}T00:00:00Z`) / 1000);
-      chart(salesChart, "Gross (원) and orders", times, {
+      chart(salesChart, "Gross (원, left) and orders (right)", times, {
         gross: days.map((d) => gross[d] || 0),
         orders: days.map((d) => orders[d] || 0),
-      });
-      sections.sales.append(h("p", { class: "muted" }, `${report.days.length} days with sales`));
+      }, { right: ["orders"] });
+      const sold = report.days.length;
+      sections.sales.append(h("p", { class: "muted" }, `${sold} ${sold === 1 ? "day" : "days"} with sales`));
     }),
     load("settlement", async () => {
       const settlements = await api(`${base}/settlements?month=${month}`);
@@ -269,7 +278,7 @@ async function operationsPage() {
         lagHistory.times.shift();
         for (const series of Object.values(lagHistory.series)) series.shift();
       }
-      chart(lagChart, "Lag (records behind), sampled every 2 s", lagHistory.times, lagHistory.series);
+      chart(lagChart, "Lag (records behind), sampled every 2 s", lagHistory.times, lagHistory.series, { window: 60 });
       document.getElementById("projection-table").replaceChildren(table([
         ["projection", (p) => p.name],
         ["generation", (p) => p.generation, true],
