@@ -365,14 +365,20 @@ fn a_generation_keeps_the_dictionary_it_was_built_with() {
     let dir = tempfile::tempdir().unwrap();
     let first = Dictionary::parse("랩탑, 노트북\n").unwrap();
     let second = Dictionary::parse("랩탑, 노트북\n맥북, macbook\n").unwrap();
-    let built = SearchIndex::open_with(&dir.path().join("g1"), &first).unwrap();
+    let built = SearchIndex::open_with(&dir.path().join("g1"), || Ok(first.clone())).unwrap();
     drop(built);
-    let reopened = SearchIndex::open_with(&dir.path().join("g1"), &second).unwrap();
+    let reopened = SearchIndex::open_with(&dir.path().join("g1"), || Ok(second.clone())).unwrap();
     assert_eq!(reopened.dictionary().digest(), first.digest());
-    let rebuilt = SearchIndex::open_with(&dir.path().join("g2"), &second).unwrap();
+    drop(reopened);
+    // An existing generation does not read the configured file at all: a missing one is fine.
+    let missing = || Err(std::io::Error::from(std::io::ErrorKind::NotFound).into());
+    let without_file = SearchIndex::open_with(&dir.path().join("g1"), missing).unwrap();
+    assert_eq!(without_file.dictionary().digest(), first.digest());
+    drop(without_file);
+    let rebuilt = SearchIndex::open_with(&dir.path().join("g2"), || Ok(second.clone())).unwrap();
     assert_eq!(rebuilt.dictionary().digest(), second.digest());
     std::fs::write(dir.path().join("g2/dictionary.txt"), "lonely\n").unwrap();
-    let refused = SearchIndex::open_with(&dir.path().join("g2"), &second)
+    let refused = SearchIndex::open_with(&dir.path().join("g2"), || Ok(second.clone()))
         .err()
         .unwrap();
     assert!(

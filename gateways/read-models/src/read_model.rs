@@ -55,7 +55,7 @@ impl Stores {
         }
         let index = Arc::new(SearchIndex::open_with(
             &self.search_dir.join(generation.to_string()),
-            &self.search_dictionary()?,
+            || self.search_dictionary(),
         )?);
         open.retain(|_, index| index.strong_count() > 0);
         open.insert(generation, Arc::downgrade(&index));
@@ -63,12 +63,11 @@ impl Stores {
     }
 
     /// The search dictionary as its file says now: what a new search generation keeps.
-    pub fn search_dictionary(&self) -> Result<Dictionary> {
+    fn search_dictionary(&self) -> Result<Dictionary, SearchError> {
         let Some(path) = &self.settings.search_dictionary else {
             return Ok(Dictionary::built_in());
         };
-        let text = std::fs::read_to_string(path).map_err(SearchError::from)?;
-        Ok(Dictionary::parse(&text).map_err(SearchError::from)?)
+        Ok(Dictionary::parse(&std::fs::read_to_string(path)?)?)
     }
 
     /// The search read model of `generation`.

@@ -80,19 +80,24 @@ impl SearchIndex {
     /// another (an API beside a projector process). One process at a time can write (tantivy's
     /// lock).
     pub fn open(dir: &Path) -> Result<Self, SearchError> {
-        Self::open_with(dir, &Dictionary::built_in())
+        Self::open_with(dir, || Ok(Dictionary::built_in()))
     }
 
     /// Opens the index in `dir` with the dictionary it was built with; a new index keeps a copy
-    /// of `dictionary`. A changed dictionary so reaches search through a new generation.
-    pub fn open_with(dir: &Path, dictionary: &Dictionary) -> Result<Self, SearchError> {
+    /// of what `new_dictionary` gives, asked only then. A changed dictionary so reaches search
+    /// through a new generation.
+    pub fn open_with(
+        dir: &Path,
+        new_dictionary: impl FnOnce() -> Result<Dictionary, SearchError>,
+    ) -> Result<Self, SearchError> {
         std::fs::create_dir_all(dir)?;
         let pinned = dir.join(DICTIONARY_FILE);
         let dictionary = match std::fs::read_to_string(&pinned) {
             Ok(text) => Dictionary::parse(&text)?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let dictionary = new_dictionary()?;
                 std::fs::write(&pinned, dictionary.text())?;
-                dictionary.clone()
+                dictionary
             }
             Err(error) => return Err(error.into()),
         };
