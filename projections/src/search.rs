@@ -3,6 +3,9 @@
 
 pub mod analyzer;
 mod cluster;
+mod collect;
+mod columns;
+mod conjunction;
 pub mod dictionary;
 mod index;
 mod product;

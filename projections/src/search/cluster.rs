@@ -9,11 +9,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use eventmall_events::Money;
 use serde::Serialize;
-use tantivy::collector::DocSetCollector;
-use tantivy::query::TermQuery;
+use tantivy::columnar::Column;
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocAddress, Searcher, Term};
+use tantivy::{DocAddress, DocSet, Searcher, TERMINATED, Term};
 
+use super::columns::{Columns, SegmentColumns};
 use super::index::{SearchError, SearchIndex};
 
 /// A cluster's offers listed by id at most.
@@ -43,22 +43,12 @@ pub type Placed = (Option<f32>, DocAddress, Option<u64>);
 type Offers = (Vec<(i64, DocAddress)>, BTreeSet<u64>);
 
 impl SearchIndex {
-    fn u64_of(
-        &self,
-        searcher: &Searcher,
-        address: DocAddress,
-        field: &str,
-    ) -> Result<u64, SearchError> {
-        let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-        Ok(fast.u64(field)?.first(address.doc_id).unwrap_or(0))
-    }
-
     /// The page of `ranked` from `offset`, `depth` places deep counted from the first, each
     /// model once (its best-ranked listing) with its cluster; `model` names a listing's model
     /// for the cluster (from the document the caller reads anyway).
     pub(super) fn group(
         &self,
-        searcher: &Searcher,
+        columns: &Columns,
         ranked: Vec<Ranked>,
         offset: usize,
         depth: usize,
@@ -66,7 +56,7 @@ impl SearchIndex {
         let mut seen = HashSet::new();
         let mut page = Vec::new();
         for (score, address) in ranked {
-            let key = self.u64_of(searcher, address, "cluster_key")?;
+            let key = read(columns, address, |c| &c.cluster_key).unwrap_or(0);
             if key != 0 && !seen.insert(key) {
                 continue;
             }
@@ -85,29 +75,43 @@ impl SearchIndex {
     pub(super) fn clusters(
         &self,
         searcher: &Searcher,
+        columns: &Columns,
         keys: &[u64],
         model: impl Fn(u64) -> String,
     ) -> Result<HashMap<u64, Cluster>, SearchError> {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
+        // Each model's postings read straight from each segment: a page's twenty short lists.
         let mut found = Vec::new();
-        for key in keys {
-            let term = Term::from_field_u64(self.fields.cluster_key, *key);
-            let model_offers = TermQuery::new(term, IndexRecordOption::Basic);
-            found.extend(searcher.search(&model_offers, &DocSetCollector)?);
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let inverted = segment.inverted_index(self.fields.cluster_key)?;
+            let alive = segment.alive_bitset();
+            for key in keys {
+                let term = Term::from_field_u64(self.fields.cluster_key, *key);
+                let Some(mut postings) = inverted.read_postings(&term, IndexRecordOption::Basic)?
+                else {
+                    continue;
+                };
+                let mut doc = postings.doc();
+                while doc != TERMINATED {
+                    if alive.is_none_or(|alive| alive.is_alive(doc)) {
+                        found.push(DocAddress::new(ord as u32, doc));
+                    }
+                    doc = postings.advance();
+                }
+            }
         }
         let mut offers: HashMap<u64, Offers> = HashMap::new();
         for address in found {
-            if self.u64_of(searcher, address, "listed")? != 1 {
+            if read(columns, address, |c| &c.listed) != Some(1) {
                 continue;
             }
-            let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-            let price = fast.i64("price")?.first(address.doc_id).unwrap_or(i64::MAX);
-            let key = self.u64_of(searcher, address, "cluster_key")?;
+            let price = read(columns, address, |c| &c.price).unwrap_or(i64::MAX);
+            let key = read(columns, address, |c| &c.cluster_key).unwrap_or(0);
             let (prices, partners) = offers.entry(key).or_default();
             prices.push((price, address));
-            partners.insert(self.u64_of(searcher, address, "partner_key")?);
+            partners.insert(read(columns, address, |c| &c.partner_key).unwrap_or(0));
         }
         let mut clusters = HashMap::new();
         for (key, (mut prices, partners)) in offers {
@@ -123,7 +127,7 @@ impl SearchIndex {
                     offers: prices.len() as u64,
                     partners: partners.len() as u64,
                     lowest_price: Money::krw(lowest),
-                    product_ids: ids(searcher, listed)?,
+                    product_ids: ids(columns, listed),
                 },
             );
         }
@@ -132,15 +136,22 @@ impl SearchIndex {
 }
 
 /// The product ids of `offers`, in their order, from the id's two columns.
-fn ids(searcher: &Searcher, offers: &[(i64, DocAddress)]) -> Result<Vec<String>, SearchError> {
-    let mut ids = Vec::with_capacity(offers.len());
-    for (_, address) in offers {
-        let fast = searcher.segment_reader(address.segment_ord).fast_fields();
-        let high = fast.u64("id_high")?.first(address.doc_id);
-        let low = fast.u64("id_low")?.first(address.doc_id);
-        if let (Some(high), Some(low)) = (high, low) {
-            ids.push(uuid::Uuid::from_u64_pair(high, low).to_string());
-        }
-    }
-    Ok(ids)
+fn ids(columns: &Columns, offers: &[(i64, DocAddress)]) -> Vec<String> {
+    offers
+        .iter()
+        .filter_map(|(_, address)| {
+            let high = read(columns, *address, |c| &c.id_high)?;
+            let low = read(columns, *address, |c| &c.id_low)?;
+            Some(uuid::Uuid::from_u64_pair(high, low).to_string())
+        })
+        .collect()
+}
+
+/// A document's value in one of its segment's columns.
+fn read<T: PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static>(
+    columns: &Columns,
+    address: DocAddress,
+    column: impl Fn(&SegmentColumns) -> &Column<T>,
+) -> Option<T> {
+    column(columns.of(address)?).first(address.doc_id)
 }

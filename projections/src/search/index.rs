@@ -13,6 +13,7 @@ use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{Index, IndexReader, IndexWriter, Opstamp, ReloadPolicy, TantivyDocument, Term, doc};
 
+use super::columns::ColumnCache;
 use super::dictionary::{Dictionary, DictionaryError};
 use super::product::ProductDoc;
 use super::suggest::Suggestions;
@@ -72,6 +73,7 @@ pub struct SearchIndex {
     /// The dictionary this generation was built with.
     pub(super) dictionary: Dictionary,
     pub(super) suggestions: Suggestions,
+    pub(super) columns: ColumnCache,
 }
 
 impl SearchIndex {
@@ -150,6 +152,7 @@ impl SearchIndex {
             reloading: Mutex::new(()),
             dictionary,
             suggestions: Suggestions::default(),
+            columns: ColumnCache::default(),
         })
     }
 

@@ -4,13 +4,16 @@
 
 use std::ops::Bound;
 
+use tantivy::Score;
 use tantivy::Term;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
+    TermQuery,
 };
 use tantivy::schema::{Facet, Field, IndexRecordOption};
 
-use super::analyzer::{self, choseong, is_choseong_query, jamo};
+use super::analyzer::{self, Piece, choseong, is_choseong_query, jamo};
+use super::conjunction::AllTerms;
 use super::index::Fields;
 use super::index::SearchIndex;
 use super::results::SearchRequest;
@@ -38,21 +41,32 @@ impl SearchIndex {
 
     /// The terms a query word must all match in one text field: a quantity by its reduced
     /// form alone (`2리터` → `2000ml`), a word with connectors by its parts joined (`SM-S928N`
-    /// → `sms928n`, which titles written either way have), any other by all of its tokens.
+    /// → `sms928n`, which titles written either way have), any other by the fewest of its
+    /// tokens that cover it: every other bigram and the last (`블루투스이어폰` → `블루 투스 이어
+    /// 어폰`), which a title has whenever it has all six, and also when it spaces the word.
     fn word_terms(word: &str) -> Vec<String> {
         if let Some(reduced) = units::quantity(word) {
             return vec![reduced];
         }
-        let tokens = analyzer::tokens(word);
-        let mut terms: Vec<String> = Vec::new();
-        let mut last_position = None;
-        for token in tokens {
+        let mut pieces: Vec<Piece> = Vec::new();
+        for piece in analyzer::tokens(word) {
             // Tokens at one position are a word, its parts, then its parts joined: the last.
-            if last_position == Some(token.position) {
-                terms.pop();
+            if pieces
+                .last()
+                .is_some_and(|last| last.position == piece.position)
+            {
+                pieces.pop();
             }
-            last_position = Some(token.position);
-            terms.push(token.text);
+            pieces.push(piece);
+        }
+        let mut covered = 0;
+        let last = pieces.len().saturating_sub(1);
+        let mut terms = Vec::with_capacity(pieces.len());
+        for (n, piece) in pieces.into_iter().enumerate() {
+            if piece.from >= covered || (n == last && piece.to > covered) {
+                covered = covered.max(piece.to);
+                terms.push(piece.text);
+            }
         }
         terms
     }
@@ -116,6 +130,31 @@ impl SearchIndex {
             .then(|| Box::new(BooleanQuery::new(alternatives)) as Box<dyn Query>)
     }
 
+    /// The terms that find a word when it has one way to match, with their boosts: its
+    /// dictionary concepts, or else its own terms; `None` for a word typed as initials.
+    fn only_terms(&self, word: &str) -> Option<Vec<(Term, Score)>> {
+        if is_choseong_query(word) {
+            return None;
+        }
+        let (field, terms, boost) = match self.dictionary.word_concepts(word) {
+            Some(concepts) => (
+                self.fields.concepts,
+                concepts
+                    .into_iter()
+                    .map(super::index::concept_term)
+                    .collect(),
+                CONCEPT_BOOST,
+            ),
+            None => (self.fields.text, Self::word_terms(word), EXACT_BOOST),
+        };
+        Some(
+            terms
+                .iter()
+                .map(|term| (Term::from_field_text(field, term), boost))
+                .collect(),
+        )
+    }
+
     /// Every word of `q` must match (in one of its ways), its terms in `field`: the text
     /// field to search, the title field for highlights.
     pub(super) fn text_query(
@@ -124,6 +163,18 @@ impl SearchIndex {
         tolerance: Tolerance,
         field: Field,
     ) -> Option<Box<dyn Query>> {
+        if tolerance == Tolerance::Exact && field == self.fields.text {
+            // Most queries are words with one way to match each: one conjunction of terms.
+            let terms: Option<Vec<Vec<(Term, Score)>>> = q
+                .split_whitespace()
+                .map(|word| self.only_terms(word))
+                .collect();
+            if let Some(terms) = terms {
+                let terms: Vec<(Term, Score)> = terms.into_iter().flatten().collect();
+                return (!terms.is_empty())
+                    .then(|| Box::new(AllTerms::new(terms)) as Box<dyn Query>);
+            }
+        }
         let words: Vec<(Occur, Box<dyn Query>)> = q
             .split_whitespace()
             .filter_map(|word| self.word_query(word, tolerance, field))
@@ -132,55 +183,103 @@ impl SearchIndex {
         (!words.is_empty()).then(|| Box::new(BooleanQuery::new(words)) as Box<dyn Query>)
     }
 
-    pub(super) fn filters(&self, request: &SearchRequest) -> Vec<(Occur, Box<dyn Query>)> {
+    /// The search's query: its words (all products without any) narrowed by its filters.
+    /// Words with one way to match each, narrowed by terms, stay one conjunction, answered a
+    /// block of postings at a time.
+    pub(super) fn narrowed(
+        &self,
+        text: Option<&dyn Query>,
+        request: &SearchRequest,
+    ) -> Box<dyn Query> {
+        let filters = self.filters(request);
+        match text.and_then(|text| text.downcast_ref::<AllTerms>()) {
+            Some(words) if filters.price.is_none() => {
+                Box::new(words.clone().filtered(filters.required, filters.excluded))
+            }
+            _ => {
+                let mut clauses = filters.clauses();
+                let matching =
+                    text.map_or_else(|| Box::new(AllQuery) as Box<dyn Query>, |t| t.box_clone());
+                clauses.push((Occur::Must, matching));
+                Box::new(BooleanQuery::new(clauses))
+            }
+        }
+    }
+
+    /// What narrows the search besides its words.
+    fn filters(&self, request: &SearchRequest) -> Filters {
         let f = &self.fields;
-        let u64_term = |field, value| -> Box<dyn Query> {
-            Box::new(TermQuery::new(
-                Term::from_field_u64(field, value),
-                IndexRecordOption::Basic,
-            ))
+        let mut filters = Filters {
+            // Delisted products are few: leaving them out is cheaper than requiring the listed.
+            excluded: vec![Term::from_field_u64(f.listed, 0)],
+            ..Filters::default()
         };
-        // Delisted products are few: leaving them out is cheaper than requiring the listed.
-        let mut filters: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::MustNot, u64_term(f.listed, 0))];
         if request.q.trim().is_empty() {
             // Only a query without words can match an order's marker document.
-            filters.push((Occur::Must, self.term(f.kind, "product")));
+            filters
+                .required
+                .push(Term::from_field_text(f.kind, "product"));
         }
         if let Some(path) = &request.category {
-            let term = Term::from_facet(f.category, &Facet::from_path(path.iter()));
-            filters.push((
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            ));
+            let category = Facet::from_path(path.iter());
+            filters
+                .required
+                .push(Term::from_facet(f.category, &category));
         }
         if let Some(brand) = &request.brand {
-            let term = Term::from_facet(f.brand, &Facet::from_path([brand.as_str()]));
-            filters.push((
-                Occur::Must,
-                Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            ));
+            let brand = Facet::from_path([brand.as_str()]);
+            filters.required.push(Term::from_facet(f.brand, &brand));
         }
         if let Some(partner) = &request.partner {
-            filters.push((Occur::Must, self.term(f.partner, partner)));
+            filters
+                .required
+                .push(Term::from_field_text(f.partner, partner));
+        }
+        if let Some(in_stock) = request.in_stock {
+            filters
+                .required
+                .push(Term::from_field_u64(f.in_stock, u64::from(in_stock)));
         }
         if request.price_min.is_some() || request.price_max.is_some() {
             let bound = |value: Option<i64>| match value {
                 Some(value) => Bound::Included(Term::from_field_i64(f.price, value)),
                 None => Bound::Unbounded,
             };
-            filters.push((
-                Occur::Must,
-                Box::new(RangeQuery::new(
-                    bound(request.price_min),
-                    bound(request.price_max),
-                )),
+            filters.price = Some(RangeQuery::new(
+                bound(request.price_min),
+                bound(request.price_max),
             ));
         }
-        if let Some(in_stock) = request.in_stock {
-            filters.push((Occur::Must, u64_term(f.in_stock, u64::from(in_stock))));
-        }
         filters
+    }
+}
+
+/// Documents with each of `required`, none of `excluded`, and a price in range; none of it
+/// scores, as in Elasticsearch's filter context.
+#[derive(Default)]
+struct Filters {
+    pub required: Vec<Term>,
+    pub excluded: Vec<Term>,
+    pub price: Option<RangeQuery>,
+}
+
+impl Filters {
+    /// The filters as clauses of a boolean query.
+    fn clauses(self) -> Vec<(Occur, Box<dyn Query>)> {
+        let term = |term| -> Box<dyn Query> {
+            let query = TermQuery::new(term, IndexRecordOption::Basic);
+            Box::new(ConstScoreQuery::new(Box::new(query), 0.0))
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        clauses.extend(self.required.into_iter().map(|t| (Occur::Must, term(t))));
+        clauses.extend(self.excluded.into_iter().map(|t| (Occur::MustNot, term(t))));
+        if let Some(price) = self.price {
+            clauses.push((
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(price), 0.0)),
+            ));
+        }
+        clauses
     }
 }
 

@@ -3,18 +3,22 @@
 //! model grouped with their lowest price; "did you mean" when the exact words find little.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, FacetCollector, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query};
+use tantivy::collector::TopDocs;
+use tantivy::query::Query;
 use tantivy::schema::{Facet, Value};
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument};
+use tantivy::{DocAddress, Order, Searcher, TantivyDocument};
 
 use super::cluster::Cluster;
+use super::collect::{Counted, FacetCounts, Ranked, Tally, count_and_rank};
+use super::columns::Columns;
+use super::conjunction::AllTerms;
 use super::index::{SearchError, SearchIndex, cluster_of};
-use super::product::{ProductDoc, recent_units};
+use super::product::ProductDoc;
 use super::query::Tolerance;
 use super::suggest::{self, Suggestion};
 
@@ -24,14 +28,6 @@ const SNIPPET_CHARS: usize = 150;
 const FACET_VALUES: usize = 20;
 /// Fewer exact matches than this, and typos are tolerated and a correction is looked for.
 const FEW: usize = 3;
-/// The most a product's recent demand multiplies its text score by (1.25×), reached slowly:
-/// half of it at [`DEMAND_HALF`] units ordered lately.
-const DEMAND_BOOST: f32 = 0.25;
-const DEMAND_HALF: f32 = 3.0;
-/// What being out of stock multiplies the score by: with the most demand it is 0.625, so an
-/// out-of-stock product never outranks an in-stock one that matches as well, nor one whose
-/// text score is five eighths of its own.
-const OUT_OF_STOCK: f32 = 0.5;
 /// Listings looked at per place on the page, to fill it after grouping one model's listings.
 const GROUPING_DEPTH: usize = 4;
 /// The deepest a page may reach (offset + limit), as the HTTP API bounds it (Elasticsearch's
@@ -94,32 +90,10 @@ pub struct SearchResults {
     pub did_you_mean: Option<String>,
 }
 
-/// One pass's answer: the count, the two facets' collectors' fruit, the ranked candidates.
+/// One pass's answer: the matches counted, and the ranked candidates.
 struct Pass {
-    total: usize,
-    categories: tantivy::collector::FacetCounts,
-    brands: tantivy::collector::FacetCounts,
+    counted: Counted,
     ranked: Vec<(Option<f32>, DocAddress)>,
-}
-
-/// Text score × the bounded boost of recent demand × the stock factor.
-fn ranking(segment: &SegmentReader) -> impl Fn(DocId, Score) -> Score + use<> {
-    let fast = segment.fast_fields();
-    let demand = fast
-        .i64("demand")
-        .ok()
-        .map(|c| c.first_or_default_col(i64::MIN));
-    let stock = fast.u64("in_stock").ok().map(|c| c.first_or_default_col(1));
-    let now = Utc::now();
-    move |doc, score| {
-        let units = match demand.as_ref().map(|d| d.get_val(doc)) {
-            None | Some(i64::MIN) => 0.0,
-            Some(demand) => recent_units(demand, now) as f32,
-        };
-        let boost = 1.0 + DEMAND_BOOST * units / (units + DEMAND_HALF);
-        let in_stock = stock.as_ref().is_none_or(|s| s.get_val(doc) == 1);
-        score * boost * if in_stock { 1.0 } else { OUT_OF_STOCK }
-    }
 }
 
 impl SearchIndex {
@@ -127,23 +101,32 @@ impl SearchIndex {
     fn pass(
         &self,
         searcher: &Searcher,
+        columns: &Arc<Columns>,
         query: &dyn Query,
         request: &SearchRequest,
         text: bool,
         depth: usize,
     ) -> Result<Pass, SearchError> {
-        let parent = parent_of(request);
-        let mut categories = FacetCollector::for_field("category");
-        categories.add_facet(parent);
-        let mut brands = FacetCollector::for_field("brand");
-        brands.add_facet(Facet::root());
-        let facets = (Count, categories, brands);
-        let top = || TopDocs::with_limit(depth.max(1));
-        let ((total, categories, brands), ranked) = match (request.sort, text) {
+        let tally = Tally {
+            parent: parent_of(request),
+            columns: columns.clone(),
+        };
+        let depth = depth.max(1);
+        let (counted, ranked) = match (request.sort, text) {
             (Sort::Relevance, true) => {
-                let (facets, top) =
-                    searcher.search(query, &(facets, top().tweak_score(ranking)))?;
-                (facets, top.into_iter().map(|(s, a)| (Some(s), a)).collect())
+                let ranked = Ranked {
+                    depth,
+                    now: Utc::now(),
+                    columns: columns.clone(),
+                };
+                let (counted, top) = match query.downcast_ref::<AllTerms>() {
+                    Some(terms) => count_and_rank(searcher, terms, &tally, &ranked)?,
+                    None => searcher.search(query, &(tally, ranked))?,
+                };
+                (
+                    counted,
+                    top.into_iter().map(|(s, a)| (Some(s), a)).collect(),
+                )
             }
             (sort, _) => {
                 let (field, order) = match sort {
@@ -152,21 +135,17 @@ impl SearchIndex {
                     Sort::Newest => ("newest", Order::Desc),
                     Sort::Relevance | Sort::Popular => ("popularity", Order::Desc),
                 };
-                let by_field = top().order_by_fast_field::<i64>(field, order);
-                let (facets, top) = searcher.search(query, &(facets, by_field))?;
-                (facets, top.into_iter().map(|(_, a)| (None, a)).collect())
+                let by_field = TopDocs::with_limit(depth).order_by_fast_field::<i64>(field, order);
+                let (counted, top) = searcher.search(query, &(tally, by_field))?;
+                (counted, top.into_iter().map(|(_, a)| (None, a)).collect())
             }
         };
-        Ok(Pass {
-            total,
-            categories,
-            brands,
-            ranked,
-        })
+        Ok(Pass { counted, ranked })
     }
 
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         let searcher = self.reader.searcher();
+        let columns = self.columns.get(&searcher)?;
         let q = request.q.trim();
         let mut tolerance = Tolerance::Exact;
         let mut did_you_mean = None;
@@ -177,21 +156,23 @@ impl SearchIndex {
             if !q.is_empty() && text.is_none() {
                 return Ok(SearchResults::default());
             }
-            let mut clauses = self.filters(request);
-            let matching = text
-                .as_ref()
-                .map_or_else(|| Box::new(AllQuery) as Box<dyn Query>, |t| t.box_clone());
-            clauses.push((Occur::Must, matching));
-            let query = BooleanQuery::new(clauses);
-            let pass = self.pass(&searcher, &query, request, text.is_some(), candidates)?;
-            if pass.total >= FEW || q.is_empty() || tolerance == Tolerance::Typos {
+            let query = self.narrowed(text.as_deref(), request);
+            let pass = self.pass(
+                &searcher,
+                &columns,
+                query.as_ref(),
+                request,
+                text.is_some(),
+                candidates,
+            )?;
+            if pass.counted.total >= FEW || q.is_empty() || tolerance == Tolerance::Typos {
                 break (text, pass);
             }
             did_you_mean = self.did_you_mean(&searcher, q)?;
             tolerance = Tolerance::Typos;
         };
 
-        let grouped = self.group(&searcher, pass.ranked, request.offset, depth)?;
+        let grouped = self.group(&columns, pass.ranked, request.offset, depth)?;
         // The same words in the title, for highlights.
         let in_title = text.and_then(|_| self.text_query(q, tolerance, self.fields.title));
         let mut snippets = match &in_title {
@@ -220,7 +201,7 @@ impl SearchIndex {
             .iter()
             .filter_map(|(_, product, key)| Some(((*key)?, cluster_of(product)?)))
             .collect();
-        let mut clusters = self.clusters(&searcher, &keys, |key| {
+        let mut clusters = self.clusters(&searcher, &columns, &keys, |key| {
             models.get(&key).cloned().unwrap_or_default()
         })?;
         let mut hits = Vec::with_capacity(products.len());
@@ -237,25 +218,17 @@ impl SearchIndex {
                 cluster,
             });
         }
-        let counts = |facets: Vec<(&Facet, u64)>| -> Vec<FacetCount> {
-            facets
-                .into_iter()
-                .map(|(facet, count)| FacetCount {
-                    value: facet.to_path().join("/"),
-                    count,
-                })
-                .collect()
-        };
+        let Counted {
+            total,
+            categories,
+            brands,
+        } = pass.counted;
         Ok(SearchResults {
-            total: pass.total,
+            total,
             hits,
-            categories: counts(
-                pass.categories
-                    .get(parent_of(request))
-                    .take(FACET_VALUES)
-                    .collect(),
-            ),
-            brands: counts(pass.brands.top_k(Facet::root(), FACET_VALUES)),
+            // The categories in their order, the brands the most matched first.
+            categories: top(categories, |(a, _), (b, _)| a.cmp(b)),
+            brands: top(brands, |(a, m), (b, n)| n.cmp(m).then(a.cmp(b))),
             did_you_mean,
         })
     }
@@ -291,6 +264,20 @@ impl SearchIndex {
             .get(&searcher, &self.fields)?
             .complete(prefix, limit))
     }
+}
+
+/// The first [`FACET_VALUES`] facet values in `order`.
+fn top(
+    counts: FacetCounts,
+    order: impl FnMut(&(String, u64), &(String, u64)) -> std::cmp::Ordering,
+) -> Vec<FacetCount> {
+    let mut counts: Vec<(String, u64)> = counts.into_iter().collect();
+    counts.sort_unstable_by(order);
+    counts
+        .into_iter()
+        .take(FACET_VALUES)
+        .map(|(value, count)| FacetCount { value, count })
+        .collect()
 }
 
 fn parent_of(request: &SearchRequest) -> Facet {
