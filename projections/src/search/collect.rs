@@ -50,10 +50,7 @@ impl Collector for Tally {
     type Child = SegmentTally;
 
     fn for_segment(&self, ord: SegmentOrdinal, _: &SegmentReader) -> tantivy::Result<SegmentTally> {
-        let columns = self
-            .columns
-            .segment(ord)
-            .ok_or_else(|| not_of_generation(ord))?;
+        let columns = self.columns.segment(ord)?;
         Ok(SegmentTally {
             total: 0,
             categories: Values::under(columns.category.as_ref(), &self.parent)?,
@@ -227,10 +224,7 @@ impl Collector for Ranked {
         ord: SegmentOrdinal,
         _: &SegmentReader,
     ) -> tantivy::Result<SegmentRanked> {
-        let columns = self
-            .columns
-            .segment(ord)
-            .ok_or_else(|| not_of_generation(ord))?;
+        let columns = self.columns.segment(ord)?;
         let most_units = units(columns.demand.max_value(), self.now);
         Ok(SegmentRanked {
             segment: ord,
@@ -398,10 +392,6 @@ pub(super) fn count_and_rank(
         tops.push(ranking.harvest());
     }
     Ok((tally.merge_fruits(counted)?, ranked.merge_fruits(tops)?))
-}
-
-fn not_of_generation(ord: SegmentOrdinal) -> tantivy::TantivyError {
-    tantivy::TantivyError::InternalError(format!("segment {ord} is not of the columns' generation"))
 }
 
 #[cfg(test)]

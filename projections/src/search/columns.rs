@@ -58,13 +58,17 @@ pub(super) struct Columns {
 }
 
 impl Columns {
-    /// The segment's columns; `None` only for an ordinal not of this generation.
-    pub fn segment(&self, ordinal: u32) -> Option<&SegmentColumns> {
-        self.segments.get(ordinal as usize)
+    /// The segment's columns; an error only for an ordinal not of this generation.
+    pub fn segment(&self, ordinal: u32) -> tantivy::Result<&SegmentColumns> {
+        self.segments.get(ordinal as usize).ok_or_else(|| {
+            tantivy::TantivyError::InternalError(format!(
+                "segment {ordinal} is not of the columns' generation"
+            ))
+        })
     }
 
     pub fn of(&self, address: DocAddress) -> Option<&SegmentColumns> {
-        self.segment(address.segment_ord)
+        self.segments.get(address.segment_ord as usize)
     }
 }
 

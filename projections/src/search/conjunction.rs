@@ -38,9 +38,7 @@ impl AllTerms {
         self.excluded.extend(excluded);
         self
     }
-}
 
-impl AllTerms {
     /// The weight, as itself: [`AllTermsWeight::for_each_batch`] hands out a block of matches
     /// at a time.
     pub fn specialized_weight(
@@ -306,17 +304,14 @@ impl DocSet for AllTermsScorer {
                 return self.doc();
             }
             // Past this block's matches: the leading list goes straight to the target.
-            if let Some(lead) = self.lists.first_mut()
-                && lead
-                    .postings
-                    .docs()
-                    .last()
-                    .is_some_and(|&last| last < target)
-            {
-                lead.at = lead.postings.seek(target);
-            } else if let Some(lead) = self.lists.first_mut() {
+            if let Some(lead) = self.lists.first_mut() {
                 let docs = lead.postings.docs();
-                lead.at += docs[lead.at.min(docs.len())..].partition_point(|&doc| doc < target);
+                if docs.last().is_some_and(|&last| last < target) {
+                    lead.at = lead.postings.seek(target);
+                } else {
+                    let rest = &docs[lead.at.min(docs.len())..];
+                    lead.at += rest.partition_point(|&doc| doc < target);
+                }
             }
             self.fill();
         }

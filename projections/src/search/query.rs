@@ -88,17 +88,13 @@ impl SearchIndex {
         // A word made of dictionary words is found by its concepts alone: the index tags every
         // text naming them, its own spelling included, and one term is cheaper than a word's
         // bigrams. Highlights still look for the word's own terms in the title.
-        let concepts = self.dictionary.word_concepts(word);
+        let concepts = self.concept_terms(word);
         if !terms.is_empty() && (concepts.is_none() || field != f.text) {
             let exact = BoostQuery::new(all_of(field, &terms), EXACT_BOOST);
             alternatives.push((Occur::Should, Box::new(exact)));
         }
         if let Some(concepts) = concepts {
-            let terms: Vec<String> = concepts
-                .into_iter()
-                .map(super::index::concept_term)
-                .collect();
-            let related = BoostQuery::new(all_of(f.concepts, &terms), CONCEPT_BOOST);
+            let related = BoostQuery::new(all_of(f.concepts, &concepts), CONCEPT_BOOST);
             alternatives.push((Occur::Should, Box::new(related)));
         }
         if is_choseong_query(word) {
@@ -130,21 +126,25 @@ impl SearchIndex {
             .then(|| Box::new(BooleanQuery::new(alternatives)) as Box<dyn Query>)
     }
 
+    /// The dictionary concepts a word made of dictionary words names, as the index spells them.
+    fn concept_terms(&self, word: &str) -> Option<Vec<String>> {
+        let concepts = self.dictionary.word_concepts(word)?;
+        Some(
+            concepts
+                .into_iter()
+                .map(super::index::concept_term)
+                .collect(),
+        )
+    }
+
     /// The terms that find a word when it has one way to match, with their boosts: its
     /// dictionary concepts, or else its own terms; `None` for a word typed as initials.
     fn only_terms(&self, word: &str) -> Option<Vec<(Term, Score)>> {
         if is_choseong_query(word) {
             return None;
         }
-        let (field, terms, boost) = match self.dictionary.word_concepts(word) {
-            Some(concepts) => (
-                self.fields.concepts,
-                concepts
-                    .into_iter()
-                    .map(super::index::concept_term)
-                    .collect(),
-                CONCEPT_BOOST,
-            ),
+        let (field, terms, boost) = match self.concept_terms(word) {
+            Some(concepts) => (self.fields.concepts, concepts, CONCEPT_BOOST),
             None => (self.fields.text, Self::word_terms(word), EXACT_BOOST),
         };
         Some(
